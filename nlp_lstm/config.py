@@ -1,0 +1,379 @@
+"""Dataclass configs loaded from YAML, with `--set KEY=VALUE` overrides.
+
+Every pipeline config is a tree of small dataclasses. Loading validates the whole
+tree before any work starts: unknown keys (with a "did you mean"), wrong types,
+out-of-range values and missing files all raise `ConfigError` naming the key and
+the expected form.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import types
+import typing
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config key, value or file is wrong; the message says what to change."""
+
+
+def _suggest(name: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(name, choices, n=1)
+    if close:
+        return f" Did you mean '{close[0]}'?"
+    return f" Valid keys: {', '.join(sorted(choices))}."
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Checks `value` against the annotation `tp`, converting where lossless."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key)
+            except ConfigError as error:
+                errors.append(str(error))
+        raise ConfigError(errors[0] if errors else f"{key}: bad value {value!r}")
+    if origin is typing.Literal:
+        allowed = typing.get_args(tp)
+        if value not in allowed:
+            raise ConfigError(
+                f"{key} must be one of {', '.join(map(repr, allowed))}, got {value!r}"
+            )
+        return value
+    if origin in (list, tuple):
+        (item_type, *_) = typing.get_args(tp) or (Any,)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key} must be a list, got {value!r}")
+        return [_coerce(v, item_type, f"{key}[{i}]") for i, v in enumerate(value)]
+    if tp is Any:
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key} must be true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key} must be an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key} must be a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key} must be a string, got {value!r}")
+        return value
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, prefix=key)
+    raise ConfigError(f"{key}: unsupported type {_type_name(tp)}")
+
+
+def from_dict(cls: type, data: Any, prefix: str = "") -> Any:
+    """Builds dataclass `cls` from a nested dict, validating every key."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        where = prefix or "config"
+        raise ConfigError(f"{where} must be a mapping of keys, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for name, value in data.items():
+        key = f"{prefix}.{name}" if prefix else str(name)
+        if name not in fields:
+            raise ConfigError(f"Unknown config key '{key}'.{_suggest(name, list(fields))}")
+        kwargs[name] = _coerce(value, hints[name], key)
+    config = cls(**kwargs)
+    validate = getattr(config, "validate", None)
+    if validate is not None:
+        validate(prefix)
+    return config
+
+
+def to_dict(config: Any) -> dict:
+    return dataclasses.asdict(config)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Parses `a.b.c=VALUE`; VALUE is read as YAML (numbers, booleans, lists)."""
+    if "=" not in text:
+        raise ConfigError(f"--set expects KEY=VALUE, got {text!r}")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise ConfigError(f"--set expects KEY=VALUE, got {text!r}")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.split("."), value
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    for text in overrides:
+        path, value = parse_override(text)
+        node = data
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {text}: '{part}' is not a section")
+            node = child
+        node[path[-1]] = value
+    return data
+
+
+def load(cls: type, path: str | None, overrides: list[str] | None = None) -> Any:
+    """Loads a YAML config file into dataclass `cls`, applying `--set` overrides."""
+    data: dict = {}
+    if path is not None:
+        if not os.path.isfile(path):
+            raise ConfigError(f"Config file not found: {path}. Pass an existing YAML file.")
+        with open(path, encoding="utf-8") as stream:
+            try:
+                data = yaml.safe_load(stream) or {}
+            except yaml.YAMLError as error:
+                raise ConfigError(f"Config file {path} is not valid YAML: {error}")
+    apply_overrides(data, list(overrides or []))
+    return from_dict(cls, data)
+
+
+def check_positive(value: float, key: str, allow_zero: bool = False) -> None:
+    if value < 0 or (value == 0 and not allow_zero):
+        bound = "non-negative" if allow_zero else "positive"
+        raise ConfigError(f"{key} must be {bound}, got {value!r}")
+
+
+def check_range(value: float, key: str, low: float, high: float) -> None:
+    if not low <= value <= high:
+        raise ConfigError(f"{key} must be between {low} and {high}, got {value!r}")
+
+
+def check_file(path: str, key: str) -> None:
+    if not os.path.isfile(path):
+        raise ConfigError(f"{key}: file not found: {path}. Point it at an existing file.")
+
+
+def join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+# ---------------------------------------------------------------------------
+# Component configs shared by the pipelines.
+
+
+@dataclasses.dataclass
+class TokenizerConfig:
+    """SentencePiece training options."""
+
+    model_type: typing.Literal["unigram", "bpe"] = "unigram"
+    vocab_size: int = 8000
+    character_coverage: float = 1.0
+    shared: bool = True
+    directory: str = "tokenizers"
+    max_sentences: int = 2_000_000
+
+    def validate(self, prefix: str = "") -> None:
+        if self.vocab_size < 8:
+            raise ConfigError(
+                f"{join(prefix, 'vocab_size')} must be at least 8, got {self.vocab_size}"
+            )
+        check_range(self.character_coverage, join(prefix, "character_coverage"), 0.9, 1.0)
+        check_positive(self.max_sentences, join(prefix, "max_sentences"))
+
+
+@dataclasses.dataclass
+class EncoderConfig:
+    num_layers: int = 2
+    units: int = 128
+    cell: typing.Literal["lstm", "gru"] = "lstm"
+    dropout: float = 0.2
+    residual: bool = True
+
+    def validate(self, prefix: str = "") -> None:
+        check_positive(self.num_layers, join(prefix, "num_layers"))
+        check_positive(self.units, join(prefix, "units"))
+        check_range(self.dropout, join(prefix, "dropout"), 0.0, 0.9)
+
+
+@dataclasses.dataclass
+class TrainingConfig:
+    optimizer: typing.Literal["adam", "rmsprop"] = "adam"
+    learning_rate: float = 1e-3
+    schedule: typing.Literal["constant", "inverse_sqrt", "exponential"] = "constant"
+    warmup_steps: int = 0
+    decay_rate: float = 0.5
+    decay_steps: int = 10000
+    clip_norm: float = 5.0
+    label_smoothing: float = 0.1
+    steps: int = 10000
+    eval_every: int = 1000
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+    early_stopping_metric: typing.Literal["val_loss", "val_bleu", "none"] = "val_loss"
+    patience: int = 4
+    seed: int = 1234
+
+    def validate(self, prefix: str = "") -> None:
+        check_positive(self.learning_rate, join(prefix, "learning_rate"))
+        check_positive(self.steps, join(prefix, "steps"))
+        check_positive(self.eval_every, join(prefix, "eval_every"))
+        check_positive(self.checkpoint_every, join(prefix, "checkpoint_every"))
+        check_positive(self.keep_checkpoints, join(prefix, "keep_checkpoints"))
+        check_positive(self.clip_norm, join(prefix, "clip_norm"), allow_zero=True)
+        check_positive(self.warmup_steps, join(prefix, "warmup_steps"), allow_zero=True)
+        check_range(self.label_smoothing, join(prefix, "label_smoothing"), 0.0, 0.5)
+        check_positive(self.patience, join(prefix, "patience"))
+
+
+@dataclasses.dataclass
+class DecodingConfig:
+    beam_size: int = 5
+    length_penalty: float = 0.6
+    max_length_ratio: float = 1.5
+    max_length_offset: int = 10
+    batch_size: int = 64
+
+    def validate(self, prefix: str = "") -> None:
+        check_positive(self.beam_size, join(prefix, "beam_size"))
+        check_positive(self.length_penalty, join(prefix, "length_penalty"), allow_zero=True)
+        check_positive(self.max_length_ratio, join(prefix, "max_length_ratio"), True)
+        check_positive(self.max_length_offset, join(prefix, "max_length_offset"), True)
+        check_positive(self.batch_size, join(prefix, "batch_size"))
+
+
+@dataclasses.dataclass
+class ExportConfig:
+    enabled: bool = True
+    directory: str = "saved_models"
+    warmup_sentences: int = 8
+
+
+# ---------------------------------------------------------------------------
+# Translation pipeline.
+
+
+@dataclasses.dataclass
+class TranslationDataConfig:
+    """Where the parallel corpus is and how it is split, filtered and batched.
+
+    `format: tsv` reads one `a<TAB>b` pair a line from `path` (Tatoeba's
+    `spa.txt` is `english<TAB>spanish`) and takes `source_column` and
+    `target_column`; it is split into train/dev/test with `seed`.
+    `format: parallel` reads aligned files (plain or `.gz`) given per split.
+    """
+
+    format: typing.Literal["tsv", "parallel"] = "tsv"
+    path: str = ""
+    source_column: int = 0
+    target_column: int = 1
+    train_source: str = ""
+    train_target: str = ""
+    dev_source: str = ""
+    dev_target: str = ""
+    test_source: str = ""
+    test_target: str = ""
+    dev_size: int = 1000
+    test_size: int = 1000
+    seed: int = 1234
+    max_examples: int = 0
+    max_length: int = 64
+    batch_size: int = 64
+    batch_tokens: int = 0
+    bucket_width: int = 4
+    shuffle_buffer: int = 50000
+
+    def validate(self, prefix: str = "") -> None:
+        if self.format == "tsv":
+            check_file(self.path, join(prefix, "path"))
+            for name in ("source_column", "target_column"):
+                check_positive(getattr(self, name), join(prefix, name), allow_zero=True)
+            if self.source_column == self.target_column:
+                raise ConfigError(
+                    f"{join(prefix, 'source_column')} and target_column must differ, "
+                    f"both are {self.source_column}"
+                )
+        else:
+            for split in ("train", "dev", "test"):
+                for side in ("source", "target"):
+                    name = f"{split}_{side}"
+                    check_file(getattr(self, name), join(prefix, name))
+        check_positive(self.dev_size, join(prefix, "dev_size"))
+        check_positive(self.test_size, join(prefix, "test_size"))
+        check_positive(self.max_examples, join(prefix, "max_examples"), allow_zero=True)
+        check_positive(self.max_length, join(prefix, "max_length"))
+        check_positive(self.batch_size, join(prefix, "batch_size"))
+        check_positive(self.batch_tokens, join(prefix, "batch_tokens"), allow_zero=True)
+        check_positive(self.bucket_width, join(prefix, "bucket_width"))
+        check_positive(self.shuffle_buffer, join(prefix, "shuffle_buffer"))
+
+
+@dataclasses.dataclass
+class DecoderConfig:
+    num_layers: int = 2
+    units: int = 256
+    cell: typing.Literal["lstm", "gru"] = "lstm"
+    dropout: float = 0.2
+    attention: str = "luong_general"
+    input_feeding: bool = True
+    bridge: typing.Literal["dense", "copy", "zero"] = "dense"
+
+    def validate(self, prefix: str = "") -> None:
+        from nlp_lstm.layers.attention import ATTENTIONS
+
+        check_positive(self.num_layers, join(prefix, "num_layers"))
+        check_positive(self.units, join(prefix, "units"))
+        check_range(self.dropout, join(prefix, "dropout"), 0.0, 0.9)
+        if self.attention not in ATTENTIONS:
+            raise ConfigError(
+                f"{join(prefix, 'attention')} must be one of "
+                f"{', '.join(ATTENTIONS)}, got {self.attention!r}"
+            )
+
+
+@dataclasses.dataclass
+class TranslatorModelConfig:
+    embedding_dim: int = 256
+    share_embeddings: bool = True
+    tie_output: bool = False
+    encoder: EncoderConfig = dataclasses.field(default_factory=EncoderConfig)
+    decoder: DecoderConfig = dataclasses.field(default_factory=DecoderConfig)
+
+    def validate(self, prefix: str = "") -> None:
+        check_positive(self.embedding_dim, join(prefix, "embedding_dim"))
+
+
+@dataclasses.dataclass
+class TranslationConfig:
+    name: str = "translator"
+    run_dir: str = "runs/translator"
+    data: TranslationDataConfig = dataclasses.field(default_factory=TranslationDataConfig)
+    tokenizer: TokenizerConfig = dataclasses.field(default_factory=TokenizerConfig)
+    model: TranslatorModelConfig = dataclasses.field(default_factory=TranslatorModelConfig)
+    training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
+    decoding: DecodingConfig = dataclasses.field(default_factory=DecodingConfig)
+    export: ExportConfig = dataclasses.field(default_factory=ExportConfig)
+
+    def validate(self, prefix: str = "") -> None:
+        if not self.name or "/" in self.name:
+            raise ConfigError(f"name must be a non-empty folder name, got {self.name!r}")
+        if self.model.share_embeddings and not self.tokenizer.shared:
+            raise ConfigError(
+                "model.share_embeddings needs one vocabulary: set tokenizer.shared=true "
+                "or model.share_embeddings=false"
+            )

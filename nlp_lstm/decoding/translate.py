@@ -1,0 +1,46 @@
+"""Token-id translation with a `Translator`: encode once, then search."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from nlp_lstm.decoding.search import beam_search, greedy_search
+
+
+def max_output_lengths(source_lengths, ratio: float, offset: int):
+    """Allowed output tokens per sentence: `ceil(ratio * source_length) + offset`."""
+    lengths = tf.math.ceil(ratio * tf.cast(source_lengths, tf.float32))
+    return tf.cast(lengths, tf.int32) + offset
+
+
+def translate_ids(
+    model,
+    source_ids,
+    beam_size: int = 1,
+    length_penalty: float = 0.6,
+    max_length_ratio: float = 1.5,
+    max_length_offset: int = 10,
+):
+    """Translates a padded batch of source ids (each ending with EOS).
+
+    Returns the dict of `nlp_lstm.decoding.search.greedy_search`: `ids`,
+    `lengths`, `scores` and the `attention` of the best hypothesis.
+    """
+    source_ids = tf.cast(source_ids, tf.int32)
+    memory, mask, state = model.encode(source_ids, training=False)
+    constants = model.decoding_constants(memory, mask)
+    # The EOS that ends every source is not counted in its length.
+    source_lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1) - 1
+    max_lengths = max_output_lengths(source_lengths, max_length_ratio, max_length_offset)
+    common = dict(
+        step_fn=model.decoding_step,
+        state=state,
+        constants=constants,
+        bos_id=model.bos_id,
+        eos_id=model.eos_id,
+        max_lengths=max_lengths,
+        source_length=tf.shape(source_ids)[1],
+    )
+    if beam_size == 1:
+        return greedy_search(**common)
+    return beam_search(beam_size=beam_size, length_penalty=length_penalty, **common)

@@ -1,0 +1,268 @@
+"""Stacked LSTM (or GRU) decoder with attention, input feeding and a bridge."""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from nlp_lstm.layers import attention as attention_lib
+from nlp_lstm.layers.encoder import state_size
+
+CELLS = {"lstm": keras.layers.LSTMCell, "gru": keras.layers.GRUCell}
+
+
+@keras.saving.register_keras_serializable(package="nlp_lstm")
+class AttentionDecoder(keras.layers.Layer):
+    """M stacked RNN cells whose top output attends over the encoder memory.
+
+    One step: the input embedding (concatenated with the previous attentional
+    vector when `input_feeding`) runs through the stacked cells; the top output
+    queries the attention; `tanh(W [context; output])` is the attentional
+    vector, which feeds the output projection (Luong et al. 2015).
+
+    The decoder state is a flat list of tensors: the states of every cell (h, c
+    for LSTM; h for GRU), then the previous attentional vector. Decoding code
+    treats it as an opaque nest.
+
+    Args:
+        num_layers: int. Number of stacked cells.
+        units: int. Hidden size of each cell and of the attentional vector.
+        cell: str. `"lstm"` or `"gru"`.
+        dropout: float. Dropout on each cell's input and on the attentional vector.
+        attention: str. `"luong_dot"`, `"luong_general"` or `"bahdanau"`.
+        input_feeding: bool. Feed the previous attentional vector to the first cell.
+
+    Example:
+    >>> decoder = AttentionDecoder(num_layers=1, units=8)
+    >>> decoder.build((2, 3, 4), (2, 5, 6))
+    >>> memory = keras.ops.ones((2, 5, 6))
+    >>> state = decoder.initial_state([keras.ops.zeros((2, 8))] * 2)
+    >>> outputs, _ = decoder(keras.ops.ones((2, 3, 4)), state, memory)
+    >>> tuple(outputs.shape)
+    (2, 3, 8)
+    """
+
+    def __init__(
+        self,
+        num_layers: int = 2,
+        units: int = 256,
+        cell: str = "lstm",
+        dropout: float = 0.0,
+        attention: str = "luong_general",
+        input_feeding: bool = True,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if not isinstance(num_layers, int) or num_layers < 1:
+            raise ValueError(f"num_layers must be a positive integer, got {num_layers}")
+        if not isinstance(units, int) or units < 1:
+            raise ValueError(f"units must be a positive integer, got {units}")
+        if cell not in CELLS:
+            raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        self.num_layers = num_layers
+        self.units = units
+        self.cell = cell
+        self.dropout = dropout
+        self.attention = attention
+        self.input_feeding = input_feeding
+        self.cells = [CELLS[cell](units, name=f"cell_{i}") for i in range(num_layers)]
+        self.attention_layer = attention_lib.get(attention, units, name="attention")
+        self.attention_projection = keras.layers.Dense(
+            units, activation="tanh", use_bias=False, name="attention_projection"
+        )
+        self.dropout_layer = keras.layers.Dropout(dropout)
+        self.supports_masking = True
+
+    @property
+    def states_per_layer(self) -> int:
+        return state_size(self.cell)
+
+    def build(self, inputs_shape, memory_shape=None):
+        if memory_shape is None:
+            raise ValueError("AttentionDecoder.build needs the memory shape")
+        feature_dim = inputs_shape[-1] + (self.units if self.input_feeding else 0)
+        for cell in self.cells:
+            cell.build((None, feature_dim))
+            feature_dim = self.units
+        self.attention_layer.build(memory_shape)
+        self.attention_projection.build((None, self.units + memory_shape[-1]))
+        self.built = True
+
+    def initial_state(self, layer_states):
+        """The decoding state from per-layer cell states (e.g. from a `Bridge`)."""
+        if len(layer_states) != self.num_layers * self.states_per_layer:
+            raise ValueError(
+                f"expected {self.num_layers * self.states_per_layer} state tensors, "
+                f"got {len(layer_states)}"
+            )
+        batch = ops.shape(layer_states[0])[0]
+        attentional = ops.zeros((batch, self.units), dtype=layer_states[0].dtype)
+        return list(layer_states) + [attentional]
+
+    def prepare(self, memory):
+        """Attention keys, computed once per source batch."""
+        return self.attention_layer.prepare(memory)
+
+    def step(self, inputs, state, memory, keys, mask=None, training=False):
+        """One decoding step.
+
+        Args:
+            inputs: `(batch, embedding_dim)` embeddings of the previous tokens.
+            state: the list from `initial_state` or a previous step.
+            memory: `(batch, source_time, memory_dim)` encoder outputs.
+            keys: `prepare(memory)`.
+            mask: `(batch, source_time)` bool, True on real source tokens.
+
+        Returns:
+            `(attentional, new_state, attention_weights)`.
+        """
+        per_layer = self.states_per_layer
+        previous_attentional = state[-1]
+        if self.input_feeding:
+            inputs = ops.concatenate([inputs, previous_attentional], axis=-1)
+        new_state = []
+        outputs = inputs
+        for index, cell in enumerate(self.cells):
+            cell_state = list(state[index * per_layer : (index + 1) * per_layer])
+            outputs = self.dropout_layer(outputs, training=training)
+            outputs, cell_state = cell(outputs, cell_state, training=training)
+            new_state.extend(cell_state if isinstance(cell_state, list | tuple) else [cell_state])
+        context, weights = self.attention_layer(outputs, keys, memory, mask=mask)
+        attentional = self.attention_projection(ops.concatenate([context, outputs], axis=-1))
+        attentional_out = self.dropout_layer(attentional, training=training)
+        return attentional_out, new_state + [attentional], weights
+
+    def call(self, inputs, initial_state, memory, mask=None, training=False):
+        """Teacher forcing over a whole target batch.
+
+        Args:
+            inputs: `(batch, time, embedding_dim)` embeddings of the target inputs.
+            initial_state: the list from `initial_state`.
+            memory: `(batch, source_time, memory_dim)` encoder outputs.
+            mask: `(batch, source_time)` bool.
+
+        Returns:
+            `(outputs, final_state)`: attentional vectors `(batch, time, units)`.
+        """
+        keys = self.prepare(memory)
+        time_major = tf.transpose(inputs, (1, 0, 2))  # (time, batch, embedding_dim)
+        steps = tf.shape(time_major)[0]
+        outputs = tf.TensorArray(inputs.dtype, size=steps)
+
+        def body(t, state, outputs):
+            attentional, state, _ = self.step(
+                time_major[t], state, memory, keys, mask=mask, training=training
+            )
+            return t + 1, state, outputs.write(t, attentional)
+
+        _, final_state, outputs = tf.while_loop(
+            lambda t, *_: t < steps,
+            body,
+            (tf.constant(0), list(initial_state), outputs),
+        )
+        outputs = tf.transpose(outputs.stack(), (1, 0, 2))  # (batch, time, units)
+        return outputs, final_state
+
+    def compute_mask(self, *args, **kwargs):
+        # Outputs follow the target time axis: the source mask does not apply.
+        return None
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_layers": self.num_layers,
+                "units": self.units,
+                "cell": self.cell,
+                "dropout": self.dropout,
+                "attention": self.attention,
+                "input_feeding": self.input_feeding,
+            }
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="nlp_lstm")
+class Bridge(keras.layers.Layer):
+    """Maps the encoder's final states to the decoder's initial cell states.
+
+    Decoder layer `j` of `M` takes encoder layer `max(0, N - M + j)` of `N`; its
+    state part `k` (h, c) takes the encoder's part `min(k, parts - 1)`.
+
+    Args:
+        kind: str. `"dense"` (a linear map per state), `"copy"` (widths must
+            match) or `"zero"` (zero initial states).
+        num_layers: int. Decoder layers.
+        units: int. Decoder units.
+        cell: str. Decoder cell, `"lstm"` or `"gru"`.
+    """
+
+    KINDS = ("dense", "copy", "zero")
+
+    def __init__(
+        self,
+        kind: str = "dense",
+        num_layers: int = 2,
+        units: int = 256,
+        cell: str = "lstm",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if kind not in self.KINDS:
+            raise ValueError(f"bridge kind must be one of {self.KINDS}, got {kind!r}")
+        self.kind = kind
+        self.num_layers = num_layers
+        self.units = units
+        self.cell = cell
+        parts = state_size(cell)
+        self.projections = []
+        if kind == "dense":
+            self.projections = [
+                keras.layers.Dense(units, name=f"projection_{i}")
+                for i in range(num_layers * parts)
+            ]
+
+    def build(self, encoder_states_shape):
+        parts = state_size(self.cell)
+        num_encoder = len(encoder_states_shape)
+        for j in range(self.num_layers if self.kind == "dense" else 0):
+            source = encoder_states_shape[max(0, num_encoder - self.num_layers + j)]
+            for k in range(parts):
+                self.projections[j * parts + k].build(source[min(k, len(source) - 1)])
+        self.built = True
+
+    def call(self, encoder_states):
+        """Takes a list (per encoder layer) of lists of states; returns a flat list."""
+        parts = state_size(self.cell)
+        num_encoder = len(encoder_states)
+        outputs = []
+        for j in range(self.num_layers):
+            source = encoder_states[max(0, num_encoder - self.num_layers + j)]
+            for k in range(parts):
+                state = source[min(k, len(source) - 1)]
+                if self.kind == "dense":
+                    state = self.projections[j * parts + k](state)
+                elif self.kind == "zero":
+                    state = ops.zeros((ops.shape(state)[0], self.units), dtype=state.dtype)
+                elif state.shape[-1] != self.units:
+                    raise ValueError(
+                        f"copy bridge needs encoder states of width {self.units}, got "
+                        f"{state.shape[-1]}; use the dense bridge"
+                    )
+                outputs.append(state)
+        return outputs
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "kind": self.kind,
+                "num_layers": self.num_layers,
+                "units": self.units,
+                "cell": self.cell,
+            }
+        )
+        return config

@@ -1,0 +1,124 @@
+"""Stacked bidirectional RNN encoder shared by the translator and the tagger."""
+
+from __future__ import annotations
+
+import keras
+
+RNN_LAYERS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
+
+
+def state_size(cell: str) -> int:
+    """Number of state tensors of one direction of `cell` (LSTM: h and c)."""
+    return 2 if cell == "lstm" else 1
+
+
+@keras.saving.register_keras_serializable(package="nlp_lstm")
+class StackedBidirectionalEncoder(keras.layers.Layer):
+    """N stacked bidirectional LSTM (or GRU) layers over a padded batch.
+
+    Padding is masked: the forward direction's final state is the state at the
+    last real token, and the backward direction starts at it. From the second
+    layer on, a residual connection adds each layer's input to its output.
+
+    Args:
+        num_layers: int. Number of bidirectional layers.
+        units: int. Hidden size of each direction; outputs have `2 * units`.
+        cell: str. `"lstm"` or `"gru"`.
+        dropout: float. Dropout on the inputs of every layer.
+        residual: bool. Residual connections from the second layer on.
+
+    Call arguments:
+        inputs: float tensor `(batch, time, features)`.
+        mask: bool tensor `(batch, time)`, True on real tokens.
+        training: bool.
+
+    Returns:
+        `(outputs, states)`: outputs `(batch, time, 2 * units)`, and for each
+        layer a list of its final states (h, and c for LSTM), each the
+        concatenation of both directions, `(batch, 2 * units)`.
+
+    Example:
+    >>> encoder = StackedBidirectionalEncoder(num_layers=2, units=8)
+    >>> outputs, states = encoder(keras.ops.ones((3, 5, 4)))
+    >>> tuple(outputs.shape), len(states), tuple(states[0][0].shape)
+    ((3, 5, 16), 2, (3, 16))
+    """
+
+    def __init__(
+        self,
+        num_layers: int = 2,
+        units: int = 128,
+        cell: str = "lstm",
+        dropout: float = 0.0,
+        residual: bool = True,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if not isinstance(num_layers, int) or num_layers < 1:
+            raise ValueError(f"num_layers must be a positive integer, got {num_layers}")
+        if not isinstance(units, int) or units < 1:
+            raise ValueError(f"units must be a positive integer, got {units}")
+        if cell not in RNN_LAYERS:
+            raise ValueError(f"cell must be one of {sorted(RNN_LAYERS)}, got {cell!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        self.num_layers = num_layers
+        self.units = units
+        self.cell = cell
+        self.dropout = dropout
+        self.residual = residual
+        self.supports_masking = True
+        rnn = RNN_LAYERS[cell]
+        self.rnn_layers = [
+            keras.layers.Bidirectional(
+                rnn(units, return_sequences=True, return_state=True),
+                name=f"bidirectional_{index}",
+            )
+            for index in range(num_layers)
+        ]
+        self.dropout_layer = keras.layers.Dropout(dropout)
+
+    @property
+    def output_dim(self) -> int:
+        return 2 * self.units
+
+    def build(self, input_shape):
+        shape = tuple(input_shape)
+        for layer in self.rnn_layers:
+            layer.build(shape)
+            shape = shape[:-1] + (2 * self.units,)
+        self.built = True
+
+    def call(self, inputs, mask=None, training=False):
+        num_states = state_size(self.cell)
+        outputs = inputs
+        final_states = []
+        for index, layer in enumerate(self.rnn_layers):
+            layer_inputs = self.dropout_layer(outputs, training=training)
+            results = layer(layer_inputs, mask=mask, training=training)
+            layer_outputs, states = results[0], results[1:]
+            forward, backward = states[:num_states], states[num_states:]
+            final_states.append(
+                [keras.ops.concatenate([f, b], axis=-1) for f, b in zip(forward, backward)]
+            )
+            if self.residual and index > 0:
+                # (batch, time, 2 * units): same width as the previous layer's.
+                layer_outputs = layer_outputs + outputs
+            outputs = layer_outputs
+        return outputs, final_states
+
+    def compute_mask(self, inputs, mask=None):
+        return mask
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_layers": self.num_layers,
+                "units": self.units,
+                "cell": self.cell,
+                "dropout": self.dropout,
+                "residual": self.residual,
+            }
+        )
+        return config

@@ -1,0 +1,58 @@
+"""Projection of decoder outputs onto the target vocabulary, optionally tied."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="nlp_lstm")
+class OutputProjection(keras.layers.Layer):
+    """Logits over the vocabulary.
+
+    With `tied=True` the kernel is the transposed target embedding matrix
+    (passed to `call`), so the layer owns only a bias, plus a linear map to the
+    embedding width when the decoder width differs (Press and Wolf 2017).
+
+    Args:
+        vocab_size: int. Target vocabulary size.
+        tied: bool. Reuse the target embedding matrix as the output kernel.
+    """
+
+    def __init__(self, vocab_size: int, tied: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(vocab_size, int) or vocab_size < 1:
+            raise ValueError(f"vocab_size must be a positive integer, got {vocab_size}")
+        self.vocab_size = vocab_size
+        self.tied = tied
+
+    def build(self, inputs_shape, embeddings_shape=None):
+        self.pre_projection = None
+        if self.tied:
+            if embeddings_shape is None:
+                raise ValueError("a tied OutputProjection needs the embedding matrix")
+            if embeddings_shape[-1] != inputs_shape[-1]:
+                self.pre_projection = keras.layers.Dense(
+                    embeddings_shape[-1], use_bias=False, name="pre_projection"
+                )
+                self.pre_projection.build(inputs_shape)
+        else:
+            self.kernel = self.add_weight(
+                name="kernel",
+                shape=(inputs_shape[-1], self.vocab_size),
+                initializer="glorot_uniform",
+            )
+        self.bias = self.add_weight(name="bias", shape=(self.vocab_size,), initializer="zeros")
+        self.built = True
+
+    def call(self, inputs, embeddings=None):
+        if self.tied:
+            if self.pre_projection is not None:
+                inputs = self.pre_projection(inputs)
+            return ops.matmul(inputs, ops.transpose(embeddings)) + self.bias
+        return ops.matmul(inputs, self.kernel) + self.bias
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"vocab_size": self.vocab_size, "tied": self.tied})
+        return config

@@ -1,0 +1,202 @@
+"""The translator: embeddings, a bidirectional encoder, a bridge and an
+attentional decoder, composed from injected parts."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from nlp_lstm.layers.decoder import AttentionDecoder, Bridge
+from nlp_lstm.layers.encoder import StackedBidirectionalEncoder
+from nlp_lstm.layers.output import OutputProjection
+from nlp_lstm.text.sentencepiece import BOS_ID, EOS_ID, PAD_ID
+
+
+@keras.saving.register_keras_serializable(package="nlp_lstm")
+class Translator(keras.Model):
+    """Sequence-to-sequence model trained with teacher forcing.
+
+    Sources are token ids ending with EOS and right-padded with `pad_id`;
+    target inputs start with BOS. `call((source, target_in))` returns logits
+    `(batch, target_time, vocab)`. Decoding (greedy, beam) lives in
+    `nlp_lstm.decoding` and uses `encode` and `decoding_step`.
+
+    Args:
+        source_embedding: `keras.layers.Embedding` for source ids.
+        encoder: `StackedBidirectionalEncoder`.
+        bridge: `Bridge` from encoder final states to decoder states.
+        decoder: `AttentionDecoder`.
+        output_projection: `OutputProjection` onto the target vocabulary.
+        target_embedding: `keras.layers.Embedding` or None to share the source one.
+        embedding_dropout: float. Dropout on both embeddings.
+        pad_id, bos_id, eos_id: int. Special ids of the vocabularies.
+    """
+
+    def __init__(
+        self,
+        source_embedding,
+        encoder,
+        bridge,
+        decoder,
+        output_projection,
+        target_embedding=None,
+        embedding_dropout: float = 0.0,
+        pad_id: int = PAD_ID,
+        bos_id: int = BOS_ID,
+        eos_id: int = EOS_ID,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.source_embedding = source_embedding
+        self.target_embedding = target_embedding
+        self.encoder = encoder
+        self.bridge = bridge
+        self.decoder = decoder
+        self.output_projection = output_projection
+        self.embedding_dropout = embedding_dropout
+        self.pad_id = pad_id
+        self.bos_id = bos_id
+        self.eos_id = eos_id
+        self.dropout_layer = keras.layers.Dropout(embedding_dropout)
+
+    @property
+    def shares_embeddings(self) -> bool:
+        return self.target_embedding is None
+
+    def _target_embedding(self):
+        return self.source_embedding if self.shares_embeddings else self.target_embedding
+
+    def encode(self, source_ids, training=False):
+        """Returns `(memory, mask, decoder_state)` for source ids `(batch, time)`."""
+        mask = ops.not_equal(source_ids, self.pad_id)
+        embedded = self.dropout_layer(self.source_embedding(source_ids), training=training)
+        memory, final_states = self.encoder(embedded, mask=mask, training=training)
+        state = self.decoder.initial_state(self.bridge(final_states))
+        return memory, mask, state
+
+    def logits(self, attentional):
+        embeddings = self._target_embedding().embeddings
+        if self.output_projection.tied:
+            return self.output_projection(attentional, embeddings=embeddings)
+        return self.output_projection(attentional)
+
+    def call(self, inputs, training=False):
+        source_ids, target_in = inputs
+        memory, mask, state = self.encode(source_ids, training=training)
+        embedded = self.dropout_layer(
+            self._target_embedding()(target_in), training=training
+        )
+        outputs, _ = self.decoder(embedded, state, memory, mask=mask, training=training)
+        return self.logits(outputs)
+
+    def decoding_constants(self, memory, mask):
+        """Tensors that stay fixed during decoding: `(memory, keys, mask)`."""
+        return memory, self.decoder.prepare(memory), mask
+
+    def decoding_step(self, ids, state, constants):
+        """One step of inference: `(log_probs, new_state, attention_weights)`."""
+        memory, keys, mask = constants
+        embedded = self._target_embedding()(ids)
+        attentional, state, weights = self.decoder.step(
+            embedded, state, memory, keys, mask=mask
+        )
+        log_probs = ops.log_softmax(self.logits(attentional), axis=-1)
+        return log_probs, state, weights
+
+    def get_config(self):
+        config = super().get_config()
+        serialize = keras.saving.serialize_keras_object
+        config.update(
+            {
+                "source_embedding": serialize(self.source_embedding),
+                "target_embedding": (
+                    None if self.shares_embeddings else serialize(self.target_embedding)
+                ),
+                "encoder": serialize(self.encoder),
+                "bridge": serialize(self.bridge),
+                "decoder": serialize(self.decoder),
+                "output_projection": serialize(self.output_projection),
+                "embedding_dropout": self.embedding_dropout,
+                "pad_id": self.pad_id,
+                "bos_id": self.bos_id,
+                "eos_id": self.eos_id,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        deserialize = keras.saving.deserialize_keras_object
+        for name in (
+            "source_embedding",
+            "target_embedding",
+            "encoder",
+            "bridge",
+            "decoder",
+            "output_projection",
+        ):
+            if config.get(name) is not None:
+                config[name] = deserialize(config[name])
+        return cls(**config)
+
+
+def build_translator(model_config, source_vocab_size: int, target_vocab_size: int):
+    """Builds a `Translator` from a `TranslatorModelConfig` and vocabulary sizes."""
+    encoder_config, decoder_config = model_config.encoder, model_config.decoder
+    if model_config.share_embeddings and source_vocab_size != target_vocab_size:
+        raise ValueError(
+            "share_embeddings needs one vocabulary, got sizes "
+            f"{source_vocab_size} and {target_vocab_size}"
+        )
+    source_embedding = keras.layers.Embedding(
+        source_vocab_size, model_config.embedding_dim, name="source_embedding"
+    )
+    target_embedding = None
+    if not model_config.share_embeddings:
+        target_embedding = keras.layers.Embedding(
+            target_vocab_size, model_config.embedding_dim, name="target_embedding"
+        )
+    model = Translator(
+        source_embedding=source_embedding,
+        target_embedding=target_embedding,
+        encoder=StackedBidirectionalEncoder(
+            num_layers=encoder_config.num_layers,
+            units=encoder_config.units,
+            cell=encoder_config.cell,
+            dropout=encoder_config.dropout,
+            residual=encoder_config.residual,
+            name="encoder",
+        ),
+        bridge=Bridge(
+            kind=decoder_config.bridge,
+            num_layers=decoder_config.num_layers,
+            units=decoder_config.units,
+            cell=decoder_config.cell,
+            name="bridge",
+        ),
+        decoder=AttentionDecoder(
+            num_layers=decoder_config.num_layers,
+            units=decoder_config.units,
+            cell=decoder_config.cell,
+            dropout=decoder_config.dropout,
+            attention=decoder_config.attention,
+            input_feeding=decoder_config.input_feeding,
+            name="decoder",
+        ),
+        output_projection=OutputProjection(
+            target_vocab_size, tied=model_config.tie_output, name="output_projection"
+        ),
+        embedding_dropout=encoder_config.dropout,
+        name="translator",
+    )
+    build(model)
+    return model
+
+
+def build(model: Translator) -> Translator:
+    """Creates the variables by running the model once on a tiny batch."""
+    source = ops.convert_to_tensor([[5, model.eos_id]], dtype="int32")
+    target = ops.convert_to_tensor([[model.bos_id, 5]], dtype="int32")
+    model((source, target))
+    return model

@@ -1,0 +1,98 @@
+"""SentencePiece training (Python library) and in-graph tokenization (tf-text).
+
+Every model trained here reserves the same ids, so that the model code can rely
+on them: pad 0, unk 1, bos 2, eos 3.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterable
+
+import sentencepiece as spm
+
+from nlp_lstm.utils.files import atomic_write_bytes
+
+PAD_ID = 0
+UNK_ID = 1
+BOS_ID = 2
+EOS_ID = 3
+
+
+def train_sentencepiece(
+    sentences: Iterable[str],
+    vocab_size: int,
+    model_type: str = "unigram",
+    character_coverage: float = 1.0,
+    byte_fallback: bool = True,
+    max_sentences: int = 2_000_000,
+    seed: int = 1234,
+) -> bytes:
+    """Trains a SentencePiece model in memory and returns its serialized bytes.
+
+    Args:
+        sentences: iterable of str. Raw training text, one sentence each.
+        vocab_size: int. Size of the vocabulary, reserved ids included.
+        model_type: str. `"unigram"` or `"bpe"`.
+        character_coverage: float. Share of characters covered by the vocabulary.
+        byte_fallback: bool. Spell characters outside the vocabulary as UTF-8 bytes
+            rather than the unknown id, so that any text survives a round trip.
+        max_sentences: int. Sample at most this many sentences for training.
+        seed: int. Seed of SentencePiece's sampling, for reproducible models.
+
+    Example:
+    >>> model = train_sentencepiece(["a b c", "a b"] * 50, vocab_size=300)
+    >>> isinstance(model, bytes)
+    True
+    """
+    if vocab_size < 8:
+        raise ValueError(f"vocab_size must be at least 8, got {vocab_size}")
+    spm.set_random_generator_seed(seed)
+    writer = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(sentences),
+        model_writer=writer,
+        vocab_size=vocab_size,
+        model_type=model_type,
+        character_coverage=character_coverage,
+        byte_fallback=byte_fallback,
+        pad_id=PAD_ID,
+        unk_id=UNK_ID,
+        bos_id=BOS_ID,
+        eos_id=EOS_ID,
+        input_sentence_size=max_sentences,
+        shuffle_input_sentence=True,
+        hard_vocab_limit=False,
+        num_threads=1,
+        minloglevel=2,
+    )
+    return writer.getvalue()
+
+
+def save_model(model_bytes: bytes, path: str) -> str:
+    """Writes a model file atomically (a crash never leaves half a model)."""
+    atomic_write_bytes(path, model_bytes)
+    return path
+
+
+def load_model(path: str) -> bytes:
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"SentencePiece model not found: {path}. Train one with the pipeline first."
+        )
+    with open(path, "rb") as stream:
+        return stream.read()
+
+
+def processor(model_bytes: bytes) -> spm.SentencePieceProcessor:
+    """A Python SentencePiece processor for offline encoding of corpora."""
+    return spm.SentencePieceProcessor(model_proto=model_bytes)
+
+
+def in_graph_tokenizer(model_bytes: bytes):
+    """A `tensorflow_text.SentencepieceTokenizer` that runs inside TF graphs."""
+    import tensorflow as tf
+    import tensorflow_text as tf_text
+
+    return tf_text.SentencepieceTokenizer(model=model_bytes, out_type=tf.int32)

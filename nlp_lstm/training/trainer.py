@@ -1,0 +1,195 @@
+"""The training loop: steps, evaluation, early stopping, checkpoints and resume.
+
+One loop serves every model: the caller supplies `loss_fn(model, batch,
+training) -> (loss, tokens)` and `evaluate_fn(model) -> dict of metrics`.
+Checkpoints (`tf.train.CheckpointManager`, written to a temporary name and then
+indexed, so a partial one is never chosen) hold the model, the optimizer (with
+its step counter and so the learning-rate schedule), the data iterator (so the
+data order continues) and the early-stopping state. A run started again with
+the same config resumes from the latest one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from nlp_lstm.utils.files import atomic_write_json
+
+HIGHER_IS_BETTER = ("val_bleu", "val_chrf", "val_f1", "val_accuracy")
+
+
+@dataclasses.dataclass
+class TrainResult:
+    steps: int
+    train_seconds: float
+    tokens_per_second: float
+    best_metric: float | None
+    stopped_early: bool
+    history: list
+
+
+def _is_better(metric: str, value: float, best: float) -> bool:
+    if math.isnan(best):
+        return True
+    return value > best if metric in HIGHER_IS_BETTER else value < best
+
+
+def train(
+    model: keras.Model,
+    optimizer: keras.optimizers.Optimizer,
+    loss_fn,
+    dataset: tf.data.Dataset,
+    evaluate_fn,
+    config,
+    run_dir: str,
+    verbose: int = 1,
+) -> TrainResult:
+    """Trains `model` for `config.steps` steps (a `TrainingConfig`), resuming if
+    `run_dir` holds checkpoints of the same run.
+
+    Args:
+        model: a built Keras model.
+        optimizer: its optimizer.
+        loss_fn: `(model, batch, training) -> (loss, tokens)`.
+        dataset: an endless `tf.data.Dataset` of batches.
+        evaluate_fn: `(model) -> dict` with the early-stopping metric.
+        config: `TrainingConfig`.
+        run_dir: where checkpoints, the best weights and logs go.
+    """
+    os.makedirs(run_dir, exist_ok=True)
+    optimizer.build(model.trainable_variables)
+    iterator = iter(dataset)
+    monitor = config.early_stopping_metric
+    best_value = tf.Variable(float("nan"), trainable=False, dtype=tf.float64)
+    bad_evals = tf.Variable(0, trainable=False, dtype=tf.int64)
+    elapsed = tf.Variable(0.0, trainable=False, dtype=tf.float64)
+    tokens_seen = tf.Variable(0.0, trainable=False, dtype=tf.float64)
+    checkpoint = tf.train.Checkpoint(
+        model=model,
+        optimizer=optimizer,
+        iterator=iterator,
+        best_value=best_value,
+        bad_evals=bad_evals,
+        elapsed=elapsed,
+        tokens_seen=tokens_seen,
+    )
+    manager = tf.train.CheckpointManager(
+        checkpoint, os.path.join(run_dir, "checkpoints"), max_to_keep=config.keep_checkpoints
+    )
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        if verbose:
+            print(f"Resumed from {manager.latest_checkpoint} at step "
+                  f"{int(optimizer.iterations.numpy())}")
+    best_weights = os.path.join(run_dir, "best.weights.h5")
+    history_path = os.path.join(run_dir, "history.json")
+    restored_step = int(optimizer.iterations.numpy())
+    # Evaluations logged after the restored checkpoint happen again.
+    history = [h for h in _load_history(history_path) if h["step"] <= restored_step]
+
+    variables = model.trainable_variables
+
+    @tf.function(reduce_retracing=True)
+    def train_step(batch):
+        with tf.GradientTape() as tape:
+            loss, tokens = loss_fn(model, batch, True)
+        gradients = tape.gradient(loss, variables)
+        optimizer.apply_gradients(zip(gradients, variables))
+        return loss, tokens
+
+    writer = tf.summary.create_file_writer(os.path.join(run_dir, "logs"))
+    step = int(optimizer.iterations.numpy())
+    progress = keras.utils.Progbar(config.steps, verbose=verbose, stateful_metrics=["tok/s"])
+    progress.update(step)
+    stopped_early = False
+    window_start, window_tokens = time.perf_counter(), 0.0
+    while step < config.steps and not stopped_early:
+        loss, tokens = train_step(next(iterator))
+        step = int(optimizer.iterations.numpy())
+        tokens = float(tokens)
+        window_tokens += tokens
+        tokens_seen.assign_add(tokens)
+        now = time.perf_counter()
+        elapsed.assign_add(now - window_start)
+        rate = window_tokens / max(now - window_start, 1e-9)
+        window_start, window_tokens = now, 0.0
+        loss = float(loss)
+        if not math.isfinite(loss):
+            raise FloatingPointError(
+                f"Training loss became {loss} at step {step}: lower "
+                "training.learning_rate or set training.clip_norm"
+            )
+        progress.update(step, [("loss", loss), ("tok/s", rate)])
+        if step % 50 == 0:
+            with writer.as_default(step=step):
+                tf.summary.scalar("train/loss", loss)
+                tf.summary.scalar("train/tokens_per_second", rate)
+        if step % config.eval_every == 0 or step == config.steps:
+            eval_start = time.perf_counter()
+            metrics = {k: float(v) for k, v in evaluate_fn(model).items()}
+            metrics["step"] = step
+            history.append(metrics)
+            atomic_write_json(history_path, history)
+            if verbose:
+                shown = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items())
+                print(f"\nstep {step}: {shown}")
+            with writer.as_default(step=step):
+                for name, value in metrics.items():
+                    tf.summary.scalar(f"eval/{name}", value)
+            if monitor != "none":
+                value = metrics[monitor]
+                if _is_better(monitor, value, float(best_value.numpy())):
+                    best_value.assign(value)
+                    bad_evals.assign(0)
+                    _save_weights_atomically(model, best_weights)
+                else:
+                    bad_evals.assign_add(1)
+                    if int(bad_evals.numpy()) >= config.patience:
+                        stopped_early = True
+                        if verbose:
+                            print(f"Early stopping at step {step}: {monitor} has not "
+                                  f"improved for {config.patience} evaluations")
+            window_start += time.perf_counter() - eval_start
+        if step % config.checkpoint_every == 0 or step == config.steps or stopped_early:
+            manager.save(checkpoint_number=step)
+    writer.flush()
+    if monitor != "none" and os.path.exists(best_weights):
+        model.load_weights(best_weights)
+    seconds = float(elapsed.numpy())
+    best = float(best_value.numpy())
+    return TrainResult(
+        steps=step,
+        train_seconds=seconds,
+        tokens_per_second=float(tokens_seen.numpy()) / max(seconds, 1e-9),
+        best_metric=None if math.isnan(best) else best,
+        stopped_early=stopped_early,
+        history=history,
+    )
+
+
+def _save_weights_atomically(model: keras.Model, path: str) -> None:
+    temporary = path.replace(".weights.h5", ".tmp.weights.h5")
+    model.save_weights(temporary)
+    os.replace(temporary, path)
+
+
+def _load_history(path: str) -> list:
+    if not os.path.exists(path):
+        return []
+    import json
+
+    with open(path, encoding="utf-8") as stream:
+        return json.load(stream)
+
+
+def set_seed(seed: int) -> None:
+    """Seeds Python, NumPy, TensorFlow and Keras, and asks TF for determinism."""
+    keras.utils.set_random_seed(seed)
+    np.random.seed(seed)
