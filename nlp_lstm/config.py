@@ -377,3 +377,169 @@ class TranslationConfig:
                 "model.share_embeddings needs one vocabulary: set tokenizer.shared=true "
                 "or model.share_embeddings=false"
             )
+
+
+# ---------------------------------------------------------------------------
+# Tagging pipeline (sequence labeling: NER and POS).
+
+
+@dataclasses.dataclass
+class TaggingDataConfig:
+    """Where the labeled corpus is, how to read it and how to batch it.
+
+    `format: conll` reads one `token ... tag` line per token (columns split on
+    tabs when the line has one, else on whitespace), blank lines between
+    sentences, `-DOCSTART-` lines skipped; `token_column` and `tag_column`
+    choose the columns (negative counts from the end). `format: conllu` reads
+    CoNLL-U and takes the `tag_field` column (`upos` or `xpos`). Files may be
+    gzipped. `scheme` is the tagging scheme of the files (`none` for POS tags);
+    `repair` turns an I- tag that starts an entity into B- (IOB2/BIOES).
+    `bad_lines` says what to do with a malformed line: `skip` drops its token
+    and reports the file and line, `error` stops.
+    """
+
+    format: typing.Literal["conll", "conllu"] = "conll"
+    train: str = ""
+    dev: str = ""
+    test: str = ""
+    token_column: int = 0
+    tag_column: int = -1
+    tag_field: typing.Literal["upos", "xpos"] = "upos"
+    scheme: typing.Literal["iob1", "iob2", "bioes", "none"] = "iob2"
+    repair: bool = True
+    bad_lines: typing.Literal["skip", "error"] = "skip"
+    max_examples: int = 0
+    max_length: int = 128
+    batch_size: int = 32
+    shuffle_buffer: int = 20000
+    tokenizer: typing.Literal["whitespace", "unicode_script"] = "whitespace"
+
+    def validate(self, prefix: str = "") -> None:
+        for name in ("train", "dev", "test"):
+            check_file(getattr(self, name), join(prefix, name))
+        if self.token_column == self.tag_column:
+            raise ConfigError(
+                f"{join(prefix, 'token_column')} and tag_column must differ, "
+                f"both are {self.token_column}"
+            )
+        check_positive(self.max_examples, join(prefix, "max_examples"), allow_zero=True)
+        check_positive(self.max_length, join(prefix, "max_length"))
+        check_positive(self.batch_size, join(prefix, "batch_size"))
+        check_positive(self.shuffle_buffer, join(prefix, "shuffle_buffer"))
+
+
+@dataclasses.dataclass
+class WordEmbedderConfig:
+    """Word, character and casing features of each token.
+
+    `min_frequency` words of the training set (after `lowercase` and
+    `normalize_digits`) get an embedding, the rest map to the unknown word.
+    `pretrained` is an optional local GloVe or word2vec text file whose vectors
+    (of size `word_dim`) initialize the matching words.
+    """
+
+    word_dim: int = 100
+    min_frequency: int = 2
+    max_words: int = 0
+    lowercase: bool = True
+    normalize_digits: bool = True
+    pretrained: str = ""
+    char_encoder: typing.Literal["cnn", "lstm", "none"] = "cnn"
+    char_dim: int = 30
+    char_units: int = 50
+    char_kernel_size: int = 3
+    max_word_chars: int = 20
+    min_char_frequency: int = 1
+    casing_dim: int = 8
+    dropout: float = 0.5
+
+    def validate(self, prefix: str = "") -> None:
+        check_positive(self.word_dim, join(prefix, "word_dim"))
+        check_positive(self.min_frequency, join(prefix, "min_frequency"))
+        check_positive(self.max_words, join(prefix, "max_words"), allow_zero=True)
+        if self.pretrained:
+            check_file(self.pretrained, join(prefix, "pretrained"))
+        check_positive(self.char_dim, join(prefix, "char_dim"))
+        check_positive(self.char_units, join(prefix, "char_units"))
+        check_positive(self.char_kernel_size, join(prefix, "char_kernel_size"))
+        check_positive(self.max_word_chars, join(prefix, "max_word_chars"))
+        check_positive(self.min_char_frequency, join(prefix, "min_char_frequency"))
+        check_positive(self.casing_dim, join(prefix, "casing_dim"), allow_zero=True)
+        check_range(self.dropout, join(prefix, "dropout"), 0.0, 0.9)
+
+
+@dataclasses.dataclass
+class TaggerModelConfig:
+    """An embedder, the shared BiLSTM encoder and a softmax or CRF head.
+
+    `scheme` is the scheme the model predicts in (entity tags are converted to
+    it); `constrain_transitions` forbids invalid transitions in the CRF
+    (such as O -> I-PER in IOB2).
+    """
+
+    embedder: WordEmbedderConfig = dataclasses.field(default_factory=WordEmbedderConfig)
+    encoder: EncoderConfig = dataclasses.field(default_factory=EncoderConfig)
+    head: typing.Literal["softmax", "crf"] = "crf"
+    scheme: typing.Literal["iob2", "bioes"] = "iob2"
+    start_end_transitions: bool = True
+    constrain_transitions: bool = True
+    dropout: float = 0.5
+
+    def validate(self, prefix: str = "") -> None:
+        check_range(self.dropout, join(prefix, "dropout"), 0.0, 0.9)
+
+
+@dataclasses.dataclass
+class TaggingTrainingConfig(TrainingConfig):
+    """`TrainingConfig` with the tagging metrics for early stopping.
+
+    `early_stopping_metric: auto` watches `val_f1` for entity tasks and
+    `val_accuracy` for POS.
+    """
+
+    early_stopping_metric: typing.Literal[
+        "auto", "val_loss", "val_f1", "val_accuracy", "none"
+    ] = "auto"
+    label_smoothing: float = 0.0
+    eval_every: int = 500
+
+
+@dataclasses.dataclass
+class TaggingExportConfig(ExportConfig):
+    """`ExportConfig` plus the longest sentence the exported model tags.
+
+    Longer sentences are cut to `max_tokens` tokens with a warning.
+    """
+
+    max_tokens: int = 512
+
+    def validate(self, prefix: str = "") -> None:
+        check_positive(self.max_tokens, join(prefix, "max_tokens"))
+
+
+@dataclasses.dataclass
+class TaggingConfig:
+    name: str = "tagger"
+    run_dir: str = "runs/tagger"
+    data: TaggingDataConfig = dataclasses.field(default_factory=TaggingDataConfig)
+    model: TaggerModelConfig = dataclasses.field(default_factory=TaggerModelConfig)
+    training: TaggingTrainingConfig = dataclasses.field(
+        default_factory=TaggingTrainingConfig
+    )
+    export: TaggingExportConfig = dataclasses.field(default_factory=TaggingExportConfig)
+
+    @property
+    def is_entity_task(self) -> bool:
+        return self.data.scheme != "none"
+
+    def validate(self, prefix: str = "") -> None:
+        if not self.name or "/" in self.name:
+            raise ConfigError(f"name must be a non-empty folder name, got {self.name!r}")
+        metric = self.training.early_stopping_metric
+        wrong = "val_accuracy" if self.is_entity_task else "val_f1"
+        if metric == wrong:
+            task = "entity" if self.is_entity_task else "POS (data.scheme: none)"
+            raise ConfigError(
+                f"training.early_stopping_metric {metric!r} is not computed for a "
+                f"{task} task: use 'auto', 'val_loss' or 'none'"
+            )

@@ -37,10 +37,12 @@ def translation_examples(source_ids, target_ids, max_length: int):
     return sources, targets, dropped
 
 
-def _ragged(rows):
+def _flatten(rows):
+    """`(values, starts, lengths)` of a list of id lists."""
     lengths = np.array([len(r) for r in rows], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
     values = np.fromiter((t for r in rows for t in r), dtype=np.int32, count=int(lengths.sum()))
-    return tf.RaggedTensor.from_row_lengths(values, lengths)
+    return tf.constant(values), starts, lengths
 
 
 def translation_dataset(
@@ -67,11 +69,22 @@ def translation_dataset(
         seed: int. Shuffle seed.
         repeat: bool. Loop forever (training).
     """
-    dataset = tf.data.Dataset.from_tensor_slices((_ragged(sources), _ragged(targets)))
+    # The dataset holds only offsets into two flat id arrays: small to shuffle
+    # and to checkpoint (the iterator state is saved with training checkpoints).
+    source_values, source_starts, source_lengths = _flatten(sources)
+    target_values, target_starts, target_lengths = _flatten(targets)
+    dataset = tf.data.Dataset.from_tensor_slices(
+        (source_starts, source_lengths, target_starts, target_lengths)
+    )
     if shuffle_buffer:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         dataset = dataset.repeat()
+    dataset = dataset.map(
+        lambda s, m, t, n: (source_values[s : s + m], target_values[t : t + n]),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
     boundaries = bucket_boundaries(max_length + 2, bucket_width)
     dataset = dataset.bucket_by_sequence_length(
         element_length_func=lambda s, t: tf.maximum(tf.shape(s)[0], tf.shape(t)[0]),

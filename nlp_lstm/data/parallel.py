@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import itertools
 import os
 
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -87,9 +88,20 @@ def read_tsv_pairs(
 def read_aligned_files(source_path: str, target_path: str, report: SkipReport) -> dict:
     """Reads two aligned files (one sentence a line, plain or `.gz`)."""
     sources, targets = [], []
-    source_lines = _decode_lines(source_path, report)
-    target_lines = _decode_lines(target_path, report)
-    for (number, source), (_, target) in zip(source_lines, target_lines, strict=False):
+    missing = object()
+    pairs = itertools.zip_longest(
+        _decode_lines(source_path, report),
+        _decode_lines(target_path, report),
+        fillvalue=missing,
+    )
+    for source_line, target_line in pairs:
+        if source_line is missing or target_line is missing:
+            raise ValueError(
+                f"{source_path} and {target_path} are not aligned: they have "
+                "different numbers of lines. Give files with one sentence per line "
+                "on both sides."
+            )
+        (number, source), (_, target) = source_line, target_line
         if source is None or target is None:
             continue
         source, target = source.strip(), target.strip()
@@ -98,12 +110,6 @@ def read_aligned_files(source_path: str, target_path: str, report: SkipReport) -
             continue
         sources.append(source)
         targets.append(target)
-    leftover = sum(1 for _ in source_lines) + sum(1 for _ in target_lines)
-    if leftover:
-        raise ValueError(
-            f"{source_path} and {target_path} are not aligned: one has {leftover} "
-            "more lines. Give files with one sentence per line on both sides."
-        )
     return {"source": sources, "target": targets}
 
 

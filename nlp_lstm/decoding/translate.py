@@ -44,3 +44,62 @@ def translate_ids(
     if beam_size == 1:
         return greedy_search(**common)
     return beam_search(beam_size=beam_size, length_penalty=length_penalty, **common)
+
+
+class TextTranslator:
+    """Translates Python strings with an in-memory `Translator`.
+
+    Source text is encoded with the Python SentencePiece processor (the same
+    model the exported graph runs with tensorflow-text), batched by length,
+    decoded in a compiled `tf.function` and detokenized.
+    """
+
+    def __init__(
+        self,
+        model,
+        source_processor,
+        target_processor,
+        beam_size: int = 1,
+        length_penalty: float = 0.6,
+        max_length_ratio: float = 1.5,
+        max_length_offset: int = 10,
+        max_source_tokens: int = 256,
+    ):
+        self.model = model
+        self.source_processor = source_processor
+        self.target_processor = target_processor
+        self.max_source_tokens = max_source_tokens
+        self._translate = tf.function(
+            lambda ids: translate_ids(
+                model,
+                ids,
+                beam_size=beam_size,
+                length_penalty=length_penalty,
+                max_length_ratio=max_length_ratio,
+                max_length_offset=max_length_offset,
+            ),
+            input_signature=[tf.TensorSpec([None, None], tf.int32)],
+        )
+
+    def __call__(self, texts: list[str], batch_size: int = 64) -> list[str]:
+        from nlp_lstm.text.sentencepiece import EOS_ID
+
+        texts = [text.strip() for text in texts]
+        encoded = self.source_processor.encode(texts)
+        order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
+        outputs = [""] * len(texts)
+        for start in range(0, len(order), batch_size):
+            chunk = [i for i in order[start : start + batch_size] if texts[i]]
+            if not chunk:
+                continue
+            rows = [encoded[i][: self.max_source_tokens] + [EOS_ID] for i in chunk]
+            width = max(len(row) for row in rows)
+            padded = [row + [0] * (width - len(row)) for row in rows]
+            result = self._translate(tf.constant(padded, tf.int32))
+            ids, lengths = result["ids"].numpy(), result["lengths"].numpy()
+            decoded = self.target_processor.decode(
+                [ids[j, : lengths[j]].tolist() for j in range(len(chunk))]
+            )
+            for i, text in zip(chunk, decoded, strict=True):
+                outputs[i] = text
+        return outputs

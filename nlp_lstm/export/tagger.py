@@ -1,0 +1,149 @@
+"""Exports a tagger as a text-in, tags-out SavedModel for TF Serving.
+
+Layout: `saved_models/<name>/<version>/` with numeric versions (the next free
+one is taken, and the folder appears only when it is complete, see
+`nlp_lstm.export.saved_model`), plus `assets.extra/nlp_lstm.json` describing
+the task, the tags and the scheme.
+
+Signatures (TF Serving cannot return ragged tensors, so outputs are dense and
+padded with ""):
+
+- `serving_default(sentences: tf.string [batch])`: raw sentences, split into
+  words in the graph (whitespace or Unicode script, as trained).
+- `tag_tokens(tokens: tf.string [batch, time])`: pre-tokenized sentences,
+  padded with "" (so "" cannot be a token).
+
+Both return `tokens` and `tags` (tf.string `[batch, time]`), `lengths`
+(int32 `[batch]`) and `truncated` (bool `[batch]`). A sentence longer than
+`max_tokens` (default 512, `export.max_tokens`) is cut to its first
+`max_tokens` tokens, `truncated` is set and a warning goes to stderr; an empty
+sentence gets length 0 and no tags. Loading needs only `tensorflow` and
+`tensorflow_text` (for the tokenizer ops).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import tensorflow as tf
+
+from nlp_lstm.export import saved_model
+from nlp_lstm.text.words import PAD, TokenFeaturizer, pad_tokens, tokenize
+
+DEFAULT_MAX_TOKENS = 512
+SIGNATURES = ("serving_default", "tag_tokens")
+
+
+class TaggerServing(tf.Module):
+    """The exported computation: tokenization, features, model and tag names.
+
+    Args:
+        model: a built `Tagger`.
+        featurizer: its `TokenFeaturizer`.
+        tags: list[str]. Tag names in id order.
+        tokenizer: str. `"whitespace"` or `"unicode_script"`.
+        max_tokens: int. Longest sentence tagged; longer ones are cut.
+    """
+
+    def __init__(self, model, featurizer: TokenFeaturizer, tags: list[str],
+                 tokenizer: str = "whitespace",
+                 max_tokens: int = DEFAULT_MAX_TOKENS):
+        super().__init__(name="tagger_serving")
+        if max_tokens < 1:
+            raise ValueError(f"max_tokens must be positive, got {max_tokens}")
+        self.model = model
+        self.featurizer = featurizer
+        self.tags = list(tags)
+        self.tokenizer = tokenizer
+        self.max_tokens = max_tokens
+
+    def _tag(self, tokens, lengths, truncated):
+        features = self.featurizer(tokens)
+        ids = self.model.decode(features)
+        names = tf.gather(tf.constant(self.tags, tf.string), ids)
+        real = tf.not_equal(tokens, PAD)
+        warning = tf.strings.format(
+            "Warning: {} sentence(s) longer than {} tokens were cut to {} tokens",
+            (tf.reduce_sum(tf.cast(truncated, tf.int32)), self.max_tokens,
+             self.max_tokens),
+        )
+
+        def warn():
+            tf.print(warning, output_stream=sys.stderr)
+            return tf.constant(True)
+
+        tf.cond(tf.reduce_any(truncated), warn, lambda: tf.constant(False))
+        return {
+            "tokens": tokens,
+            "tags": tf.where(real, names, PAD),
+            "lengths": lengths,
+            "truncated": truncated,
+        }
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="sentences")])
+    def serve(self, sentences):
+        tokens = tokenize(sentences, self.tokenizer)
+        return self._tag(*pad_tokens(tokens, self.max_tokens))
+
+    @tf.function(
+        input_signature=[tf.TensorSpec([None, None], tf.string, name="tokens")]
+    )
+    def tag_tokens(self, tokens):
+        real = tf.not_equal(tokens, PAD)
+        full = tf.reduce_sum(tf.cast(real, tf.int32), axis=1)
+        ragged = tf.RaggedTensor.from_tensor(tokens, lengths=full)
+        return self._tag(*pad_tokens(ragged, self.max_tokens))
+
+
+def export_tagger(serving: TaggerServing, directory: str, name: str,
+                  metadata: dict) -> str:
+    """Writes `serving` to `directory/name/<next version>/`, atomically.
+
+    Args:
+        serving: the `TaggerServing` module.
+        directory: str. The SavedModel root (`saved_models`).
+        name: str. The model's folder name.
+        metadata: dict. Written to `assets.extra/nlp_lstm.json` with the task,
+            signatures, tags, tokenizer and `max_tokens` added.
+
+    Returns:
+        The version folder's path.
+    """
+    info = dict(metadata)
+    info.update(
+        {
+            "task": "tagging",
+            "signatures": list(SIGNATURES),
+            "tags": serving.tags,
+            "tokenizer": serving.tokenizer,
+            "max_tokens": serving.max_tokens,
+        }
+    )
+    signatures = {
+        "serving_default": serving.serve,
+        "tag_tokens": serving.tag_tokens,
+    }
+    return saved_model.write_version(
+        serving, signatures, os.path.join(directory, name), info
+    )
+
+
+def load_tagger(model_dir: str):
+    """Loads an exported tagger from a version folder or a model folder (its
+    highest version).
+
+    Returns:
+        `(loaded, metadata)`: the `tf.saved_model.load` object and the
+        metadata dict.
+    """
+    import tensorflow_text  # noqa: F401  (registers the tokenizer ops)
+
+    path = saved_model.resolve(model_dir)
+    metadata = saved_model.read_metadata(path)
+    if metadata.get("task", "tagging") != "tagging":
+        raise ValueError(
+            f"{path} holds a {metadata['task']} model, not a tagger; pass the "
+            "folder of a model exported by pipelines/tagging.py"
+        )
+    return tf.saved_model.load(path), metadata

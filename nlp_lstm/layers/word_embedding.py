@@ -1,0 +1,195 @@
+"""Token representations for the tagger: word, character and casing features."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+CHAR_ENCODERS = ("cnn", "lstm", "none")
+
+
+@keras.saving.register_keras_serializable(package="nlp_lstm")
+class WordEmbedder(keras.layers.Layer):
+    """Concatenates a word embedding, a character-level word encoding and a
+    casing embedding for every token.
+
+    The character encoding is a CNN with max-pooling over the characters of a
+    word, or the final states of a BiLSTM over them (Lample et al. 2016).
+    Pretrained word vectors are loaded after building with
+    `embedder.word_embedding.embeddings.assign(matrix)`; they are weights, not
+    config.
+
+    Reference:
+        Lample et al. 2016, "Neural Architectures for Named Entity Recognition";
+        Ma and Hovy 2016, "End-to-end Sequence Labeling via Bi-directional
+        LSTM-CNNs-CRF".
+
+    Args:
+        vocabulary_size: int. Number of word ids (id 0 is padding).
+        word_dim: int. Size of the word embedding.
+        char_vocabulary_size: int. Number of character ids (0 is padding).
+        char_encoder: str. `"cnn"`, `"lstm"` or `"none"`.
+        char_dim: int. Size of the character embedding.
+        char_units: int. CNN filters, or LSTM units per direction.
+        char_kernel_size: int. CNN kernel width.
+        num_casing: int. Number of casing classes (0 disables casing features).
+        casing_dim: int. Size of the casing embedding.
+        dropout: float. Dropout on the concatenated features.
+
+    Call arguments:
+        inputs: dict of int tensors `word_ids (batch, time)`, `char_ids
+            (batch, time, chars)` and `casing_ids (batch, time)`.
+        training: bool.
+
+    Returns:
+        float `(batch, time, output_dim)`; its mask is `word_ids != 0`.
+
+    Example:
+    >>> embedder = WordEmbedder(10, 4, char_vocabulary_size=6, char_units=3,
+    ...                         num_casing=8, casing_dim=2)
+    >>> outputs = embedder({"word_ids": keras.ops.ones((2, 5), "int32"),
+    ...                     "char_ids": keras.ops.ones((2, 5, 7), "int32"),
+    ...                     "casing_ids": keras.ops.ones((2, 5), "int32")})
+    >>> tuple(outputs.shape)
+    (2, 5, 9)
+    """
+
+    def __init__(
+        self,
+        vocabulary_size: int,
+        word_dim: int = 100,
+        char_vocabulary_size: int = 0,
+        char_encoder: str = "cnn",
+        char_dim: int = 30,
+        char_units: int = 50,
+        char_kernel_size: int = 3,
+        num_casing: int = 0,
+        casing_dim: int = 0,
+        dropout: float = 0.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        for name, value in (
+            ("vocabulary_size", vocabulary_size),
+            ("word_dim", word_dim),
+            ("char_dim", char_dim),
+            ("char_units", char_units),
+            ("char_kernel_size", char_kernel_size),
+        ):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value}")
+        if char_encoder not in CHAR_ENCODERS:
+            raise ValueError(
+                f"char_encoder must be one of {CHAR_ENCODERS}, got {char_encoder!r}"
+            )
+        if char_encoder != "none" and char_vocabulary_size < 2:
+            raise ValueError(
+                "char_vocabulary_size must be at least 2 with a char encoder, got "
+                f"{char_vocabulary_size}"
+            )
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        self.vocabulary_size = vocabulary_size
+        self.word_dim = word_dim
+        self.char_vocabulary_size = char_vocabulary_size
+        self.char_encoder = char_encoder
+        self.char_dim = char_dim
+        self.char_units = char_units
+        self.char_kernel_size = char_kernel_size
+        self.num_casing = num_casing
+        self.casing_dim = casing_dim
+        self.dropout = dropout
+        self.supports_masking = True
+
+        self.word_embedding = keras.layers.Embedding(
+            vocabulary_size, word_dim, name="word_embedding"
+        )
+        self.char_embedding = None
+        self.char_layer = None
+        if char_encoder != "none":
+            self.char_embedding = keras.layers.Embedding(
+                char_vocabulary_size, char_dim, name="char_embedding"
+            )
+            if char_encoder == "cnn":
+                self.char_layer = keras.layers.Conv1D(
+                    char_units, char_kernel_size, padding="same", activation="tanh",
+                    name="char_cnn",
+                )
+            else:
+                self.char_layer = keras.layers.Bidirectional(
+                    keras.layers.LSTM(char_units), name="char_lstm"
+                )
+        self.casing_embedding = None
+        if num_casing and casing_dim:
+            self.casing_embedding = keras.layers.Embedding(
+                num_casing, casing_dim, name="casing_embedding"
+            )
+        self.dropout_layer = keras.layers.Dropout(dropout)
+
+    @property
+    def output_dim(self) -> int:
+        size = self.word_dim
+        if self.char_encoder == "cnn":
+            size += self.char_units
+        elif self.char_encoder == "lstm":
+            size += 2 * self.char_units
+        if self.casing_embedding is not None:
+            size += self.casing_dim
+        return size
+
+    def build(self, input_shape=None):
+        self.word_embedding.build((None, None))
+        if self.char_embedding is not None:
+            self.char_embedding.build((None, None))
+            self.char_layer.build((None, None, self.char_dim))
+        if self.casing_embedding is not None:
+            self.casing_embedding.build((None, None))
+        self.built = True
+
+    def _char_features(self, char_ids):
+        shape = ops.shape(char_ids)
+        batch, time, chars = shape[0], shape[1], shape[2]
+        # (batch * time, chars): one row per word.
+        flat_ids = ops.reshape(char_ids, (-1, chars))
+        char_mask = ops.not_equal(flat_ids, 0)
+        embedded = self.char_embedding(flat_ids)  # (batch * time, chars, char_dim)
+        if self.char_encoder == "cnn":
+            features = self.char_layer(embedded)
+            # Max over real characters only; words without any get zeros.
+            features = ops.where(char_mask[:, :, None], features, -1e9)
+            features = ops.max(features, axis=1)
+            features = ops.where(ops.any(char_mask, axis=1)[:, None], features, 0.0)
+        else:
+            features = self.char_layer(embedded, mask=char_mask)
+        return ops.reshape(features, (batch, time, ops.shape(features)[-1]))
+
+    def call(self, inputs, training=False):
+        word_ids = inputs["word_ids"]
+        parts = [self.word_embedding(word_ids)]
+        if self.char_embedding is not None:
+            parts.append(self._char_features(inputs["char_ids"]))
+        if self.casing_embedding is not None:
+            parts.append(self.casing_embedding(inputs["casing_ids"]))
+        outputs = ops.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
+        return self.dropout_layer(outputs, training=training)
+
+    def compute_mask(self, inputs, mask=None):
+        return ops.not_equal(inputs["word_ids"], 0)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "vocabulary_size": self.vocabulary_size,
+                "word_dim": self.word_dim,
+                "char_vocabulary_size": self.char_vocabulary_size,
+                "char_encoder": self.char_encoder,
+                "char_dim": self.char_dim,
+                "char_units": self.char_units,
+                "char_kernel_size": self.char_kernel_size,
+                "num_casing": self.num_casing,
+                "casing_dim": self.casing_dim,
+                "dropout": self.dropout,
+            }
+        )
+        return config

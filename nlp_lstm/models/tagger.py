@@ -1,0 +1,177 @@
+"""The tagger: an embedder, the shared BiLSTM encoder and a softmax or CRF head."""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from nlp_lstm.layers.crf import CRF
+from nlp_lstm.layers.encoder import StackedBidirectionalEncoder
+from nlp_lstm.layers.word_embedding import WordEmbedder
+from nlp_lstm.text import tags as tag_schemes
+from nlp_lstm.text.words import CASING
+
+
+@keras.saving.register_keras_serializable(package="nlp_lstm")
+class Tagger(keras.Model):
+    """Labels every token of a padded batch of sentences.
+
+    Token features go through the embedder, the encoder and a dense
+    projection onto the tags; the head is a softmax over each token's tag
+    scores, or a `CRF` over the whole sentence (pass `crf`). Padding (word id
+    0) is masked everywhere. `call` returns the tag scores
+    `(batch, time, num_tags)`; `tag_loss` and `decode` use the head.
+
+    Args:
+        embedder: `WordEmbedder` (or any layer mapping the feature dict to
+            `(batch, time, features)`).
+        encoder: `StackedBidirectionalEncoder`.
+        num_tags: int. Number of tags.
+        crf: `CRF` or None for a softmax head.
+        dropout: float. Dropout on the encoder outputs.
+
+    Example:
+    >>> tagger = Tagger(WordEmbedder(10, 4, char_encoder="none"),
+    ...                 StackedBidirectionalEncoder(1, 3), num_tags=5)
+    >>> inputs = {"word_ids": keras.ops.ones((2, 6), "int32")}
+    >>> tuple(tagger(inputs).shape), tuple(tagger.decode(inputs).shape)
+    ((2, 6, 5), (2, 6))
+    """
+
+    def __init__(self, embedder, encoder, num_tags: int, crf=None,
+                 dropout: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(num_tags, int) or num_tags < 1:
+            raise ValueError(f"num_tags must be a positive integer, got {num_tags}")
+        if crf is not None and crf.num_tags != num_tags:
+            raise ValueError(
+                f"crf.num_tags must equal num_tags {num_tags}, got {crf.num_tags}"
+            )
+        self.embedder = embedder
+        self.encoder = encoder
+        self.num_tags = num_tags
+        self.crf = crf
+        self.dropout = dropout
+        self.dropout_layer = keras.layers.Dropout(dropout)
+        self.projection = keras.layers.Dense(num_tags, name="projection")
+
+    @staticmethod
+    def mask(inputs):
+        return tf.not_equal(inputs["word_ids"], 0)
+
+    def call(self, inputs, training=False):
+        mask = self.mask(inputs)
+        embedded = self.embedder(inputs, training=training)
+        encoded, _ = self.encoder(embedded, mask=mask, training=training)
+        encoded = self.dropout_layer(encoded, training=training)
+        return self.projection(encoded)  # (batch, time, num_tags)
+
+    def tag_loss(self, inputs, tags, training=False):
+        """Mean negative log-likelihood per token of gold `tags (batch, time)`.
+
+        Returns:
+            `(loss, tokens)`: the loss and the number of real tokens.
+        """
+        mask = self.mask(inputs)
+        scores = tf.cast(self(inputs, training=training), tf.float32)
+        tokens = tf.reduce_sum(tf.cast(mask, tf.float32))
+        if self.crf is not None:
+            nll = -tf.reduce_sum(self.crf.log_likelihood(scores, tags, mask))
+        else:
+            losses = tf.nn.sparse_softmax_cross_entropy_with_logits(
+                tf.cast(tags, tf.int32), scores
+            )
+            nll = tf.reduce_sum(losses * tf.cast(mask, tf.float32))
+        return nll / tf.maximum(tokens, 1.0), tokens
+
+    def decode(self, inputs):
+        """The best tag ids, int32 `(batch, time)`, 0 on padding."""
+        mask = self.mask(inputs)
+        scores = self(inputs, training=False)
+        if self.crf is not None:
+            return self.crf.decode(scores, mask)[0]
+        ids = tf.argmax(scores, axis=-1, output_type=tf.int32)
+        return tf.where(mask, ids, 0)
+
+    def build(self, input_shape=None):
+        self.embedder.build(input_shape)
+        self.encoder.build((None, None, self.embedder.output_dim))
+        self.projection.build((None, None, self.encoder.output_dim))
+        if self.crf is not None:
+            self.crf.build((None, None, self.num_tags))
+        self.built = True
+
+    def get_config(self):
+        config = super().get_config()
+        serialize = keras.saving.serialize_keras_object
+        config.update(
+            {
+                "embedder": serialize(self.embedder),
+                "encoder": serialize(self.encoder),
+                "num_tags": self.num_tags,
+                "crf": None if self.crf is None else serialize(self.crf),
+                "dropout": self.dropout,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        deserialize = keras.saving.deserialize_keras_object
+        for name in ("embedder", "encoder", "crf"):
+            if config.get(name) is not None:
+                config[name] = deserialize(config[name])
+        return cls(**config)
+
+
+def build_tagger(model_config, tag_vocabulary, word_vocabulary_size: int,
+                 char_vocabulary_size: int) -> Tagger:
+    """Builds a `Tagger` from a `TaggerModelConfig` and the vocabulary sizes."""
+    embedder_config = model_config.embedder
+    embedder = WordEmbedder(
+        vocabulary_size=word_vocabulary_size,
+        word_dim=embedder_config.word_dim,
+        char_vocabulary_size=char_vocabulary_size,
+        char_encoder=embedder_config.char_encoder,
+        char_dim=embedder_config.char_dim,
+        char_units=embedder_config.char_units,
+        char_kernel_size=embedder_config.char_kernel_size,
+        num_casing=len(CASING) if embedder_config.casing_dim else 0,
+        casing_dim=embedder_config.casing_dim,
+        dropout=embedder_config.dropout,
+        name="embedder",
+    )
+    encoder_config = model_config.encoder
+    encoder = StackedBidirectionalEncoder(
+        num_layers=encoder_config.num_layers,
+        units=encoder_config.units,
+        cell=encoder_config.cell,
+        dropout=encoder_config.dropout,
+        residual=encoder_config.residual,
+        name="encoder",
+    )
+    crf = None
+    if model_config.head == "crf":
+        allowed = {}
+        if model_config.constrain_transitions:
+            transitions, start, end = tag_schemes.allowed_transitions(
+                tag_vocabulary.tags, tag_vocabulary.scheme
+            )
+            allowed = {
+                "allowed_transitions": transitions.tolist(),
+                "allowed_start": start.tolist(),
+                "allowed_end": end.tolist(),
+            }
+        crf = CRF(
+            len(tag_vocabulary),
+            use_start_end=model_config.start_end_transitions,
+            name="crf",
+            **allowed,
+        )
+    tagger = Tagger(
+        embedder, encoder, len(tag_vocabulary), crf=crf,
+        dropout=model_config.dropout, name="tagger",
+    )
+    tagger.build()
+    return tagger

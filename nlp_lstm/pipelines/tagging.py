@@ -1,0 +1,270 @@
+"""The tagging pipeline: corpus -> vocabularies -> train -> evaluate -> export."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from nlp_lstm import config as config_lib
+from nlp_lstm.data.conll import load_tagging_corpus
+from nlp_lstm.evaluation.tagging import tagging_scores
+from nlp_lstm.export.tagger import TaggerServing, export_tagger
+from nlp_lstm.models.tagger import build_tagger
+from nlp_lstm.text import tags as tag_schemes
+from nlp_lstm.text.words import (
+    PAD,
+    CharVocabulary,
+    TokenFeaturizer,
+    WordVocabulary,
+    load_pretrained_vectors,
+)
+from nlp_lstm.training.optimizers import build_optimizer
+from nlp_lstm.training.trainer import set_seed, train
+from nlp_lstm.utils.files import atomic_write_json
+
+EVAL_BATCH_SIZE = 128
+
+
+def model_scheme(config: config_lib.TaggingConfig) -> str:
+    """The scheme the model predicts in: `none` for POS, else `model.scheme`."""
+    return config.model.scheme if config.is_entity_task else "none"
+
+
+def convert_split(dataset, source: str, target: str) -> list[list[str]]:
+    if source == target:
+        return [list(tags) for tags in dataset["tags"]]
+    return [tag_schemes.convert(tags, source, target) for tags in dataset["tags"]]
+
+
+def pad_rows(rows, length: int, value, dtype) -> np.ndarray:
+    """Rows cut to `length` and padded with `value`, `(len(rows), length)`."""
+    array = np.full((len(rows), length), value, dtype=dtype)
+    for index, row in enumerate(rows):
+        row = list(row)[:length]
+        array[index, : len(row)] = row
+    return array
+
+
+def training_dataset(tokens, tag_ids, max_length: int, batch_size: int,
+                     shuffle_buffer: int, seed: int) -> tf.data.Dataset:
+    """Endless shuffled batches `(tokens, tag_ids)`, padded with "" and 0 to the
+    longest sentence of the batch; sentences are cut to `max_length` tokens.
+
+    Strings go in and are featurized in the training step (not in `tf.data`),
+    so that the iterator holds no lookup table and can be checkpointed.
+    """
+    lengths = np.array([min(len(row), max_length) for row in tokens], np.int32)
+    dataset = tf.data.Dataset.from_tensor_slices(
+        (
+            pad_rows(tokens, max_length, PAD, object),
+            pad_rows(tag_ids, max_length, 0, np.int32),
+            lengths,
+        )
+    )
+    dataset = dataset.shuffle(min(shuffle_buffer, len(lengths)), seed=seed)
+    dataset = dataset.repeat().batch(batch_size)
+
+    def trim(batch_tokens, batch_tags, batch_lengths):
+        longest = tf.reduce_max(batch_lengths)
+        return batch_tokens[:, :longest], batch_tags[:, :longest]
+
+    return dataset.map(trim).prefetch(2)
+
+
+def evaluation_batches(tokens, tag_ids, batch_size: int = EVAL_BATCH_SIZE):
+    """Batches sorted by length: a list of `(indices, tokens, tag_ids)`."""
+    order = sorted(range(len(tokens)), key=lambda i: len(tokens[i]))
+    batches = []
+    for start in range(0, len(order), batch_size):
+        indices = order[start : start + batch_size]
+        longest = max(1, max(len(tokens[i]) for i in indices))
+        batches.append(
+            (
+                indices,
+                tf.constant(pad_rows([tokens[i] for i in indices], longest, PAD, object)),
+                tf.constant(pad_rows([tag_ids[i] for i in indices], longest, 0, np.int32)),
+            )
+        )
+    return batches
+
+
+class TaggerEvaluator:
+    """Loss and tags of a fixed set of sentences, for validation and test.
+
+    Args:
+        model: the `Tagger`.
+        featurizer: its `TokenFeaturizer`.
+        tokens: list of token lists.
+        gold: list of tag lists (strings, in the model's scheme).
+        tag_vocabulary: `TagVocabulary`.
+    """
+
+    def __init__(self, model, featurizer, tokens, gold, tag_vocabulary):
+        self.tag_vocabulary = tag_vocabulary
+        self.tokens = tokens
+        self.gold = gold
+        tag_ids = [tag_vocabulary.encode(tags) for tags in gold]
+        self.batches = evaluation_batches(tokens, tag_ids)
+        signature = [
+            tf.TensorSpec([None, None], tf.string),
+            tf.TensorSpec([None, None], tf.int32),
+        ]
+
+        @tf.function(input_signature=signature)
+        def step(batch_tokens, batch_tags):
+            features = featurizer(batch_tokens)
+            loss, count = model.tag_loss(features, batch_tags)
+            return loss * count, count, model.decode(features)
+
+        self.step = step
+
+    def __call__(self) -> tuple[float, list[list[str]]]:
+        """Returns `(mean loss per token, predicted tags)`."""
+        total_loss = total_tokens = 0.0
+        predicted = [None] * len(self.tokens)
+        for indices, batch_tokens, batch_tags in self.batches:
+            loss, count, ids = self.step(batch_tokens, batch_tags)
+            total_loss += float(loss)
+            total_tokens += float(count)
+            ids = ids.numpy()
+            for row, index in enumerate(indices):
+                length = len(self.tokens[index])
+                predicted[index] = self.tag_vocabulary.decode(ids[row, :length])
+        return total_loss / max(total_tokens, 1.0), predicted
+
+
+def resolved_training(config: config_lib.TaggingConfig):
+    """The `TrainingConfig` given to the trainer, with `auto` resolved."""
+    metric = config.training.early_stopping_metric
+    if metric == "auto":
+        metric = "val_f1" if config.is_entity_task else "val_accuracy"
+    return dataclasses.replace(config.training, early_stopping_metric=metric)
+
+
+def run(config: config_lib.TaggingConfig, verbose: int = 1) -> dict:
+    """Trains, evaluates and exports a tagger; writes `report.json`.
+
+    Returns:
+        The report: `f1` (entity tasks) or `accuracy` (POS) on the test set,
+        `per_type`, `export_path` (None when export is disabled),
+        `train_seconds`, and the data, vocabulary and validation details.
+    """
+    set_seed(config.training.seed)
+    os.makedirs(config.run_dir, exist_ok=True)
+    corpus, data_report = load_tagging_corpus(config.data)
+    scheme = model_scheme(config)
+    tokens = {split: [list(t) for t in corpus[split]["tokens"]] for split in corpus}
+    gold = {
+        split: convert_split(corpus[split], config.data.scheme, scheme)
+        for split in corpus
+    }
+
+    embedder_config = config.model.embedder
+    tag_vocabulary = tag_schemes.TagVocabulary.build(gold["train"], scheme)
+    words = WordVocabulary.build(
+        tokens["train"],
+        min_frequency=embedder_config.min_frequency,
+        max_words=embedder_config.max_words,
+        lowercase=embedder_config.lowercase,
+        normalize_digits=embedder_config.normalize_digits,
+    )
+    chars = CharVocabulary.build(
+        tokens["train"],
+        min_frequency=embedder_config.min_char_frequency,
+        max_word_chars=embedder_config.max_word_chars,
+    )
+    featurizer = TokenFeaturizer(words, chars)
+    model = build_tagger(config.model, tag_vocabulary, words.size, chars.size)
+    pretrained_found = None
+    if embedder_config.pretrained:
+        matrix, pretrained_found = load_pretrained_vectors(
+            embedder_config.pretrained, words, embedder_config.word_dim,
+            seed=config.training.seed,
+        )
+        model.embedder.word_embedding.embeddings.assign(matrix)
+
+    train_ids = [tag_vocabulary.encode(tags) for tags in gold["train"]]
+    dataset = training_dataset(
+        tokens["train"], train_ids, config.data.max_length, config.data.batch_size,
+        config.data.shuffle_buffer, config.training.seed,
+    )
+    validation = TaggerEvaluator(
+        model, featurizer, tokens["dev"], gold["dev"], tag_vocabulary
+    )
+
+    def evaluate_fn(model):
+        loss, predicted = validation()
+        scores = tagging_scores(gold["dev"], predicted, scheme)
+        metrics = {"val_loss": loss, "val_accuracy": scores["accuracy"]}
+        if config.is_entity_task:
+            metrics["val_f1"] = scores["f1"]
+        return metrics
+
+    def loss_fn(model, batch, training):
+        batch_tokens, batch_tags = batch
+        return model.tag_loss(featurizer(batch_tokens), batch_tags, training=training)
+
+    result = train(
+        model,
+        build_optimizer(config.training),
+        loss_fn,
+        dataset,
+        evaluate_fn,
+        resolved_training(config),
+        config.run_dir,
+        verbose=verbose,
+    )
+
+    test_loss, predicted = TaggerEvaluator(
+        model, featurizer, tokens["test"], gold["test"], tag_vocabulary
+    )()
+    scores = tagging_scores(gold["test"], predicted, scheme)
+
+    export_path = None
+    if config.export.enabled:
+        serving = TaggerServing(
+            model, featurizer, tag_vocabulary.tags,
+            tokenizer=config.data.tokenizer, max_tokens=config.export.max_tokens,
+        )
+        export_path = export_tagger(
+            serving, config.export.directory, config.name,
+            {"name": config.name, "scheme": scheme,
+             "entity_task": config.is_entity_task},
+        )
+
+    report = {
+        "name": config.name,
+        "task": "entity" if config.is_entity_task else "pos",
+        "scheme": scheme,
+        **{key: scores[key] for key in ("f1", "precision", "recall") if key in scores},
+        "accuracy": scores["accuracy"],
+        "per_type": scores["per_type"],
+        "test_loss": test_loss,
+        "test_sentences": len(tokens["test"]),
+        "export_path": export_path,
+        "train_seconds": result.train_seconds,
+        "steps": result.steps,
+        "stopped_early": result.stopped_early,
+        "tokens_per_second": result.tokens_per_second,
+        "best_validation": result.best_metric,
+        "validation_history": result.history,
+        "data": {
+            **data_report,
+            "sentences": {split: len(tokens[split]) for split in tokens},
+            "train_sentences_cut": sum(
+                len(row) > config.data.max_length for row in tokens["train"]
+            ),
+        },
+        "vocabulary": {
+            "words": words.size,
+            "chars": chars.size,
+            "tags": len(tag_vocabulary),
+            "pretrained_found": pretrained_found,
+        },
+        "config": config_lib.to_dict(config),
+    }
+    atomic_write_json(os.path.join(config.run_dir, "report.json"), report)
+    return report

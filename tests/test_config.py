@@ -1,0 +1,69 @@
+"""Config validation: errors name the key or file and the expected form."""
+
+import pytest
+
+from nlp_lstm import config as config_lib
+from nlp_lstm.config import ConfigError, TranslationConfig
+
+TATOEBA = "pipelines/configs/translation_tatoeba_es_en.yaml"
+
+
+def load(*overrides):
+    return config_lib.load(TranslationConfig, TATOEBA, list(overrides))
+
+
+def test_bundled_configs_load(monkeypatch):
+    from tests.conftest import REPO_ROOT
+
+    monkeypatch.chdir(REPO_ROOT)
+    config = load("training.steps=7", "model.decoder.attention=bahdanau")
+    assert config.training.steps == 7
+    assert config.model.decoder.attention == "bahdanau"
+    assert config.data.source_column == 1
+
+
+@pytest.fixture(autouse=True)
+def _repo_root(monkeypatch):
+    from tests.conftest import REPO_ROOT
+
+    monkeypatch.chdir(REPO_ROOT)
+
+
+def test_unknown_key_suggests_the_closest():
+    with pytest.raises(ConfigError, match=r"training\.stpes.*Did you mean 'steps'"):
+        load("training.stpes=3")
+
+
+def test_wrong_type_names_key_and_expected_form():
+    with pytest.raises(ConfigError, match=r"training\.steps must be an integer, got 'many'"):
+        load("training.steps=many")
+
+
+def test_out_of_range_value():
+    with pytest.raises(ConfigError, match=r"label_smoothing must be between 0.0 and 0.5"):
+        load("training.label_smoothing=0.9")
+
+
+def test_choice_lists_valid_values():
+    with pytest.raises(ConfigError, match=r"attention must be one of .*luong_dot"):
+        load("model.decoder.attention=dot")
+
+
+def test_missing_corpus_file_is_named():
+    with pytest.raises(ConfigError, match=r"data\.path: file not found: nowhere\.tsv"):
+        load("data.path=nowhere.tsv")
+
+
+def test_missing_config_file():
+    with pytest.raises(ConfigError, match="Config file not found: missing.yaml"):
+        config_lib.load(TranslationConfig, "missing.yaml")
+
+
+def test_bad_override_syntax():
+    with pytest.raises(ConfigError, match="--set expects KEY=VALUE"):
+        load("training.steps")
+
+
+def test_inconsistent_sharing_is_explained():
+    with pytest.raises(ConfigError, match="share_embeddings needs one vocabulary"):
+        load("tokenizer.shared=false")
