@@ -1,7 +1,8 @@
 """Trains, evaluates and exports a sequence tagger (NER or POS).
 
 Usage:
-    python pipelines/tagging.py --config pipelines/configs/FILE.yaml [--set KEY=VALUE ...]
+    python pipelines/tagging.py --config pipelines/configs/FILE.yaml \
+        [--set KEY=VALUE ...]
 """
 
 from __future__ import annotations

@@ -92,7 +92,8 @@ def token_accuracy(gold: list[list[str]], predicted: list[list[str]]) -> dict:
                 true_positive[g] += 1
     per_type = {}
     for tag in sorted(gold_count):
-        precision = true_positive[tag] / predicted_count[tag] if predicted_count[tag] else 0
+        predicted_total = predicted_count[tag]
+        precision = true_positive[tag] / predicted_total if predicted_total else 0
         recall = true_positive[tag] / gold_count[tag]
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0
         per_type[tag] = _row(

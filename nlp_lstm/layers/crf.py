@@ -106,6 +106,8 @@ class CRF(keras.layers.Layer):
 
     def scores(self):
         """The effective `(transitions, start, end)`, forbidden ones at -1e4."""
+        if not self.built:
+            self.build()
         transitions = tf.convert_to_tensor(self.transitions) + self._penalty(
             self.allowed_transitions
         )

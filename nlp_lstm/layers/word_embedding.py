@@ -154,6 +154,8 @@ class WordEmbedder(keras.layers.Layer):
         char_mask = ops.not_equal(flat_ids, 0)
         embedded = self.char_embedding(flat_ids)  # (batch * time, chars, char_dim)
         if self.char_encoder == "cnn":
+            # Zero the padding, as the convolution's own "same" padding is.
+            embedded = embedded * ops.cast(char_mask, embedded.dtype)[:, :, None]
             features = self.char_layer(embedded)
             # Max over real characters only; words without any get zeros.
             features = ops.where(char_mask[:, :, None], features, -1e9)

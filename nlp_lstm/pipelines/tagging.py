@@ -81,13 +81,9 @@ def evaluation_batches(tokens, tag_ids, batch_size: int = EVAL_BATCH_SIZE):
     for start in range(0, len(order), batch_size):
         indices = order[start : start + batch_size]
         longest = max(1, max(len(tokens[i]) for i in indices))
-        batches.append(
-            (
-                indices,
-                tf.constant(pad_rows([tokens[i] for i in indices], longest, PAD, object)),
-                tf.constant(pad_rows([tag_ids[i] for i in indices], longest, 0, np.int32)),
-            )
-        )
+        batch_tokens = pad_rows([tokens[i] for i in indices], longest, PAD, object)
+        batch_tags = pad_rows([tag_ids[i] for i in indices], longest, 0, np.int32)
+        batches.append((indices, tf.constant(batch_tokens), tf.constant(batch_tags)))
     return batches
 
 
@@ -144,14 +140,24 @@ def resolved_training(config: config_lib.TaggingConfig):
     return dataclasses.replace(config.training, early_stopping_metric=metric)
 
 
-def run(config: config_lib.TaggingConfig, verbose: int = 1) -> dict:
-    """Trains, evaluates and exports a tagger; writes `report.json`.
+@dataclasses.dataclass
+class TrainedTagger:
+    """What `train_tagger` gives the evaluation and export steps."""
 
-    Returns:
-        The report: `f1` (entity tasks) or `accuracy` (POS) on the test set,
-        `per_type`, `export_path` (None when export is disabled),
-        `train_seconds`, and the data, vocabulary and validation details.
-    """
+    model: object
+    featurizer: TokenFeaturizer
+    tag_vocabulary: tag_schemes.TagVocabulary
+    scheme: str
+    tokens: dict
+    gold: dict
+    result: object
+    data_report: dict
+    pretrained_found: int | None
+
+
+def train_tagger(config: config_lib.TaggingConfig, verbose: int = 1) -> TrainedTagger:
+    """Reads the corpus, builds the vocabularies and the model, and trains it
+    (resuming from `run_dir`'s checkpoints)."""
     set_seed(config.training.seed)
     os.makedirs(config.run_dir, exist_ok=True)
     corpus, data_report = load_tagging_corpus(config.data)
@@ -217,28 +223,42 @@ def run(config: config_lib.TaggingConfig, verbose: int = 1) -> dict:
         config.run_dir,
         verbose=verbose,
     )
+    return TrainedTagger(
+        model, featurizer, tag_vocabulary, scheme, tokens, gold, result,
+        data_report, pretrained_found,
+    )
 
+
+def serving_module(trained: TrainedTagger, config: config_lib.TaggingConfig):
+    """The `TaggerServing` module of a trained tagger (what gets exported)."""
+    return TaggerServing(
+        trained.model, trained.featurizer, trained.tag_vocabulary.tags,
+        tokenizer=config.data.tokenizer, max_tokens=config.export.max_tokens,
+    )
+
+
+def evaluate_and_export(trained: TrainedTagger,
+                        config: config_lib.TaggingConfig) -> dict:
+    """Scores the test set, exports the SavedModel and writes `report.json`."""
     test_loss, predicted = TaggerEvaluator(
-        model, featurizer, tokens["test"], gold["test"], tag_vocabulary
+        trained.model, trained.featurizer, trained.tokens["test"],
+        trained.gold["test"], trained.tag_vocabulary,
     )()
-    scores = tagging_scores(gold["test"], predicted, scheme)
+    scores = tagging_scores(trained.gold["test"], predicted, trained.scheme)
 
     export_path = None
     if config.export.enabled:
-        serving = TaggerServing(
-            model, featurizer, tag_vocabulary.tags,
-            tokenizer=config.data.tokenizer, max_tokens=config.export.max_tokens,
-        )
         export_path = export_tagger(
-            serving, config.export.directory, config.name,
-            {"name": config.name, "scheme": scheme,
+            serving_module(trained, config), config.export.directory, config.name,
+            {"name": config.name, "scheme": trained.scheme,
              "entity_task": config.is_entity_task},
         )
 
+    result, tokens, featurizer = trained.result, trained.tokens, trained.featurizer
     report = {
         "name": config.name,
         "task": "entity" if config.is_entity_task else "pos",
-        "scheme": scheme,
+        "scheme": trained.scheme,
         **{key: scores[key] for key in ("f1", "precision", "recall") if key in scores},
         "accuracy": scores["accuracy"],
         "per_type": scores["per_type"],
@@ -252,19 +272,30 @@ def run(config: config_lib.TaggingConfig, verbose: int = 1) -> dict:
         "best_validation": result.best_metric,
         "validation_history": result.history,
         "data": {
-            **data_report,
+            **trained.data_report,
             "sentences": {split: len(tokens[split]) for split in tokens},
             "train_sentences_cut": sum(
                 len(row) > config.data.max_length for row in tokens["train"]
             ),
         },
         "vocabulary": {
-            "words": words.size,
-            "chars": chars.size,
-            "tags": len(tag_vocabulary),
-            "pretrained_found": pretrained_found,
+            "words": featurizer.words.size,
+            "chars": featurizer.chars.size,
+            "tags": len(trained.tag_vocabulary),
+            "pretrained_found": trained.pretrained_found,
         },
         "config": config_lib.to_dict(config),
     }
     atomic_write_json(os.path.join(config.run_dir, "report.json"), report)
     return report
+
+
+def run(config: config_lib.TaggingConfig, verbose: int = 1) -> dict:
+    """Trains, evaluates and exports a tagger; writes `report.json`.
+
+    Returns:
+        The report: `f1` (entity tasks) or `accuracy` (POS) on the test set,
+        `per_type`, `export_path` (None when export is disabled),
+        `train_seconds`, and the data, vocabulary and validation details.
+    """
+    return evaluate_and_export(train_tagger(config, verbose), config)

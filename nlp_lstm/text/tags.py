@@ -22,7 +22,7 @@ import numpy as np
 
 SCHEMES = ("iob1", "iob2", "bioes", "none")
 OUTSIDE = "O"
-PREFIXES = {"iob1": "BI", "iob2": "BI", "bioes": "BIES"}
+PREFIXES = {"iob1": ("B", "I"), "iob2": ("B", "I"), "bioes": ("B", "I", "E", "S")}
 
 
 def split_tag(tag: str) -> tuple[str, str]:

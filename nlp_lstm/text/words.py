@@ -304,5 +304,6 @@ def pad_tokens(tokens: tf.RaggedTensor, max_tokens: int):
     tokens = tokens[:, :max_tokens]
     lengths = tf.cast(tokens.row_lengths(), tf.int32)
     time = tf.maximum(tf.reduce_max(tf.concat([lengths, [0]], 0)), 1)
-    dense = tokens.to_tensor(default_value=PAD, shape=tf.stack([tf.size(lengths), time]))
+    shape = tf.stack([tf.size(lengths), time])
+    dense = tokens.to_tensor(default_value=PAD, shape=shape)
     return dense, lengths, full > lengths

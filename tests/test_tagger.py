@@ -1,0 +1,250 @@
+"""Tagger parts (embedder, featurizer, model) and a tiny end-to-end pipeline run
+whose SavedModel is reloaded in a fresh process."""
+
+import argparse
+import io
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nlp_lstm import cli_tagging
+from nlp_lstm import config as config_lib
+from nlp_lstm.data.conll import TaggedSentence
+from nlp_lstm.export.tagger import load_tagger
+from nlp_lstm.layers.crf import CRF
+from nlp_lstm.layers.encoder import StackedBidirectionalEncoder
+from nlp_lstm.layers.word_embedding import WordEmbedder
+from nlp_lstm.models.tagger import Tagger
+from nlp_lstm.pipelines import tagging
+from nlp_lstm.text import words
+from tests.helpers import REPO_ROOT, run_in_fresh_process, run_keras_roundtrip_test
+
+FEATURES = {
+    "word_ids": np.array([[2, 3, 1, 0], [4, 0, 0, 0]], "int32"),
+    "char_ids": np.random.default_rng(0).integers(0, 6, (2, 4, 5)).astype("int32"),
+    "casing_ids": np.array([[1, 2, 3, 0], [4, 0, 0, 0]], "int32"),
+}
+
+
+@pytest.mark.parametrize("char_encoder", ["cnn", "lstm", "none"])
+def test_word_embedder_serialization(char_encoder):
+    embedder = WordEmbedder(8, 4, char_vocabulary_size=6, char_encoder=char_encoder,
+                            char_dim=3, char_units=2, num_casing=8, casing_dim=2)
+    outputs = embedder(FEATURES)
+    assert outputs.shape[-1] == embedder.output_dim
+    run_keras_roundtrip_test(embedder, lambda layer: layer(FEATURES))
+
+
+def test_word_embedder_char_features_ignore_padding():
+    embedder = WordEmbedder(8, 4, char_vocabulary_size=6, char_units=3)
+    padded = dict(FEATURES, char_ids=np.pad(FEATURES["char_ids"], [(0, 0)] * 2 + [(0, 3)]))
+    np.testing.assert_allclose(embedder(FEATURES), embedder(padded), atol=1e-6)
+
+
+@pytest.mark.parametrize("head", ["softmax", "crf"])
+def test_tagger_serialization_and_masking(head):
+    crf = CRF(5, allowed_start=[True, True, False, True, False]) if head == "crf" else None
+    tagger = Tagger(
+        WordEmbedder(8, 4, char_vocabulary_size=6, char_units=3, num_casing=8,
+                     casing_dim=2),
+        StackedBidirectionalEncoder(1, 3),
+        num_tags=5,
+        crf=crf,
+    )
+    tags = tagger.decode(FEATURES).numpy()
+    assert (tags[FEATURES["word_ids"] == 0] == 0).all()
+    if head == "crf":
+        assert tags[0, 0] not in (2, 4)
+    rebuilt = run_keras_roundtrip_test(
+        tagger, lambda model: (model(FEATURES), model.decode(FEATURES))
+    )
+    assert (rebuilt.crf is None) == (head == "softmax")
+    loss, count = tagger.tag_loss(FEATURES, np.zeros((2, 4), "int32"))
+    assert float(count) == 4.0 and np.isfinite(float(loss))
+    with pytest.raises(ValueError, match="crf.num_tags must equal num_tags 4"):
+        Tagger(tagger.embedder, tagger.encoder, num_tags=4, crf=CRF(5))
+
+
+def test_featurizer_never_fails_on_unknown_words_and_characters():
+    vocabulary = words.WordVocabulary.build(
+        [["The", "cat", "sat"], ["the", "Cat", "2024"], ["1999"]], min_frequency=2
+    )
+    assert vocabulary.words == ["0000", "cat", "the"]
+    chars = words.CharVocabulary.build([["ab"]], max_word_chars=3)
+    featurizer = words.TokenFeaturizer(vocabulary, chars)
+    features = featurizer(tf.constant([["THE", "dog", "1987", "😀中文", ""]]))
+    assert features["word_ids"].numpy().tolist() == [[4, 1, 2, 1, 0]]
+    assert features["char_ids"].shape == (1, 5, 3)
+    assert features["char_ids"].numpy()[0, 3].tolist() == [1, 1, 1]
+    casing = [words.CASING[i] for i in features["casing_ids"].numpy()[0]]
+    assert casing == ["upper", "lower", "numeric", "other", "pad"]
+
+
+def test_tokenizers():
+    sentences = tf.constant(["Hello, world!", "", "  two  words "])
+    whitespace = words.tokenize(sentences, "whitespace").to_list()
+    assert whitespace == [[b"Hello,", b"world!"], [], [b"two", b"words"]]
+    script = words.tokenize(sentences, "unicode_script").to_list()
+    assert script[0] == [b"Hello", b",", b"world", b"!"] and script[1] == []
+    tokens, lengths, truncated = words.pad_tokens(words.tokenize(sentences[1:2]), 5)
+    assert tokens.shape == (1, 1) and lengths.numpy().tolist() == [0]
+    assert not truncated.numpy()[0]
+
+
+@pytest.mark.parametrize("header", ["", "3 2\n"])
+def test_pretrained_vectors(tmp_path, header):
+    path = tmp_path / "vectors.txt"
+    path.write_text(header + "The 1 2\ncat 3 4\nthe 9 9\nzebra 5 6\n", encoding="utf-8")
+    vocabulary = words.WordVocabulary(["the", "cat", "dog"])
+    matrix, found = words.load_pretrained_vectors(str(path), vocabulary, 2)
+    assert found == 2
+    np.testing.assert_array_equal(matrix[2], [1, 2])  # "The" lowercased, first wins
+    np.testing.assert_array_equal(matrix[3], [3, 4])
+    assert (matrix[0] == 0).all()
+    with pytest.raises(ValueError, match="vectors.txt:.*word_dim"):
+        words.load_pretrained_vectors(str(path), vocabulary, 3)
+
+
+SENTENCES = [
+    "Paris is the capital of France .",
+    "",
+    "unknownword xyzzy 😀 !",
+    " ".join(["word"] * 10_000),
+    "Barack Obama visited New York yesterday",
+]
+
+TINY = [
+    "training.steps=30",
+    "training.eval_every=30",
+    "training.checkpoint_every=30",
+    "data.max_examples=60",
+    "data.batch_size=8",
+    "model.embedder.word_dim=16",
+    "model.embedder.char_dim=8",
+    "model.embedder.char_units=8",
+    "model.encoder.units=16",
+    "model.encoder.num_layers=1",
+    "export.max_tokens=64",
+]
+
+
+def tiny_config(tmp_path, name, extra=()):
+    overrides = TINY + [
+        f"run_dir={tmp_path / 'run'}",
+        f"export.directory={tmp_path / 'saved_models'}",
+        *extra,
+    ]
+    path = os.path.join("pipelines", "configs", name)
+    return config_lib.load(config_lib.TaggingConfig, path, overrides)
+
+
+FRESH_PROCESS = """
+import json, sys
+import tensorflow as tf
+import tensorflow_text  # noqa: F401
+loaded = tf.saved_model.load(sys.argv[1] if len(sys.argv) > 1 else {path!r})
+assert not [m for m in sys.modules if m.startswith(("nlp_lstm", "keras"))], "imports"
+sentences = tf.constant({sentences!r})
+out = loaded.signatures["serving_default"](sentences=sentences)
+tokens = loaded.signatures["tag_tokens"](tokens=tf.constant({tokens!r}))
+print(json.dumps({{
+    "tags": out["tags"].numpy().astype(str).tolist(),
+    "tokens": out["tokens"].numpy().astype(str).tolist(),
+    "lengths": out["lengths"].numpy().tolist(),
+    "truncated": out["truncated"].numpy().tolist(),
+    "token_tags": tokens["tags"].numpy().astype(str).tolist(),
+}}))
+"""
+
+
+def test_entity_pipeline_exports_a_savedmodel_that_reloads_in_a_fresh_process(
+    tmp_path, monkeypatch
+):
+    monkeypatch.chdir(REPO_ROOT)
+    config = tiny_config(tmp_path, "tagging_wnut17.yaml")
+    trained = tagging.train_tagger(config, verbose=0)
+    report = tagging.evaluate_and_export(trained, config)
+
+    saved = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert saved["export_path"] == report["export_path"]
+    for key in ("f1", "per_type", "export_path", "train_seconds"):
+        assert key in saved, key
+    assert 0.0 <= saved["f1"] <= 100.0 and saved["train_seconds"] > 0
+    assert saved["scheme"] == "bioes" and saved["steps"] == 30
+    assert report["export_path"] == str(tmp_path / "saved_models" / "tagger_wnut17" / "1")
+
+    serving = tagging.serving_module(trained, config)
+    expected = serving.serve(tf.constant(SENTENCES))
+    pre_tokenized = [["Paris", "is", "nice", ""], ["a", "b", "c", "d"]]
+    expected_tokens = serving.tag_tokens(tf.constant(pre_tokenized))
+    output = run_in_fresh_process(
+        FRESH_PROCESS.format(
+            path=report["export_path"], sentences=SENTENCES, tokens=pre_tokenized
+        )
+    )
+    reloaded = json.loads(output.strip().splitlines()[-1])
+    assert reloaded["tags"] == expected["tags"].numpy().astype(str).tolist()
+    assert reloaded["token_tags"] == expected_tokens["tags"].numpy().astype(str).tolist()
+    assert reloaded["lengths"] == [7, 0, 4, 64, 6]
+    assert reloaded["truncated"] == [False, False, False, True, False]
+    assert reloaded["tokens"][0][:7] == SENTENCES[0].split()
+    assert all(tag == "" for tag in reloaded["tags"][1])
+    assert all(tag in trained.tag_vocabulary.tags for tag in reloaded["tags"][0][:7])
+
+    # The CLI functions, on the model folder (highest version).
+    loaded, metadata = load_tagger(str(tmp_path / "saved_models" / "tagger_wnut17"))
+    assert metadata["scheme"] == "bioes" and metadata["max_tokens"] == 64
+    rows = list(cli_tagging.tag_sentences(loaded, SENTENCES[:3], batch_size=2))
+    assert [len(tags) for _, tags in rows] == [7, 0, 4]
+    assert rows[0][1] == reloaded["tags"][0][:7]
+    data = tmp_path / "gold.conll"
+    data.write_text("Paris\tB-location\nis\tO\n\nBob\tI-person\n", encoding="utf-8")
+    args = argparse.Namespace(model=report["export_path"], data=str(data),
+                              format="conll", batch_size=8)
+    stdout = io.StringIO()
+    monkeypatch.setattr("sys.stdout", stdout)
+    assert cli_tagging.evaluate_tagger_command(args) == 0
+    scores = json.loads(stdout.getvalue())
+    assert scores["sentences"] == 2 and scores["repaired_tags"] == 1
+    assert {"f1", "precision", "recall", "per_type", "accuracy"} <= set(scores)
+
+
+def test_pos_pipeline_reports_accuracy(tmp_path, monkeypatch):
+    monkeypatch.chdir(REPO_ROOT)
+    config = tiny_config(
+        tmp_path, "tagging_ud_ewt_upos.yaml",
+        ["training.steps=10", "training.eval_every=10", "export.enabled=false"],
+    )
+    report = tagging.run(config, verbose=0)
+    assert report["task"] == "pos" and "f1" not in report
+    assert 0.0 < report["accuracy"] <= 100.0
+    assert "NOUN" in report["per_type"] and report["export_path"] is None
+    assert report["data"]["sentences"] == {"train": 60, "dev": 60, "test": 60}
+
+
+def test_config_errors_name_the_key():
+    with pytest.raises(config_lib.ConfigError, match="model.head must be one of"):
+        config_lib.from_dict(config_lib.TaggingConfig, {"model": {"head": "mlp"}})
+    with pytest.raises(config_lib.ConfigError, match="data.train: file not found"):
+        config_lib.from_dict(config_lib.TaggingConfig, {"data": {"train": "nope"}})
+    with pytest.raises(config_lib.ConfigError, match="is not computed for a POS"):
+        config_lib.from_dict(
+            config_lib.TaggingConfig,
+            {"training": {"early_stopping_metric": "val_f1"},
+             "data": {"scheme": "none", "train": __file__, "dev": __file__,
+                      "test": __file__}},
+        )
+
+
+def test_keras_model_file_round_trip(tmp_path):
+    tagger = Tagger(WordEmbedder(8, 4, char_encoder="none"),
+                    StackedBidirectionalEncoder(1, 3), num_tags=3, crf=CRF(3))
+    expected = tagger.decode(FEATURES)
+    path = str(tmp_path / "tagger.keras")
+    tagger.save(path)
+    reloaded = keras.saving.load_model(path)
+    np.testing.assert_array_equal(reloaded.decode(FEATURES), expected)

@@ -1,0 +1,160 @@
+"""End to end on the bundled Tatoeba pairs: train briefly, evaluate, export, and
+reload the SavedModel in a fresh process that imports only TF and tf-text."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from nlp_lstm import config as config_lib
+from tests.helpers import REPO_ROOT, run_in_fresh_process
+
+SENTENCES = ["Hola, ¿cómo estás?", "", "   ", "Tengo un perro.", "¡Buenos días!"]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    from nlp_lstm.pipelines.translation import run
+
+    root = tmp_path_factory.mktemp("translation")
+    os.chdir(REPO_ROOT)
+    config = config_lib.load(
+        config_lib.TranslationConfig,
+        "pipelines/configs/translation_tatoeba_es_en.yaml",
+        [
+            "training.steps=30",
+            "training.eval_every=15",
+            "data.max_examples=300",
+            "tokenizer.vocab_size=400",
+            "decoding.beam_size=3",
+            f"run_dir={root / 'run'}",
+            f"export.directory={root / 'saved_models'}",
+            f"tokenizer.directory={root / 'tokenizers'}",
+            "model.embedding_dim=32",
+            "model.encoder.units=16",
+            "model.decoder.units=32",
+        ],
+    )
+    report = run(config, verbose=0)
+    return config, report, root
+
+
+def test_report_has_the_promised_keys(tiny_run):
+    config, report, root = tiny_run
+    on_disk = json.loads((root / "run" / "report.json").read_text())
+    assert on_disk == json.loads(json.dumps(report))
+    for key in ("bleu", "chrf", "export_path", "train_seconds"):
+        assert key in report
+    assert 0.0 <= report["bleu"] <= 100.0 and report["train_seconds"] > 0
+    assert report["train_steps"] == 30
+    assert report["export_path"].endswith(os.path.join(config.name, "1"))
+    assert (root / "tokenizers" / f"{config.name}.model").is_file()
+    assert [h["step"] for h in report["history"]] == [15, 30]
+
+
+def test_saved_model_in_fresh_process_matches_in_memory_model(tiny_run):
+    from nlp_lstm.decoding.translate import TextTranslator
+    from nlp_lstm.models.translator import build_translator
+    from nlp_lstm.text import sentencepiece as sp
+
+    config, report, root = tiny_run
+    model_bytes = sp.load_model(str(root / "run" / "tokenizer.model"))
+    processor = sp.processor(model_bytes)
+    model = build_translator(config.model, processor.vocab_size(), processor.vocab_size())
+    model.load_weights(str(root / "run" / "best.weights.h5"))
+    expected = {}
+    for beam in (1, 3):
+        translator = TextTranslator(model, processor, processor, beam_size=beam)
+        expected[beam] = translator(SENTENCES)
+    output = run_in_fresh_process(
+        f"""
+        import json, sys
+        import tensorflow as tf
+        import tensorflow_text  # noqa: F401
+        loaded = tf.saved_model.load({report["export_path"]!r})
+        sources = tf.constant({SENTENCES!r})
+        beam = loaded.signatures["serving_default"](sources=sources)
+        greedy = loaded.signatures["translate_greedy"](sources=sources)
+        assert "nlp_lstm" not in sys.modules
+        print(json.dumps({{
+            "beam": [t.decode() for t in beam["translations"].numpy()],
+            "greedy": [t.decode() for t in greedy["translations"].numpy()],
+            "scores": beam["scores"].numpy().tolist(),
+        }}))
+        """
+    )
+    result = json.loads(output.strip().splitlines()[-1])
+    assert result["greedy"] == expected[1]
+    assert result["beam"] == expected[3]
+    assert result["beam"][1] == "" and result["beam"][2] == ""
+    assert result["scores"][1] == 0.0 and result["scores"][0] < 0.0
+
+
+def test_exported_signature_survives_hostile_inputs(tiny_run):
+    import tensorflow as tf
+
+    _, report, _ = tiny_run
+    loaded = tf.saved_model.load(report["export_path"])
+    sources = tf.constant([b"\xff\xfe\x00 invalid", "x" * 5000, "\t\n", "emoji 🙂 中文"])
+    outputs = loaded.signatures["serving_default"](sources=sources)
+    translations = outputs["translations"].numpy()
+    assert translations.shape == (4,)
+    assert translations[2] == b""
+    for text in translations:
+        text.decode("utf-8")  # valid UTF-8 out
+
+
+def test_cli_translate_and_evaluate(tiny_run, tmp_path):
+    _, report, _ = tiny_run
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    model_dir = os.path.dirname(report["export_path"])  # highest version is picked
+    result = subprocess.run(
+        [sys.executable, "-m", "nlp_lstm.cli", "translate", "--model", model_dir,
+         "--beam-size", "1"],
+        input="\n".join(SENTENCES) + "\n", capture_output=True, text=True, env=env,
+        cwd=REPO_ROOT, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.split("\n")[:-1]
+    assert len(lines) == len(SENTENCES) and lines[1] == ""
+    source, reference = tmp_path / "src.txt", tmp_path / "ref.txt"
+    source.write_text("Hola.\nGracias.\n")
+    reference.write_text("Hello.\nThank you.\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "nlp_lstm.cli", "evaluate", "--model", model_dir,
+         "--source", str(source), "--reference", str(reference)],
+        capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    scores = json.loads(result.stdout)
+    assert scores["sentences"] == 2 and 0.0 <= scores["bleu"] <= 100.0
+
+
+def test_pipeline_script_rejects_bad_config_before_work(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "pipelines/translation.py", "--config",
+         "pipelines/configs/translation_tatoeba_es_en.yaml", "--set", "training.stepz=3"],
+        capture_output=True, text=True, cwd=REPO_ROOT, timeout=120,
+    )
+    assert result.returncode == 2
+    assert "Unknown config key 'training.stepz'. Did you mean 'steps'?" in result.stderr
+
+
+def test_run_again_resumes_from_checkpoint_and_exports_next_version(tiny_run):
+    from nlp_lstm.pipelines.translation import run
+
+    config, first, root = tiny_run
+    config.training.steps = 40
+    report = run(config, verbose=0)
+    config.training.steps = 30
+    assert report["train_steps"] == 40
+    assert [h["step"] for h in report["history"]] == [15, 30, 40]
+    # The resumed part trained only 10 steps: its time adds to the first run's.
+    assert report["train_seconds"] >= first["train_seconds"]
+    assert report["export_path"].endswith(os.path.join(config.name, "2"))
+    assert sorted(os.listdir(root / "saved_models" / config.name)) == ["1", "2"]
+    assert (root / "run" / "tokenizer.model").read_bytes() == (
+        root / "tokenizers" / f"{config.name}.model"
+    ).read_bytes()
