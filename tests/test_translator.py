@@ -1,0 +1,61 @@
+"""The Translator model: composition, serialization, shared and tied embeddings."""
+
+import keras
+import numpy as np
+import pytest
+
+from nlp_lstm.config import TranslatorModelConfig
+from nlp_lstm.models.translator import Translator, build_translator
+from tests.helpers import run_keras_roundtrip_test
+
+SOURCE = np.array([[5, 6, 3, 0], [7, 3, 0, 0]])
+TARGET_IN = np.array([[2, 4, 5], [2, 6, 0]])
+
+
+def tiny_config(**changes):
+    config = TranslatorModelConfig(embedding_dim=8)
+    config.encoder.units = 4
+    config.decoder.units = 8
+    for key, value in changes.items():
+        section, _, name = key.rpartition(".")
+        setattr(getattr(config, section) if section else config, name, value)
+    return config
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"share_embeddings": False, "tie_output": True},
+        {"decoder.attention": "bahdanau", "decoder.cell": "gru", "encoder.cell": "gru"},
+        {"decoder.attention": "luong_dot", "decoder.input_feeding": False},
+        {"decoder.bridge": "zero", "decoder.num_layers": 3},
+    ],
+)
+def test_translator_round_trip(changes):
+    keras.utils.set_random_seed(0)
+    model = build_translator(tiny_config(**changes), 30, 30)
+    logits = model((SOURCE, TARGET_IN))
+    assert tuple(logits.shape) == (2, 3, 30)
+    rebuilt = run_keras_roundtrip_test(model, lambda m: m((SOURCE, TARGET_IN)))
+    assert rebuilt.shares_embeddings == model.shares_embeddings
+
+
+def test_shared_embeddings_are_one_variable():
+    model = build_translator(tiny_config(share_embeddings=True, tie_output=True), 30, 30)
+    names = [v.path for v in model.trainable_variables]
+    assert sum("embedding" in name and "embeddings" in name for name in names) == 1
+    assert not any("output_projection/kernel" in name for name in names)
+
+
+def test_source_padding_does_not_change_logits():
+    keras.utils.set_random_seed(1)
+    model = build_translator(tiny_config(), 30, 30)
+    short = model((SOURCE[1:, :2], TARGET_IN[1:]))
+    padded = model((SOURCE[1:], TARGET_IN[1:]))
+    np.testing.assert_allclose(np.asarray(short), np.asarray(padded), atol=1e-5)
+
+
+def test_from_config_is_registered():
+    model = build_translator(tiny_config(), 30, 30)
+    assert isinstance(Translator.from_config(model.get_config()), Translator)
