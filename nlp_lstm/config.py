@@ -534,7 +534,9 @@ class TaggingConfig:
 
     def validate(self, prefix: str = "") -> None:
         if not self.name or "/" in self.name:
-            raise ConfigError(f"name must be a non-empty folder name, got {self.name!r}")
+            raise ConfigError(
+                f"name must be a non-empty folder name, got {self.name!r}"
+            )
         metric = self.training.early_stopping_metric
         wrong = "val_accuracy" if self.is_entity_task else "val_f1"
         if metric == wrong:

@@ -192,3 +192,22 @@ def test_rejects_bad_arguments():
         CRF(0)
     with pytest.raises(ValueError, match="must have shape"):
         CRF(2, allowed_transitions=[[True]])
+
+
+def test_one_step_batches_in_a_graph():
+    crf = make_crf(constrained=True)
+    potentials, mask = inputs([1, 0])
+    signature = [
+        tf.TensorSpec([None, None, NUM_TAGS]), tf.TensorSpec([None, None], tf.bool)
+    ]
+
+    @tf.function(input_signature=signature)
+    def run(potentials, mask):
+        return crf.decode(potentials, mask), crf.log_partition(potentials, mask)
+
+    (path, best), log_z = run(potentials[:, :1], mask[:, :1])
+    scores = brute_force(crf, potentials[0], 1)
+    assert path.numpy().tolist() == [[max(scores, key=scores.get)[0]], [0]]
+    np.testing.assert_allclose(log_z[0], np.logaddexp.reduce(list(scores.values())),
+                               rtol=1e-5)
+    assert log_z[1] == 0.0 and best[1] == 0.0

@@ -121,18 +121,23 @@ class CRF(keras.layers.Layer):
         return transitions, start, end
 
     @staticmethod
-    def _prepare(potentials, mask):
+    def _prepare(potentials, mask, extra_step=False):
         potentials = tf.cast(potentials, tf.float32)
         if mask is None:
             mask = tf.ones(tf.shape(potentials)[:2], tf.bool)
         mask = tf.cast(mask, tf.bool)
         lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
+        if extra_step:
+            # One more masked step, so that the loops over steps 1..time-1
+            # never run over an empty sequence (which a graph cannot stack).
+            potentials = tf.pad(potentials, [[0, 0], [0, 1], [0, 0]])
+            mask = tf.pad(mask, [[0, 0], [0, 1]])
         return potentials, mask, lengths
 
     def log_partition(self, potentials, mask=None):
         """`log Z` of each sentence (forward algorithm), float32 `(batch,)`; 0
         for empty sentences."""
-        potentials, mask, lengths = self._prepare(potentials, mask)
+        potentials, mask, lengths = self._prepare(potentials, mask, extra_step=True)
         transitions, start, end = self.scores()
         alpha = start + potentials[:, 0]  # (batch, num_tags)
 
@@ -176,7 +181,7 @@ class CRF(keras.layers.Layer):
     def decode(self, potentials, mask=None):
         """Viterbi: the best path `(batch, time)` int32 (0 on padding) and its
         score `(batch,)`."""
-        potentials, mask, lengths = self._prepare(potentials, mask)
+        potentials, mask, lengths = self._prepare(potentials, mask, extra_step=True)
         transitions, start, end = self.scores()
         alpha = start + potentials[:, 0]
         identity = tf.broadcast_to(
@@ -201,7 +206,7 @@ class CRF(keras.layers.Layer):
             tf.transpose(mask[:, 1:], [1, 0]),
         )
         alphas, pointers = tf.scan(step, rest, initializer=(alpha, identity))
-        final = tf.concat([alpha[None], alphas], axis=0)[-1] + end
+        final = alphas[-1] + end
         best_last = tf.argmax(final, axis=1, output_type=tf.int32)
         best_score = tf.reduce_max(final, axis=1)
 
@@ -211,7 +216,7 @@ class CRF(keras.layers.Layer):
         # pointers[t - 1] leads from the tag at t to the tag at t - 1.
         previous = tf.scan(back, pointers, initializer=best_last, reverse=True)
         path = tf.concat([tf.transpose(previous, [1, 0]), best_last[:, None]], axis=1)
-        path = tf.where(mask, path, 0)
+        path = tf.where(mask, path, 0)[:, :-1]  # Drops the extra step.
         return path, tf.where(lengths > 0, best_score, 0.0)
 
     def call(self, potentials, mask=None):

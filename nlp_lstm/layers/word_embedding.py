@@ -138,12 +138,15 @@ class WordEmbedder(keras.layers.Layer):
         return size
 
     def build(self, input_shape=None):
-        self.word_embedding.build((None, None))
-        if self.char_embedding is not None:
-            self.char_embedding.build((None, None))
-            self.char_layer.build((None, None, self.char_dim))
-        if self.casing_embedding is not None:
-            self.casing_embedding.build((None, None))
+        shapes = [
+            (self.word_embedding, (None, None)),
+            (self.char_embedding, (None, None)),
+            (self.char_layer, (None, None, self.char_dim)),
+            (self.casing_embedding, (None, None)),
+        ]
+        for layer, shape in shapes:
+            if layer is not None and not layer.built:
+                layer.build(shape)
         self.built = True
 
     def _char_features(self, char_ids):

@@ -94,12 +94,20 @@ class Tagger(keras.Model):
         return tf.where(mask, ids, 0)
 
     def build(self, input_shape=None):
-        self.embedder.build(input_shape)
-        self.encoder.build((None, None, self.embedder.output_dim))
-        self.projection.build((None, None, self.encoder.output_dim))
-        if self.crf is not None:
-            self.crf.build((None, None, self.num_tags))
+        # Parts deserialized from a config arrive built.
+        shapes = [
+            (self.embedder, input_shape),
+            (self.encoder, (None, None, self.embedder.output_dim)),
+            (self.projection, (None, None, self.encoder.output_dim)),
+            (self.crf, (None, None, self.num_tags)),
+        ]
+        for layer, shape in shapes:
+            if layer is not None and not layer.built:
+                layer.build(shape)
         self.built = True
+
+    def build_from_config(self, config):
+        self.build()
 
     def get_config(self):
         config = super().get_config()

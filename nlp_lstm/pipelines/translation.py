@@ -128,8 +128,10 @@ def run(config: config_lib.TranslationConfig, verbose: int = 1) -> dict:
             max_length_offset=decoding.max_length_offset,
         )
 
+    # Validation loss is the plain negative log-likelihood (no label smoothing).
+    dev_loss_fn = translator_loss(0.0)
     dev_loss_step = tf.function(
-        lambda batch: loss_fn(model, batch, False), reduce_retracing=True
+        lambda batch: dev_loss_fn(model, batch, False), reduce_retracing=True
     )
     validation_bleu = config.training.early_stopping_metric == "val_bleu"
     dev_texts = corpus["dev"][:VALIDATION_BLEU_SENTENCES]
