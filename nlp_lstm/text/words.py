@@ -155,6 +155,11 @@ class CharVocabulary:
         chars: list[str]. The known characters.
         max_word_chars: int. Words are cut to their first `max_word_chars`
             characters.
+
+    Example:
+    >>> vocabulary = CharVocabulary.build([["aab", "b"]])
+    >>> vocabulary.chars, vocabulary.size
+    (['a', 'b'], 4)
     """
 
     def __init__(self, chars: list[str], max_word_chars: int = 20):
