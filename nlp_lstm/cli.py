@@ -130,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     except ImportError:
         cli_tagging = None
     if cli_tagging is not None:
+        cli_tagging.add_evaluate_tagger_arguments(evaluate)
         tag = commands.add_parser("tag", help="tag stdin sentences to stdout")
         cli_tagging.add_tag_arguments(tag)
         tag.set_defaults(handler=cli_tagging.tag_command)

@@ -1,0 +1,43 @@
+"""The pipelines as library functions, and the shared entry point of their scripts."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+SUMMARY_KEYS = ("bleu", "chrf", "f1", "accuracy", "export_path", "train_seconds")
+
+
+def main(description: str, config_class: str, pipeline: str, argv=None) -> int:
+    """Parses `--config FILE [--set KEY=VALUE ...]`, validates the whole config
+    before any work, runs `nlp_lstm.pipelines.<pipeline>.run` and prints a summary.
+
+    Returns 2 (and prints the error) when the config is wrong.
+    """
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--config", required=True, help="YAML config file")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override a config key, e.g. --set training.steps=100 (repeatable)",
+    )
+    args = parser.parse_args(argv)
+
+    import importlib
+
+    from nlp_lstm import config as config_lib
+
+    try:
+        config = config_lib.load(
+            getattr(config_lib, config_class), args.config, args.overrides
+        )
+    except config_lib.ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    report = importlib.import_module(f"nlp_lstm.pipelines.{pipeline}").run(config)
+    summary = {key: report[key] for key in SUMMARY_KEYS if key in report}
+    print(json.dumps(summary, indent=2))
+    return 0
