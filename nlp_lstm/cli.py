@@ -1,9 +1,9 @@
 """The `nlp-lstm` command: runs exported models; imports the library, never the reverse.
 
-    nlp-lstm translate --model DIR [--beam-size N] [--batch-size N] < sources.txt
-    nlp-lstm evaluate --model DIR --source FILE --reference FILE
-    nlp-lstm tag --model DIR [--format conll|json] < sentences.txt
-    nlp-lstm evaluate --model DIR --data FILE --format conll|conllu
+nlp-lstm translate --model DIR [--beam-size N] [--batch-size N] < sources.txt
+nlp-lstm evaluate --model DIR --source FILE --reference FILE
+nlp-lstm tag --model DIR [--format conll|json] < sentences.txt
+nlp-lstm evaluate --model DIR --data FILE --format conll|conllu
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ def _load_signature(model_dir: str, name: str):
     loaded = tf.saved_model.load(path)
     if name not in loaded.signatures:
         raise SystemExit(
-            f"error: {path} has no signature {name!r}; it has {sorted(loaded.signatures)}"
+            f"error: {path} has no signature {name!r}; "
+            f"it has {sorted(loaded.signatures)}"
         )
     return loaded, loaded.signatures[name], read_metadata(path)
 
@@ -67,7 +68,9 @@ def _stdin_lines():
 
 
 def translate_command(args) -> int:
-    for line in translate_lines(args.model, _stdin_lines(), args.beam_size, args.batch_size):
+    for line in translate_lines(
+        args.model, _stdin_lines(), args.beam_size, args.batch_size
+    ):
         print(line, flush=False)
     sys.stdout.flush()
     return 0
@@ -105,13 +108,21 @@ def evaluate_command(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nlp-lstm", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="nlp-lstm", description=__doc__.splitlines()[0]
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     translate = commands.add_parser("translate", help="translate stdin lines to stdout")
-    translate.add_argument("--model", required=True, help="SavedModel, model or run dir")
-    translate.add_argument("--beam-size", type=int, default=None,
-                           help="1 for greedy; default: the exported beam size")
+    translate.add_argument(
+        "--model", required=True, help="SavedModel, model or run dir"
+    )
+    translate.add_argument(
+        "--beam-size",
+        type=int,
+        default=None,
+        help="1 for greedy; default: the exported beam size",
+    )
     translate.add_argument("--batch-size", type=int, default=32)
     translate.set_defaults(handler=translate_command)
 
@@ -139,7 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    if getattr(args, "batch_size", 1) is not None and getattr(args, "batch_size", 1) < 1:
+    if (
+        getattr(args, "batch_size", 1) is not None
+        and getattr(args, "batch_size", 1) < 1
+    ):
         raise SystemExit(f"error: --batch-size must be positive, got {args.batch_size}")
     try:
         return args.handler(args)

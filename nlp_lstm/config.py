@@ -97,7 +97,9 @@ def from_dict(cls: type, data: Any, prefix: str = "") -> Any:
     for name, value in data.items():
         key = f"{prefix}.{name}" if prefix else str(name)
         if name not in fields:
-            raise ConfigError(f"Unknown config key '{key}'.{_suggest(name, list(fields))}")
+            raise ConfigError(
+                f"Unknown config key '{key}'.{_suggest(name, list(fields))}"
+            )
         kwargs[name] = _coerce(value, hints[name], key)
     config = cls(**kwargs)
     validate = getattr(config, "validate", None)
@@ -143,7 +145,9 @@ def load(cls: type, path: str | None, overrides: list[str] | None = None) -> Any
     data: dict = {}
     if path is not None:
         if not os.path.isfile(path):
-            raise ConfigError(f"Config file not found: {path}. Pass an existing YAML file.")
+            raise ConfigError(
+                f"Config file not found: {path}. Pass an existing YAML file."
+            )
         with open(path, encoding="utf-8") as stream:
             try:
                 data = yaml.safe_load(stream) or {}
@@ -166,7 +170,9 @@ def check_range(value: float, key: str, low: float, high: float) -> None:
 
 def check_file(path: str, key: str) -> None:
     if not os.path.isfile(path):
-        raise ConfigError(f"{key}: file not found: {path}. Point it at an existing file.")
+        raise ConfigError(
+            f"{key}: file not found: {path}. Point it at an existing file."
+        )
 
 
 def join(prefix: str, name: str) -> str:
@@ -191,9 +197,12 @@ class TokenizerConfig:
     def validate(self, prefix: str = "") -> None:
         if self.vocab_size < 8:
             raise ConfigError(
-                f"{join(prefix, 'vocab_size')} must be at least 8, got {self.vocab_size}"
+                f"{join(prefix, 'vocab_size')} must be at least 8, "
+                f"got {self.vocab_size}"
             )
-        check_range(self.character_coverage, join(prefix, "character_coverage"), 0.9, 1.0)
+        check_range(
+            self.character_coverage, join(prefix, "character_coverage"), 0.9, 1.0
+        )
         check_positive(self.max_sentences, join(prefix, "max_sentences"))
 
 
@@ -251,7 +260,9 @@ class DecodingConfig:
 
     def validate(self, prefix: str = "") -> None:
         check_positive(self.beam_size, join(prefix, "beam_size"))
-        check_positive(self.length_penalty, join(prefix, "length_penalty"), allow_zero=True)
+        check_positive(
+            self.length_penalty, join(prefix, "length_penalty"), allow_zero=True
+        )
         check_positive(self.max_length_ratio, join(prefix, "max_length_ratio"), True)
         check_positive(self.max_length_offset, join(prefix, "max_length_offset"), True)
         check_positive(self.batch_size, join(prefix, "batch_size"))
@@ -362,19 +373,26 @@ class TranslatorModelConfig:
 class TranslationConfig:
     name: str = "translator"
     run_dir: str = "runs/translator"
-    data: TranslationDataConfig = dataclasses.field(default_factory=TranslationDataConfig)
+    data: TranslationDataConfig = dataclasses.field(
+        default_factory=TranslationDataConfig
+    )
     tokenizer: TokenizerConfig = dataclasses.field(default_factory=TokenizerConfig)
-    model: TranslatorModelConfig = dataclasses.field(default_factory=TranslatorModelConfig)
+    model: TranslatorModelConfig = dataclasses.field(
+        default_factory=TranslatorModelConfig
+    )
     training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
     decoding: DecodingConfig = dataclasses.field(default_factory=DecodingConfig)
     export: ExportConfig = dataclasses.field(default_factory=ExportConfig)
 
     def validate(self, prefix: str = "") -> None:
         if not self.name or "/" in self.name:
-            raise ConfigError(f"name must be a non-empty folder name, got {self.name!r}")
+            raise ConfigError(
+                f"name must be a non-empty folder name, got {self.name!r}"
+            )
         if self.model.share_embeddings and not self.tokenizer.shared:
             raise ConfigError(
-                "model.share_embeddings needs one vocabulary: set tokenizer.shared=true "
+                "model.share_embeddings needs one vocabulary: "
+                "set tokenizer.shared=true "
                 "or model.share_embeddings=false"
             )
 

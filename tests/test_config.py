@@ -35,12 +35,16 @@ def test_unknown_key_suggests_the_closest():
 
 
 def test_wrong_type_names_key_and_expected_form():
-    with pytest.raises(ConfigError, match=r"training\.steps must be an integer, got 'many'"):
+    with pytest.raises(
+        ConfigError, match=r"training\.steps must be an integer, got 'many'"
+    ):
         load("training.steps=many")
 
 
 def test_out_of_range_value():
-    with pytest.raises(ConfigError, match=r"label_smoothing must be between 0.0 and 0.5"):
+    with pytest.raises(
+        ConfigError, match=r"label_smoothing must be between 0.0 and 0.5"
+    ):
         load("training.label_smoothing=0.9")
 
 

@@ -4,7 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from nlp_lstm.layers.attention import ATTENTIONS, get as get_attention
+from nlp_lstm.layers.attention import ATTENTIONS
+from nlp_lstm.layers.attention import get as get_attention
 from nlp_lstm.layers.decoder import AttentionDecoder, Bridge
 from nlp_lstm.layers.encoder import StackedBidirectionalEncoder
 from nlp_lstm.layers.output import OutputProjection
@@ -114,7 +115,9 @@ def test_attention_matches_numpy_reference(kind):
     )
     # All time steps at once give the same as one step.
     all_steps, _ = layer(query[:, None], keys, memory, mask=mask)
-    np.testing.assert_allclose(np.asarray(all_steps)[:, 0], np.asarray(context), atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(all_steps)[:, 0], np.asarray(context), atol=1e-6
+    )
 
 
 def test_luong_dot_rejects_mismatched_widths():
@@ -133,7 +136,9 @@ def test_decoder_teacher_forcing_equals_stepwise_decoding():
     outputs, _ = decoder(inputs, state, memory, mask=mask)
     keys = decoder.prepare(memory)
     for t in range(5):
-        step_output, state, _ = decoder.step(inputs[:, t], state, memory, keys, mask=mask)
+        step_output, state, _ = decoder.step(
+            inputs[:, t], state, memory, keys, mask=mask
+        )
         np.testing.assert_allclose(
             np.asarray(outputs)[:, t], np.asarray(step_output), atol=1e-5
         )
@@ -148,7 +153,9 @@ def test_encoder_serialization(cell):
 
 @pytest.mark.parametrize("attention", sorted(ATTENTIONS))
 def test_decoder_serialization(attention):
-    decoder = AttentionDecoder(num_layers=1, units=4, attention=attention, input_feeding=False)
+    decoder = AttentionDecoder(
+        num_layers=1, units=4, attention=attention, input_feeding=False
+    )
     inputs = np.random.RandomState(7).randn(2, 3, 5).astype("float32")
     memory = np.random.RandomState(8).randn(2, 6, 4).astype("float32")
 
@@ -162,7 +169,9 @@ def test_decoder_serialization(attention):
 @pytest.mark.parametrize("kind", Bridge.KINDS)
 def test_bridge_serialization_and_shapes(kind):
     bridge = Bridge(kind=kind, num_layers=3, units=4, cell="lstm")
-    states = [[np.ones((2, 4), "float32") * i, np.ones((2, 4), "float32")] for i in range(2)]
+    states = [
+        [np.ones((2, 4), "float32") * i, np.ones((2, 4), "float32")] for i in range(2)
+    ]
     rebuilt = run_keras_roundtrip_test(bridge, lambda layer: layer(states))
     outputs = rebuilt(states)
     assert len(outputs) == 6 and all(tuple(o.shape) == (2, 4) for o in outputs)
@@ -173,7 +182,11 @@ def test_output_projection(tied):
     layer = OutputProjection(7, tied=tied)
     embeddings = np.random.RandomState(9).randn(7, 3).astype("float32")
     inputs = np.random.RandomState(10).randn(2, 5).astype("float32")
-    call = (lambda l: l(inputs, embeddings=embeddings)) if tied else (lambda l: l(inputs))
+    call = (
+        (lambda lay: lay(inputs, embeddings=embeddings))
+        if tied
+        else (lambda lay: lay(inputs))
+    )
     rebuilt = run_keras_roundtrip_test(layer, call)
     assert tuple(call(rebuilt).shape) == (2, 7)
 

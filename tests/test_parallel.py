@@ -61,8 +61,9 @@ def test_split_is_deterministic_and_disjoint(tmp_path):
     assert (len(first["train"]), len(first["dev"]), len(first["test"])) == (75, 10, 15)
     seen = set(first["train"]["source"]) | set(first["dev"]["source"])
     assert not seen & set(first["test"]["source"])
-    other, _ = load_parallel_corpus(TranslationDataConfig(
-        path=str(path), dev_size=10, test_size=15, seed=8))
+    other, _ = load_parallel_corpus(
+        TranslationDataConfig(path=str(path), dev_size=10, test_size=15, seed=8)
+    )
     assert other["test"]["source"] != first["test"]["source"]
 
 
@@ -70,4 +71,6 @@ def test_too_small_corpus_says_what_to_lower(tmp_path):
     path = tmp_path / "pairs.tsv"
     path.write_text("a\tb\n" * 5)
     with pytest.raises(ValueError, match="lower data.dev_size"):
-        load_parallel_corpus(TranslationDataConfig(path=str(path), dev_size=3, test_size=3))
+        load_parallel_corpus(
+            TranslationDataConfig(path=str(path), dev_size=3, test_size=3)
+        )

@@ -59,7 +59,9 @@ def test_beam_search_finds_the_more_probable_sequence():
     ids = result["ids"].numpy()[0]
     assert ids[:2].tolist() == [5, EOS]
     assert result["lengths"].numpy()[0] == 1
-    np.testing.assert_allclose(result["scores"].numpy()[0], np.log(0.4 * 0.99), rtol=1e-5)
+    np.testing.assert_allclose(
+        result["scores"].numpy()[0], np.log(0.4 * 0.99), rtol=1e-5
+    )
 
 
 def test_max_length_forces_eos():

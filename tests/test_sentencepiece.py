@@ -33,7 +33,9 @@ def test_in_graph_tokenizer_matches_python_and_round_trips():
     texts = SENTENCES[:4] + ["Übermäßig — 🙂 ñandú", "unseen words: qzx"]
     graph_ids = tokenizer.tokenize(tf.constant(texts)).to_list()
     assert graph_ids == processor.encode(texts)
-    decoded = [t.decode() for t in tokenizer.detokenize(tf.ragged.constant(graph_ids)).numpy()]
+    decoded = [
+        t.decode() for t in tokenizer.detokenize(tf.ragged.constant(graph_ids)).numpy()
+    ]
     assert decoded == texts  # byte fallback: every character survives
 
 
@@ -59,7 +61,7 @@ def test_batches_are_padded_bucketed_and_shifted():
         for (source, target_in), target_out in batches
         for s, ti, to in zip(source, target_in, target_out)
     )
-    assert rows[0][0][: 3] == [5, 6, sp.EOS_ID]
+    assert rows[0][0][:3] == [5, 6, sp.EOS_ID]
     assert rows[0][1][:2] == [sp.BOS_ID, 13] and rows[0][2][:2] == [13, sp.EOS_ID]
     for (source, target_in), target_out in batches:
         assert target_in.shape == target_out.shape

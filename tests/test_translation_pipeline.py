@@ -62,7 +62,9 @@ def test_saved_model_in_fresh_process_matches_in_memory_model(tiny_run):
     config, report, root = tiny_run
     model_bytes = sp.load_model(str(root / "run" / "tokenizer.model"))
     processor = sp.processor(model_bytes)
-    model = build_translator(config.model, processor.vocab_size(), processor.vocab_size())
+    model = build_translator(
+        config.model, processor.vocab_size(), processor.vocab_size()
+    )
     model.load_weights(str(root / "run" / "best.weights.h5"))
     expected = {}
     for beam in (1, 3):
@@ -97,7 +99,9 @@ def test_exported_signature_survives_hostile_inputs(tiny_run):
 
     _, report, _ = tiny_run
     loaded = tf.saved_model.load(report["export_path"])
-    sources = tf.constant([b"\xff\xfe\x00 invalid", "x" * 5000, "\t\n", "emoji 🙂 中文"])
+    sources = tf.constant(
+        [b"\xff\xfe\x00 invalid", "x" * 5000, "\t\n", "emoji 🙂 中文"]
+    )
     outputs = loaded.signatures["serving_default"](sources=sources)
     translations = outputs["translations"].numpy()
     assert translations.shape == (4,)
@@ -111,10 +115,22 @@ def test_cli_translate_and_evaluate(tiny_run, tmp_path):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     model_dir = os.path.dirname(report["export_path"])  # highest version is picked
     result = subprocess.run(
-        [sys.executable, "-m", "nlp_lstm.cli", "translate", "--model", model_dir,
-         "--beam-size", "1"],
-        input="\n".join(SENTENCES) + "\n", capture_output=True, text=True, env=env,
-        cwd=REPO_ROOT, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "nlp_lstm.cli",
+            "translate",
+            "--model",
+            model_dir,
+            "--beam-size",
+            "1",
+        ],
+        input="\n".join(SENTENCES) + "\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO_ROOT,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     lines = result.stdout.split("\n")[:-1]
@@ -123,9 +139,23 @@ def test_cli_translate_and_evaluate(tiny_run, tmp_path):
     source.write_text("Hola.\nGracias.\n")
     reference.write_text("Hello.\nThank you.\n")
     result = subprocess.run(
-        [sys.executable, "-m", "nlp_lstm.cli", "evaluate", "--model", model_dir,
-         "--source", str(source), "--reference", str(reference)],
-        capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "nlp_lstm.cli",
+            "evaluate",
+            "--model",
+            model_dir,
+            "--source",
+            str(source),
+            "--reference",
+            str(reference),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO_ROOT,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     scores = json.loads(result.stdout)
@@ -134,9 +164,18 @@ def test_cli_translate_and_evaluate(tiny_run, tmp_path):
 
 def test_pipeline_script_rejects_bad_config_before_work(tmp_path):
     result = subprocess.run(
-        [sys.executable, "pipelines/translation.py", "--config",
-         "pipelines/configs/translation_tatoeba_es_en.yaml", "--set", "training.stepz=3"],
-        capture_output=True, text=True, cwd=REPO_ROOT, timeout=120,
+        [
+            sys.executable,
+            "pipelines/translation.py",
+            "--config",
+            "pipelines/configs/translation_tatoeba_es_en.yaml",
+            "--set",
+            "training.stepz=3",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=120,
     )
     assert result.returncode == 2
     assert "Unknown config key 'training.stepz'. Did you mean 'steps'?" in result.stderr

@@ -42,7 +42,9 @@ def test_translator_round_trip(changes):
 
 
 def test_shared_embeddings_are_one_variable():
-    model = build_translator(tiny_config(share_embeddings=True, tie_output=True), 30, 30)
+    model = build_translator(
+        tiny_config(share_embeddings=True, tie_output=True), 30, 30
+    )
     names = [v.path for v in model.trainable_variables]
     assert sum("embedding" in name and "embeddings" in name for name in names) == 1
     assert not any("output_projection/kernel" in name for name in names)

@@ -29,7 +29,12 @@ def translation_examples(source_ids, target_ids, max_length: int):
     """
     sources, targets, dropped = [], [], 0
     for source, target in zip(source_ids, target_ids, strict=True):
-        if not source or not target or len(source) >= max_length or len(target) >= max_length:
+        if (
+            not source
+            or not target
+            or len(source) >= max_length
+            or len(target) >= max_length
+        ):
             dropped += 1
             continue
         sources.append(list(source) + [EOS_ID])
@@ -41,7 +46,9 @@ def _flatten(rows):
     """`(values, starts, lengths)` of a list of id lists."""
     lengths = np.array([len(r) for r in rows], dtype=np.int64)
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-    values = np.fromiter((t for r in rows for t in r), dtype=np.int32, count=int(lengths.sum()))
+    values = np.fromiter(
+        (t for r in rows for t in r), dtype=np.int32, count=int(lengths.sum())
+    )
     return tf.constant(values), starts, lengths
 
 
@@ -77,7 +84,9 @@ def translation_dataset(
         (source_starts, source_lengths, target_starts, target_lengths)
     )
     if shuffle_buffer:
-        dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+        dataset = dataset.shuffle(
+            shuffle_buffer, seed=seed, reshuffle_each_iteration=True
+        )
     if repeat:
         dataset = dataset.repeat()
     dataset = dataset.map(

@@ -38,7 +38,11 @@ class SkipReport:
         return sum(self.counts.values())
 
     def as_dict(self) -> dict:
-        return {"total": self.total, "counts": self.counts, "first_lines": self.first_lines}
+        return {
+            "total": self.total,
+            "counts": self.counts,
+            "first_lines": self.first_lines,
+        }
 
 
 def _open_binary(path: str):
@@ -135,7 +139,10 @@ def load_parallel_corpus(data_config) -> tuple[datasets.DatasetDict, SkipReport]
     report = SkipReport()
     if data_config.format == "tsv":
         pairs = read_tsv_pairs(
-            data_config.path, data_config.source_column, data_config.target_column, report
+            data_config.path,
+            data_config.source_column,
+            data_config.target_column,
+            report,
         )
         corpus = split_dataset(
             datasets.Dataset.from_dict(pairs),

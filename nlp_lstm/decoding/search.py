@@ -51,7 +51,9 @@ def output_lengths(ids, eos_id):
     return tf.reduce_sum(tf.cast(tf.equal(seen, 0), tf.int32), axis=1)
 
 
-def greedy_search(step_fn, state, constants, bos_id, eos_id, max_lengths, source_length):
+def greedy_search(
+    step_fn, state, constants, bos_id, eos_id, max_lengths, source_length
+):
     """Greedy decoding.
 
     Args:

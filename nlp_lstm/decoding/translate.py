@@ -31,7 +31,9 @@ def translate_ids(
     constants = model.decoding_constants(memory, mask)
     # The EOS that ends every source is not counted in its length.
     source_lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1) - 1
-    max_lengths = max_output_lengths(source_lengths, max_length_ratio, max_length_offset)
+    max_lengths = max_output_lengths(
+        source_lengths, max_length_ratio, max_length_offset
+    )
     common = dict(
         step_fn=model.decoding_step,
         state=state,

@@ -29,7 +29,9 @@ def next_version(base_dir: str) -> int:
     return existing[-1] + 1 if existing else 1
 
 
-def write_version(module: tf.Module, signatures: dict, base_dir: str, metadata: dict) -> str:
+def write_version(
+    module: tf.Module, signatures: dict, base_dir: str, metadata: dict
+) -> str:
     """Saves `module` as the next version under `base_dir`; returns its path.
 
     `metadata` goes to `assets.extra/nlp_lstm.json` (what the CLI needs to know

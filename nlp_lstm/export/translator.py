@@ -20,7 +20,6 @@ from nlp_lstm.decoding.translate import translate_ids
 from nlp_lstm.text.sentencepiece import EOS_ID, in_graph_tokenizer
 
 
-
 class TranslatorModule(tf.Module):
     """Wraps a trained `Translator` and its SentencePiece models for export.
 

@@ -81,7 +81,9 @@ class LuongGeneralAttention(Attention):
 
     def build(self, memory_shape):
         self.kernel = self.add_weight(
-            name="kernel", shape=(memory_shape[-1], self.units), initializer="glorot_uniform"
+            name="kernel",
+            shape=(memory_shape[-1], self.units),
+            initializer="glorot_uniform",
         )
         self.built = True
 
@@ -103,7 +105,9 @@ class BahdanauAttention(Attention):
             initializer="glorot_uniform",
         )
         self.query_kernel = self.add_weight(
-            name="query_kernel", shape=(self.units, self.units), initializer="glorot_uniform"
+            name="query_kernel",
+            shape=(self.units, self.units),
+            initializer="glorot_uniform",
         )
         self.vector = self.add_weight(
             name="vector", shape=(self.units,), initializer="glorot_uniform"

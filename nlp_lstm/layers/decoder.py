@@ -129,9 +129,13 @@ class AttentionDecoder(keras.layers.Layer):
             cell_state = list(state[index * per_layer : (index + 1) * per_layer])
             outputs = self.dropout_layer(outputs, training=training)
             outputs, cell_state = cell(outputs, cell_state, training=training)
-            new_state.extend(cell_state if isinstance(cell_state, list | tuple) else [cell_state])
+            new_state.extend(
+                cell_state if isinstance(cell_state, list | tuple) else [cell_state]
+            )
         context, weights = self.attention_layer(outputs, keys, memory, mask=mask)
-        attentional = self.attention_projection(ops.concatenate([context, outputs], axis=-1))
+        attentional = self.attention_projection(
+            ops.concatenate([context, outputs], axis=-1)
+        )
         attentional_out = self.dropout_layer(attentional, training=training)
         return attentional_out, new_state + [attentional], weights
 
@@ -246,7 +250,9 @@ class Bridge(keras.layers.Layer):
                 if self.kind == "dense":
                     state = self.projections[j * parts + k](state)
                 elif self.kind == "zero":
-                    state = ops.zeros((ops.shape(state)[0], self.units), dtype=state.dtype)
+                    state = ops.zeros(
+                        (ops.shape(state)[0], self.units), dtype=state.dtype
+                    )
                 elif state.shape[-1] != self.units:
                     raise ValueError(
                         f"copy bridge needs encoder states of width {self.units}, got "

@@ -99,7 +99,10 @@ class StackedBidirectionalEncoder(keras.layers.Layer):
             layer_outputs, states = results[0], results[1:]
             forward, backward = states[:num_states], states[num_states:]
             final_states.append(
-                [keras.ops.concatenate([f, b], axis=-1) for f, b in zip(forward, backward)]
+                [
+                    keras.ops.concatenate([f, b], axis=-1)
+                    for f, b in zip(forward, backward)
+                ]
             )
             if self.residual and index > 0:
                 # (batch, time, 2 * units): same width as the previous layer's.

@@ -42,7 +42,9 @@ class OutputProjection(keras.layers.Layer):
                 shape=(inputs_shape[-1], self.vocab_size),
                 initializer="glorot_uniform",
             )
-        self.bias = self.add_weight(name="bias", shape=(self.vocab_size,), initializer="zeros")
+        self.bias = self.add_weight(
+            name="bias", shape=(self.vocab_size,), initializer="zeros"
+        )
         self.built = True
 
     def call(self, inputs, embeddings=None):

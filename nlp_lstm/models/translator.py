@@ -64,12 +64,16 @@ class Translator(keras.Model):
         return self.target_embedding is None
 
     def _target_embedding(self):
-        return self.source_embedding if self.shares_embeddings else self.target_embedding
+        return (
+            self.source_embedding if self.shares_embeddings else self.target_embedding
+        )
 
     def encode(self, source_ids, training=False):
         """Returns `(memory, mask, decoder_state)` for source ids `(batch, time)`."""
         mask = ops.not_equal(source_ids, self.pad_id)
-        embedded = self.dropout_layer(self.source_embedding(source_ids), training=training)
+        embedded = self.dropout_layer(
+            self.source_embedding(source_ids), training=training
+        )
         memory, final_states = self.encoder(embedded, mask=mask, training=training)
         state = self.decoder.initial_state(self.bridge(final_states))
         return memory, mask, state

@@ -21,7 +21,11 @@ def main(description: str, config_class: str, pipeline: str, argv=None) -> int:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--config", required=True, help="YAML config file")
     parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="override a config key, e.g. --set training.steps=100 (repeatable)",
     )
     args = parser.parse_args(argv)

@@ -76,7 +76,9 @@ def translator_loss(label_smoothing: float):
 def run(config: config_lib.TranslationConfig, verbose: int = 1) -> dict:
     """Runs the whole pipeline; returns the report also written to `report.json`."""
     os.makedirs(config.run_dir, exist_ok=True)
-    atomic_write_json(os.path.join(config.run_dir, "config.json"), config_lib.to_dict(config))
+    atomic_write_json(
+        os.path.join(config.run_dir, "config.json"), config_lib.to_dict(config)
+    )
     set_seed(config.training.seed)
     corpus, skipped = load_parallel_corpus(config.data)
     tokenizers = tokenizer_models(config, corpus)
@@ -106,7 +108,10 @@ def run(config: config_lib.TranslationConfig, verbose: int = 1) -> dict:
         repeat=True,
     )
     dev_data = translation_dataset(
-        dev_sources, dev_targets, batch_size=64, bucket_width=data.bucket_width,
+        dev_sources,
+        dev_targets,
+        batch_size=64,
+        bucket_width=data.bucket_width,
         max_length=data.max_length,
     )
 
@@ -166,7 +171,9 @@ def run(config: config_lib.TranslationConfig, verbose: int = 1) -> dict:
     )
     decode_seconds = time.perf_counter() - start
     scores = corpus_scores(hypotheses, list(test["target"]))
-    with open(os.path.join(config.run_dir, "test.hyp"), "w", encoding="utf-8") as stream:
+    with open(
+        os.path.join(config.run_dir, "test.hyp"), "w", encoding="utf-8"
+    ) as stream:
         stream.write("\n".join(hypotheses) + "\n")
 
     export_path = None
@@ -201,7 +208,8 @@ def run(config: config_lib.TranslationConfig, verbose: int = 1) -> dict:
     atomic_write_json(os.path.join(config.run_dir, "report.json"), report)
     if verbose:
         print(
-            f"BLEU {report['bleu']} chrF {report['chrf']} on {report['test_sentences']} "
+            f"BLEU {report['bleu']} chrF {report['chrf']} "
+            f"on {report['test_sentences']} "
             f"test sentences; exported to {export_path}"
         )
     return report
@@ -227,7 +235,12 @@ def export(config: config_lib.TranslationConfig, model, tokenizers: dict) -> str
             "translate_greedy": "sources -> translations, scores (greedy)",
         },
         "beam_size": decoding.beam_size,
-        "special_ids": {"pad": sp.PAD_ID, "unk": sp.UNK_ID, "bos": sp.BOS_ID, "eos": sp.EOS_ID},
+        "special_ids": {
+            "pad": sp.PAD_ID,
+            "unk": sp.UNK_ID,
+            "bos": sp.BOS_ID,
+            "eos": sp.EOS_ID,
+        },
         "config": dataclasses.asdict(config),
     }
     base = os.path.join(config.export.directory, config.name)

@@ -81,13 +81,17 @@ def train(
         tokens_seen=tokens_seen,
     )
     manager = tf.train.CheckpointManager(
-        checkpoint, os.path.join(run_dir, "checkpoints"), max_to_keep=config.keep_checkpoints
+        checkpoint,
+        os.path.join(run_dir, "checkpoints"),
+        max_to_keep=config.keep_checkpoints,
     )
     if manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
         if verbose:
-            print(f"Resumed from {manager.latest_checkpoint} at step "
-                  f"{int(optimizer.iterations.numpy())}")
+            print(
+                f"Resumed from {manager.latest_checkpoint} at step "
+                f"{int(optimizer.iterations.numpy())}"
+            )
     best_weights = os.path.join(run_dir, "best.weights.h5")
     history_path = os.path.join(run_dir, "history.json")
     restored_step = int(optimizer.iterations.numpy())
@@ -106,7 +110,9 @@ def train(
 
     writer = tf.summary.create_file_writer(os.path.join(run_dir, "logs"))
     step = int(optimizer.iterations.numpy())
-    progress = keras.utils.Progbar(config.steps, verbose=verbose, stateful_metrics=["tok/s"])
+    progress = keras.utils.Progbar(
+        config.steps, verbose=verbose, stateful_metrics=["tok/s"]
+    )
     progress.update(step)
     stopped_early = False
     window_start, window_tokens = time.perf_counter(), 0.0
@@ -154,8 +160,10 @@ def train(
                     if int(bad_evals.numpy()) >= config.patience:
                         stopped_early = True
                         if verbose:
-                            print(f"Early stopping at step {step}: {monitor} has not "
-                                  f"improved for {config.patience} evaluations")
+                            print(
+                                f"Early stopping at step {step}: {monitor} has not "
+                                f"improved for {config.patience} evaluations"
+                            )
             window_start += time.perf_counter() - eval_start
         if step % config.checkpoint_every == 0 or step == config.steps or stopped_early:
             manager.save(checkpoint_number=step)
