@@ -13,6 +13,8 @@ import json
 import os
 import sys
 
+from nlp_lstm.utils.iterables import batches
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
@@ -32,17 +34,6 @@ def _load_signature(model_dir: str, name: str):
     return loaded, loaded.signatures[name], read_metadata(path)
 
 
-def _batches(lines, size):
-    batch = []
-    for line in lines:
-        batch.append(line)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def translate_lines(model_dir: str, lines, beam_size: int | None, batch_size: int):
     """Yields one translation per input line, with the SavedModel in `model_dir`."""
     import tensorflow as tf
@@ -56,7 +47,7 @@ def translate_lines(model_dir: str, lines, beam_size: int | None, batch_size: in
             f"using it (re-export with --set decoding.beam_size={beam_size})",
             file=sys.stderr,
         )
-    for batch in _batches(lines, batch_size):
+    for batch in batches(lines, batch_size):
         outputs = signature(sources=tf.constant(batch, tf.string))
         for text in outputs["translations"].numpy():
             yield text.decode("utf-8")

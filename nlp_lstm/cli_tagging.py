@@ -16,6 +16,8 @@ import argparse
 import json
 import sys
 
+from nlp_lstm.utils.iterables import batches
+
 DEFAULT_BATCH_SIZE = 32
 
 
@@ -57,17 +59,6 @@ def add_evaluate_tagger_arguments(parser: argparse.ArgumentParser) -> None:
                          "entity model, none otherwise")
 
 
-def _batches(items, size: int):
-    batch = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def _rows(outputs):
     """Yields `(tokens, tags)` lists from a signature's dense outputs."""
     tokens = outputs["tokens"].numpy()
@@ -91,7 +82,7 @@ def tag_sentences(loaded, sentences, batch_size: int = DEFAULT_BATCH_SIZE,
     """Yields `(tokens, tags)` for raw sentences (str) with a loaded tagger."""
     import tensorflow as tf
 
-    for batch in _batches(sentences, batch_size):
+    for batch in batches(sentences, batch_size):
         if pretokenized:
             split = [sentence.split() for sentence in batch]
             width = max([1] + [len(tokens) for tokens in split])
@@ -153,7 +144,7 @@ def evaluate_tagger(loaded, metadata: dict, sentences, file_scheme: str,
         )
     gold, predicted = [], []
     truncated = 0
-    for batch in _batches(sentences, batch_size):
+    for batch in batches(sentences, batch_size):
         width = max(len(sentence.tokens) for sentence in batch)
         padded = [s.tokens + [""] * (width - len(s.tokens)) for s in batch]
         outputs = loaded.signatures["tag_tokens"](tokens=tf.constant(padded))

@@ -10,6 +10,7 @@ from nlp_lstm.layers.encoder import StackedBidirectionalEncoder
 from nlp_lstm.layers.word_embedding import WordEmbedder
 from nlp_lstm.text import tags as tag_schemes
 from nlp_lstm.text.words import CASING
+from nlp_lstm.utils.serialization import deserialize_parts, serialize_parts
 
 
 @keras.saving.register_keras_serializable(package="nlp_lstm")
@@ -109,28 +110,17 @@ class Tagger(keras.Model):
     def build_from_config(self, config):
         self.build()
 
+    PARTS = ("embedder", "encoder", "crf")
+
     def get_config(self):
         config = super().get_config()
-        serialize = keras.saving.serialize_keras_object
-        config.update(
-            {
-                "embedder": serialize(self.embedder),
-                "encoder": serialize(self.encoder),
-                "num_tags": self.num_tags,
-                "crf": None if self.crf is None else serialize(self.crf),
-                "dropout": self.dropout,
-            }
-        )
+        config.update(serialize_parts(self, self.PARTS))
+        config.update({"num_tags": self.num_tags, "dropout": self.dropout})
         return config
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        deserialize = keras.saving.deserialize_keras_object
-        for name in ("embedder", "encoder", "crf"):
-            if config.get(name) is not None:
-                config[name] = deserialize(config[name])
-        return cls(**config)
+        return cls(**deserialize_parts(config, cls.PARTS))
 
 
 def build_tagger(model_config, tag_vocabulary, word_vocabulary_size: int,

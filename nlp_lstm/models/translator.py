@@ -10,6 +10,7 @@ from nlp_lstm.layers.decoder import AttentionDecoder, Bridge
 from nlp_lstm.layers.encoder import StackedBidirectionalEncoder
 from nlp_lstm.layers.output import OutputProjection
 from nlp_lstm.text.sentencepiece import BOS_ID, EOS_ID, PAD_ID
+from nlp_lstm.utils.serialization import deserialize_parts, serialize_parts
 
 
 @keras.saving.register_keras_serializable(package="nlp_lstm")
@@ -107,19 +108,20 @@ class Translator(keras.Model):
         log_probs = ops.log_softmax(self.logits(attentional), axis=-1)
         return log_probs, state, weights
 
+    PARTS = (
+        "source_embedding",
+        "target_embedding",
+        "encoder",
+        "bridge",
+        "decoder",
+        "output_projection",
+    )
+
     def get_config(self):
         config = super().get_config()
-        serialize = keras.saving.serialize_keras_object
+        config.update(serialize_parts(self, self.PARTS))
         config.update(
             {
-                "source_embedding": serialize(self.source_embedding),
-                "target_embedding": (
-                    None if self.shares_embeddings else serialize(self.target_embedding)
-                ),
-                "encoder": serialize(self.encoder),
-                "bridge": serialize(self.bridge),
-                "decoder": serialize(self.decoder),
-                "output_projection": serialize(self.output_projection),
                 "embedding_dropout": self.embedding_dropout,
                 "pad_id": self.pad_id,
                 "bos_id": self.bos_id,
@@ -130,19 +132,7 @@ class Translator(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        deserialize = keras.saving.deserialize_keras_object
-        for name in (
-            "source_embedding",
-            "target_embedding",
-            "encoder",
-            "bridge",
-            "decoder",
-            "output_projection",
-        ):
-            if config.get(name) is not None:
-                config[name] = deserialize(config[name])
-        return cls(**config)
+        return cls(**deserialize_parts(config, cls.PARTS))
 
 
 def build_translator(model_config, source_vocab_size: int, target_vocab_size: int):
