@@ -125,3 +125,15 @@ class StackedBidirectionalEncoder(keras.layers.Layer):
             }
         )
         return config
+
+
+def build_encoder(config, name: str = "encoder") -> StackedBidirectionalEncoder:
+    """The encoder described by an `EncoderConfig` (shared by every model)."""
+    return StackedBidirectionalEncoder(
+        num_layers=config.num_layers,
+        units=config.units,
+        cell=config.cell,
+        dropout=config.dropout,
+        residual=config.residual,
+        name=name,
+    )

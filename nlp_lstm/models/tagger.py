@@ -6,7 +6,7 @@ import keras
 import tensorflow as tf
 
 from nlp_lstm.layers.crf import CRF
-from nlp_lstm.layers.encoder import StackedBidirectionalEncoder
+from nlp_lstm.layers.encoder import build_encoder
 from nlp_lstm.layers.word_embedding import WordEmbedder
 from nlp_lstm.text import tags as tag_schemes
 from nlp_lstm.text.words import CASING
@@ -141,14 +141,7 @@ def build_tagger(model_config, tag_vocabulary, word_vocabulary_size: int,
         name="embedder",
     )
     encoder_config = model_config.encoder
-    encoder = StackedBidirectionalEncoder(
-        num_layers=encoder_config.num_layers,
-        units=encoder_config.units,
-        cell=encoder_config.cell,
-        dropout=encoder_config.dropout,
-        residual=encoder_config.residual,
-        name="encoder",
-    )
+    encoder = build_encoder(encoder_config)
     crf = None
     if model_config.head == "crf":
         allowed = {}

@@ -7,7 +7,7 @@ import keras
 from keras import ops
 
 from nlp_lstm.layers.decoder import AttentionDecoder, Bridge
-from nlp_lstm.layers.encoder import StackedBidirectionalEncoder
+from nlp_lstm.layers.encoder import build_encoder
 from nlp_lstm.layers.output import OutputProjection
 from nlp_lstm.text.sentencepiece import BOS_ID, EOS_ID, PAD_ID
 from nlp_lstm.utils.serialization import deserialize_parts, serialize_parts
@@ -154,14 +154,7 @@ def build_translator(model_config, source_vocab_size: int, target_vocab_size: in
     model = Translator(
         source_embedding=source_embedding,
         target_embedding=target_embedding,
-        encoder=StackedBidirectionalEncoder(
-            num_layers=encoder_config.num_layers,
-            units=encoder_config.units,
-            cell=encoder_config.cell,
-            dropout=encoder_config.dropout,
-            residual=encoder_config.residual,
-            name="encoder",
-        ),
+        encoder=build_encoder(encoder_config),
         bridge=Bridge(
             kind=decoder_config.bridge,
             num_layers=decoder_config.num_layers,
