@@ -470,6 +470,7 @@ class WordEmbedderConfig:
     min_char_frequency: int = 1
     casing_dim: int = 8
     dropout: float = 0.5
+    word_dropout: float = 0.0
 
     def validate(self, prefix: str = "") -> None:
         check_positive(self.word_dim, join(prefix, "word_dim"))
@@ -484,6 +485,7 @@ class WordEmbedderConfig:
         check_positive(self.min_char_frequency, join(prefix, "min_char_frequency"))
         check_positive(self.casing_dim, join(prefix, "casing_dim"), allow_zero=True)
         check_range(self.dropout, join(prefix, "dropout"), 0.0, 0.9)
+        check_range(self.word_dropout, join(prefix, "word_dropout"), 0.0, 0.9)
 
 
 @dataclasses.dataclass

@@ -257,3 +257,20 @@ def test_keras_model_file_round_trip(tmp_path):
     tagger.save(path)
     reloaded = keras.saving.load_model(path)
     np.testing.assert_array_equal(reloaded.decode(FEATURES), expected)
+
+
+def test_word_dropout_trains_the_unknown_word_only_in_training():
+    embedder = WordEmbedder(12, 4, char_encoder="none", word_dropout=0.5)
+    word_ids = np.array([[2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0, 1]] * 50)
+    inputs = {"word_ids": word_ids}
+    table = np.asarray(embedder.word_embedding(np.arange(12)[None]))[0]
+    trained = np.asarray(embedder(inputs, training=True))
+    unknown = np.all(np.isclose(trained, table[words.UNK_ID]), axis=-1)
+    # About half of the real words become [UNK]; padding and [UNK] stay as they are.
+    assert 0.35 < unknown[:, :10].mean() < 0.65
+    assert not unknown[:, 10].any() and unknown[:, 11].all()
+    inferred = np.asarray(embedder(inputs, training=False))
+    np.testing.assert_allclose(inferred[0], table[word_ids[0]], atol=1e-6)
+    assert WordEmbedder.from_config(embedder.get_config()).word_dropout == 0.5
+    with pytest.raises(ValueError, match="word_dropout must be in"):
+        WordEmbedder(12, 4, char_encoder="none", word_dropout=1.0)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from nlp_lstm.text.words import UNK_ID
+
 CHAR_ENCODERS = ("cnn", "lstm", "none")
 
 
@@ -66,6 +68,7 @@ class WordEmbedder(keras.layers.Layer):
         num_casing: int = 0,
         casing_dim: int = 0,
         dropout: float = 0.0,
+        word_dropout: float = 0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -89,6 +92,8 @@ class WordEmbedder(keras.layers.Layer):
             )
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if not 0.0 <= word_dropout < 1.0:
+            raise ValueError(f"word_dropout must be in [0, 1), got {word_dropout}")
         self.vocabulary_size = vocabulary_size
         self.word_dim = word_dim
         self.char_vocabulary_size = char_vocabulary_size
@@ -99,7 +104,12 @@ class WordEmbedder(keras.layers.Layer):
         self.num_casing = num_casing
         self.casing_dim = casing_dim
         self.dropout = dropout
+        self.word_dropout = word_dropout
         self.supports_masking = True
+        # Word dropout trains the unknown word's embedding: without it, a
+        # vocabulary of every training word leaves `[UNK]` untrained, and unseen
+        # words at test time (most new entities) get a random vector.
+        self.seed_generator = keras.random.SeedGenerator(0) if word_dropout else None
 
         self.word_embedding = keras.layers.Embedding(
             vocabulary_size, word_dim, name="word_embedding"
@@ -170,6 +180,12 @@ class WordEmbedder(keras.layers.Layer):
 
     def call(self, inputs, training=False):
         word_ids = inputs["word_ids"]
+        if training and self.word_dropout:
+            dropped = keras.random.uniform(
+                ops.shape(word_ids), seed=self.seed_generator
+            ) < self.word_dropout
+            dropped = ops.logical_and(dropped, ops.greater(word_ids, UNK_ID))
+            word_ids = ops.where(dropped, UNK_ID, word_ids)
         parts = [self.word_embedding(word_ids)]
         if self.char_embedding is not None:
             parts.append(self._char_features(inputs["char_ids"]))
@@ -195,6 +211,7 @@ class WordEmbedder(keras.layers.Layer):
                 "num_casing": self.num_casing,
                 "casing_dim": self.casing_dim,
                 "dropout": self.dropout,
+                "word_dropout": self.word_dropout,
             }
         )
         return config

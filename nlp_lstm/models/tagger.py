@@ -138,6 +138,7 @@ def build_tagger(model_config, tag_vocabulary, word_vocabulary_size: int,
         num_casing=len(CASING) if embedder_config.casing_dim else 0,
         casing_dim=embedder_config.casing_dim,
         dropout=embedder_config.dropout,
+        word_dropout=embedder_config.word_dropout,
         name="embedder",
     )
     encoder_config = model_config.encoder
