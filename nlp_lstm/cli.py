@@ -9,6 +9,8 @@ nlp-lstm evaluate --model DIR --data FILE --format conll|conllu
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import json
 import os
 import sys
@@ -16,6 +18,10 @@ import sys
 from nlp_lstm.utils.iterables import batches
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# Modules that add their own subcommands with `add_commands(subparsers)`:
+# export-tflite, tflite-run and inspect; serving config, check and client.
+COMMAND_MODULES = ("nlp_lstm.cli_tflite", "nlp_lstm.cli_serving")
 
 
 def _load_signature(model_dir: str, name: str):
@@ -127,15 +133,16 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--batch-size", type=int, default=32)
     evaluate.set_defaults(handler=evaluate_command)
 
-    try:
-        from nlp_lstm import cli_tagging
-    except ImportError:
-        cli_tagging = None
-    if cli_tagging is not None:
-        cli_tagging.add_evaluate_tagger_arguments(evaluate)
-        tag = commands.add_parser("tag", help="tag stdin sentences to stdout")
-        cli_tagging.add_tag_arguments(tag)
-        tag.set_defaults(handler=cli_tagging.tag_command)
+    from nlp_lstm import cli_tagging
+
+    cli_tagging.add_evaluate_tagger_arguments(evaluate)
+    tag = commands.add_parser("tag", help="tag stdin sentences to stdout")
+    cli_tagging.add_tag_arguments(tag)
+    tag.set_defaults(handler=cli_tagging.tag_command)
+
+    for name in COMMAND_MODULES:
+        if importlib.util.find_spec(name) is not None:
+            importlib.import_module(name).add_commands(commands)
     return parser
 
 
