@@ -1,0 +1,188 @@
+"""Keras LSTM weights as functions the TFLite converter fuses into
+`UNIDIRECTIONAL_SEQUENCE_LSTM`.
+
+The converter (TF `prepare_composite_functions_tf.cc`, `lstm_utils.cc`)
+replaces the body of any function carrying the attributes
+`api_implements="lstm_<anything>"` and `time_major`, with exactly six
+arguments `(x, h0, c0, kernel, recurrent_kernel, bias)` and five results of
+which only the first two are used, by one fused op. The initial states must
+have a static shape, so the batch size of each call is fixed; the time length
+may stay dynamic.
+
+Here the body is a plain `tf.while_loop` LSTM (Keras gate order i, f, c, o;
+sigmoid gates, tanh cell), so that the same graph runs in TensorFlow before
+conversion. Padding is handled outside the fused op: inputs are right-padded,
+the forward direction's outputs at real tokens do not depend on the padding,
+and the backward direction runs on `tf.reverse_sequence` of its input. The
+final cell state, which the fused op cannot return, is recomputed from the
+output sequence in closed form (`final_cell_state`).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+_COUNTER = itertools.count()
+
+
+def lstm_weights(layer) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`(kernel, recurrent_kernel, bias)` of a Keras `LSTM` or `LSTMCell`."""
+    cell = getattr(layer, "cell", layer)
+    if getattr(cell, "activation", None) not in (None, tf.tanh) and (
+        getattr(cell.activation, "__name__", "tanh") != "tanh"
+    ):
+        raise ValueError(f"only tanh LSTM cells fuse, got {cell.activation}")
+    kernel = np.asarray(cell.kernel.numpy(), np.float32)
+    recurrent = np.asarray(cell.recurrent_kernel.numpy(), np.float32)
+    if cell.use_bias:
+        bias = np.asarray(cell.bias.numpy(), np.float32)
+    else:
+        bias = np.zeros((kernel.shape[1],), np.float32)
+    return kernel, recurrent, bias
+
+
+def _reference_lstm(x, h0, c0, kernel, recurrent_kernel, bias):
+    """Batch-major LSTM over `x (batch, time, features)`: outputs and final h, c."""
+    units = tf.shape(h0)[1]
+    steps = tf.shape(x)[1]
+    inputs = tf.einsum("btf,fg->btg", x, kernel) + bias  # (batch, time, 4 * units)
+    outputs = tf.TensorArray(x.dtype, size=steps)
+
+    def body(t, h, c, outputs):
+        z = inputs[:, t] + tf.matmul(h, recurrent_kernel)
+        i = tf.sigmoid(z[:, :units])
+        f = tf.sigmoid(z[:, units : 2 * units])
+        g = tf.tanh(z[:, 2 * units : 3 * units])
+        o = tf.sigmoid(z[:, 3 * units :])
+        c = f * c + i * g
+        h = o * tf.tanh(c)
+        return t + 1, h, c, outputs.write(t, h)
+
+    _, h, c, outputs = tf.while_loop(
+        lambda t, *_: t < steps, body, (tf.constant(0), h0, c0, outputs)
+    )
+    return tf.transpose(outputs.stack(), (1, 0, 2)), h, c
+
+
+def fused_lstm_function(batch: int, units: int):
+    """A fresh `tf.function` that the converter fuses, for one LSTM direction.
+
+    Args:
+        batch: int. The fixed batch size of every call.
+        units: int. Hidden size.
+
+    Returns:
+        A function `(x, h0, c0, kernel, recurrent_kernel, bias) -> (last,
+        outputs, h, c, runtime)`; use only `outputs` (`(batch, time, units)`).
+    """
+    name = f"lstm_nlp_lstm_{next(_COUNTER)}"
+
+    @tf.function(
+        experimental_attributes={
+            "api_implements": name,
+            "time_major": False,
+            "go_backwards": False,
+        },
+        autograph=False,
+    )
+    def lstm(x, h0, c0, kernel, recurrent_kernel, bias):
+        outputs, h, c = _reference_lstm(x, h0, c0, kernel, recurrent_kernel, bias)
+        h = tf.ensure_shape(h, (batch, units))
+        c = tf.ensure_shape(c, (batch, units))
+        return outputs[:, -1], outputs, h, c, tf.constant(0.0)
+
+    return lstm
+
+
+class FusedLSTM:
+    """One direction of a trained Keras LSTM as a fusable function.
+
+    Args:
+        layer: a built Keras `LSTM` or `LSTMCell`.
+        batch: int. Fixed batch size of the calls.
+    """
+
+    def __init__(self, layer, batch: int = 1):
+        kernel, recurrent, bias = lstm_weights(layer)
+        self.units = recurrent.shape[0]
+        self.batch = batch
+        self.kernel = tf.constant(kernel)
+        self.recurrent_kernel = tf.constant(recurrent)
+        self.bias = tf.constant(bias)
+        self.function = fused_lstm_function(batch, self.units)
+
+    def __call__(self, x, lengths=None, reverse: bool = False):
+        """Runs over `x (batch, time, features)`, right-padded to `lengths`.
+
+        Returns:
+            outputs `(batch, time, units)` in the original time order; with
+            `reverse`, the backward direction (each row read from its last
+            real token to its first).
+        """
+        zeros = tf.zeros((self.batch, self.units), tf.float32)
+        if reverse:
+            x = tf.reverse_sequence(x, lengths, seq_axis=1, batch_axis=0)
+        outputs = self.function(
+            x, zeros, zeros, self.kernel, self.recurrent_kernel, self.bias
+        )[1]
+        if reverse:
+            outputs = tf.reverse_sequence(outputs, lengths, seq_axis=1, batch_axis=0)
+        return outputs
+
+    def final_cell_state(self, x, outputs, lengths, reverse: bool = False):
+        """The cell state after the last real token, `(batch, units)`.
+
+        The gates at step `t` depend only on `x_t` and `h_{t-1}`, both known
+        once the outputs are, so `c_T = sum_s prod_{r>s} f_r * i_s * g_s` is
+        computed in parallel over time; the products are taken in log space
+        (`exp` of a difference of cumulative sums, always <= 1).
+        """
+        if reverse:
+            x = tf.reverse_sequence(x, lengths, seq_axis=1, batch_axis=0)
+            outputs = tf.reverse_sequence(outputs, lengths, seq_axis=1, batch_axis=0)
+        units = self.units
+        previous = tf.concat(
+            [tf.zeros_like(outputs[:, :1]), outputs[:, :-1]], axis=1
+        )  # (batch, time, units): h_{t-1}
+        z = (
+            tf.einsum("btf,fg->btg", x, self.kernel)
+            + tf.einsum("btu,ug->btg", previous, self.recurrent_kernel)
+            + self.bias
+        )  # (batch, time, 4 * units)
+        i = tf.sigmoid(z[:, :, :units])
+        f = tf.sigmoid(z[:, :, units : 2 * units])
+        g = tf.tanh(z[:, :, 2 * units : 3 * units])
+        valid = tf.range(tf.shape(x)[1])[None, :, None] < lengths[:, None, None]
+        log_f = tf.where(valid, tf.math.log(tf.maximum(f, 1e-30)), 0.0)
+        added = tf.where(valid, i * g, 0.0)
+        cumulative = tf.cumsum(log_f, axis=1)
+        decay = tf.exp(cumulative[:, -1:] - cumulative)
+        return tf.reduce_sum(decay * added, axis=1)
+
+
+def last_outputs(outputs, lengths):
+    """The output at `length - 1` of each row, zeros for empty rows."""
+    index = tf.maximum(lengths - 1, 0)
+    last = tf.gather(outputs, index, batch_dims=1)
+    return tf.where((lengths > 0)[:, None], last, 0.0)
+
+
+def weight_values(model) -> list:
+    """`(variable, numpy value)` of every weight of `model`, read eagerly."""
+    return [(variable, np.asarray(variable.numpy())) for variable in model.weights]
+
+
+def frozen_weights(values) -> keras.StatelessScope:
+    """A scope in which the variables of `weight_values(model)` read as graph
+    constants (enter it while tracing).
+
+    Variables read inside a `tf.while_loop` body stay `READ_VARIABLE` ops after
+    conversion (and fail at run time); constants are embedded in the file.
+    """
+    return keras.StatelessScope(
+        state_mapping=[(variable, tf.constant(value)) for variable, value in values]
+    )

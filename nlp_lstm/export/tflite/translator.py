@@ -1,0 +1,138 @@
+"""A trained `Translator` as a TFLite module: fused encoder, in-file decoding.
+
+Signatures (batch 1):
+
+- `translate_greedy` and `translate_beam` (beam size fixed at export):
+  `source_ids` int32 `(1, time)` (SentencePiece ids ending with EOS, may be
+  right-padded with 0) or, with the in-graph tokenizer, `source` tf.string
+  `(1,)`; `max_length` int32 `(1,)` (output tokens before a forced EOS; <= 0
+  takes `ceil(ratio * source_tokens) + offset`); `eos_id` int32 `(1,)`.
+  They return `ids` int32 `(1, max_length + 1)` (EOS, then 0, after the
+  output), `length` int32 `(1,)` (tokens before EOS) and `score` float32
+  `(1,)` (sum of log-probabilities for greedy, length-normalized for beam).
+
+The encoder's LSTMs run as fused `UNIDIRECTIONAL_SEQUENCE_LSTM` ops; the
+decoder's cells run one step at a time inside the search's `tf.while_loop`
+(their cell state is carried from step to step, which the fused op cannot
+return). Search buffers are allocated once at the maximum length.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from nlp_lstm.decoding.search import beam_search, greedy_search
+from nlp_lstm.decoding.translate import max_output_lengths
+from nlp_lstm.export.tflite.encoder import FusedEncoder
+from nlp_lstm.export.tflite.fused_lstm import frozen_weights, weight_values
+
+
+class TranslatorTFLite(tf.Module):
+    """The exported computation of a `Translator`.
+
+    Args:
+        model: a trained `Translator` (LSTM encoder).
+        beam_size: int. Beam of `translate_beam`.
+        length_penalty: float. GNMT length penalty alpha of the beam search.
+        max_length_ratio, max_length_offset: default output length limit.
+        max_source_tokens: int. Longer sources are cut (in-graph tokenizer).
+        sentencepiece_model: bytes or None. With bytes, the signatures take
+            text and tokenize it in the file (TFText custom op).
+    """
+
+    def __init__(
+        self,
+        model,
+        beam_size: int = 5,
+        length_penalty: float = 0.6,
+        max_length_ratio: float = 1.5,
+        max_length_offset: int = 10,
+        max_source_tokens: int = 256,
+        sentencepiece_model: bytes | None = None,
+    ):
+        super().__init__(name="translator_tflite")
+        if beam_size < 2:
+            raise ValueError(f"beam_size must be at least 2, got {beam_size}")
+        self.model = model
+        self.weights = weight_values(model)
+        self.encoder = FusedEncoder(model.encoder)
+        self.beam_size = beam_size
+        self.length_penalty = length_penalty
+        self.max_length_ratio = max_length_ratio
+        self.max_length_offset = max_length_offset
+        self.max_source_tokens = max_source_tokens
+        self.tokenizer = None
+        if sentencepiece_model is not None:
+            import tensorflow_text as tf_text
+
+            self.tokenizer = tf_text.FastSentencepieceTokenizer(sentencepiece_model)
+
+    def encode(self, source_ids):
+        """`(state, constants, lengths)` for source ids `(1, time)`."""
+        model = self.model
+        mask = tf.not_equal(source_ids, model.pad_id)
+        lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
+        embedded = model.source_embedding(source_ids)
+        memory, states = self.encoder(embedded, lengths, final_states=True)
+        state = model.decoder.initial_state(model.bridge(states))
+        return state, model.decoding_constants(memory, mask), lengths
+
+    def search(self, source_ids, max_length, eos_id, beam: bool):
+        source_ids = tf.cast(source_ids, tf.int32)
+        state, constants, lengths = self.encode(source_ids)
+        default = max_output_lengths(
+            lengths - 1, self.max_length_ratio, self.max_length_offset
+        )
+        max_lengths = tf.where(max_length > 0, max_length, default)
+        common = dict(
+            step_fn=self.model.decoding_step,
+            state=state,
+            constants=constants,
+            bos_id=self.model.bos_id,
+            eos_id=eos_id[0],
+            max_lengths=max_lengths,
+            source_length=tf.shape(source_ids)[1],
+        )
+        if beam:
+            result = beam_search(
+                beam_size=self.beam_size, length_penalty=self.length_penalty, **common
+            )
+        else:
+            result = greedy_search(**common)
+        return {
+            "ids": result["ids"],
+            "length": result["lengths"],
+            "score": result["scores"],
+        }
+
+    def tokenize(self, source):
+        """Text `(1,)` -> ids `(1, time)` cut to `max_source_tokens`, then EOS."""
+        ids = self.tokenizer.tokenize(source).flat_values[: self.max_source_tokens]
+        ids = tf.concat([tf.cast(ids, tf.int32), [self.model.eos_id]], axis=0)
+        return ids[None]
+
+    def functions(self) -> list:
+        """The concrete functions to convert, one per signature."""
+        if self.tokenizer is None:
+            source_spec = tf.TensorSpec([1, None], tf.int32, name="source_ids")
+            prepare = tf.identity
+        else:
+            source_spec = tf.TensorSpec([1], tf.string, name="source")
+            prepare = self.tokenize
+        functions = []
+        for name, beam in (("translate_greedy", False), ("translate_beam", True)):
+
+            def translate(source, max_length, eos_id, beam=beam):
+                with frozen_weights(self.weights):
+                    return self.search(prepare(source), max_length, eos_id, beam)
+
+            translate.__name__ = name
+            function = tf.function(translate, autograph=False)
+            functions.append(
+                function.get_concrete_function(
+                    source_spec,
+                    tf.TensorSpec([1], tf.int32, name="max_length"),
+                    tf.TensorSpec([1], tf.int32, name="eos_id"),
+                )
+            )
+        return functions
