@@ -5,8 +5,6 @@ from __future__ import annotations
 import collections
 import os
 
-import tensorflow as tf
-
 from nlp_lstm.utils.files import atomic_write_bytes, atomic_write_json
 
 QUANTIZATIONS = ("none", "float16", "dynamic-int8")
@@ -15,7 +13,7 @@ FUSED_LSTM_OP = "UNIDIRECTIONAL_SEQUENCE_LSTM"
 TFTEXT_TOKENIZE_OP = "TFText>FastSentencepieceTokenize"
 
 
-def convert(module: tf.Module, functions: list, quantize: str = "none",
+def convert(module, functions: list, quantize: str = "none",
             custom_ops: bool = False) -> bytes:
     """Converts concrete functions of `module` to a builtin-only `.tflite`.
 
@@ -30,6 +28,8 @@ def convert(module: tf.Module, functions: list, quantize: str = "none",
     Returns:
         The file's bytes.
     """
+    import tensorflow as tf
+
     if quantize not in QUANTIZATIONS:
         raise ValueError(f"quantize must be one of {QUANTIZATIONS}, got {quantize!r}")
     converter = tf.lite.TFLiteConverter.from_concrete_functions(functions, module)

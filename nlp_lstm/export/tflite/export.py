@@ -1,0 +1,215 @@
+"""`export_tflite`: a trained translator or tagger to a `.tflite` and the files
+an app needs beside it (metadata JSON, SentencePiece model or vocabularies)."""
+
+from __future__ import annotations
+
+import datetime
+import os
+
+from nlp_lstm.export.tflite import convert as convert_lib
+from nlp_lstm.export.tflite.source import ExportSource, load_source
+
+FORMAT = "nlp_lstm.tflite/1"
+DEFAULT_TAGGER_MAX_TOKENS = 128
+
+
+def _version(source: ExportSource) -> dict:
+    saved_model = source.saved_model
+    version = None
+    if saved_model and os.path.basename(os.path.normpath(saved_model)).isdigit():
+        version = int(os.path.basename(os.path.normpath(saved_model)))
+    return {
+        "name": source.config.name,
+        "run_dir": source.run_dir,
+        "saved_model": saved_model,
+        "version": version,
+    }
+
+
+def _tensor(dtype: str, shape: list, doc: str) -> dict:
+    return {"dtype": dtype, "shape": shape, "doc": doc}
+
+
+def _translator(source: ExportSource, output: str, tokenizer: str,
+                beam_size: int | None):
+    from nlp_lstm.export.tflite.translator import TranslatorTFLite
+
+    decoding, model = source.config.decoding, source.model
+    beam_size = beam_size or max(decoding.beam_size, 2)
+    spm = source.sentencepiece
+    module = TranslatorTFLite(
+        model,
+        beam_size=beam_size,
+        length_penalty=decoding.length_penalty,
+        max_length_ratio=decoding.max_length_ratio,
+        max_length_offset=decoding.max_length_offset,
+        sentencepiece_model=spm["source"] if tokenizer == "in-graph" else None,
+    )
+    paths = convert_lib.sidecar_paths(output)
+    extra = {paths["sentencepiece"]: spm["target"]}
+    files = {"sentencepiece": os.path.basename(paths["sentencepiece"])}
+    if spm["source"] != spm["target"]:
+        source_path = paths["sentencepiece"].replace(".spm.model", ".source.spm.model")
+        extra[source_path] = spm["source"]
+        files["source_sentencepiece"] = os.path.basename(source_path)
+    if tokenizer == "in-graph":
+        source_input = _tensor("string", [1], "the source sentence, UTF-8, stripped")
+    else:
+        source_input = _tensor(
+            "int32", [1, -1],
+            "SentencePiece ids of the source (at most max_source_tokens), then "
+            "eos; right padding with pad is allowed",
+        )
+    signature = {
+        "inputs": {
+            "source" if tokenizer == "in-graph" else "source_ids": source_input,
+            "max_length": _tensor(
+                "int32", [1],
+                "output tokens before a forced eos; <= 0: ceil(max_length_ratio * "
+                "source_tokens) + max_length_offset",
+            ),
+            "eos_id": _tensor("int32", [1], "the end-of-sentence id (special_ids.eos)"),
+        },
+        "outputs": {
+            "ids": _tensor("int32", [1, -1], "target ids; eos then 0 after the output"),
+            "length": _tensor("int32", [1], "number of ids before eos"),
+            "score": _tensor(
+                "float32", [1],
+                "greedy: sum of log-probabilities; beam: divided by the GNMT "
+                "length penalty ((5 + length) / 6) ** length_penalty",
+            ),
+        },
+    }
+    metadata = {
+        "task": "translation",
+        "signatures": {"translate_greedy": signature, "translate_beam": signature},
+        "beam_size": beam_size,
+        "length_penalty": decoding.length_penalty,
+        "max_length_ratio": decoding.max_length_ratio,
+        "max_length_offset": decoding.max_length_offset,
+        "max_source_tokens": module.max_source_tokens,
+        "special_ids": {
+            "pad": model.pad_id, "unk": 1, "bos": model.bos_id, "eos": model.eos_id,
+        },
+        "files": files,
+        "detokenize": "outside the file, with the SentencePiece model",
+    }
+    return module, metadata, extra
+
+
+def _tagger(source: ExportSource, output: str, tokenizer: str, max_tokens: int):
+    from nlp_lstm.export.tflite.tagger import TaggerTFLite
+
+    if tokenizer == "in-graph":
+        raise ValueError(
+            "taggers read words, not SentencePiece pieces: their word tokenization "
+            "and features (vocabulary lookups, casing) run in the app; use "
+            "--tokenizer app"
+        )
+    vocabulary = source.vocabulary
+    module = TaggerTFLite(
+        source.model, max_word_chars=vocabulary["max_word_chars"],
+        max_tokens=max_tokens,
+    )
+    paths = convert_lib.sidecar_paths(output)
+    docs = {
+        "word_ids": _tensor(
+            "int32", [1, -1],
+            "index in vocabulary.words of the normalized word (lowercased if "
+            "vocabulary.lowercase, ASCII digits -> 0 if normalize_digits); 1 if "
+            "unknown, 0 is padding",
+        ),
+        "char_ids": _tensor(
+            "int32", [1, -1, vocabulary["max_word_chars"]],
+            "index in vocabulary.chars of each of the first max_word_chars code "
+            "points of the word (1 if unknown), 0-padded",
+        ),
+        "casing_ids": _tensor(
+            "int32", [1, -1],
+            "index in vocabulary.casing: numeric (all \\p{N}), lower (all \\p{Ll}), "
+            "upper (all \\p{Lu}), title (\\p{Lu}\\p{Ll}+), has_digit, mixed (all "
+            "\\p{L}), else other; first match wins",
+        ),
+    }
+    metadata = {
+        "task": "tagging",
+        "signatures": {
+            "tag": {
+                "inputs": {name: docs[name] for name in module.input_names},
+                "outputs": {
+                    "tags": _tensor("int32", [1, -1], "index in tags; 0 on padding")
+                },
+            }
+        },
+        "max_tokens": max_tokens,
+        "max_word_chars": vocabulary["max_word_chars"],
+        "tags": vocabulary["tags"],
+        "scheme": vocabulary["scheme"],
+        "word_tokenizer": vocabulary["tokenizer"],
+        "head": "crf" if source.model.crf is not None else "softmax",
+        "special_ids": {"pad": 0, "unk": 1},
+        "files": {"vocabulary": os.path.basename(paths["vocabulary"])},
+    }
+    return module, metadata, {paths["vocabulary"]: vocabulary}
+
+
+def export_tflite(
+    model,
+    output: str,
+    quantize: str = "none",
+    tokenizer: str = "app",
+    beam_size: int | None = None,
+    max_tokens: int = DEFAULT_TAGGER_MAX_TOKENS,
+) -> str:
+    """Exports a trained translator or tagger to `output` (`.tflite`).
+
+    Args:
+        model: str or `ExportSource`. A run folder, a SavedModel folder or an
+            already loaded source.
+        output: str. Path of the `.tflite`; `FILE.json` (metadata) and
+            `FILE.spm.model` (translator) or `FILE.vocab.json` (tagger) go
+            beside it.
+        quantize: str. `"none"`, `"float16"` or `"dynamic-int8"`.
+        tokenizer: str. `"app"` (ids in) or `"in-graph"` (translator: text in,
+            TFText tokenize custom op).
+        beam_size: int or None. Beam of `translate_beam` (default: the config's).
+        max_tokens: int. Tagger: longest sentence.
+
+    Returns:
+        `output`.
+
+    Example:
+    >>> export_tflite("runs/multi30k_en_de", "/tmp/en_de.tflite")  # doctest: +SKIP
+    '/tmp/en_de.tflite'
+    """
+    if tokenizer not in convert_lib.TOKENIZERS:
+        raise ValueError(
+            f"tokenizer must be one of {convert_lib.TOKENIZERS}, got {tokenizer!r}"
+        )
+    if quantize not in convert_lib.QUANTIZATIONS:
+        raise ValueError(
+            f"quantize must be one of {convert_lib.QUANTIZATIONS}, got {quantize!r}"
+        )
+    source = model if isinstance(model, ExportSource) else load_source(model)
+    if source.task == "translation":
+        module, metadata, extra = _translator(source, output, tokenizer, beam_size)
+    else:
+        module, metadata, extra = _tagger(source, output, tokenizer, max_tokens)
+    custom = tokenizer == "in-graph"
+    data = convert_lib.convert(module, module.functions(), quantize, custom)
+    allowed = (convert_lib.TFTEXT_TOKENIZE_OP,) if custom else ()
+    convert_lib.check_ops(convert_lib.op_list(data), allowed)
+    metadata.update(
+        {
+            "format": FORMAT,
+            "quantization": quantize,
+            "tokenizer": tokenizer,
+            "batch_size": 1,
+            "custom_ops": list(allowed),
+            "source_model": _version(source),
+            "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(
+                timespec="seconds"
+            ),
+        }
+    )
+    return convert_lib.write_files(output, data, metadata, extra)

@@ -1,0 +1,235 @@
+"""Runs exported `.tflite` files the way an app does: LiteRT interpreter,
+SentencePiece (translator) or the vocabulary JSON (tagger), NumPy.
+
+Nothing here imports TensorFlow, except the TFText op registrar that a file
+exported with `--tokenizer in-graph` needs.
+
+Example:
+>>> translator = TFLiteTranslator("en_de.tflite")  # doctest: +SKIP
+>>> translator.translate(["A man is sleeping."])  # doctest: +SKIP
+['Ein Mann schläft.']
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import unicodedata
+
+import numpy as np
+
+from nlp_lstm.export.tflite.convert import read_metadata, sidecar_paths
+
+
+def make_interpreter(path: str, num_threads: int = 1, custom_ops: bool = False):
+    """A LiteRT interpreter; with `custom_ops`, the TFText ops registered."""
+    from ai_edge_litert import interpreter as litert
+
+    if custom_ops:
+        import tensorflow_text
+
+        return litert.InterpreterWithCustomOps(
+            model_path=path,
+            num_threads=num_threads,
+            custom_op_registerers=tensorflow_text.tflite_registrar.SELECT_TFTEXT_OPS,
+        )
+    return litert.Interpreter(model_path=path, num_threads=num_threads)
+
+
+def _as_text(text) -> str:
+    if isinstance(text, bytes):
+        return text.decode("utf-8", errors="replace")
+    return text
+
+
+class TFLiteTranslator:
+    """Translates with a translator `.tflite` (greedy or beam, in the file).
+
+    Args:
+        path: str. The `.tflite`; its `FILE.json` and `FILE.spm.model` beside it.
+        num_threads: int. LiteRT threads.
+    """
+
+    def __init__(self, path: str, num_threads: int = 1):
+        import sentencepiece
+
+        self.path = path
+        self.metadata = read_metadata(path)
+        task = self.metadata.get("task")
+        if task != "translation":
+            raise ValueError(f"{path} is not a translator (task {task!r})")
+        self.in_graph = self.metadata["tokenizer"] == "in-graph"
+        self.interpreter = make_interpreter(path, num_threads, self.in_graph)
+        directory = os.path.dirname(os.path.abspath(path))
+        files = self.metadata["files"]
+        self.target_processor = sentencepiece.SentencePieceProcessor(
+            model_file=os.path.join(directory, files["sentencepiece"])
+        )
+        source_file = files.get("source_sentencepiece", files["sentencepiece"])
+        self.source_processor = sentencepiece.SentencePieceProcessor(
+            model_file=os.path.join(directory, source_file)
+        )
+        self.eos_id = self.metadata["special_ids"]["eos"]
+        self.runners = {
+            name: self.interpreter.get_signature_runner(name)
+            for name in ("translate_greedy", "translate_beam")
+        }
+
+    def encode(self, text: str) -> np.ndarray:
+        """Source ids `(1, time)` as the SavedModel tokenizes them."""
+        ids = self.source_processor.encode(text)[: self.metadata["max_source_tokens"]]
+        return np.asarray([ids + [self.eos_id]], np.int32)
+
+    def translate_ids(self, text, beam: bool = False, max_length: int = 0):
+        """`(ids, score)` of one sentence; empty input gives `([], 0.0)`."""
+        text = _as_text(text).strip()
+        if not text:
+            return [], 0.0
+        runner = self.runners["translate_beam" if beam else "translate_greedy"]
+        inputs = {
+            "max_length": np.asarray([max_length], np.int32),
+            "eos_id": np.asarray([self.eos_id], np.int32),
+        }
+        if self.in_graph:
+            inputs["source"] = np.asarray([text.encode("utf-8")], object)
+        else:
+            inputs["source_ids"] = self.encode(text)
+        outputs = runner(**inputs)
+        length = int(outputs["length"][0])
+        return outputs["ids"][0, :length].tolist(), float(outputs["score"][0])
+
+    def translate(self, texts, beam: bool = False) -> list[str]:
+        """One translation per text (batch 1, one call each)."""
+        return [
+            self.target_processor.decode(self.translate_ids(text, beam)[0])
+            for text in texts
+        ]
+
+
+_SPACE = re.compile(r"\s+")
+
+
+def _script(char: str) -> str:
+    category = unicodedata.category(char)
+    if category[0] not in "LM":
+        return "COMMON"
+    name = unicodedata.name(char, "")
+    return name.split(" ")[0] if name else "UNKNOWN"
+
+
+def split_words(sentence: str, kind: str) -> list[str]:
+    """Whitespace tokens, or (`unicode_script`) also split where the script
+    changes, like tensorflow_text's `UnicodeScriptTokenizer` (punctuation and
+    digits are the Common script)."""
+    tokens = [token for token in _SPACE.split(sentence) if token]
+    if kind == "whitespace":
+        return tokens
+    words = []
+    for token in tokens:
+        start = 0
+        for index in range(1, len(token) + 1):
+            if index == len(token) or _script(token[index]) != _script(token[start]):
+                words.append(token[start:index])
+                start = index
+    return words
+
+
+def _lower(word: str) -> str:
+    # One code point for one, like TF's utf-8 lowercasing.
+    return "".join(c.lower() if len(c.lower()) == 1 else c for c in word)
+
+
+def casing_class(token: str) -> str:
+    """The `nlp_lstm.text.words.CASING` class of a token."""
+    categories = [unicodedata.category(c) for c in token]
+    if not token:
+        return "pad"
+    if all(c[0] == "N" for c in categories):
+        return "numeric"
+    if all(c == "Ll" for c in categories):
+        return "lower"
+    if all(c == "Lu" for c in categories):
+        return "upper"
+    if len(token) > 1 and categories[0] == "Lu" and all(
+        c == "Ll" for c in categories[1:]
+    ):
+        return "title"
+    if any(c[0] == "N" for c in categories) and "\n" not in token:
+        return "has_digit"
+    if all(c[0] == "L" for c in categories):
+        return "mixed"
+    return "other"
+
+
+class TFLiteTagger:
+    """Tags with a tagger `.tflite`; tokens are featurized here, as an app does.
+
+    Args:
+        path: str. The `.tflite`; `FILE.json` and `FILE.vocab.json` beside it.
+        num_threads: int. LiteRT threads.
+    """
+
+    def __init__(self, path: str, num_threads: int = 1):
+        self.path = path
+        self.metadata = read_metadata(path)
+        task = self.metadata.get("task")
+        if task != "tagging":
+            raise ValueError(f"{path} is not a tagger (task {task!r})")
+        with open(sidecar_paths(path)["vocabulary"], encoding="utf-8") as stream:
+            self.vocabulary = json.load(stream)
+        vocabulary = self.vocabulary
+        self.word_index = {word: i for i, word in enumerate(vocabulary["words"])}
+        self.char_index = {char: i for i, char in enumerate(vocabulary["chars"])}
+        self.char_index.pop("", None)
+        self.char_index.pop("[UNK]", None)
+        self.casing_index = {name: i for i, name in enumerate(vocabulary["casing"])}
+        self.tags = vocabulary["tags"]
+        self.max_tokens = self.metadata["max_tokens"]
+        self.interpreter = make_interpreter(path, num_threads)
+        self.runner = self.interpreter.get_signature_runner("tag")
+        self.inputs = list(self.metadata["signatures"]["tag"]["inputs"])
+
+    def features(self, tokens: list[str]) -> dict:
+        """The int32 inputs of one sentence (cut to `max_tokens`)."""
+        vocabulary = self.vocabulary
+        tokens = tokens[: self.max_tokens]
+        width = vocabulary["max_word_chars"]
+        word_ids = np.zeros((1, len(tokens)), np.int32)
+        char_ids = np.zeros((1, len(tokens), width), np.int32)
+        casing_ids = np.zeros((1, len(tokens)), np.int32)
+        for index, token in enumerate(tokens):
+            word = _lower(token) if vocabulary["lowercase"] else token
+            if vocabulary["normalize_digits"]:
+                word = re.sub("[0-9]", "0", word)
+            word_ids[0, index] = self.word_index.get(word, 1) if word else 1
+            for position, char in enumerate(token[:width]):
+                char_ids[0, index, position] = self.char_index.get(char, 1)
+            casing_ids[0, index] = self.casing_index[casing_class(token)]
+        features = {"word_ids": word_ids, "char_ids": char_ids,
+                    "casing_ids": casing_ids}
+        return {name: features[name] for name in self.inputs}
+
+    def tag_tokens(self, tokens: list[str]) -> list[str]:
+        """Tags of one pre-tokenized sentence (tokens past `max_tokens` get "")."""
+        if not tokens:
+            return []
+        ids = self.runner(**self.features(list(tokens)))["tags"][0]
+        tags = [self.tags[i] for i in ids.tolist()]
+        return tags + [""] * (len(tokens) - len(tags))
+
+    def tag(self, texts) -> list[dict]:
+        """`{"tokens": [...], "tags": [...]}` for each raw sentence."""
+        results = []
+        for text in texts:
+            tokens = split_words(_as_text(text), self.metadata["word_tokenizer"])
+            results.append({"tokens": tokens, "tags": self.tag_tokens(tokens)})
+        return results
+
+
+def load_runner(path: str, num_threads: int = 1):
+    """`TFLiteTranslator` or `TFLiteTagger`, from the file's metadata."""
+    task = read_metadata(path).get("task")
+    if task == "translation":
+        return TFLiteTranslator(path, num_threads)
+    return TFLiteTagger(path, num_threads)
