@@ -136,7 +136,9 @@ def beam_search(
 
     Returns:
         the dict of `greedy_search`, for the best hypothesis of each batch row,
-        with `scores` the length-normalized score.
+        with `scores` the length-normalized score, plus `nbest_ids`
+        `(batch, beam_size, steps)` and `nbest_scores` `(batch, beam_size)`:
+        every hypothesis of the final beam, best first.
     """
     k = beam_size
     batch = tf.shape(max_lengths)[0]
@@ -203,10 +205,17 @@ def beam_search(
     normalized = cumulative / length_penalty_factor(lengths, length_penalty)
     best = tf.argmax(normalized, axis=1, output_type=tf.int32)  # (batch,)
     best_rows = tf.range(batch) * k + best
+    # Every hypothesis of the beam, best first: (batch, k, steps) and (batch, k).
+    order = tf.argsort(normalized, axis=1, direction="DESCENDING", stable=True)
+    nbest_rows = tf.reshape(order + row_offsets, [rows])
+    nbest_ids = tf.reshape(tf.gather(ids, nbest_rows), [batch, k, -1])
+    nbest_scores = tf.gather(normalized, order, batch_dims=1)
     ids = tf.gather(ids, best_rows)
     return {
         "ids": ids,
         "lengths": output_lengths(ids, eos_id),
         "scores": tf.gather(tf.reshape(normalized, [rows]), best_rows),
         "attention": tf.gather(attention, best_rows),
+        "nbest_ids": nbest_ids,
+        "nbest_scores": nbest_scores,
     }

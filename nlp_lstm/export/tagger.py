@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import sys
 
+import numpy as np
 import tensorflow as tf
 
 from nlp_lstm.export import saved_model
@@ -33,6 +34,12 @@ from nlp_lstm.text.words import PAD, TokenFeaturizer, pad_tokens, tokenize
 
 DEFAULT_MAX_TOKENS = 512
 SIGNATURES = ("serving_default", "tag_tokens")
+# Used for warmup requests when an export is given no sample sentences.
+DEFAULT_WARMUP_SENTENCES = (
+    "Barack Obama visited Madrid yesterday .",
+    "The cat sat on the mat .",
+    "",
+)
 
 
 class TaggerServing(tf.Module):
@@ -95,9 +102,25 @@ class TaggerServing(tf.Module):
         ragged = tf.RaggedTensor.from_tensor(tokens, lengths=full)
         return self._tag(*pad_tokens(ragged, self.max_tokens))
 
+    def warmup_inputs(self, sentences) -> list[tuple[str, dict]]:
+        """`(signature, inputs)` pairs for the warmup file, from sample
+        sentences: each signature with one sentence, then with all of them."""
+        sentences = [s.encode("utf-8") if isinstance(s, str) else s for s in sentences]
+        batches = [sentences[:1], sentences] if len(sentences) > 1 else [sentences]
+        requests = []
+        for batch in batches:
+            texts = np.array(batch, dtype=object)
+            tokens = tokenize(tf.constant(texts, tf.string), self.tokenizer)
+            requests += [
+                ("serving_default", {"sentences": texts}),
+                ("tag_tokens", {"tokens": tokens.to_tensor(PAD).numpy()}),
+            ]
+        return requests
+
 
 def export_tagger(serving: TaggerServing, directory: str, name: str,
-                  metadata: dict) -> str:
+                  metadata: dict, warmup_sentences=None,
+                  server_versions=saved_model.DEFAULT_SERVER_VERSIONS) -> str:
     """Writes `serving` to `directory/name/<next version>/`, atomically.
 
     Args:
@@ -106,6 +129,10 @@ def export_tagger(serving: TaggerServing, directory: str, name: str,
         name: str. The model's folder name.
         metadata: dict. Written to `assets.extra/nlp_lstm.json` with the task,
             signatures, tags, tokenizer and `max_tokens` added.
+        warmup_sentences: list of str. Real sample sentences for the warmup
+            file (a few generic ones when None).
+        server_versions: TF Serving versions whose op sets the export must
+            pass (`nlp_lstm.export.serving.opcheck`); empty to skip the check.
 
     Returns:
         The version folder's path.
@@ -124,8 +151,10 @@ def export_tagger(serving: TaggerServing, directory: str, name: str,
         "serving_default": serving.serve,
         "tag_tokens": serving.tag_tokens,
     }
+    sentences = list(warmup_sentences or DEFAULT_WARMUP_SENTENCES)[:8]
     return saved_model.write_version(
-        serving, signatures, os.path.join(directory, name), info
+        serving, signatures, os.path.join(directory, name), info,
+        warmup=serving.warmup_inputs(sentences), server_versions=server_versions,
     )
 
 

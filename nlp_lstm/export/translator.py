@@ -1,11 +1,20 @@
 """SavedModel export of a translator: text in, text out, tokenization in-graph.
 
 The exported graph only needs TensorFlow and tensorflow-text to load; it never
-imports `nlp_lstm`. Signatures:
+imports `nlp_lstm`. Signatures (dense outputs only, as TF Serving needs):
 
 - `serving_default`: `sources` tf.string `(batch,)` -> `translations` tf.string
   `(batch,)` and `scores` float32 `(batch,)` (beam search, the configured size).
 - `translate_greedy`: the same with greedy search.
+- `translate_nbest`: `sources` tf.string `(batch,)` -> `translations` tf.string
+  `(batch, beam_size)` and `scores` float32 `(batch, beam_size)`: every
+  hypothesis of the final beam, best first (column 0 is `serving_default`'s).
+- `translate_ids`: pre-tokenized input, `source_ids` int32 `(batch, time)`
+  (SentencePiece ids of the source without EOS, padded with 0) ->
+  `translation_ids` int32 `(batch, time)` (padded with 0, without EOS),
+  `lengths` int32 `(batch,)`, `scores` float32 `(batch,)` and `translations`
+  tf.string `(batch,)`, with beam search. Ids outside the vocabulary become
+  the unknown id.
 
 Empty or whitespace-only sources give an empty translation and score 0.
 Invalid UTF-8 bytes are replaced by U+FFFD before tokenization; sources longer
@@ -14,10 +23,31 @@ than `max_source_tokens` tokens are cut there.
 
 from __future__ import annotations
 
+import os
+
+import numpy as np
 import tensorflow as tf
 
+from nlp_lstm.decoding.search import output_lengths
 from nlp_lstm.decoding.translate import translate_ids
-from nlp_lstm.text.sentencepiece import EOS_ID, in_graph_tokenizer
+from nlp_lstm.export import saved_model
+from nlp_lstm.text import sentencepiece as sp
+from nlp_lstm.text.sentencepiece import EOS_ID, PAD_ID, UNK_ID, in_graph_tokenizer
+
+SIGNATURES = {
+    "serving_default": "sources -> translations, scores (beam search)",
+    "translate_greedy": "sources -> translations, scores (greedy)",
+    "translate_nbest": "sources -> translations, scores [batch, beam_size] (n-best)",
+    "translate_ids": "source_ids -> translation_ids, lengths, scores, translations",
+}
+
+# Used for warmup requests when an export is given no sample sources.
+DEFAULT_WARMUP_SOURCES = (
+    "Hello.",
+    "How are you?",
+    "This is a somewhat longer sentence, written to warm up the model.",
+    "",
+)
 
 
 class TranslatorModule(tf.Module):
@@ -46,6 +76,8 @@ class TranslatorModule(tf.Module):
         max_source_tokens: int = 256,
     ):
         super().__init__()
+        if beam_size < 1:
+            raise ValueError(f"beam_size must be a positive integer, got {beam_size}")
         self.model = model
         self.source_tokenizer = in_graph_tokenizer(source_model)
         self.target_tokenizer = (
@@ -53,11 +85,19 @@ class TranslatorModule(tf.Module):
             if target_model == source_model
             else in_graph_tokenizer(target_model)
         )
+        self.source_vocab_size = sp.processor(source_model).vocab_size()
         self.beam_size = beam_size
         self.length_penalty = length_penalty
         self.max_length_ratio = max_length_ratio
         self.max_length_offset = max_length_offset
         self.max_source_tokens = max_source_tokens
+
+    def _with_eos(self, tokens):
+        """Ragged ids -> padded ids, each row cut and ended with EOS."""
+        tokens = tokens[:, : self.max_source_tokens]
+        eos = tf.fill([tokens.nrows(), 1], EOS_ID)
+        tokens = tf.concat([tokens, tf.RaggedTensor.from_tensor(eos)], axis=1)
+        return tokens.to_tensor(PAD_ID)
 
     def tokenize(self, sources):
         """Raw strings -> padded ids ending with EOS, and a mask of empty inputs."""
@@ -66,13 +106,15 @@ class TranslatorModule(tf.Module):
         )
         sources = tf.strings.strip(sources)
         empty = tf.equal(tf.strings.length(sources), 0)
-        tokens = self.source_tokenizer.tokenize(sources)[:, : self.max_source_tokens]
-        eos = tf.fill([tokens.nrows(), 1], EOS_ID)
-        tokens = tf.concat([tokens, tf.RaggedTensor.from_tensor(eos)], axis=1)
-        return tokens.to_tensor(0), empty
+        return self._with_eos(self.source_tokenizer.tokenize(sources)), empty
 
-    def _translate(self, sources, beam_size):
-        source_ids, empty = self.tokenize(sources)
+    def _search(self, source_ids, beam_size):
+        # The search needs one row at least: an empty batch gets a dummy one,
+        # cut from the result.
+        batch = tf.shape(source_ids)[0]
+        source_ids = tf.cond(
+            batch > 0, lambda: source_ids, lambda: tf.fill([1, 1], EOS_ID)
+        )
         result = translate_ids(
             self.model,
             source_ids,
@@ -81,8 +123,16 @@ class TranslatorModule(tf.Module):
             max_length_ratio=self.max_length_ratio,
             max_length_offset=self.max_length_offset,
         )
-        ids = tf.RaggedTensor.from_tensor(result["ids"], lengths=result["lengths"])
-        translations = self.target_tokenizer.detokenize(ids)
+        return {key: value[:batch] for key, value in result.items()}
+
+    def _detokenize(self, ids, lengths):
+        ragged = tf.RaggedTensor.from_tensor(ids, lengths=lengths)
+        return self.target_tokenizer.detokenize(ragged)
+
+    def _translate(self, sources, beam_size):
+        source_ids, empty = self.tokenize(sources)
+        result = self._search(source_ids, beam_size)
+        translations = self._detokenize(result["ids"], result["lengths"])
         translations = tf.where(empty, "", translations)
         scores = tf.where(empty, 0.0, result["scores"])
         return {"translations": translations, "scores": scores}
@@ -95,8 +145,108 @@ class TranslatorModule(tf.Module):
     def serve_greedy(self, sources):
         return self._translate(sources, 1)
 
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="sources")])
+    def serve_nbest(self, sources):
+        source_ids, empty = self.tokenize(sources)
+        if self.beam_size == 1:
+            result = self._search(source_ids, 1)
+            ids = tf.expand_dims(result["ids"], 1)
+            scores = tf.expand_dims(result["scores"], 1)
+        else:
+            result = self._search(source_ids, self.beam_size)
+            ids, scores = result["nbest_ids"], result["nbest_scores"]
+        shape = tf.shape(ids)  # (batch, beam_size, steps)
+        flat = tf.reshape(ids, [shape[0] * shape[1], shape[2]])
+        texts = self._detokenize(flat, output_lengths(flat, EOS_ID))
+        texts = tf.reshape(texts, shape[:2])
+        empty = tf.expand_dims(empty, 1)
+        return {
+            "translations": tf.where(empty, "", texts),
+            "scores": tf.where(empty, 0.0, scores),
+        }
+
+    @tf.function(
+        input_signature=[tf.TensorSpec([None, None], tf.int32, name="source_ids")]
+    )
+    def serve_ids(self, source_ids):
+        known = tf.logical_and(source_ids >= 0, source_ids < self.source_vocab_size)
+        source_ids = tf.where(known, source_ids, UNK_ID)
+        real = tf.not_equal(source_ids, PAD_ID)
+        lengths = tf.reduce_sum(tf.cast(real, tf.int32), axis=1)
+        # Padding is trailing; ids after a 0 inside a row are dropped with it.
+        ragged = tf.RaggedTensor.from_tensor(source_ids, padding=PAD_ID)
+        empty = tf.equal(lengths, 0)
+        result = self._search(self._with_eos(ragged), self.beam_size)
+        lengths = tf.where(empty, 0, result["lengths"])
+        ids = tf.RaggedTensor.from_tensor(result["ids"], lengths=lengths)
+        return {
+            "translation_ids": ids.to_tensor(PAD_ID),
+            "lengths": lengths,
+            "scores": tf.where(empty, 0.0, result["scores"]),
+            "translations": self._detokenize(result["ids"], lengths),
+        }
+
     def signatures(self) -> dict:
         return {
             "serving_default": self.serve.get_concrete_function(),
             "translate_greedy": self.serve_greedy.get_concrete_function(),
+            "translate_nbest": self.serve_nbest.get_concrete_function(),
+            "translate_ids": self.serve_ids.get_concrete_function(),
         }
+
+    def warmup_inputs(self, sources) -> list[tuple[str, dict]]:
+        """`(signature, inputs)` pairs for the warmup file, from sample sources:
+        each signature with one source, then with all of them."""
+        sources = [s.encode("utf-8") if isinstance(s, str) else s for s in sources]
+        batches = [sources[:1], sources] if len(sources) > 1 else [sources]
+        requests = []
+        for batch in batches:
+            texts = np.array(batch, dtype=object)
+            ids, _ = self.tokenize(tf.constant(texts, tf.string))
+            ids = tf.where(tf.equal(ids, EOS_ID), PAD_ID, ids).numpy()
+            requests += [
+                ("serving_default", {"sources": texts}),
+                ("translate_greedy", {"sources": texts}),
+                ("translate_nbest", {"sources": texts}),
+                ("translate_ids", {"source_ids": ids.astype(np.int32)}),
+            ]
+        return requests
+
+
+def export_translator(
+    module: TranslatorModule,
+    directory: str,
+    name: str,
+    metadata: dict,
+    warmup_sources=None,
+    server_versions=saved_model.DEFAULT_SERVER_VERSIONS,
+) -> str:
+    """Writes `module` to `directory/name/<next version>/`, atomically.
+
+    Args:
+        module: the `TranslatorModule`.
+        directory: str. The SavedModel root (`saved_models`).
+        name: str. The model's folder name.
+        metadata: dict. Written to `assets.extra/nlp_lstm.json`, with the task,
+            the signatures and the beam size added.
+        warmup_sources: list of str. Real sample sources for the warmup file
+            (a few generic sentences when None).
+        server_versions: TF Serving versions whose op sets the export must
+            pass (`nlp_lstm.export.serving.opcheck`); empty to skip the check.
+
+    Returns:
+        The version folder's path.
+    """
+    info = dict(metadata)
+    info.update(
+        {"task": "translation", "signatures": SIGNATURES, "beam_size": module.beam_size}
+    )
+    sources = list(warmup_sources or DEFAULT_WARMUP_SOURCES)[:8]
+    return saved_model.write_version(
+        module,
+        module.signatures(),
+        os.path.join(directory, name),
+        info,
+        warmup=module.warmup_inputs(sources),
+        server_versions=server_versions,
+    )

@@ -252,6 +252,7 @@ def evaluate_and_export(trained: TrainedTagger,
             serving_module(trained, config), config.export.directory, config.name,
             {"name": config.name, "scheme": trained.scheme,
              "entity_task": config.is_entity_task},
+            warmup_sentences=[" ".join(row) for row in trained.tokens["test"][:8]],
         )
 
     result, tokens, featurizer = trained.result, trained.tokens, trained.featurizer

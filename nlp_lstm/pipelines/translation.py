@@ -13,8 +13,7 @@ from nlp_lstm.data.batching import translation_dataset, translation_examples
 from nlp_lstm.data.parallel import load_parallel_corpus
 from nlp_lstm.decoding.translate import TextTranslator
 from nlp_lstm.evaluation.translation import corpus_scores
-from nlp_lstm.export import saved_model
-from nlp_lstm.export.translator import TranslatorModule
+from nlp_lstm.export.translator import TranslatorModule, export_translator
 from nlp_lstm.models.translator import build_translator
 from nlp_lstm.text import sentencepiece as sp
 from nlp_lstm.training.losses import masked_cross_entropy
@@ -178,7 +177,7 @@ def run(config: config_lib.TranslationConfig, verbose: int = 1) -> dict:
 
     export_path = None
     if config.export.enabled:
-        export_path = export(config, model, tokenizers)
+        export_path = export(config, model, tokenizers, list(test["source"])[:8])
 
     report = {
         "task": "translation",
@@ -215,8 +214,14 @@ def run(config: config_lib.TranslationConfig, verbose: int = 1) -> dict:
     return report
 
 
-def export(config: config_lib.TranslationConfig, model, tokenizers: dict) -> str:
-    """Writes the next SavedModel version under `export.directory/name`."""
+def export(
+    config: config_lib.TranslationConfig,
+    model,
+    tokenizers: dict,
+    warmup_sources=None,
+) -> str:
+    """Writes the next SavedModel version under `export.directory/name`, with
+    `warmup_sources` (real test sentences) as its warmup requests."""
     decoding = config.decoding
     module = TranslatorModule(
         model,
@@ -228,13 +233,7 @@ def export(config: config_lib.TranslationConfig, model, tokenizers: dict) -> str
         max_length_offset=decoding.max_length_offset,
     )
     metadata = {
-        "task": "translation",
         "name": config.name,
-        "signatures": {
-            "serving_default": "sources -> translations, scores (beam search)",
-            "translate_greedy": "sources -> translations, scores (greedy)",
-        },
-        "beam_size": decoding.beam_size,
         "special_ids": {
             "pad": sp.PAD_ID,
             "unk": sp.UNK_ID,
@@ -243,5 +242,6 @@ def export(config: config_lib.TranslationConfig, model, tokenizers: dict) -> str
         },
         "config": dataclasses.asdict(config),
     }
-    base = os.path.join(config.export.directory, config.name)
-    return saved_model.write_version(module, module.signatures(), base, metadata)
+    return export_translator(
+        module, config.export.directory, config.name, metadata, warmup_sources
+    )
