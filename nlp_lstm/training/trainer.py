@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import shutil
 import time
 
 import keras
@@ -71,7 +72,7 @@ def train(
     bad_evals = tf.Variable(0, trainable=False, dtype=tf.int64)
     elapsed = tf.Variable(0.0, trainable=False, dtype=tf.float64)
     tokens_seen = tf.Variable(0.0, trainable=False, dtype=tf.float64)
-    checkpoint = tf.train.Checkpoint(
+    state = dict(
         model=model,
         optimizer=optimizer,
         iterator=iterator,
@@ -80,13 +81,16 @@ def train(
         elapsed=elapsed,
         tokens_seen=tokens_seen,
     )
+    # The dropout masks continue too: the states of the model's seed generators.
+    random_state = tf.train.Checkpoint(seed_states=seed_states(model))
+    checkpoint = tf.train.Checkpoint(**state, random_state=random_state)
+    checkpoint_dir = os.path.join(run_dir, "checkpoints")
     manager = tf.train.CheckpointManager(
-        checkpoint,
-        os.path.join(run_dir, "checkpoints"),
-        max_to_keep=config.keep_checkpoints,
+        checkpoint, checkpoint_dir, max_to_keep=config.keep_checkpoints
     )
+    remove_stale_checkpoints(checkpoint_dir, manager.checkpoints)
     if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        restore_checkpoint(manager.latest_checkpoint, state, random_state)
         if verbose:
             print(
                 f"Resumed from {manager.latest_checkpoint} at step "
@@ -180,6 +184,55 @@ def train(
         stopped_early=stopped_early,
         history=history,
     )
+
+
+def remove_stale_checkpoints(directory: str, kept: list[str]) -> None:
+    """Deletes checkpoint files that the manager's index does not list.
+
+    A run killed while saving leaves them: a half-written `ckpt-N_temp/`
+    folder, or the files of a checkpoint saved (or pruned) without its index
+    update. The index is only rewritten once a checkpoint is complete, so they
+    were never chosen as latest; removing them keeps `keep_checkpoints` true.
+    """
+    if not os.path.isdir(directory):
+        return
+    kept_names = {os.path.basename(path) for path in kept}
+    for name in os.listdir(directory):
+        if not name.startswith("ckpt-"):
+            continue
+        prefix = name.split(".", 1)[0].removesuffix("_temp")
+        if prefix in kept_names and not name.endswith("_temp"):
+            continue
+        path = os.path.join(directory, name)
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            os.remove(path)
+
+
+def seed_states(model: keras.Model) -> list:
+    """The state variables of the model's `keras.random.SeedGenerator`s (dropout),
+    which are in `model.variables` but not in `model.weights`."""
+    weights = {id(v) for v in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
+
+
+def restore_checkpoint(path: str, state: dict, random_state) -> None:
+    """Restores the training state from checkpoint `path`.
+
+    Every object of `state` must be in the checkpoint (a checkpoint of another
+    model or config fails here, naming what differs); the random state is
+    optional, for checkpoints written before it was saved.
+    """
+    try:
+        tf.train.Checkpoint(**state).read(path).assert_existing_objects_matched()
+    except (AssertionError, ValueError) as error:
+        raise ValueError(
+            f"Checkpoint {path} does not match this model or config ({error}). "
+            "Resume with the config the run was started with, or give a new "
+            "run_dir to start afresh."
+        ) from error
+    tf.train.Checkpoint(random_state=random_state).read(path).expect_partial()
 
 
 def _save_weights_atomically(model: keras.Model, path: str) -> None:

@@ -1,0 +1,195 @@
+"""Resume after a crash: a pipeline run killed with a real SIGKILL at a random
+moment resumes from its latest checkpoint and finishes exactly like a run that
+was never interrupted (same validation history, early stopping and test score).
+"""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nlp_lstm.training import trainer
+from tests.helpers import REPO_ROOT
+
+# A tiny POS tagger with dropout everywhere (so the random state must resume
+# too), early stopping on validation accuracy and a checkpoint every 2 steps.
+OVERRIDES = [
+    "data.max_examples=60",
+    "data.batch_size=8",
+    "model.embedder.word_dim=16",
+    "model.embedder.char_dim=8",
+    "model.embedder.char_units=8",
+    "model.encoder.units=16",
+    "model.encoder.num_layers=1",
+    "model.embedder.word_dropout=0.2",
+    "training.schedule=inverse_sqrt",
+    "training.warmup_steps=10",
+    "training.steps=60",
+    "training.eval_every=4",
+    "training.checkpoint_every=2",
+    "training.keep_checkpoints=2",
+    "training.patience=6",
+    "export.enabled=false",
+]
+TAGGER = [
+    "pipelines/tagging.py",
+    "--config",
+    "pipelines/configs/tagging_ud_ewt_upos.yaml",
+]
+
+
+def start(run_dir, extra=()):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+    overrides = [*OVERRIDES, f"run_dir={run_dir}", *extra]
+    command = [sys.executable, *TAGGER]
+    for override in overrides:
+        command += ["--set", override]
+    return subprocess.Popen(
+        command,
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def finish(process, timeout=300):
+    output, _ = process.communicate(timeout=timeout)
+    assert process.returncode == 0, output[-3000:]
+    return output
+
+
+def latest_step(run_dir):
+    path = tf.train.latest_checkpoint(os.path.join(run_dir, "checkpoints"))
+    return int(path.rsplit("-", 1)[1]) if path else 0
+
+
+def kill_at_random_moment(process, run_dir, rng, last_step):
+    """SIGKILLs `process` at a random moment: a random time (0 to 0.5 s) after
+    it has checkpointed a random step past the latest one (up to `last_step`),
+    so that the kill lands anywhere in a step, an evaluation or a save."""
+    first = latest_step(run_dir) + 1
+    target = rng.randrange(first, max(first + 1, last_step))
+    deadline = time.monotonic() + 300
+    while latest_step(run_dir) < target:
+        assert process.poll() is None, process.communicate()[0][-3000:]
+        assert time.monotonic() < deadline, f"no checkpoint of step {target}"
+        time.sleep(0.01)
+    time.sleep(rng.uniform(0.0, 0.5))
+    assert process.poll() is None, "the run finished before the kill"
+    os.kill(process.pid, signal.SIGKILL)
+    process.communicate()
+    assert process.returncode == -signal.SIGKILL
+
+
+def compare_reports(expected, actual):
+    for key in ("steps", "stopped_early", "test_sentences", "accuracy"):
+        assert actual[key] == expected[key], key
+    np.testing.assert_allclose(
+        actual["best_validation"], expected["best_validation"], rtol=1e-6
+    )
+    assert [h["step"] for h in actual["validation_history"]] == [
+        h["step"] for h in expected["validation_history"]
+    ]
+    for mine, theirs in zip(
+        actual["validation_history"], expected["validation_history"]
+    ):
+        np.testing.assert_allclose(mine["val_loss"], theirs["val_loss"], rtol=1e-6)
+        assert mine["val_accuracy"] == theirs["val_accuracy"]
+    np.testing.assert_allclose(actual["test_loss"], expected["test_loss"], rtol=1e-6)
+
+
+def check_checkpoints(run_dir, keep):
+    directory = os.path.join(run_dir, "checkpoints")
+    latest = tf.train.latest_checkpoint(directory)
+    reader = tf.train.load_checkpoint(latest)  # complete and readable
+    assert reader.get_variable_to_shape_map()
+    indexes = [n for n in os.listdir(directory) if n.endswith(".index")]
+    assert 1 <= len(indexes) <= keep, indexes
+    assert not [n for n in os.listdir(directory) if n.endswith("_temp")]
+    return latest
+
+
+def test_run_killed_at_a_random_moment_resumes_and_matches_uninterrupted(tmp_path):
+    seed = int(os.environ.get("RESUME_TEST_SEED", random.randrange(10**6)))
+    print(f"kill moment seed: {seed} (rerun with RESUME_TEST_SEED={seed})")
+    rng = random.Random(seed)
+    reference = start(tmp_path / "reference")
+    interrupted = start(tmp_path / "interrupted")
+    kill_at_random_moment(interrupted, str(tmp_path / "interrupted"), rng, 24)
+    finish(reference)
+    killed_at = tf.train.latest_checkpoint(str(tmp_path / "interrupted/checkpoints"))
+    output = finish(start(tmp_path / "interrupted"))
+    step = int(killed_at.rsplit("-", 1)[1])
+    assert f"Resumed from {killed_at} at step {step}" in output
+    expected = json.loads((tmp_path / "reference/report.json").read_text())
+    actual = json.loads((tmp_path / "interrupted/report.json").read_text())
+    compare_reports(expected, actual)
+    latest = check_checkpoints(str(tmp_path / "interrupted"), keep=2)
+    assert latest.endswith(f"ckpt-{actual['steps']}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kills", [3])
+def test_run_survives_several_kills(tmp_path, kills):
+    rng = random.Random(int(os.environ.get("RESUME_TEST_SEED", 7)))
+    reference = start(tmp_path / "reference")
+    finish(reference)
+    run_dir = tmp_path / "interrupted"
+    for _ in range(kills):
+        kill_at_random_moment(start(run_dir), str(run_dir), rng, 24)
+    finish(start(run_dir))
+    compare_reports(
+        json.loads((tmp_path / "reference/report.json").read_text()),
+        json.loads((run_dir / "report.json").read_text()),
+    )
+
+
+def test_stale_checkpoint_files_are_pruned(tmp_path):
+    directory = tmp_path / "checkpoints"
+    directory.mkdir()
+    for name in (
+        "ckpt-4.index",
+        "ckpt-4.data-00000-of-00001",
+        "ckpt-6.index",
+        "ckpt-6.data-00000-of-00001",
+        "ckpt-2.index",
+        "ckpt-2.data-00000-of-00001",
+        "checkpoint",
+    ):
+        (directory / name).write_text("x")
+    (directory / "ckpt-8_temp").mkdir()
+    (directory / "ckpt-8_temp" / "part-00000-of-00001.index").write_text("x")
+    kept = [str(directory / "ckpt-4"), str(directory / "ckpt-6")]
+    trainer.remove_stale_checkpoints(str(directory), kept)
+    assert sorted(os.listdir(directory)) == [
+        "checkpoint",
+        "ckpt-4.data-00000-of-00001",
+        "ckpt-4.index",
+        "ckpt-6.data-00000-of-00001",
+        "ckpt-6.index",
+    ]
+
+
+def test_checkpoint_of_another_model_is_refused_with_advice(tmp_path):
+    import keras
+
+    def model(units):
+        inputs = keras.Input((3,))
+        return keras.Model(inputs, keras.layers.Dense(units)(inputs))
+
+    first = model(2)
+    tf.train.Checkpoint(model=first).write(str(tmp_path / "ckpt-1"))
+    random_state = tf.train.Checkpoint(seed_states=[])
+    with pytest.raises(ValueError, match="Resume with the config the run was started"):
+        trainer.restore_checkpoint(
+            str(tmp_path / "ckpt-1"), {"model": model(5)}, random_state
+        )
