@@ -9,11 +9,45 @@ import shutil
 import tempfile
 
 
+def _temporary_prefix(path: str) -> str:
+    return f".tmp-{os.path.basename(path)}."
+
+
+def remove_abandoned_temporaries(path: str) -> list[str]:
+    """Removes the temporary files that writers of `path` killed midway left.
+
+    They are named `.tmp-<name>.<pid>.<random>`; those of a live process are
+    kept (it may still be writing).
+    """
+    import psutil
+
+    directory = os.path.dirname(os.path.abspath(path))
+    prefix = _temporary_prefix(path)
+    removed = []
+    for name in os.listdir(directory):
+        if not name.startswith(prefix):
+            continue
+        pid = name[len(prefix) :].split(".", 1)[0]
+        if pid.isdigit() and not psutil.pid_exists(int(pid)):
+            with contextlib.suppress(OSError):
+                os.remove(os.path.join(directory, name))
+                removed.append(name)
+    return removed
+
+
 def atomic_write_bytes(path: str, data: bytes) -> None:
-    """Writes `data` to a temporary file beside `path`, then renames it into place."""
+    """Writes `data` to a temporary file beside `path`, then renames it into place.
+
+    A crash at any moment leaves either the previous file or the new one,
+    never a partial one; temporaries of writers that were killed are removed
+    on the next write of the same path.
+    """
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+    remove_abandoned_temporaries(path)
+    handle, temporary = tempfile.mkstemp(
+        dir=directory, prefix=f"{_temporary_prefix(path)}{os.getpid()}."
+    )
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
