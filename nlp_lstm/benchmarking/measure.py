@@ -1,0 +1,169 @@
+"""Timing statistics, memory, the machine's description and its matmul peak."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import resource
+import sys
+import time
+
+import numpy as np
+
+from nlp_lstm.benchmarking.flops import matmul_chain_flops
+
+
+def summarize(seconds) -> dict:
+    """Median, p10, p90, mean, min and count of a list of durations (seconds)."""
+    values = np.asarray(list(seconds), dtype=np.float64)
+    if values.size == 0:
+        raise ValueError("no durations to summarize")
+    return {
+        "median": float(np.median(values)),
+        "p10": float(np.percentile(values, 10)),
+        "p90": float(np.percentile(values, 90)),
+        "mean": float(values.mean()),
+        "min": float(values.min()),
+        "count": int(values.size),
+    }
+
+
+def timed(function, *args, **kwargs):
+    """`(seconds, result)` of one call."""
+    start = time.perf_counter()
+    result = function(*args, **kwargs)
+    return time.perf_counter() - start, result
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process so far, in MiB."""
+    # ru_maxrss is in KiB on Linux, in bytes on macOS.
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+
+
+def rss_mb() -> float:
+    """Current resident set size, in MiB."""
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as stream:
+            for line in stream:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cpu_flags() -> list[str]:
+    """The vector-unit flags of the CPU that matter to matmul speed."""
+    wanted = ("avx", "avx2", "fma", "avx512f", "avx512_bf16", "amx_tile", "neon")
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as stream:
+            for line in stream:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return [flag for flag in wanted if flag in flags]
+    except OSError:
+        pass
+    return []
+
+
+def environment(command: list[str]) -> dict:
+    """Versions, threads, CPU and the command, for the results file."""
+    import keras
+    import tensorflow as tf
+
+    try:
+        from importlib.metadata import version
+
+        litert = version("ai-edge-litert")
+    except Exception:  # noqa: BLE001 (not installed: recorded as such)
+        litert = None
+    try:
+        import tensorflow_text
+
+        tf_text = tensorflow_text.__version__
+    except Exception:  # noqa: BLE001
+        tf_text = None
+    try:
+        affinity = sorted(os.sched_getaffinity(0))
+    except AttributeError:
+        affinity = list(range(os.cpu_count() or 1))
+    threading = tf.config.threading
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec="seconds"
+        ),
+        "command": " ".join(command),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_model": cpu_model(),
+        "cpu_flags": cpu_flags(),
+        "cpu_count": os.cpu_count(),
+        "cpu_affinity": affinity,
+        "tf_intra_op_threads": threading.get_intra_op_parallelism_threads(),
+        "tf_inter_op_threads": threading.get_inter_op_parallelism_threads(),
+        "thread_env": {
+            name: os.environ[name]
+            for name in (
+                "OMP_NUM_THREADS",
+                "TF_NUM_INTRAOP_THREADS",
+                "TF_NUM_INTEROP_THREADS",
+                "TF_ENABLE_ONEDNN_OPTS",
+            )
+            if name in os.environ
+        },
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "versions": {
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "tensorflow_text": tf_text,
+            "ai_edge_litert": litert,
+            "numpy": np.__version__,
+        },
+    }
+
+
+def matmul_peak(size: int = 2048, chain: int = 10, repeats: int = 3) -> dict:
+    """The measured dense float32 matmul peak: a `tf.function` chaining `chain`
+    dependent matmuls `c = c @ b` (distinct ops, so Grappler cannot merge
+    them), best of `repeats` timed calls after one warm-up call.
+
+    Returns:
+        `{"gflops", "size", "chain", "repeats", "seconds"}`, `gflops` the best
+        (highest) rate and `seconds` every call's duration.
+    """
+    import tensorflow as tf
+
+    generator = tf.random.Generator.from_seed(0)
+    a = generator.normal((size, size), dtype=tf.float32)
+    # Scaled so that the chain keeps its magnitude (no overflow, no denormals).
+    b = generator.normal((size, size), dtype=tf.float32) / float(np.sqrt(size))
+
+    @tf.function
+    def chained(c, b):
+        for _ in range(chain):
+            c = tf.matmul(c, b)
+        return tf.reduce_sum(c)
+
+    chained(a, b).numpy()
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        chained(a, b).numpy()
+        seconds.append(time.perf_counter() - start)
+    flops = matmul_chain_flops(size, chain)
+    return {
+        "gflops": flops / min(seconds) / 1e9,
+        "size": size,
+        "chain": chain,
+        "repeats": repeats,
+        "seconds": seconds,
+    }

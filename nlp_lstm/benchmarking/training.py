@@ -1,0 +1,486 @@
+"""Training throughput of the translator and the tagger at the benchmark size.
+
+Both use the pipelines' own pieces: the config files (with the size set by the
+suite), the corpus readers, the `tf.data` batching with length buckets, the
+loss functions, `build_optimizer` and a training step equal to the trainer's.
+A fixed list of batches is drawn from the real dataset and replayed: warm-up
+steps first (one per distinct batch shape, so every shape that is timed has
+been traced), then the timed steps, each ended by reading the loss (as the
+trainer does every step).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from nlp_lstm import config as config_lib
+from nlp_lstm.benchmarking import flops as flops_lib
+from nlp_lstm.benchmarking.measure import peak_rss_mb, summarize
+from nlp_lstm.training import trainer as trainer_lib
+
+
+def make_train_step(model, optimizer, loss_fn):
+    """The training step of `nlp_lstm.training.trainer.train`, as a function.
+
+    The trainer's own factory is used when it has one; otherwise this mirrors
+    its inner `train_step`: `tf.function(reduce_retracing=True)`, the loss
+    under a `GradientTape`, `optimizer.apply_gradients`.
+    """
+    factory = getattr(trainer_lib, "make_train_step", None)
+    if factory is not None:
+        return factory(model, optimizer, loss_fn)
+    variables = model.trainable_variables
+
+    @tf.function(reduce_retracing=True)
+    def train_step(batch):
+        with tf.GradientTape() as tape:
+            loss, tokens = loss_fn(model, batch, True)
+        gradients = tape.gradient(loss, variables)
+        optimizer.apply_gradients(zip(gradients, variables))
+        return loss, tokens
+
+    return train_step
+
+
+# ---------------------------------------------------------------------------
+# Data and models.
+
+
+@dataclasses.dataclass
+class TranslationSetup:
+    """The translation config, corpus and tokenizer of the benchmark."""
+
+    config: config_lib.TranslationConfig
+    corpus: object
+    tokenizer: bytes
+    tokenizer_source: str
+
+    @property
+    def processor(self):
+        from nlp_lstm.text import sentencepiece as sp
+
+        return sp.processor(self.tokenizer)
+
+
+def translation_config(suite, path: str | None = None) -> config_lib.TranslationConfig:
+    """The translation config of `suite` (its config file, resized)."""
+    overrides = [
+        f"model.embedding_dim={suite.embedding_dim}",
+        f"model.encoder.num_layers={suite.encoder_layers}",
+        f"model.encoder.units={suite.encoder_units}",
+        f"model.decoder.num_layers={suite.decoder_layers}",
+        f"model.decoder.units={suite.decoder_units}",
+        f"data.batch_size={suite.batch_size}",
+        f"tokenizer.vocab_size={suite.vocab_size}",
+        f"data.max_examples={suite.max_examples}",
+    ]
+    return config_lib.load(
+        config_lib.TranslationConfig, path or suite.translation_config, overrides
+    )
+
+
+def benchmark_tokenizer(config, corpus, cache_dir: str) -> tuple[bytes, str]:
+    """The joint SentencePiece model: `tokenizers/<name>.model` when it exists
+    with the wanted vocabulary size, else one trained on the training text
+    (deterministic seed) and cached in `cache_dir`.
+
+    Returns:
+        `(model bytes, where it came from)`.
+    """
+    from nlp_lstm.text import sentencepiece as sp
+
+    vocab_size = config.tokenizer.vocab_size
+    published = os.path.join(config.tokenizer.directory, f"{config.name}.model")
+    cached = os.path.join(cache_dir, f"{config.name}.{vocab_size}.model")
+    for path in (published, cached):
+        if os.path.isfile(path):
+            model = sp.load_model(path)
+            if sp.processor(model).vocab_size() == vocab_size:
+                return model, path
+    train = corpus["train"]
+    model = sp.train_sentencepiece(
+        list(train["source"]) + list(train["target"]),
+        vocab_size=vocab_size,
+        model_type=config.tokenizer.model_type,
+        character_coverage=config.tokenizer.character_coverage,
+        max_sentences=config.tokenizer.max_sentences,
+        seed=config.training.seed,
+    )
+    sp.save_model(model, cached)
+    return model, f"trained, cached at {cached}"
+
+
+def translation_setup(suite, cache_dir: str) -> TranslationSetup:
+    from nlp_lstm.data.parallel import load_parallel_corpus
+
+    config = translation_config(suite)
+    corpus, _ = load_parallel_corpus(config.data)
+    tokenizer, source = benchmark_tokenizer(config, corpus, cache_dir)
+    return TranslationSetup(config, corpus, tokenizer, source)
+
+
+def translation_batches(setup: TranslationSetup, count: int) -> list:
+    """`count` batches `((source, target_in), target_out)` (NumPy) drawn from
+    the pipeline's shuffled, bucketed training dataset."""
+    from nlp_lstm.data.batching import translation_dataset, translation_examples
+
+    config = setup.config
+    processor = setup.processor
+    train = setup.corpus["train"]
+    sources, targets, _ = translation_examples(
+        processor.encode(list(train["source"])),
+        processor.encode(list(train["target"])),
+        config.data.max_length,
+    )
+    data = config.data
+    dataset = translation_dataset(
+        sources,
+        targets,
+        batch_size=data.batch_size,
+        batch_tokens=data.batch_tokens,
+        bucket_width=data.bucket_width,
+        max_length=data.max_length,
+        shuffle_buffer=data.shuffle_buffer,
+        seed=config.training.seed,
+        repeat=True,
+    )
+    return [
+        tf.nest.map_structure(lambda t: t.numpy(), batch)
+        for batch in dataset.take(count)
+    ]
+
+
+def build_benchmark_translator(setup: TranslationSetup):
+    from nlp_lstm.models.translator import build_translator
+
+    vocab_size = setup.processor.vocab_size()
+    return build_translator(setup.config.model, vocab_size, vocab_size)
+
+
+# ---------------------------------------------------------------------------
+# The timing loop.
+
+
+def replay(train_step, batches: list, warmup_steps: int, shape_key) -> dict:
+    """Warm-up (every distinct shape once, at least `warmup_steps` steps), then
+    one timed step per batch. Returns the warm-up seconds and step seconds."""
+    seen, warmup = set(), []
+    for batch in batches:
+        key = shape_key(batch)
+        if key not in seen or len(warmup) < warmup_steps:
+            seen.add(key)
+            start = time.perf_counter()
+            loss, _ = train_step(batch)
+            float(loss)
+            warmup.append(time.perf_counter() - start)
+    seconds = []
+    for batch in batches:
+        start = time.perf_counter()
+        loss, _ = train_step(batch)
+        loss = float(loss)
+        seconds.append(time.perf_counter() - start)
+        if not np.isfinite(loss):
+            raise FloatingPointError(f"benchmark training loss became {loss}")
+    return {"warmup_seconds": warmup, "seconds": seconds, "distinct_shapes": len(seen)}
+
+
+def tracing_count(train_step):
+    try:
+        return int(train_step.experimental_get_tracing_count())
+    except AttributeError:
+        return None
+
+
+def throughput_report(seconds, real, padded, flops, peak_gflops) -> dict:
+    """Rates over the timed steps. `real` and `padded` map a name to a token
+    count per step; `flops` is the FLOPs of each step."""
+    total = float(sum(seconds))
+    achieved = float(sum(flops)) / total / 1e9
+    report = {
+        "step_seconds": summarize(seconds),
+        "timed_seconds": total,
+        "tokens_per_second": {
+            name: float(sum(counts)) / total for name, counts in real.items()
+        },
+        "padded_tokens_per_second": {
+            name: float(sum(counts)) / total for name, counts in padded.items()
+        },
+        "padding_fraction": {
+            name: 1.0 - float(sum(real[name])) / max(float(sum(padded[name])), 1.0)
+            for name in real
+            if name in padded
+        },
+        "flops_per_step_mean": float(np.mean(flops)),
+        "achieved_gflops": achieved,
+        "achieved_gflops_median_step": float(
+            np.median(np.asarray(flops) / np.asarray(seconds)) / 1e9
+        ),
+    }
+    if peak_gflops:
+        report["percent_of_peak"] = 100.0 * achieved / peak_gflops
+    return report
+
+
+def translator_training(suite, setup: TranslationSetup, peak_gflops: float | None,
+                        verbose: bool = True):
+    """Training throughput of the translator; returns `(report, model)`."""
+    from nlp_lstm.pipelines.translation import translator_loss
+    from nlp_lstm.training.optimizers import build_optimizer
+
+    config = setup.config
+    trainer_lib.set_seed(config.training.seed)
+    batches = translation_batches(setup, suite.timed_steps)
+    model = build_benchmark_translator(setup)
+    optimizer = build_optimizer(config.training)
+    optimizer.build(model.trainable_variables)
+    train_step = make_train_step(
+        model, optimizer, translator_loss(config.training.label_smoothing)
+    )
+    if verbose:
+        print(
+            f"translator training: {len(batches)} timed steps of "
+            f"{config.data.batch_size} sentences",
+            flush=True,
+        )
+
+    def shape_key(batch):
+        (source, target_in), _ = batch
+        return source.shape, target_in.shape
+
+    timing = replay(train_step, batches, suite.warmup_steps, shape_key)
+    real = {"source": [], "target": [], "source_target": []}
+    padded = {"source": [], "target": [], "source_target": []}
+    step_flops, forward_parts = [], {}
+    for (source, target_in), target_out in batches:
+        source_real = int(np.count_nonzero(source))
+        target_real = int(np.count_nonzero(target_out))
+        real["source"].append(source_real)
+        real["target"].append(target_real)
+        real["source_target"].append(source_real + target_real)
+        padded["source"].append(source.size)
+        padded["target"].append(target_out.size)
+        padded["source_target"].append(source.size + target_out.size)
+        parts = flops_lib.translator_forward_flops(model, source.shape, target_in.shape)
+        step_flops.append(flops_lib.TRAINING_MULTIPLIER * parts["total"])
+        for name, value in parts.items():
+            forward_parts[name] = forward_parts.get(name, 0) + value
+    report = throughput_report(timing["seconds"], real, padded, step_flops, peak_gflops)
+    report["sentences_per_second"] = (
+        sum(b[0][0].shape[0] for b in batches) / report["timed_seconds"]
+    )
+    model_config = config.model
+    report.update(
+        {
+            "data": {
+                "train_source": config.data.train_source or config.data.path,
+                "train_sentences": len(setup.corpus["train"]),
+                "tokenizer": setup.tokenizer_source,
+                "vocab_size": setup.processor.vocab_size(),
+                "batch_size": config.data.batch_size,
+                "bucket_width": config.data.bucket_width,
+                "max_length": config.data.max_length,
+            },
+            "model": {
+                "embedding_dim": model_config.embedding_dim,
+                "encoder": dataclasses.asdict(model_config.encoder),
+                "decoder": dataclasses.asdict(model_config.decoder),
+                "share_embeddings": model_config.share_embeddings,
+                "tie_output": model_config.tie_output,
+                "parameters": int(
+                    sum(np.prod(v.shape) for v in model.trainable_variables)
+                ),
+            },
+            "training": {
+                "optimizer": config.training.optimizer,
+                "label_smoothing": config.training.label_smoothing,
+                "clip_norm": config.training.clip_norm,
+            },
+            "warmup_steps": len(timing["warmup_seconds"]),
+            "warmup_seconds": float(sum(timing["warmup_seconds"])),
+            "timed_steps": len(timing["seconds"]),
+            "distinct_shapes": timing["distinct_shapes"],
+            "traces": tracing_count(train_step),
+            "forward_flops_share": {
+                name: value / forward_parts["total"]
+                for name, value in forward_parts.items()
+                if name != "total"
+            },
+            "peak_rss_mb": peak_rss_mb(),
+        }
+    )
+    return report, model
+
+
+# ---------------------------------------------------------------------------
+# Tagger.
+
+
+@dataclasses.dataclass
+class TaggingSetup:
+    """The tagging config, sentences, vocabularies and featurizer."""
+
+    config: config_lib.TaggingConfig
+    tokens: dict
+    gold: dict
+    tag_vocabulary: object
+    featurizer: object
+
+
+def tagging_config(suite, path: str | None = None, size: bool = True):
+    overrides = [
+        f"model.embedder.word_dim={suite.embedding_dim}",
+        f"model.encoder.num_layers={suite.encoder_layers}",
+        f"model.encoder.units={suite.encoder_units}",
+        f"data.batch_size={suite.batch_size}",
+    ] if size else []
+    if suite.name == "smoke":
+        overrides += [
+            "data.max_examples=400",
+            "model.embedder.char_dim=8",
+            "model.embedder.char_units=8",
+        ]
+    return config_lib.load(
+        config_lib.TaggingConfig, path or suite.tagging_config, overrides
+    )
+
+
+def tagging_setup(config) -> TaggingSetup:
+    """Reads the corpus and builds the vocabularies as `train_tagger` does
+    (deterministic, so a trained model's vocabularies come out the same)."""
+    from nlp_lstm.data.conll import load_tagging_corpus
+    from nlp_lstm.pipelines.tagging import convert_split, model_scheme
+    from nlp_lstm.text import tags as tag_schemes
+    from nlp_lstm.text.words import CharVocabulary, TokenFeaturizer, WordVocabulary
+
+    corpus, _ = load_tagging_corpus(config.data)
+    scheme = model_scheme(config)
+    tokens = {split: [list(t) for t in corpus[split]["tokens"]] for split in corpus}
+    gold = {
+        split: convert_split(corpus[split], config.data.scheme, scheme)
+        for split in corpus
+    }
+    embedder = config.model.embedder
+    words = WordVocabulary.build(
+        tokens["train"],
+        min_frequency=embedder.min_frequency,
+        max_words=embedder.max_words,
+        lowercase=embedder.lowercase,
+        normalize_digits=embedder.normalize_digits,
+    )
+    chars = CharVocabulary.build(
+        tokens["train"],
+        min_frequency=embedder.min_char_frequency,
+        max_word_chars=embedder.max_word_chars,
+    )
+    return TaggingSetup(
+        config,
+        tokens,
+        gold,
+        tag_schemes.TagVocabulary.build(gold["train"], scheme),
+        TokenFeaturizer(words, chars),
+    )
+
+
+def build_benchmark_tagger(setup: TaggingSetup):
+    from nlp_lstm.models.tagger import build_tagger
+
+    featurizer = setup.featurizer
+    return build_tagger(
+        setup.config.model,
+        setup.tag_vocabulary,
+        featurizer.words.size,
+        featurizer.chars.size,
+    )
+
+
+def tagger_training(suite, setup: TaggingSetup, peak_gflops: float | None,
+                    verbose: bool = True):
+    """Training throughput of the tagger; returns `(report, model)`."""
+    from nlp_lstm.pipelines.tagging import training_dataset
+    from nlp_lstm.text.words import PAD
+    from nlp_lstm.training.optimizers import build_optimizer
+
+    config = setup.config
+    trainer_lib.set_seed(config.training.seed)
+    tag_ids = [setup.tag_vocabulary.encode(tags) for tags in setup.gold["train"]]
+    dataset = training_dataset(
+        setup.tokens["train"],
+        tag_ids,
+        config.data.max_length,
+        config.data.batch_size,
+        config.data.shuffle_buffer,
+        config.training.seed,
+    )
+    batches = [
+        (tf.constant(tokens), tf.constant(tags))
+        for tokens, tags in dataset.take(suite.tagger_timed_steps)
+    ]
+    model = build_benchmark_tagger(setup)
+    featurizer = setup.featurizer
+    optimizer = build_optimizer(config.training)
+    optimizer.build(model.trainable_variables)
+
+    def loss_fn(model, batch, training):
+        batch_tokens, batch_tags = batch
+        return model.tag_loss(featurizer(batch_tokens), batch_tags, training=training)
+
+    train_step = make_train_step(model, optimizer, loss_fn)
+    if verbose:
+        print(
+            f"tagger training: {len(batches)} timed steps of "
+            f"{config.data.batch_size} sentences",
+            flush=True,
+        )
+    timing = replay(
+        train_step, batches, suite.warmup_steps, lambda b: tuple(b[0].shape)
+    )
+    real, padded, step_flops = {"tokens": []}, {"tokens": []}, []
+    max_chars = featurizer.chars.max_word_chars
+    for batch_tokens, _ in batches:
+        real["tokens"].append(
+            int(tf.reduce_sum(tf.cast(tf.not_equal(batch_tokens, PAD), tf.int32)))
+        )
+        padded["tokens"].append(int(np.prod(batch_tokens.shape)))
+        step_flops.append(
+            flops_lib.tagger_training_flops(model, batch_tokens.shape, max_chars)
+        )
+    report = throughput_report(timing["seconds"], real, padded, step_flops, peak_gflops)
+    report["sentences_per_second"] = (
+        sum(int(b[0].shape[0]) for b in batches) / report["timed_seconds"]
+    )
+    embedder = config.model.embedder
+    report.update(
+        {
+            "data": {
+                "train": config.data.train,
+                "train_sentences": len(setup.tokens["train"]),
+                "batch_size": config.data.batch_size,
+                "words": featurizer.words.size,
+                "chars": featurizer.chars.size,
+                "tags": len(setup.tag_vocabulary),
+            },
+            "model": {
+                "word_dim": embedder.word_dim,
+                "char_encoder": embedder.char_encoder,
+                "char_units": embedder.char_units,
+                "casing_dim": embedder.casing_dim,
+                "encoder": dataclasses.asdict(config.model.encoder),
+                "head": config.model.head,
+                "parameters": int(
+                    sum(np.prod(v.shape) for v in model.trainable_variables)
+                ),
+            },
+            "warmup_steps": len(timing["warmup_seconds"]),
+            "warmup_seconds": float(sum(timing["warmup_seconds"])),
+            "timed_steps": len(timing["seconds"]),
+            "distinct_shapes": timing["distinct_shapes"],
+            "traces": tracing_count(train_step),
+            "peak_rss_mb": peak_rss_mb(),
+        }
+    )
+    return report, model
