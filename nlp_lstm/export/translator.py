@@ -85,7 +85,9 @@ class TranslatorModule(tf.Module):
             if target_model == source_model
             else in_graph_tokenizer(target_model)
         )
-        self.source_vocab_size = sp.processor(source_model).vocab_size()
+        # Python twin of the in-graph tokenizer, for warmup inputs.
+        self._source_processor = sp.processor(source_model)
+        self.source_vocab_size = self._source_processor.vocab_size()
         self.beam_size = beam_size
         self.length_penalty = length_penalty
         self.max_length_ratio = max_length_ratio
@@ -202,8 +204,12 @@ class TranslatorModule(tf.Module):
         requests = []
         for batch in batches:
             texts = np.array(batch, dtype=object)
-            ids, _ = self.tokenize(tf.constant(texts, tf.string))
-            ids = tf.where(tf.equal(ids, EOS_ID), PAD_ID, ids).numpy()
+            rows = self._source_processor.encode(
+                [text.decode("utf-8", errors="replace").strip() for text in batch]
+            )
+            rows = [row[: self.max_source_tokens] for row in rows]
+            width = max(len(row) for row in rows)
+            ids = np.array([row + [PAD_ID] * (width - len(row)) for row in rows])
             requests += [
                 ("serving_default", {"sources": texts}),
                 ("translate_greedy", {"sources": texts}),
