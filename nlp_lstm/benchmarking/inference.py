@@ -118,46 +118,14 @@ def guarded(row: dict, function) -> dict:
 
 
 # ---------------------------------------------------------------------------
-# TFLite, through the TFLite export package.
+# TFLite, through the TFLite export package (`export_tflite` and its runners).
 
 
-def tflite_interpreter(data: bytes):
-    """A LiteRT interpreter on the file's bytes, with one thread per core."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
-    return Interpreter(model_content=data, num_threads=threads)
-
-
-def tflite_signature(interpreter, wanted: str):
-    """The signature runner whose name contains `wanted` (or the only one: a
-    single converted function is named `serving_default`)."""
-    names = list(interpreter.get_signature_list())
-    for name in names:
-        if wanted in name:
-            return interpreter.get_signature_runner(name)
-    if len(names) == 1:
-        return interpreter.get_signature_runner(names[0])
-    raise KeyError(f"no TFLite signature with {wanted!r} among {names}")
-
-
-def tflite_translator_bytes(model, variant: str, beam_size: int,
-                            length_penalty: float) -> bytes:
-    """Converts a translator with `nlp_lstm.export.tflite`."""
-    from nlp_lstm.export.tflite.convert import convert
-    from nlp_lstm.export.tflite.translator import TranslatorTFLite
-
-    module = TranslatorTFLite(model, beam_size=beam_size, length_penalty=length_penalty)
-    return convert(module, module.functions(), quantize=TFLITE_QUANTIZE[variant])
-
-
-def tflite_tagger_bytes(model, variant: str, max_word_chars: int,
-                        max_tokens: int) -> bytes:
-    from nlp_lstm.export.tflite.convert import convert
-    from nlp_lstm.export.tflite.tagger import TaggerTFLite
-
-    module = TaggerTFLite(model, max_word_chars=max_word_chars, max_tokens=max_tokens)
-    return convert(module, module.functions(), quantize=TFLITE_QUANTIZE[variant])
+def tflite_threads() -> int:
+    """LiteRT threads: one per usable core, as TensorFlow uses."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def tflite_unavailable() -> str | None:
@@ -167,26 +135,40 @@ def tflite_unavailable() -> str | None:
     except ImportError as error:
         return f"ai-edge-litert is not installed ({error})"
     try:
-        import nlp_lstm.export.tflite.convert  # noqa: F401
-        import nlp_lstm.export.tflite.tagger  # noqa: F401
-        import nlp_lstm.export.tflite.translator  # noqa: F401
+        import nlp_lstm.export.tflite.export  # noqa: F401
+        import nlp_lstm.export.tflite.runtime  # noqa: F401
+        import nlp_lstm.export.tflite.source  # noqa: F401
     except ImportError as error:
-        return f"nlp_lstm.export.tflite is not available yet ({error})"
+        return f"nlp_lstm.export.tflite is not available ({error})"
     return None
+
+
+def export_tflite_file(source, output_dir: str, name: str, variant: str,
+                       **kwargs) -> tuple[str, float]:
+    """`export_tflite` of an in-memory `ExportSource` into
+    `output_dir/models/NAME_VARIANT.tflite`; returns `(path, seconds)`."""
+    from nlp_lstm.export.tflite.export import export_tflite
+
+    path = os.path.join(output_dir, "models", f"{name}_{variant}.tflite")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    start = time.perf_counter()
+    export_tflite(source, path, quantize=TFLITE_QUANTIZE[variant], **kwargs)
+    return path, time.perf_counter() - start
 
 
 # ---------------------------------------------------------------------------
 # Translator.
 
 
-def translator_rows(suite, model, processor, sources, references, trained: bool,
-                    saved_model_dir: str | None, output_dir: str,
-                    length_penalty: float = 0.6, verbose: bool = True) -> list:
+def translator_rows(suite, model, tokenizer: bytes, export_config, sources,
+                    references, trained: bool, saved_model_dir: str | None,
+                    output_dir: str, verbose: bool = True) -> list:
     """Every format x {greedy, beam} row of the translator.
 
     Args:
         model: the `Translator` (trained, or the benchmark's untrained one).
-        processor: its SentencePiece processor.
+        tokenizer: bytes. Its joint SentencePiece model.
+        export_config: its `TranslationConfig` (decoding settings).
         sources, references: test sentences.
         trained: bool. Whether `model` is the trained model (quality is only
             reported for it).
@@ -195,7 +177,10 @@ def translator_rows(suite, model, processor, sources, references, trained: bool,
     """
     from nlp_lstm.decoding.translate import translate_ids
     from nlp_lstm.evaluation.translation import corpus_scores
+    from nlp_lstm.text import sentencepiece as sp
 
+    processor = sp.processor(tokenizer)
+    length_penalty = export_config.decoding.length_penalty
     searches = (("greedy", 1), (f"beam{suite.beam_size}", suite.beam_size))
     encoded = processor.encode(list(sources))
     sentences = [
@@ -283,8 +268,7 @@ def translator_rows(suite, model, processor, sources, references, trained: bool,
                 import tensorflow_text  # noqa: F401
 
                 path = saved_model_dir or export_translator_saved_model(
-                    model, processor.serialized_model_proto(), suite.beam_size,
-                    length_penalty, output_dir,
+                    model, tokenizer, suite.beam_size, length_penalty, output_dir
                 )
                 state["path"] = path
                 state["loaded"] = tf.saved_model.load(path)
@@ -318,32 +302,22 @@ def translator_rows(suite, model, processor, sources, references, trained: bool,
         state = {}
 
         def tflite_runner(beam, variant=variant, state=state):
-            if "data" not in state:
-                start = time.perf_counter()
-                data = tflite_translator_bytes(
-                    model, variant, suite.beam_size, length_penalty
+            from nlp_lstm.export.tflite.runtime import TFLiteTranslator
+            from nlp_lstm.export.tflite.source import ExportSource
+
+            if "path" not in state:
+                source = ExportSource(
+                    "translation", model, export_config, "(in memory)",
+                    sentencepiece={"source": tokenizer, "target": tokenizer},
                 )
-                state["convert_seconds"] = time.perf_counter() - start
-                path = os.path.join(
-                    output_dir, "models", f"translator_{variant}.tflite"
+                state["path"], state["convert_seconds"] = export_tflite_file(
+                    source, output_dir, "translator", variant,
+                    beam_size=suite.beam_size,
                 )
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                with open(path, "wb") as stream:
-                    stream.write(data)
-                state["data"], state["path"] = data, path
-            interpreter = tflite_interpreter(state["data"])
-            runner = tflite_signature(interpreter, "greedy" if beam == 1 else "beam")
+            runner = TFLiteTranslator(state["path"], num_threads=tflite_threads())
 
             def run_batch(batch):
-                outputs = []
-                for _, ids in batch:  # the signatures take batch 1
-                    result = runner(
-                        source_ids=np.asarray([ids], np.int32),
-                        max_length=np.zeros((1,), np.int32),
-                        eos_id=np.full((1,), EOS_ID, np.int32),
-                    )
-                    outputs += decode(result["ids"], result["length"])
-                return outputs
+                return runner.translate([text for text, _ in batch], beam=beam > 1)
 
             return run_batch, 1
 
@@ -351,8 +325,8 @@ def translator_rows(suite, model, processor, sources, references, trained: bool,
             format_name,
             tflite_runner,
             lambda state=state: directory_size_mb(state["path"]),
-            "batch-1 signatures (throughput from batch-1 calls); "
-            "SentencePiece in Python",
+            f"TFLiteTranslator, {tflite_threads()} threads, batch-1 signatures "
+            "(throughput from batch-1 calls); SentencePiece in Python",
         )
         for row in rows[-len(searches):]:
             if "convert_seconds" in state:
@@ -390,15 +364,26 @@ def export_translator_saved_model(model, tokenizer: bytes, beam_size: int,
 # Tagger.
 
 
-def tagger_rows(suite, model, featurizer, tag_names, tokens, gold, scheme: str,
+def tagger_rows(suite, model, featurizer, tag_vocabulary, tokens, gold,
                 trained: bool, saved_model_dir: str | None, output_dir: str,
-                tagging_config=None, verbose: bool = True) -> list:
-    """Every format's row of the tagger (tokens in, tag names out)."""
+                tagging_config, verbose: bool = True) -> list:
+    """Every format's row of the tagger (tokens in, tag names out).
+
+    Args:
+        model: the `Tagger` (trained, or the benchmark's untrained one).
+        featurizer: its `TokenFeaturizer`.
+        tag_vocabulary: its `TagVocabulary`.
+        tokens, gold: test sentences (token lists) and their tags.
+        tagging_config: its `TaggingConfig`.
+    """
     from nlp_lstm.evaluation.tagging import tagging_scores
+    from nlp_lstm.pipelines.tagging import model_scheme
     from nlp_lstm.text.words import PAD
 
+    scheme = model_scheme(tagging_config)
+    tag_names = list(tag_vocabulary.tags)
     sentences = [list(sentence) for sentence in tokens]
-    tag_array = np.asarray(list(tag_names), dtype=object)
+    tag_array = np.asarray(tag_names, dtype=object)
 
     def padded(batch):
         width = max(1, max(len(s) for s in batch))
@@ -500,35 +485,23 @@ def tagger_rows(suite, model, featurizer, tag_names, tokens, gold, scheme: str,
         state_tflite = {}
 
         def tflite_runner(variant=variant, state=state_tflite):
-            start = time.perf_counter()
-            data = tflite_tagger_bytes(
-                model, variant, featurizer.chars.max_word_chars, max_tokens
+            from nlp_lstm.export.tflite.runtime import TFLiteTagger
+            from nlp_lstm.export.tflite.source import ExportSource, tagger_vocabulary
+
+            vocabulary = tagger_vocabulary(
+                featurizer, tag_vocabulary, tagging_config.data.tokenizer
             )
-            state["convert_seconds"] = time.perf_counter() - start
-            path = os.path.join(output_dir, "models", f"tagger_{variant}.tflite")
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(path, "wb") as stream:
-                stream.write(data)
-            state["path"] = path
-            runner = tflite_signature(tflite_interpreter(data), "tag")
-            embedder = model.embedder
-            wanted = ["word_ids"]
-            if embedder.char_encoder != "none":
-                wanted.append("char_ids")
-            if embedder.casing_embedding is not None:
-                wanted.append("casing_ids")
+            source = ExportSource(
+                "tagging", model, tagging_config, "(in memory)",
+                vocabulary=vocabulary,
+            )
+            state["path"], state["convert_seconds"] = export_tflite_file(
+                source, output_dir, "tagger", variant, max_tokens=max_tokens
+            )
+            runner = TFLiteTagger(state["path"], num_threads=tflite_threads())
 
             def run_batch(batch):
-                outputs = []
-                for sentence in batch:  # the signature takes batch 1
-                    features = featurizer(tf.constant(padded([sentence])))
-                    inputs = {
-                        name: features[name].numpy().astype(np.int32)
-                        for name in wanted
-                    }
-                    ids = runner(**inputs)["tags"]
-                    outputs += names(ids, [sentence])
-                return outputs
+                return [runner.tag_tokens(sentence) for sentence in batch]
 
             return run_batch, 1
 
@@ -536,7 +509,8 @@ def tagger_rows(suite, model, featurizer, tag_names, tokens, gold, scheme: str,
             format_name,
             tflite_runner,
             lambda state=state_tflite: directory_size_mb(state["path"]),
-            "batch-1 signature (throughput from batch-1 calls); features in TF",
+            f"TFLiteTagger, {tflite_threads()} threads, batch-1 signature "
+            "(throughput from batch-1 calls); features in NumPy",
         )
         if "convert_seconds" in state_tflite:
             rows[-1]["convert_seconds"] = state_tflite["convert_seconds"]
@@ -545,10 +519,12 @@ def tagger_rows(suite, model, featurizer, tag_names, tokens, gold, scheme: str,
 
 def export_tagger_saved_model(model, featurizer, tag_names, tagging_config,
                               output_dir: str) -> str:
+    """Exports a fresh tagger SavedModel under `output_dir/models/`."""
     from nlp_lstm.export.tagger import TaggerServing, export_tagger
 
-    tokenizer = tagging_config.data.tokenizer if tagging_config else "whitespace"
-    serving = TaggerServing(model, featurizer, list(tag_names), tokenizer=tokenizer)
+    serving = TaggerServing(
+        model, featurizer, list(tag_names), tokenizer=tagging_config.data.tokenizer
+    )
     directory = os.path.join(output_dir, "models")
     shutil.rmtree(os.path.join(directory, "saved_model_tagger"), ignore_errors=True)
     return export_tagger(serving, directory, "saved_model_tagger", {})

@@ -172,17 +172,13 @@ def run(suite_name: str, output_dir: str, command: list[str] | None = None,
         trained = trained_translator() if suite.use_trained else (
             f"{inference.NO_TRAINED_MODEL} (the {suite.name} suite uses none)"
         )
-        from nlp_lstm.text import sentencepiece as sp
-
         if isinstance(trained, str):
-            model, tokenizer, saved_model_dir = (
-                state["translator"], setup.tokenizer, None
+            model, tokenizer, saved_model_dir, config = (
+                state["translator"], setup.tokenizer, None, setup.config
             )
-            length_penalty = setup.config.decoding.length_penalty
             results["translator_inference_model"] = trained
         else:
             model, tokenizer, saved_model_dir, config = trained
-            length_penalty = config.decoding.length_penalty
             results["translator_inference_model"] = {
                 "run": TRAINED_TRANSLATOR_RUN, "saved_model": saved_model_dir
             }
@@ -190,13 +186,13 @@ def run(suite_name: str, output_dir: str, command: list[str] | None = None,
         results["inference"] += inference.translator_rows(
             suite,
             model,
-            sp.processor(tokenizer),
+            tokenizer,
+            config,
             list(test["source"]),
             list(test["target"]),
             trained=not isinstance(trained, str),
             saved_model_dir=saved_model_dir,
             output_dir=output_dir,
-            length_penalty=length_penalty,
             verbose=verbose,
         )
 
@@ -217,16 +213,13 @@ def run(suite_name: str, output_dir: str, command: list[str] | None = None,
             results["tagger_inference_model"] = {
                 "run": TRAINED_TAGGER_RUN, "saved_model": saved_model_dir
             }
-        from nlp_lstm.pipelines.tagging import model_scheme
-
         results["inference"] += inference.tagger_rows(
             suite,
             model,
             setup.featurizer,
-            setup.tag_vocabulary.tags,
+            setup.tag_vocabulary,
             setup.tokens["test"],
             setup.gold["test"],
-            model_scheme(setup.config),
             trained=not isinstance(trained, str),
             saved_model_dir=saved_model_dir,
             output_dir=output_dir,
