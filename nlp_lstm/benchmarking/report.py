@@ -147,6 +147,10 @@ def markdown(results: dict) -> str:
     for key in ("translator_inference_model", "tagger_inference_model"):
         if key in results:
             lines.append(f"- {key}: {results[key]}")
+    for name in results.get("section_seconds", {}):
+        section = results.get(name)
+        if isinstance(section, dict) and "error" in section:
+            lines.append(f"- section {name} failed: {section['error']}")
     return "\n".join(lines) + "\n"
 
 

@@ -313,7 +313,20 @@ def translator_training(suite, setup: TranslationSetup, peak_gflops: float | Non
             "peak_rss_mb": peak_rss_mb(),
         }
     )
+    if verbose:
+        print_rates("translator", report, "source_target")
     return report, model
+
+
+def print_rates(name: str, report: dict, tokens: str) -> None:
+    percent = report.get("percent_of_peak")
+    print(
+        f"  {name}: {report['tokens_per_second'][tokens]:,.0f} tokens/s, "
+        f"{report['step_seconds']['median']:.3f} s/step (median), "
+        f"{report['achieved_gflops']:.1f} GFLOP/s"
+        + (f" = {percent:.1f}% of the matmul peak" if percent else ""),
+        flush=True,
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -483,4 +496,6 @@ def tagger_training(suite, setup: TaggingSetup, peak_gflops: float | None,
             "peak_rss_mb": peak_rss_mb(),
         }
     )
+    if verbose:
+        print_rates("tagger", report, "tokens")
     return report, model
