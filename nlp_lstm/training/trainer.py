@@ -144,6 +144,7 @@ def train(
         if step % config.eval_every == 0 or step == config.steps:
             eval_start = time.perf_counter()
             metrics = {k: float(v) for k, v in evaluate_fn(model).items()}
+            metrics["train_loss"] = loss  # of this step, so a resumed run logs it too
             metrics["step"] = step
             history.append(metrics)
             atomic_write_json(history_path, history)
