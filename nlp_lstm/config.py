@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import types
 import typing
+import warnings
 from typing import Any
 
 import yaml
@@ -20,6 +22,15 @@ import yaml
 
 class ConfigError(ValueError):
     """A config key, value or file is wrong; the message says what to change."""
+
+
+class MemoryRiskWarning(UserWarning):
+    """One training step may not fit in the machine's memory."""
+
+
+# SentencePiece models are trained with byte fallback: 256 byte pieces and the
+# 4 special ids come before any character or word piece.
+MIN_VOCAB_SIZE = 300
 
 
 def _suggest(name: str, choices: list[str]) -> str:
@@ -195,10 +206,11 @@ class TokenizerConfig:
     max_sentences: int = 2_000_000
 
     def validate(self, prefix: str = "") -> None:
-        if self.vocab_size < 8:
+        if self.vocab_size < MIN_VOCAB_SIZE:
             raise ConfigError(
-                f"{join(prefix, 'vocab_size')} must be at least 8, "
-                f"got {self.vocab_size}"
+                f"{join(prefix, 'vocab_size')} must be at least {MIN_VOCAB_SIZE} "
+                "(256 byte-fallback pieces, 4 special ids and the characters of "
+                f"the corpus), got {self.vocab_size}"
             )
         check_range(
             self.character_coverage, join(prefix, "character_coverage"), 0.9, 1.0
@@ -565,3 +577,106 @@ class TaggingConfig:
                 f"training.early_stopping_metric {metric!r} is not computed for a "
                 f"{task} task: use 'auto', 'val_loss' or 'none'"
             )
+
+
+# ---------------------------------------------------------------------------
+# Memory estimate, checked before training starts.
+
+# Floats kept per token and unit of an LSTM layer for the backward pass (four
+# gates, cell and hidden state, their activations) and their gradients.
+LSTM_FLOATS_PER_UNIT = 12
+# Share of the available memory one training step may take before a warning.
+MEMORY_FRACTION = 0.5
+
+
+def _translation_memory(config: TranslationConfig) -> tuple[int, int, int]:
+    """`(floats, batch_size, length)` of one translation training step."""
+    data, model = config.data, config.model
+    length = data.max_length + 1  # EOS or BOS
+    if data.batch_tokens:
+        batch = max(1, data.batch_tokens // length)
+    else:
+        batch = data.batch_size
+    tokens = batch * length
+    encoder, decoder = model.encoder, model.decoder
+    vocab = config.tokenizer.vocab_size
+    floats = 2 * 2 * tokens * model.embedding_dim  # source + target, with grads
+    floats += tokens * encoder.num_layers * 2 * encoder.units * LSTM_FLOATS_PER_UNIT
+    floats += tokens * decoder.num_layers * decoder.units * LSTM_FLOATS_PER_UNIT
+    floats += 3 * batch * length * length  # attention scores, weights, grads
+    floats += 3 * tokens * (2 * encoder.units + decoder.units)  # contexts
+    floats += 3 * tokens * vocab  # logits, softmax and their gradient
+    parameters = vocab * model.embedding_dim * (1 if model.share_embeddings else 2)
+    parameters += vocab * decoder.units
+    floats += 4 * parameters  # weights, gradients, two Adam moments
+    return floats, batch, length
+
+
+def _tagging_memory(config: TaggingConfig) -> tuple[int, int, int]:
+    """`(floats, batch_size, length)` of one tagging training step."""
+    data, embedder = config.data, config.model.embedder
+    batch, length = data.batch_size, data.max_length
+    tokens = batch * length
+    char_floats = embedder.char_dim + embedder.char_units * (
+        LSTM_FLOATS_PER_UNIT if embedder.char_encoder == "lstm" else 2
+    )
+    if embedder.char_encoder == "none":
+        char_floats = 0
+    encoder = config.model.encoder
+    floats = 2 * tokens * embedder.max_word_chars * char_floats
+    floats += 2 * tokens * (embedder.word_dim + embedder.casing_dim)
+    floats += tokens * encoder.num_layers * 2 * encoder.units * LSTM_FLOATS_PER_UNIT
+    return floats, batch, length
+
+
+def estimate_training_memory(config) -> tuple[int, int, int]:
+    """Estimated bytes of one training step's activations (and optimizer state)
+    of a `TranslationConfig` or `TaggingConfig`, with the batch size and
+    sentence length the estimate assumes: `(bytes, batch_size, length)`.
+
+    It counts the tensors kept for the backward pass (embeddings, LSTM gates and
+    states, attention, output logits and softmax), in float32, for a batch of
+    sentences as long as `data.max_length`: an upper bound for one step, not
+    counting TensorFlow's own overhead.
+    """
+    if isinstance(config, TranslationConfig):
+        floats, batch, length = _translation_memory(config)
+    elif isinstance(config, TaggingConfig):
+        floats, batch, length = _tagging_memory(config)
+    else:
+        raise TypeError(f"no memory estimate for {type(config).__name__}")
+    return 4 * floats, batch, length
+
+
+def check_memory(config, available_bytes: int | None = None) -> str | None:
+    """Warns (`MemoryRiskWarning`) when one training step of `config` may not
+    fit in memory, before any work starts; returns the message, or None.
+
+    Args:
+        config: a `TranslationConfig` or `TaggingConfig`.
+        available_bytes: int. Memory to compare with; default
+            `psutil.virtual_memory().available`.
+    """
+    if available_bytes is None:
+        import psutil
+
+        available_bytes = psutil.virtual_memory().available
+    needed, batch, length = estimate_training_memory(config)
+    if needed <= MEMORY_FRACTION * available_bytes:
+        return None
+    gib = 2**30
+    fits = max(1, math.floor(batch * MEMORY_FRACTION * available_bytes / needed))
+    size = (
+        "data.batch_tokens"
+        if getattr(config.data, "batch_tokens", 0)
+        else ("data.batch_size")
+    )
+    message = (
+        f"One training step may not fit in memory: batch {batch} x length {length} "
+        f"needs about {needed / gib:.1f} GiB of activations and optimizer state, "
+        f"and {available_bytes / gib:.1f} GiB are available. Lower {size} "
+        f"(about {fits} sentences a batch would fit) or data.max_length "
+        f"(now {config.data.max_length}), or free memory."
+    )
+    warnings.warn(message, MemoryRiskWarning, stacklevel=2)
+    return message

@@ -45,29 +45,29 @@ class BadLine(ValueError):
     """A line of a corpus file that cannot be read; the message says where."""
 
 
-def _open_text(path: str):
+def _open_binary(path: str):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Corpus file not found: {path}")
     if path.endswith(".gz"):
-        return gzip.open(path, "rt", encoding="utf-8", errors="strict")
-    return open(path, encoding="utf-8", errors="strict")
+        return gzip.open(path, "rb")
+    return open(path, "rb")
 
 
 def _lines(path: str):
-    """Yields `(line_number, text)`, reporting invalid UTF-8 by line."""
-    with _open_text(path) as stream:
-        number = 0
-        while True:
+    """Yields `(line_number, text)`, reporting invalid UTF-8 by line.
+
+    Lines are decoded one by one (a text-mode stream decodes whole chunks, and
+    would blame the first line of the chunk).
+    """
+    with _open_binary(path) as stream:
+        for number, raw in enumerate(stream, start=1):
             try:
-                line = stream.readline()
+                line = raw.decode("utf-8")
             except UnicodeDecodeError as error:
                 raise BadLine(
-                    f"{path}:{number + 1}: invalid UTF-8 ({error.reason}); "
+                    f"{path}:{number}: invalid UTF-8 ({error.reason}); "
                     "convert the file to UTF-8"
                 ) from None
-            if not line:
-                return
-            number += 1
             yield number, line.rstrip("\r\n")
 
 

@@ -100,10 +100,16 @@ def read_aligned_files(source_path: str, target_path: str, report: SkipReport) -
     )
     for source_line, target_line in pairs:
         if source_line is missing or target_line is missing:
+            longer, shorter = (
+                (target_path, source_path)
+                if source_line is missing
+                else (source_path, target_path)
+            )
+            number = (target_line if source_line is missing else source_line)[0]
             raise ValueError(
-                f"{source_path} and {target_path} are not aligned: they have "
-                "different numbers of lines. Give files with one sentence per line "
-                "on both sides."
+                f"{longer}:{number}: no matching line in {shorter}, which has "
+                f"{number - 1} lines: the files are not aligned. Give files with "
+                "one sentence per line on both sides."
             )
         (number, source), (_, target) = source_line, target_line
         if source is None or target is None:

@@ -158,6 +158,7 @@ class TrainedTagger:
 def train_tagger(config: config_lib.TaggingConfig, verbose: int = 1) -> TrainedTagger:
     """Reads the corpus, builds the vocabularies and the model, and trains it
     (resuming from `run_dir`'s checkpoints)."""
+    config_lib.check_memory(config)
     set_seed(config.training.seed)
     os.makedirs(config.run_dir, exist_ok=True)
     corpus, data_report = load_tagging_corpus(config.data)

@@ -19,7 +19,7 @@ from nlp_lstm.text import sentencepiece as sp
 from nlp_lstm.training.losses import masked_cross_entropy
 from nlp_lstm.training.optimizers import build_optimizer
 from nlp_lstm.training.trainer import set_seed, train
-from nlp_lstm.utils.files import atomic_write_json
+from nlp_lstm.utils.files import atomic_write_bytes, atomic_write_json
 
 VALIDATION_BLEU_SENTENCES = 500
 
@@ -78,6 +78,7 @@ def run(config: config_lib.TranslationConfig, verbose: int = 1) -> dict:
     atomic_write_json(
         os.path.join(config.run_dir, "config.json"), config_lib.to_dict(config)
     )
+    config_lib.check_memory(config)
     set_seed(config.training.seed)
     corpus, skipped = load_parallel_corpus(config.data)
     tokenizers = tokenizer_models(config, corpus)
@@ -170,10 +171,10 @@ def run(config: config_lib.TranslationConfig, verbose: int = 1) -> dict:
     )
     decode_seconds = time.perf_counter() - start
     scores = corpus_scores(hypotheses, list(test["target"]))
-    with open(
-        os.path.join(config.run_dir, "test.hyp"), "w", encoding="utf-8"
-    ) as stream:
-        stream.write("\n".join(hypotheses) + "\n")
+    atomic_write_bytes(
+        os.path.join(config.run_dir, "test.hyp"),
+        ("\n".join(hypotheses) + "\n").encode("utf-8"),
+    )
 
     export_path = None
     if config.export.enabled:

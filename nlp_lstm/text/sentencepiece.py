@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from collections.abc import Iterable
 
 import sentencepiece as spm
@@ -50,6 +51,30 @@ def train_sentencepiece(
         raise ValueError(f"vocab_size must be at least 8, got {vocab_size}")
     spm.set_random_generator_seed(seed)
     writer = io.BytesIO()
+    try:
+        _train(
+            sentences,
+            writer,
+            vocab_size,
+            model_type,
+            character_coverage,
+            byte_fallback,
+            max_sentences,
+        )
+    except RuntimeError as error:
+        raise _explain(error, vocab_size) from error
+    return writer.getvalue()
+
+
+def _train(
+    sentences,
+    writer,
+    vocab_size,
+    model_type,
+    character_coverage,
+    byte_fallback,
+    max_sentences,
+) -> None:
     spm.SentencePieceTrainer.train(
         sentence_iterator=iter(sentences),
         model_writer=writer,
@@ -67,7 +92,34 @@ def train_sentencepiece(
         num_threads=1,
         minloglevel=2,
     )
-    return writer.getvalue()
+
+
+def _explain(error: RuntimeError, vocab_size: int) -> ValueError:
+    """SentencePiece's training errors, with what to change in the config."""
+    text = str(error)
+    match = re.search(r"smaller than required_chars\. \d+ vs (\d+)", text)
+    if match:
+        needed = int(match.group(1))
+        return ValueError(
+            f"tokenizer.vocab_size {vocab_size} is too small for this corpus: its "
+            f"characters, the byte-fallback pieces and special ids need {needed} ids. "
+            "Raise "
+            f"tokenizer.vocab_size to at least {needed}, or lower "
+            "tokenizer.character_coverage (e.g. 0.9995) to leave rare characters "
+            "to byte fallback."
+        )
+    if "Vocabulary size is too high" in text or "vocab_size" in text:
+        return ValueError(
+            f"The corpus is too small for tokenizer.vocab_size {vocab_size} "
+            f"({text.splitlines()[-1].strip()}): lower tokenizer.vocab_size or "
+            "use more training sentences."
+        )
+    if "sentences_.empty()" in text or "Corpus is empty" in text:
+        return ValueError(
+            "SentencePiece got no training sentences: check the corpus path and "
+            "columns (data.*), or that data.max_examples is not too small."
+        )
+    return ValueError(f"SentencePiece training failed: {text}")
 
 
 def save_model(model_bytes: bytes, path: str) -> str:
