@@ -110,7 +110,7 @@ def add_commands(subparsers) -> None:
                         help="in-graph: text in (translator; TFText custom op)")
     export.add_argument("--beam-size", type=int, default=None,
                         help="beam of translate_beam (default: the config's)")
-    export.add_argument("--max-tokens", type=int, default=128,
+    export.add_argument("--max-tokens", type=int, default=512,
                         help="tagger: longest sentence (longer ones are cut)")
     export.set_defaults(handler=export_command)
 

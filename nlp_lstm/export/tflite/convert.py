@@ -38,6 +38,11 @@ def convert(module, functions: list, quantize: str = "none",
     converter.allow_custom_ops = custom_ops
     if quantize != "none":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantize == "dynamic-int8":
+        # One scale per tensor: the tied embedding matrix then quantizes the
+        # same way for its GATHER and its FULLY_CONNECTED use, and is stored
+        # once (per-channel scales would give the FC its own int8 copy).
+        converter._experimental_disable_per_channel = True
     if quantize == "float16":
         converter.target_spec.supported_types = [tf.float16]
     return converter.convert()

@@ -10,7 +10,7 @@ from nlp_lstm.export.tflite import convert as convert_lib
 from nlp_lstm.export.tflite.source import ExportSource, load_source
 
 FORMAT = "nlp_lstm.tflite/1"
-DEFAULT_TAGGER_MAX_TOKENS = 128
+DEFAULT_TAGGER_MAX_TOKENS = 512
 
 
 def _version(source: ExportSource) -> dict:
@@ -134,7 +134,7 @@ def _tagger(source: ExportSource, output: str, tokenizer: str, max_tokens: int):
     metadata = {
         "task": "tagging",
         "signatures": {
-            "tag": {
+            "serving_default": {
                 "inputs": {name: docs[name] for name in module.input_names},
                 "outputs": {
                     "tags": _tensor("int32", [1, -1], "index in tags; 0 on padding")

@@ -98,8 +98,21 @@ def fused_lstm_function(batch: int, units: int):
     return lstm
 
 
+# The value of the extra "reset" input feature on the step prepended to every
+# call. Its kernel row is -1 for the input and forget gates, so both are
+# sigmoid(-1e4 + ...) = 0 there: the cell and hidden states become exactly 0.
+RESET_VALUE = 1e4
+
+
 class FusedLSTM:
     """One direction of a trained Keras LSTM as a fusable function.
+
+    LiteRT keeps the fused op's states in variable tensors that persist from
+    one call to the next (across invocations of the same shape, and across
+    iterations of a loop). So that each call starts from zero states, as
+    Keras does, every call runs one extra first step whose extra input
+    feature `RESET_VALUE` (0 on real steps, so without effect there) closes
+    the input and forget gates; its output is dropped.
 
     Args:
         layer: a built Keras `LSTM` or `LSTMCell`.
@@ -113,7 +126,15 @@ class FusedLSTM:
         self.kernel = tf.constant(kernel)
         self.recurrent_kernel = tf.constant(recurrent)
         self.bias = tf.constant(bias)
+        reset_row = np.zeros((1, kernel.shape[1]), np.float32)
+        reset_row[0, : 2 * self.units] = -1.0  # input and forget gates
+        self.reset_kernel = tf.constant(np.concatenate([kernel, reset_row], 0))
         self.function = fused_lstm_function(batch, self.units)
+
+    def _reset_step(self, rows, features):
+        """`(rows, 1, features + 1)`: zeros and the reset feature."""
+        reset = tf.one_hot(features, features + 1, on_value=RESET_VALUE)
+        return tf.tile(reset[None, None], (rows, 1, 1))
 
     def __call__(self, x, lengths=None, reverse: bool = False):
         """Runs over `x (batch, time, features)`, right-padded to `lengths`.
@@ -126,12 +147,43 @@ class FusedLSTM:
         zeros = tf.zeros((self.batch, self.units), tf.float32)
         if reverse:
             x = tf.reverse_sequence(x, lengths, seq_axis=1, batch_axis=0)
+        # (batch, 1 + time, features + 1): the reset step, then the inputs.
+        x = tf.concat(
+            [
+                self._reset_step(self.batch, tf.shape(x)[2]),
+                tf.pad(x, [[0, 0], [0, 0], [0, 1]]),
+            ],
+            axis=1,
+        )
         outputs = self.function(
-            x, zeros, zeros, self.kernel, self.recurrent_kernel, self.bias
-        )[1]
+            x, zeros, zeros, self.reset_kernel, self.recurrent_kernel, self.bias
+        )[1][:, 1:]
         if reverse:
             outputs = tf.reverse_sequence(outputs, lengths, seq_axis=1, batch_axis=0)
         return outputs
+
+    def run_segments(self, x):
+        """Runs each row of `x (rows, time, features)` from zero states, as one
+        batch-1 sequence with a reset step before each row (any number of
+        rows, with a fused op of batch 1).
+
+        Returns:
+            outputs `(rows, time, units)`.
+        """
+        if self.batch != 1:
+            raise ValueError(f"run_segments needs batch 1, got {self.batch}")
+        zeros = tf.zeros((1, self.units), tf.float32)
+        shape = tf.shape(x)
+        rows, time, features = shape[0], shape[1], shape[2]
+        x = tf.concat(
+            [self._reset_step(rows, features), tf.pad(x, [[0, 0], [0, 0], [0, 1]])],
+            axis=1,
+        )  # (rows, 1 + time, features + 1)
+        x = tf.reshape(x, (1, rows * (time + 1), features + 1))
+        outputs = self.function(
+            x, zeros, zeros, self.reset_kernel, self.recurrent_kernel, self.bias
+        )[1]
+        return tf.reshape(outputs, (rows, time + 1, self.units))[:, 1:]
 
     def final_cell_state(self, x, outputs, lengths, reverse: bool = False):
         """The cell state after the last real token, `(batch, units)`.

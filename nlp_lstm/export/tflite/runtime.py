@@ -187,8 +187,8 @@ class TFLiteTagger:
         self.tags = vocabulary["tags"]
         self.max_tokens = self.metadata["max_tokens"]
         self.interpreter = make_interpreter(path, num_threads)
-        self.runner = self.interpreter.get_signature_runner("tag")
-        self.inputs = list(self.metadata["signatures"]["tag"]["inputs"])
+        self.runner = self.interpreter.get_signature_runner("serving_default")
+        self.inputs = list(self.metadata["signatures"]["serving_default"]["inputs"])
 
     def features(self, tokens: list[str]) -> dict:
         """The int32 inputs of one sentence (cut to `max_tokens`)."""

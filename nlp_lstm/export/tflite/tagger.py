@@ -1,12 +1,12 @@
 """A trained `Tagger` as a TFLite module: fused BiLSTMs and the CRF Viterbi.
 
-Signature `tag` (batch 1): `word_ids` int32 `(1, time)` (0 is padding),
+Signature `serving_default` (batch 1): `word_ids` int32 `(1, time)` (0 is padding),
 `char_ids` int32 `(1, time, max_word_chars)` and `casing_ids` int32
 `(1, time)` (only those the embedder reads) -> `tags` int32 `(1, time)` (0 on
 padding). The ids are those of `nlp_lstm.text.words.TokenFeaturizer`; the
-vocabularies travel beside the file. `time` is at most `max_tokens`: a char
-BiLSTM runs over all the words of a sentence as one batch, and a fused LSTM
-needs a fixed batch size.
+vocabularies travel beside the file. A char BiLSTM reads all the words of a
+sentence as one sequence, its state reset before each word, since a fused
+LSTM needs a fixed batch size.
 """
 
 from __future__ import annotations
@@ -14,7 +14,11 @@ from __future__ import annotations
 import tensorflow as tf
 
 from nlp_lstm.export.tflite.encoder import FusedBidirectional, FusedEncoder
-from nlp_lstm.export.tflite.fused_lstm import frozen_weights, weight_values
+from nlp_lstm.export.tflite.fused_lstm import (
+    frozen_weights,
+    last_outputs,
+    weight_values,
+)
 
 
 class TaggerTFLite(tf.Module):
@@ -23,10 +27,10 @@ class TaggerTFLite(tf.Module):
     Args:
         model: a trained `Tagger` (LSTM encoder).
         max_word_chars: int. Characters per word in `char_ids`.
-        max_tokens: int. Longest sentence (the char BiLSTM's fixed batch).
+        max_tokens: int. Longest sentence; the app cuts longer ones.
     """
 
-    def __init__(self, model, max_word_chars: int = 20, max_tokens: int = 128):
+    def __init__(self, model, max_word_chars: int = 20, max_tokens: int = 512):
         super().__init__(name="tagger_tflite")
         if max_tokens < 1:
             raise ValueError(f"max_tokens must be positive, got {max_tokens}")
@@ -38,7 +42,7 @@ class TaggerTFLite(tf.Module):
         embedder = model.embedder
         self.char_lstm = None
         if embedder.char_encoder == "lstm":
-            self.char_lstm = FusedBidirectional(embedder.char_layer, batch=max_tokens)
+            self.char_lstm = FusedBidirectional(embedder.char_layer)
 
     @property
     def input_names(self) -> list[str]:
@@ -51,20 +55,22 @@ class TaggerTFLite(tf.Module):
         return names
 
     def _char_lstm_features(self, char_ids):
+        """Char BiLSTM final states `(1, time, 2 * units)`: all the words of
+        the sentence in one batch-1 sequence, with a state reset before each
+        word (a fused LSTM needs a fixed batch size)."""
         words = char_ids[0]  # (time, chars)
-        time = tf.shape(words)[0]
-        # (max_tokens, chars): the fused LSTM's fixed batch.
-        words = tf.pad(words, [[0, self.max_tokens - time], [0, 0]])
-        words = tf.reshape(words, (self.max_tokens, self.max_word_chars))
         lengths = tf.reduce_sum(tf.cast(tf.not_equal(words, 0), tf.int32), axis=1)
         longest = tf.maximum(tf.reduce_max(lengths), 1)
         embedded = self.model.embedder.char_embedding(words[:, :longest])
-        forward, backward = self.char_lstm(embedded, lengths)
-        (features,) = self.char_lstm.final_states(
-            embedded, lengths, forward, backward, with_cell=False
+        forward = self.char_lstm.forward.run_segments(embedded)
+        backward = self.char_lstm.backward.run_segments(
+            tf.reverse_sequence(embedded, lengths, seq_axis=1, batch_axis=0)
         )
-        features = tf.where((lengths > 0)[:, None], features, 0.0)
-        return features[None, :time]  # (1, time, 2 * char_units)
+        # The state after the last real character, in each reading order.
+        features = tf.concat(
+            [last_outputs(forward, lengths), last_outputs(backward, lengths)], -1
+        )
+        return features[None]
 
     def tag(self, inputs: dict):
         model = self.model

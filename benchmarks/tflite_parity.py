@@ -1,0 +1,304 @@
+"""Parity of the TFLite exports with the SavedModels: quality, size, latency.
+
+For each model (the Multi30k en->de translator, the UD English-EWT UPOS and
+CoNLL-2002 Spanish NER taggers) and each variant (float32, float16,
+dynamic-int8), exports the `.tflite` from the run folder, scores it on the
+test set and compares with the SavedModel: BLEU/chrF (greedy and beam) for
+the translator, accuracy/F1 for the taggers. Latency is batch 1 on the same
+sentences, LiteRT with 1 thread (text in, text out, tokenization included)
+against the SavedModel's signature with TensorFlow on 1 thread.
+
+python benchmarks/tflite_parity.py [--limit N] [--latency-sentences N]
+    [--output benchmarks/results/tflite_parity.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+VARIANTS = ("none", "float16", "dynamic-int8")
+TRANSLATOR = {
+    "name": "multi30k_en_de",
+    "run": "runs/multi30k_en_de",
+    "saved_model": "saved_models/multi30k_en_de/1",
+    "source": "../shared/data/multi30k/test_2016_flickr.en.gz",
+    "reference": "../shared/data/multi30k/test_2016_flickr.de.gz",
+}
+TAGGERS = (
+    {
+        "name": "tagger_ud_ewt_upos",
+        "run": "runs/tagger_ud_ewt_upos",
+        "saved_model": "saved_models/tagger_ud_ewt_upos/1",
+        "metric": "accuracy",
+    },
+    {
+        "name": "tagger_conll2002_es",
+        "run": "runs/tagger_conll2002_es_word_dropout",
+        "saved_model": "saved_models/tagger_conll2002_es/2",
+        "metric": "f1",
+    },
+)
+
+
+def _lines(path: str) -> list[str]:
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as stream:
+        return [line.rstrip("\n") for line in stream]
+
+
+def _latency_ms(function, inputs) -> dict:
+    function(inputs[0])  # warm-up
+    times = []
+    for item in inputs:
+        start = time.perf_counter()
+        function(item)
+        times.append((time.perf_counter() - start) * 1000)
+    return {
+        "mean_ms": round(statistics.fmean(times), 2),
+        "median_ms": round(statistics.median(times), 2),
+    }
+
+
+def _export(source, directory: str, name: str, quantize: str, **kwargs) -> str:
+    from nlp_lstm.export.tflite import export_tflite
+
+    path = os.path.join(directory, f"{name}.{quantize}.tflite")
+    start = time.perf_counter()
+    export_tflite(source, path, quantize=quantize, **kwargs)
+    print(f"exported {path} in {time.perf_counter() - start:.0f} s", flush=True)
+    return path
+
+
+def translator_parity(args) -> dict:
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401
+
+    from nlp_lstm.evaluation.translation import corpus_scores
+    from nlp_lstm.export.tflite.runtime import TFLiteTranslator
+    from nlp_lstm.export.tflite.source import load_source
+
+    spec = TRANSLATOR
+    sources = _lines(spec["source"])[: args.limit or None]
+    references = _lines(spec["reference"])[: args.limit or None]
+    loaded = tf.saved_model.load(spec["saved_model"])
+    signatures = {
+        "greedy": loaded.signatures["translate_greedy"],
+        "beam": loaded.signatures["serving_default"],
+    }
+    rows = []
+
+    def saved_model_translate(signature, texts):
+        outputs = []
+        for start in range(0, len(texts), 32):
+            batch = tf.constant(texts[start : start + 32])
+            outputs += [
+                t.decode("utf-8") for t in signature(sources=batch)["translations"]
+                .numpy()
+            ]
+        return outputs
+
+    reference_outputs = {}
+    latency_inputs = sources[: args.latency_sentences]
+    for search, signature in signatures.items():
+        hypotheses = saved_model_translate(signature, sources)
+        reference_outputs[search] = hypotheses
+        latency = _latency_ms(
+            lambda text, s=signature: s(sources=tf.constant([text])), latency_inputs
+        )
+        rows.append(
+            {
+                "model": spec["name"], "variant": "SavedModel", "search": search,
+                **corpus_scores(hypotheses, references),
+                "size_bytes": _directory_size(spec["saved_model"]),
+                "latency": latency,
+            }
+        )
+        print(json.dumps(rows[-1]), flush=True)
+    source = load_source(spec["run"])
+    for quantize in VARIANTS:
+        path = _export(source, args.directory, spec["name"], quantize)
+        runner = TFLiteTranslator(path, num_threads=1)
+        for search in signatures:
+            beam = search == "beam"
+            hypotheses = runner.translate(sources, beam=beam)
+            same = sum(
+                a == b for a, b in zip(hypotheses, reference_outputs[search],
+                                       strict=True)
+            )
+            rows.append(
+                {
+                    "model": spec["name"], "variant": quantize, "search": search,
+                    **corpus_scores(hypotheses, references),
+                    "identical_to_savedmodel": same,
+                    "size_bytes": os.path.getsize(path),
+                    "latency": _latency_ms(
+                        lambda text, b=beam: runner.translate([text], beam=b),
+                        latency_inputs,
+                    ),
+                }
+            )
+            print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def _directory_size(path: str) -> int:
+    return sum(
+        os.path.getsize(os.path.join(root, name))
+        for root, _, names in os.walk(path)
+        for name in names
+    )
+
+
+def tagger_parity(spec, args) -> list:
+    import numpy as np
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401
+
+    from nlp_lstm.data.conll import load_tagging_corpus
+    from nlp_lstm.evaluation.tagging import tagging_scores
+    from nlp_lstm.export.tflite.runtime import TFLiteTagger
+    from nlp_lstm.export.tflite.source import load_source
+    from nlp_lstm.pipelines.tagging import convert_split, model_scheme
+
+    source = load_source(spec["run"])
+    config = source.config
+    corpus, _ = load_tagging_corpus(config.data)
+    scheme = model_scheme(config)
+    tokens = [list(t) for t in corpus["test"]["tokens"]][: args.limit or None]
+    gold = convert_split(corpus["test"], config.data.scheme, scheme)[: len(tokens)]
+    loaded = tf.saved_model.load(spec["saved_model"])
+    tag_tokens = loaded.signatures["tag_tokens"]
+    predicted = [None] * len(tokens)
+    order = sorted(range(len(tokens)), key=lambda i: len(tokens[i]))
+    for start in range(0, len(order), 64):
+        indices = order[start : start + 64]
+        width = max(1, max(len(tokens[i]) for i in indices))
+        batch = np.array([tokens[i] + [""] * (width - len(tokens[i]))
+                          for i in indices], object)
+        tags = tag_tokens(tokens=tf.constant(batch))["tags"].numpy()
+        for row, index in enumerate(indices):
+            predicted[index] = [t.decode("utf-8") for t in
+                                tags[row, : len(tokens[index])]]
+    metric = spec["metric"]
+    texts = [" ".join(t) for t in tokens[: args.latency_sentences]]
+    serve = loaded.signatures["serving_default"]
+    scores = tagging_scores(gold, predicted, scheme)
+    rows = [
+        {
+            "model": spec["name"], "variant": "SavedModel",
+            "accuracy": scores["accuracy"], "f1": scores.get("f1"),
+            "size_bytes": _directory_size(spec["saved_model"]),
+            "latency": _latency_ms(
+                lambda text: serve(sentences=tf.constant([text])), texts
+            ),
+        }
+    ]
+    print(json.dumps(rows[-1]), flush=True)
+    max_tokens = config.export.max_tokens  # the SavedModel's, 512
+    for quantize in VARIANTS:
+        path = _export(source, args.directory, spec["name"], quantize,
+                       max_tokens=max_tokens)
+        runner = TFLiteTagger(path, num_threads=1)
+        tflite_tags = [runner.tag_tokens(t) for t in tokens]
+        scores = tagging_scores(gold, tflite_tags, scheme)
+        same = sum(a == b for a, b in zip(tflite_tags, predicted, strict=True))
+        rows.append(
+            {
+                "model": spec["name"], "variant": quantize,
+                "accuracy": scores["accuracy"], "f1": scores.get("f1"),
+                "identical_to_savedmodel": same, "sentences": len(tokens),
+                "max_tokens": max_tokens,
+                "size_bytes": os.path.getsize(path),
+                "latency": _latency_ms(lambda text: runner.tag([text]), texts),
+            }
+        )
+        print(json.dumps(rows[-1]), flush=True)
+    del metric
+    return rows
+
+
+def markdown(results: dict) -> str:
+    lines = [
+        "| model | variant | search | quality (test) | Δ vs SavedModel | "
+        "identical outputs | size | batch-1 latency (mean / median) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    baseline = {}
+    for row in results["rows"]:
+        task_metric = "bleu" if "bleu" in row else (
+            "f1" if row.get("f1") is not None else "accuracy"
+        )
+        key = (row["model"], row.get("search"))
+        value = row[task_metric]
+        if row["variant"] == "SavedModel":
+            baseline[key] = value
+        delta = value - baseline[key]
+        quality = (
+            f"BLEU {row['bleu']:.2f}, chrF {row['chrf']:.2f}" if "bleu" in row
+            else f"acc {row['accuracy']:.2f}"
+            + (f", F1 {row['f1']:.2f}" if row.get("f1") is not None else "")
+        )
+        variant = {"none": "TFLite float32", "float16": "TFLite float16",
+                   "dynamic-int8": "TFLite dynamic-int8"}.get(row["variant"],
+                                                               row["variant"])
+        identical = row.get("identical_to_savedmodel")
+        total = row.get("sentences")
+        latency = row["latency"]
+        lines.append(
+            f"| {row['model']} | {variant} | {row.get('search') or '-'} | {quality} | "
+            f"{'-' if row['variant'] == 'SavedModel' else f'{delta:+.2f}'} | "
+            f"{'-' if identical is None else f'{identical}/{total}'} | "
+            f"{row['size_bytes'] / 2**20:.2f} MiB | "
+            f"{latency['mean_ms']:.1f} / {latency['median_ms']:.1f} ms |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--limit", type=int, default=0,
+                        help="test sentences per model (0: all)")
+    parser.add_argument("--latency-sentences", type=int, default=100)
+    parser.add_argument("--directory", default="saved_models/tflite",
+                        help="where the .tflite files are written")
+    parser.add_argument("--output", default="benchmarks/results/tflite_parity.json")
+    parser.add_argument("--models", default="translator,taggers")
+    args = parser.parse_args(argv)
+
+    import tensorflow as tf
+
+    # One thread for TensorFlow too: the SavedModel and LiteRT side by side.
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    os.makedirs(args.directory, exist_ok=True)
+    rows = []
+    if "translator" in args.models:
+        rows += translator_parity(args)
+    if "taggers" in args.models:
+        for spec in TAGGERS:
+            rows += tagger_parity(spec, args)
+    results = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "threads": {"litert": 1, "tensorflow": 1},
+        "command": " ".join([sys.executable.rsplit("/", 1)[-1]] + sys.argv),
+        "rows": rows,
+    }
+    from nlp_lstm.utils.files import atomic_write_json
+
+    atomic_write_json(args.output, results)
+    print(markdown(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,289 @@
+"""TFLite export: fused LSTMs, builtin-only files, parity with Keras and the
+SavedModel, quantized variants, the LiteRT runners and the CLI."""
+
+import io
+import json
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nlp_lstm import cli
+from nlp_lstm.config import TranslationConfig
+from nlp_lstm.decoding.translate import translate_ids
+from nlp_lstm.export.tflite import convert as convert_lib
+from nlp_lstm.export.tflite.encoder import FusedEncoder
+from nlp_lstm.export.tflite.export import export_tflite
+from nlp_lstm.export.tflite.runtime import TFLiteTagger, TFLiteTranslator
+from nlp_lstm.export.tflite.source import ExportSource, tagger_vocabulary
+from nlp_lstm.export.translator import TranslatorModule
+from nlp_lstm.layers.crf import CRF
+from nlp_lstm.layers.encoder import StackedBidirectionalEncoder
+from nlp_lstm.layers.word_embedding import WordEmbedder
+from nlp_lstm.models.tagger import Tagger
+from nlp_lstm.models.translator import build_translator
+from nlp_lstm.text import sentencepiece as sp
+from nlp_lstm.text.tags import TagVocabulary
+from nlp_lstm.text.words import CASING, CharVocabulary, TokenFeaturizer, WordVocabulary
+
+SENTENCES = [
+    "a man is riding a horse",
+    "two dogs play in the snow",
+    "the woman reads a book",
+    "children are running on the beach",
+    "a cat sleeps on the red sofa",
+]
+
+
+def interpreter(data):
+    from ai_edge_litert.interpreter import Interpreter
+
+    return Interpreter(model_content=data, num_threads=1)
+
+
+def assert_builtin_fused(path_or_bytes, allowed_custom=()):
+    ops = convert_lib.op_list(path_or_bytes)
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in ops
+    assert not [op for op in ops if op.startswith("Flex")], ops
+    assert [op for op in ops if not op.isupper()] == list(allowed_custom), ops
+
+
+def test_fused_encoder_matches_keras_on_padded_and_unpadded_inputs():
+    keras.utils.set_random_seed(3)
+    encoder = StackedBidirectionalEncoder(num_layers=2, units=6)
+    encoder.build((1, None, 5))
+    fused = FusedEncoder(encoder)
+
+    class Module(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([1, None, 5], tf.float32)])
+        def encode(self, x):
+            lengths = tf.reduce_sum(tf.cast(tf.reduce_any(x != 0, -1), tf.int32), 1)
+            outputs, states = fused(x, lengths, final_states=True)
+            return {"outputs": outputs, "h": states[1][0], "c": states[1][1]}
+
+    module = Module()
+    data = convert_lib.convert(module, [module.encode.get_concrete_function()])
+    assert convert_lib.op_counts(data)["UNIDIRECTIONAL_SEQUENCE_LSTM"] == 4
+    assert_builtin_fused(data)
+    runner = interpreter(data).get_signature_runner()
+    x = np.random.RandomState(0).normal(size=(1, 7, 5)).astype(np.float32)
+    # Unpadded, short, padded; then the same shapes again (LiteRT keeps the
+    # fused op's states between invocations of one shape: each call must
+    # still start from zeros).
+    for length, width in ((7, 7), (4, 4), (4, 7), (7, 7), (4, 7), (4, 7)):
+        inputs = x[:, :width].copy()
+        inputs[:, length:] = 0.0
+        mask = np.arange(width)[None] < length
+        expected, states = encoder(inputs, mask=mask)
+        result = runner(x=inputs)
+        np.testing.assert_allclose(
+            result["outputs"][:, :length], np.asarray(expected)[:, :length], atol=1e-5
+        )
+        np.testing.assert_allclose(result["h"], np.asarray(states[1][0]), atol=1e-5)
+        np.testing.assert_allclose(result["c"], np.asarray(states[1][1]), atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def translator_source(tmp_path_factory):
+    keras.utils.set_random_seed(0)
+    model_bytes = sp.train_sentencepiece(SENTENCES * 20, vocab_size=300)
+    config = TranslationConfig(name="tiny_translator")
+    config.model.embedding_dim = 16
+    config.model.encoder.units = 8
+    config.model.decoder.units = 16
+    config.decoding.beam_size = 3
+    vocab = sp.processor(model_bytes).vocab_size()
+    model = build_translator(config.model, vocab, vocab)
+    # Larger weights than the initializers give: confident, tie-free argmaxes.
+    for variable in model.weights:
+        variable.assign(variable.numpy() * 3.0)
+    return ExportSource(
+        "translation", model, config, str(tmp_path_factory.mktemp("run")),
+        sentencepiece={"source": model_bytes, "target": model_bytes},
+    )
+
+
+@pytest.fixture(scope="module")
+def translator_files(translator_source, tmp_path_factory):
+    directory = tmp_path_factory.mktemp("tflite")
+    files = {}
+    for quantize in ("none", "float16", "dynamic-int8"):
+        files[quantize] = export_tflite(
+            translator_source, str(directory / f"tiny.{quantize}.tflite"),
+            quantize=quantize,
+        )
+    files["in-graph"] = export_tflite(
+        translator_source, str(directory / "tiny.text.tflite"), tokenizer="in-graph"
+    )
+    return files
+
+
+def test_translator_files_are_builtin_with_fused_lstms(translator_files):
+    for name, path in translator_files.items():
+        custom = [convert_lib.TFTEXT_TOKENIZE_OP] if name == "in-graph" else []
+        assert_builtin_fused(path, custom)
+        metadata = convert_lib.read_metadata(path)
+        assert metadata["quantization"] == ("none" if name == "in-graph" else name)
+        assert metadata["special_ids"]["eos"] == sp.EOS_ID
+        assert set(metadata["signatures"]) == {"translate_greedy", "translate_beam"}
+    sizes = {name: len(open(path, "rb").read()) for name, path in
+             translator_files.items()}
+    # Tiny tensors stay float32 (the converter skips them), so only less.
+    assert sizes["dynamic-int8"] < sizes["float16"] < sizes["none"]
+
+
+def test_translator_matches_keras_on_padded_and_unpadded_sources(
+    translator_source, translator_files
+):
+    model = translator_source.model
+    runner = TFLiteTranslator(translator_files["none"])
+    for text in SENTENCES[:3]:
+        ids = runner.encode(text)
+        padded = np.pad(ids, [[0, 0], [0, 4]])
+        for source in (ids, padded):
+            for beam, name in ((1, "translate_greedy"), (3, "translate_beam")):
+                expected = translate_ids(model, tf.constant(ids), beam_size=beam)
+                result = runner.runners[name](
+                    source_ids=source,
+                    max_length=np.array([0], np.int32),
+                    eos_id=np.array([sp.EOS_ID], np.int32),
+                )
+                length = int(expected["lengths"][0])
+                assert int(result["length"][0]) == length
+                np.testing.assert_array_equal(
+                    result["ids"][0, : length + 1],
+                    expected["ids"].numpy()[0, : length + 1],
+                )
+                np.testing.assert_allclose(
+                    result["score"], expected["scores"].numpy(), atol=1e-4
+                )
+
+
+def test_greedy_tflite_equals_the_savedmodel_token_for_token(
+    translator_source, translator_files, tmp_path
+):
+    import tensorflow_text  # noqa: F401
+
+    spm = translator_source.sentencepiece["source"]
+    module = TranslatorModule(translator_source.model, spm, spm, beam_size=3)
+    tf.saved_model.save(module, str(tmp_path / "sm"), signatures=module.signatures())
+    loaded = tf.saved_model.load(str(tmp_path / "sm"))
+    sources = SENTENCES + ["", "a horse"]
+    expected = [
+        text.decode("utf-8") for text in loaded.signatures["translate_greedy"](
+            sources=tf.constant(sources)
+        )["translations"].numpy()
+    ]
+    for name in ("none", "in-graph"):
+        runner = TFLiteTranslator(translator_files[name])
+        assert runner.translate(sources) == expected
+    # Token for token: the SavedModel's batch computation, run on the model.
+    runner = TFLiteTranslator(translator_files["none"])
+    texts = [text for text in sources if text]
+    encoded = [runner.encode(text)[0].tolist() for text in texts]
+    width = max(len(ids) for ids in encoded)
+    batch = np.array([ids + [0] * (width - len(ids)) for ids in encoded], np.int32)
+    result = translate_ids(translator_source.model, tf.constant(batch))
+    for row, text in enumerate(texts):
+        expected_ids = result["ids"].numpy()[row, : int(result["lengths"][row])]
+        assert runner.translate_ids(text)[0] == expected_ids.tolist()
+    beam = [
+        text.decode("utf-8") for text in loaded.signatures["serving_default"](
+            sources=tf.constant(sources)
+        )["translations"].numpy()
+    ]
+    assert runner.translate(sources, beam=True) == beam
+
+
+def test_quantized_translators_load_and_run(translator_files):
+    for name in ("float16", "dynamic-int8"):
+        runner = TFLiteTranslator(translator_files[name])
+        for text in SENTENCES[:2]:
+            for beam in (False, True):
+                ids, score = runner.translate_ids(text, beam=beam)
+                source_tokens = len(runner.encode(text)[0]) - 1
+                assert 0 < len(ids) <= int(np.ceil(1.5 * source_tokens)) + 10
+                assert all(0 <= i < 300 for i in ids) and np.isfinite(score)
+
+
+@pytest.fixture(scope="module")
+def tagger_parts():
+    keras.utils.set_random_seed(1)
+    train = [s.split() for s in SENTENCES] + [["Madrid", "3,5", "É", "USA"]]
+    words = WordVocabulary.build(train, min_frequency=1)
+    chars = CharVocabulary.build(train, max_word_chars=6)
+    tags = TagVocabulary(["O", "B-PER", "I-PER", "B-LOC", "I-LOC"], "iob2")
+    embedder = WordEmbedder(
+        words.size, 8, char_vocabulary_size=chars.size, char_encoder="lstm",
+        char_dim=4, char_units=3, num_casing=len(CASING), casing_dim=2,
+    )
+    model = Tagger(embedder, StackedBidirectionalEncoder(2, 6), num_tags=len(tags),
+                   crf=CRF(len(tags)))
+    model.build()
+    for variable in model.weights:
+        variable.assign(variable.numpy() * 3.0)
+    featurizer = TokenFeaturizer(words, chars)
+    source = ExportSource(
+        "tagging", model, TranslationConfig(name="tiny_tagger"), "run",
+        vocabulary=tagger_vocabulary(featurizer, tags, "unicode_script"),
+    )
+    return source, featurizer
+
+
+TAGGER_TOKENS = [
+    ["a", "man", "Madrid", "USA", "3,5", "Ünïcödé", "x-ray", "abc1", "É"],
+    ["two", "dogs"],
+    ["Cats"],
+    # Three blocks of the char BiLSTM loop (16 words each).
+    (["Madrid", "USA", "dogs", "É", "play", "3,5", "x"] * 5)[:35],
+]
+
+
+def test_tagger_tflite_matches_keras_and_the_featurizer(tagger_parts, tmp_path):
+    source, featurizer = tagger_parts
+    path = export_tflite(source, str(tmp_path / "tagger.tflite"), max_tokens=40)
+    assert_builtin_fused(path)
+    metadata = convert_lib.read_metadata(path)
+    assert metadata["head"] == "crf" and metadata["max_tokens"] == 40
+    runner = TFLiteTagger(path)
+    for tokens in TAGGER_TOKENS:
+        expected = featurizer(tf.constant([tokens]))
+        features = runner.features(tokens)
+        for name, value in features.items():
+            np.testing.assert_array_equal(value, expected[name].numpy(), err_msg=name)
+        ids = source.model.decode(expected).numpy()[0]
+        assert runner.tag_tokens(tokens) == [source.vocabulary["tags"][i] for i in ids]
+    # Padded input (a batch of two, right-padded) gives the same tags.
+    padded = featurizer(tf.constant([TAGGER_TOKENS[1] + [""] * 3]))
+    result = runner.runner(**{name: padded[name].numpy() for name in runner.inputs})
+    ids = source.model.decode(padded).numpy()
+    np.testing.assert_array_equal(result["tags"], ids)
+    assert runner.tag(["Cats, dogs."])[0]["tokens"] == ["Cats", ",", "dogs", "."]
+    long_tags = runner.tag_tokens(["a"] * 45)  # cut at max_tokens
+    assert long_tags[40:] == [""] * 5 and "" not in long_tags[:40]
+    quantized = export_tflite(
+        source, str(tmp_path / "tagger.int8.tflite"), quantize="dynamic-int8"
+    )
+    assert_builtin_fused(quantized)
+    assert len(TFLiteTagger(quantized).tag_tokens(TAGGER_TOKENS[0])) == 9
+
+
+def test_tagger_rejects_the_in_graph_tokenizer(tagger_parts, tmp_path):
+    with pytest.raises(ValueError, match="--tokenizer app"):
+        export_tflite(tagger_parts[0], str(tmp_path / "t.tflite"), tokenizer="in-graph")
+
+
+def test_cli_inspect_and_tflite_run(translator_files, monkeypatch, capsys):
+    path = translator_files["none"]
+    assert cli.main(["inspect", path]) == 0
+    printed = capsys.readouterr().out
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in printed and "Flex ops: 0" in printed
+    lines = "\n".join(SENTENCES[:2] + [""]) + "\n"
+    stdin = io.TextIOWrapper(io.BytesIO(lines.encode("utf-8")), encoding="utf-8")
+    monkeypatch.setattr(sys, "stdin", stdin)
+    assert cli.main(["tflite-run", "--model", path, "--format", "json"]) == 0
+    outputs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    expected = TFLiteTranslator(path).translate(SENTENCES[:2] + [""])
+    assert [o["translation"] for o in outputs] == expected
