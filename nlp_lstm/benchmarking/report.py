@@ -84,7 +84,14 @@ def training_lines(results: dict) -> list[str]:
         lines.append(
             f"Measured matmul peak: **{peak['gflops']:.1f} GFLOP/s** "
             f"(float32 {peak['size']}x{peak['size']}, {peak['chain']} chained "
-            f"matmuls in one tf.function, best of {peak['repeats']})."
+            f"matmuls in one tf.function, best of {peak['repeats']}"
+            + (
+                f"; {_number(peak.get('gflops_before_training'))} before and "
+                f"{_number(peak['gflops_after_training'])} after the training "
+                "sections, the best is used)."
+                if "gflops_after_training" in peak
+                else ")."
+            )
         )
     return lines
 

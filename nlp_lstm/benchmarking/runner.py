@@ -163,6 +163,29 @@ def run(suite_name: str, output_dir: str, command: list[str] | None = None,
         results["tagger_training"] = section
 
     sections.run("tagger_training", tagger_training)
+
+    def matmul_peak_again():
+        # The machine may be shared: measure the peak again after training and
+        # keep the best, so that the percentages use the least disturbed one.
+        again = measure.matmul_peak(
+            suite.matmul_size, suite.matmul_chain, suite.matmul_repeats
+        )
+        first = results.get("matmul_peak", {}).get("gflops")
+        best = max(again["gflops"], first or 0.0)
+        results["matmul_peak"] = dict(
+            results.get("matmul_peak") or again,
+            gflops=best,
+            gflops_before_training=first,
+            gflops_after_training=again["gflops"],
+        )
+        for key in ("translator_training", "tagger_training"):
+            section = results.get(key) or {}
+            if "achieved_gflops" in section:
+                section["percent_of_peak"] = 100.0 * section["achieved_gflops"] / best
+        if verbose:
+            print(f"  {again['gflops']:.1f} GFLOP/s (best {best:.1f})", flush=True)
+
+    sections.run("matmul_peak_after_training", matmul_peak_again)
     results["inference"] = []
 
     def translator_inference():
