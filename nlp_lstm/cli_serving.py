@@ -5,6 +5,7 @@ nlp-lstm serving config saved_models/ [--policy latest|all|specific:N,M]
 nlp-lstm serving check saved_models/NAME/VERSION [--server-version 2.19|2.20]
 nlp-lstm serving client --url http://HOST:8501 --model NAME [--version N]
     [--grpc HOST:8500]
+nlp-lstm serving export runs/NAME [--directory saved_models] [--name NAME]
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def check_command(args) -> int:
             for signature, counts in result.ops.items():
                 print(f"  {signature} ({len(counts)} ops): {' '.join(sorted(counts))}")
         if result.ok:
-            print(f"ok: every op is registered in {result.describe_server()}")
+            print(f"ok: every op and attr is registered in {result.describe_server()}")
         else:
             failed = True
             for error in result.errors():
@@ -68,6 +69,14 @@ def client_command(args) -> int:
         raise SystemExit(f"error: --batch-size must be positive, got {args.batch_size}")
     lines = (raw.rstrip(b"\r\n") for raw in sys.stdin.buffer)
     return main_lines(args, lines)
+
+
+def export_command(args) -> int:
+    from nlp_lstm.export.serving.reexport import export_run
+
+    path = export_run(args.run, args.directory, args.name)
+    print(f"exported {path}")
+    return 0
 
 
 def add_commands(subparsers) -> None:
@@ -137,3 +146,12 @@ def add_commands(subparsers) -> None:
         help="seconds before the first retry, doubled each time",
     )
     client.set_defaults(handler=client_command)
+
+    export = commands.add_parser(
+        "export",
+        help="export a new SavedModel version from a finished run, without training",
+    )
+    export.add_argument("run", help="run folder (runs/NAME) or its SavedModel")
+    export.add_argument("--directory", help="SavedModel root (default: the run's)")
+    export.add_argument("--name", help="model folder name (default: the run's)")
+    export.set_defaults(handler=export_command)

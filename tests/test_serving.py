@@ -116,8 +116,8 @@ def test_exports_pass_the_op_check_of_both_servers(exported, capsys):
     for name, path in exported["paths"].items():
         assert cli.main(["serving", "check", path]) == 0
         out = capsys.readouterr().out
-        assert "ok: every op is registered in TF Serving 2.19" in out
-        assert "ok: every op is registered in TF Serving 2.20" in out
+        assert "ok: every op and attr is registered in TF Serving 2.19" in out
+        assert "ok: every op and attr is registered in TF Serving 2.20" in out
         metadata = saved_model.read_metadata(path)
         assert metadata["serving_op_check"] == ["2.19", "2.20"]
     ops = opcheck.signature_ops(exported["paths"]["tiny_translator"])
@@ -142,7 +142,9 @@ class Trimmer(tf.Module):
         return {"words": trimmed.to_tensor("")}
 
 
-def test_op_check_names_the_missing_op_and_its_signature(tmp_path, capsys):
+def test_op_check_names_the_missing_op_and_its_signature(
+    tmp_path, capsys, monkeypatch
+):
     module = Trimmer()
     path = str(tmp_path / "trimmer")
     tf.saved_model.save(module, path, signatures={"trim": module.trim})
@@ -151,6 +153,18 @@ def test_op_check_names_the_missing_op_and_its_signature(tmp_path, capsys):
     assert "error: op 'TFText>RoundRobinTrim' used by signature 'trim'" in out
     assert "TF Serving 2.19 (tensorflow 2.19.0, tensorflow-text 2.12.0)" in out
     assert cli.main(["serving", "check", path, "--server-version", "2.20"]) == 0
+
+    # A node attr that the server's OpDef lacks (as when a later TF adds one).
+    older = dict(opcheck.server_ops("2.20"))
+    older["Cast"] = older["Cast"] - {"DstT"}
+    monkeypatch.setattr(opcheck, "server_ops", lambda version: older)
+    result = opcheck.check(path, "2.20")
+    assert not result.ok and not result.missing
+    assert result.errors() == [
+        "op 'Cast' has attr 'DstT' (signature 'trim') that TF Serving "
+        "2.20 (tensorflow 2.20.0, tensorflow-text 2.20.0) does not declare"
+    ]
+    monkeypatch.undo()
 
     base = str(tmp_path / "models" / "trimmer")
     with pytest.raises(opcheck.OpCompatibilityError, match="RoundRobinTrim"):

@@ -8,7 +8,10 @@ data files in `opsets/` (see `servers.json` and each file's header for where
 the list comes from and `registry_dump.py` for how it was made).
 
 Every op of every function of the graph is checked, not only those a signature
-reaches, since the server imports the whole function library.
+reaches, since the server imports the whole function library; so is every attr
+of every node (a node with an attr its server's OpDef does not declare, e.g.
+one added to the op in a later release, fails to load with `NodeDef mentions
+attr`). Attrs named `_...` are internal and not checked.
 """
 
 from __future__ import annotations
@@ -35,20 +38,21 @@ def servers() -> dict:
 
 
 @functools.cache
-def server_ops(server_version: str) -> frozenset[str]:
-    """The op names a TF Serving release registers."""
+def server_ops(server_version: str) -> dict[str, frozenset[str]]:
+    """`{op name: attr names}` of the ops a TF Serving release registers."""
     known = servers()
     if server_version not in known:
         raise ValueError(
             f"unknown TF Serving version {server_version!r}; known: {sorted(known)}"
         )
-    names = set()
+    ops = {}
     for filename in known[server_version]["op_files"]:
         with open(os.path.join(OPSETS_DIR, filename), encoding="utf-8") as stream:
-            names.update(
-                line.strip() for line in stream if line.strip() and line[0] != "#"
-            )
-    return frozenset(names)
+            for line in stream:
+                if line.strip() and not line.startswith("#"):
+                    name, *attrs = line.split()
+                    ops[name] = frozenset(attrs)
+    return ops
 
 
 def _read_meta_graph(saved_model_dir: str):
@@ -78,11 +82,11 @@ def _called_functions(node, library) -> list[str]:
     return called
 
 
-def signature_ops(saved_model_dir: str) -> dict[str, dict[str, int]]:
-    """Op counts of a SavedModel: `{signature: {op: count}}`, where a
-    signature's ops are those of the graph nodes its outputs depend on and of
-    every function they call (transitively). Ops reached by no signature are
-    under `OTHER`. Function calls themselves are not counted as ops."""
+def signature_ops(saved_model_dir: str) -> dict[str, dict[str, set[str]]]:
+    """The ops of a SavedModel: `{signature: {op: names of the attrs its nodes
+    set}}`, where a signature's ops are those of the graph nodes its outputs
+    depend on and of every function they call (transitively). Ops reached by
+    no signature are under `OTHER`. Calls of library functions are not ops."""
     meta_graph = _read_meta_graph(saved_model_dir)
     graph = meta_graph.graph_def
     library = {function.signature.name: function for function in graph.library.function}
@@ -94,7 +98,7 @@ def signature_ops(saved_model_dir: str) -> dict[str, dict[str, int]]:
         seen.add(name)
         for node in library[name].node_def:
             if node.op not in library:
-                counts[node.op] = counts.get(node.op, 0) + 1
+                counts.setdefault(node.op, set()).update(node.attr)
             for called in _called_functions(node, library):
                 function_ops(called, seen, counts)
 
@@ -107,7 +111,7 @@ def signature_ops(saved_model_dir: str) -> dict[str, dict[str, int]]:
             seen_nodes.add(name)
             node = nodes[name]
             if node.op not in library:
-                counts[node.op] = counts.get(node.op, 0) + 1
+                counts.setdefault(node.op, set()).update(node.attr)
             for called in _called_functions(node, library):
                 function_ops(called, seen_functions, counts)
             stack.extend(node.input)
@@ -141,18 +145,21 @@ class OpCheck:
     Attributes:
         saved_model_dir: str. The version folder checked.
         server_version: str. The TF Serving release (`"2.19"`).
-        ops: dict. `{signature: {op: count}}` (`signature_ops`).
+        ops: dict. `{signature: {op: attrs}}` (`signature_ops`).
         missing: dict. `{op: [signatures that use it]}` for unregistered ops.
+        unknown_attrs: dict. `{(op, attr): [signatures]}` for attrs the
+            server's OpDef does not declare.
     """
 
     saved_model_dir: str
     server_version: str
     ops: dict
     missing: dict
+    unknown_attrs: dict = dataclasses.field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        return not self.missing
+        return not self.missing and not self.unknown_attrs
 
     def describe_server(self) -> str:
         info = servers()[self.server_version]
@@ -162,23 +169,34 @@ class OpCheck:
         )
 
     def errors(self) -> list[str]:
-        return [
+        errors = [
             f"op {op!r} used by signature {', '.join(map(repr, where))} is not "
             f"registered in {self.describe_server()}"
             for op, where in sorted(self.missing.items())
         ]
+        errors += [
+            f"op {op!r} has attr {attr!r} (signature "
+            f"{', '.join(map(repr, where))}) that {self.describe_server()} does "
+            "not declare"
+            for (op, attr), where in sorted(self.unknown_attrs.items())
+        ]
+        return errors
 
 
 def check(saved_model_dir: str, server_version: str) -> OpCheck:
     """Checks every op of the SavedModel against a server release's op set."""
     registered = server_ops(server_version)
     ops = signature_ops(saved_model_dir)
-    missing = {}
-    for signature, counts in ops.items():
-        for op in counts:
+    missing, unknown_attrs = {}, {}
+    for signature, used in ops.items():
+        for op, attrs in used.items():
             if op not in registered:
                 missing.setdefault(op, []).append(signature)
-    return OpCheck(saved_model_dir, server_version, ops, missing)
+                continue
+            for attr in sorted(attrs - registered[op]):
+                if not attr.startswith("_"):
+                    unknown_attrs.setdefault((op, attr), []).append(signature)
+    return OpCheck(saved_model_dir, server_version, ops, missing, unknown_attrs)
 
 
 def require_compatible(saved_model_dir: str, server_versions) -> list[OpCheck]:

@@ -11,7 +11,9 @@ imports nothing from `nlp_lstm`, so it runs as a plain script there):
 
 `core` lists every op in the C++ op registry of `import tensorflow`; `text`
 lists the ops that importing `tensorflow_text` and loading each of its op
-libraries adds to it (the ops a server that links tf-text has on top).
+libraries adds to it (the ops a server that links tf-text has on top). Each
+line is an op name followed by the names of its attrs (a graph node with an
+attr its server's op does not declare fails to load too).
 """
 
 from __future__ import annotations
@@ -21,17 +23,18 @@ import os
 import sys
 
 
-def registered_ops() -> set[str]:
+def registered_ops() -> dict[str, list[str]]:
+    """`{op name: [attr names]}` of the C++ op registry."""
     from tensorflow.core.framework import op_def_pb2
     from tensorflow.python.client import pywrap_tf_session
 
     buffer = pywrap_tf_session.TF_GetAllOpList()
     ops = op_def_pb2.OpList()
     ops.ParseFromString(pywrap_tf_session.TF_GetBuffer(buffer))
-    return {op.name for op in ops.op}
+    return {op.name: sorted(attr.name for attr in op.attr) for op in ops.op}
 
 
-def text_ops() -> set[str]:
+def text_ops() -> dict[str, list[str]]:
     import tensorflow as tf
 
     core = registered_ops()
@@ -47,7 +50,7 @@ def text_ops() -> set[str]:
             print(
                 f"# not loaded: {os.path.basename(library)}: {error}", file=sys.stderr
             )
-    return registered_ops() - core
+    return {name: attrs for name, attrs in registered_ops().items() if name not in core}
 
 
 def main(argv: list[str]) -> int:
@@ -64,7 +67,7 @@ def main(argv: list[str]) -> int:
         )
     print(f"# {kind} ops registered by {version}: {len(names)}")
     for name in sorted(names):
-        print(name)
+        print(" ".join([name, *names[name]]))
     return 0
 
 
