@@ -226,7 +226,9 @@ def plots(results: dict, output_dir: str) -> list[str]:
     paths.append(path)
 
     # Throughput against quality (trained models only have a quality).
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    formats = sorted({row["format"] for row in rows})
+    colors = {name: plt.cm.tab10(index % 10) for index, name in enumerate(formats)}
     for axis, task, metric in (
         (axes[0], "translation", "bleu"),
         (axes[1], "tagging", "accuracy"),
@@ -236,18 +238,20 @@ def plots(results: dict, output_dir: str) -> list[str]:
                 continue
             quality = (row.get("quality") or {}).get(metric)
             trained = row.get("model") == "trained"
-            y = quality if trained and quality is not None else 0.0
-            marker = "o" if trained else "x"
-            axis.scatter(row["throughput"]["sentences_per_second"], y, marker=marker)
-            axis.annotate(
-                f"{row['format']} {row['search']}".replace(" -", ""),
-                (row["throughput"]["sentences_per_second"], y),
-                fontsize=7,
+            axis.scatter(
+                row["throughput"]["sentences_per_second"],
+                quality if trained and quality is not None else 0.0,
+                color=colors[row["format"]],
+                marker="s" if row["search"].startswith("beam") else "o",
+                label=f"{row['format']} {row['search']}".replace(" -", ""),
             )
         axis.set_xscale("log")
-        axis.set_xlabel("sentences / s")
-        axis.set_ylabel(metric + (" (0: no trained model)"))
-        axis.set_title(task)
+        axis.set_xlabel("sentences / s (batch of the row; TFLite batch 1)")
+        axis.set_ylabel(metric + " (0: no trained model)")
+        beam_note = " (square: beam search)" if task == "translation" else ""
+        axis.set_title(task + beam_note)
+        if axis.get_legend_handles_labels()[0]:
+            axis.legend(fontsize=7, loc="lower left")
     figure.tight_layout()
     path = os.path.join(output_dir, PLOTS[2])
     figure.savefig(path, dpi=100)
