@@ -251,7 +251,7 @@ def plots(results: dict, output_dir: str) -> list[str]:
         beam_note = " (square: beam search)" if task == "translation" else ""
         axis.set_title(task + beam_note)
         if axis.get_legend_handles_labels()[0]:
-            axis.legend(fontsize=7, loc="lower left")
+            axis.legend(fontsize=7, loc="best")
     figure.tight_layout()
     path = os.path.join(output_dir, PLOTS[2])
     figure.savefig(path, dpi=100)

@@ -55,11 +55,11 @@ class Suite:
     latency_sentences: int = 20
     eager_latency_sentences: int = 5
     quality_sentences: int = 128
-    eager_quality_sentences: int = 32
+    eager_quality_sentences: int = 128
     beam_size: int = 5
     tagger_latency_sentences: int = 50
     tagger_quality_sentences: int = 500
-    tagger_eager_quality_sentences: int = 128
+    tagger_eager_quality_sentences: int = 500
     translator_formats: tuple = TRANSLATOR_FORMATS
     tflite_variants: tuple = TFLITE_VARIANTS
     # Use the trained artifacts (runs/, saved_models/) when present.
