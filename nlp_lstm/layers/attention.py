@@ -72,7 +72,8 @@ class LuongDotAttention(Attention):
         self.built = True
 
     def score(self, query, keys):
-        return ops.matmul(query, ops.transpose(keys, (0, 2, 1)))
+        # A batched matmul against the untransposed keys (no transpose per step).
+        return ops.einsum("btu,bsu->bts", query, keys)
 
 
 @keras.saving.register_keras_serializable(package="nlp_lstm")
@@ -91,7 +92,8 @@ class LuongGeneralAttention(Attention):
         return ops.matmul(memory, self.kernel)  # (batch, source_time, units)
 
     def score(self, query, keys):
-        return ops.matmul(query, ops.transpose(keys, (0, 2, 1)))
+        # A batched matmul against the untransposed keys (no transpose per step).
+        return ops.einsum("btu,bsu->bts", query, keys)
 
 
 @keras.saving.register_keras_serializable(package="nlp_lstm")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
+
+from nlp_lstm.layers import lstm_loops
 
 RNN_LAYERS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
 
@@ -90,25 +93,44 @@ class StackedBidirectionalEncoder(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs, mask=None, training=False):
-        num_states = state_size(self.cell)
         outputs = inputs
         final_states = []
         for index, layer in enumerate(self.rnn_layers):
             layer_inputs = self.dropout_layer(outputs, training=training)
-            results = layer(layer_inputs, mask=mask, training=training)
-            layer_outputs, states = results[0], results[1:]
-            forward, backward = states[:num_states], states[num_states:]
-            final_states.append(
-                [
-                    keras.ops.concatenate([f, b], axis=-1)
-                    for f, b in zip(forward, backward)
-                ]
-            )
+            if self.cell == "lstm":
+                layer_outputs, states = self._run_lstm(layer, layer_inputs, mask)
+            else:
+                layer_outputs, states = self._run_keras(
+                    layer, layer_inputs, mask, training
+                )
+            final_states.append(states)
             if self.residual and index > 0:
                 # (batch, time, 2 * units): same width as the previous layer's.
                 layer_outputs = layer_outputs + outputs
             outputs = layer_outputs
         return outputs, final_states
+
+    def _run_keras(self, layer, inputs, mask, training):
+        """One layer through the Keras `Bidirectional` wrapper (any cell)."""
+        num_states = state_size(self.cell)
+        results = layer(inputs, mask=mask, training=training)
+        outputs, states = results[0], results[1:]
+        forward, backward = states[:num_states], states[num_states:]
+        return outputs, [
+            keras.ops.concatenate([f, b], axis=-1) for f, b in zip(forward, backward)
+        ]
+
+    def _run_lstm(self, layer, inputs, mask):
+        """One LSTM layer: the Keras layer's weights and math, both directions
+        in one loop with a hand-written backward pass (`lstm_loops`). The mask
+        must be right padding, as every batch of this package is."""
+        if mask is None:
+            lengths = tf.fill(tf.shape(inputs)[:1], tf.shape(inputs)[1])
+        else:
+            lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
+        cells = (layer.forward_layer.cell, layer.backward_layer.cell)
+        weights = [(c.kernel, c.recurrent_kernel, c.bias) for c in cells]
+        return lstm_loops.bidirectional_lstm(inputs, lengths, *weights)
 
     def compute_mask(self, inputs, mask=None):
         return mask

@@ -1,0 +1,134 @@
+"""The hand-written backward pass of the decoder loop against autodiff."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nlp_lstm.layers.lstm_loops import MASK_SCORE, attention_decoder_loop
+
+
+def reference_loop(projected, states, memory, keys, score_bias, masks, kernels,
+                   biases, attention_kernel, input_feeding):
+    """The same decoder written step by step with plain ops (autodiff)."""
+    num_layers = len(kernels)
+    units = keys.shape[-1]
+    state = list(states)
+    outputs = []
+    for t in range(projected.shape[0]):
+        step_masks = tf.split(masks[min(t, masks.shape[0] - 1)], num_layers + 1, -1)
+        new_state, output = [], None
+        for j in range(num_layers):
+            hidden, carry = state[2 * j], state[2 * j + 1]
+            if j == 0:
+                feed = [state[-1] * step_masks[0]] if input_feeding else []
+                z = projected[t] + tf.concat(feed + [hidden], -1) @ kernels[0]
+            else:
+                layer_inputs = tf.concat([output * step_masks[j], hidden], -1)
+                z = layer_inputs @ kernels[j] + biases[j - 1]
+            i, f, g, o = tf.split(z, 4, axis=-1)
+            carry = tf.sigmoid(f) * carry + tf.sigmoid(i) * tf.tanh(g)
+            output = tf.sigmoid(o) * tf.tanh(carry)
+            new_state += [output, carry]
+        scores = tf.einsum("bu,bsu->bs", output, keys) + score_bias
+        context = tf.einsum("bs,bsm->bm", tf.nn.softmax(scores), memory)
+        attentional = tf.tanh(tf.concat([context, output], -1) @ attention_kernel)
+        outputs.append(attentional * step_masks[-1])
+        state = new_state + [attentional]
+    assert units == state[0].shape[-1]
+    return tf.stack(outputs), state
+
+
+@pytest.mark.parametrize("input_feeding", [True, False])
+def test_hand_written_gradients_match_autodiff_with_dropout(input_feeding):
+    rng = np.random.default_rng(3)
+    steps, batch, units, source, memory_dim, layers = 4, 3, 5, 6, 7, 2
+
+    def tensor(*shape, scale=0.5):
+        return tf.constant(rng.normal(size=shape) * scale, tf.float32)
+
+    projected = tensor(steps, batch, 4 * units)
+    states = [tensor(batch, units) for _ in range(2 * layers + 1)]
+    memory = tensor(batch, source, memory_dim)
+    keys = tensor(batch, source, units)
+    lengths = np.array([6, 3, 1])
+    score_bias = tf.constant(
+        np.where(np.arange(source) < lengths[:, None], 0.0, MASK_SCORE), tf.float32
+    )
+    keep = rng.random((steps, batch, (layers + 1) * units)) > 0.3
+    masks = tf.constant(keep / 0.7, tf.float32)
+    first_width = 2 * units if input_feeding else units
+    kernels = [tensor(first_width, 4 * units), tensor(2 * units, 4 * units)]
+    biases = [tensor(4 * units)]
+    attention_kernel = tensor(memory_dim + units, units)
+    differentiable = [projected, memory, keys, attention_kernel, *kernels, *biases]
+    differentiable += states
+    weights = tensor(steps, batch, units)
+
+    results = []
+    for loop in (attention_decoder_loop, reference_loop):
+        with tf.GradientTape() as tape:
+            tape.watch(differentiable)
+            outputs, final = loop(projected, states, memory, keys, score_bias, masks,
+                                  kernels, biases, attention_kernel, input_feeding)
+            loss = tf.reduce_sum(outputs * weights) + tf.reduce_sum(final[1] ** 2)
+        results.append((outputs, final, tape.gradient(loss, differentiable)))
+    (outputs, final, gradients), (expected, expected_final, expected_gradients) = (
+        results
+    )
+    np.testing.assert_allclose(outputs, expected, atol=1e-5)
+    for value, reference in zip(final, expected_final):
+        np.testing.assert_allclose(value, reference, atol=1e-5)
+    for gradient, reference in zip(gradients, expected_gradients):
+        if reference is None:  # the fed vector with input feeding off
+            assert gradient is None or not np.any(gradient)
+            continue
+        np.testing.assert_allclose(gradient, reference, atol=1e-4)
+    # Padded memory positions get no gradient.
+    assert not np.any(gradients[1].numpy()[2, 1:])
+
+
+def test_encoder_loop_matches_keras_layers_and_gradients():
+    """The one-loop bidirectional LSTM equals Keras' `Bidirectional(LSTM)` on a
+    right-padded batch: outputs, final states and every gradient."""
+    import keras
+
+    from nlp_lstm.layers.encoder import StackedBidirectionalEncoder
+
+    keras.utils.set_random_seed(8)
+    encoder = StackedBidirectionalEncoder(num_layers=2, units=4)
+    x = tf.constant(np.random.default_rng(2).normal(size=(3, 6, 5)), tf.float32)
+    mask = tf.constant(np.arange(6)[None, :] < np.array([6, 4, 1])[:, None])
+    encoder.build(x.shape)
+    weights = tf.constant(np.random.default_rng(4).normal(size=(3, 6, 8)), tf.float32)
+    results = []
+    for run in (encoder._run_lstm, None):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            outputs, inputs = [], x
+            states = []
+            for layer in encoder.rnn_layers:
+                if run is None:
+                    out, state = encoder._run_keras(layer, inputs, mask, False)
+                else:
+                    out, state = run(layer, inputs, mask)
+                outputs.append(out)
+                states.append(state)
+                inputs = out
+            loss = tf.reduce_sum(outputs[-1] * weights) + tf.reduce_sum(
+                states[0][1] * states[1][0]
+            )
+        variables = [x] + encoder.trainable_variables
+        results.append((outputs, states, tape.gradient(loss, variables)))
+    (outputs, states, gradients), (expected, expected_states, expected_gradients) = (
+        results
+    )
+    for value, reference in zip(outputs, expected):
+        np.testing.assert_allclose(value, reference, atol=1e-5)
+    for layer_states, layer_expected in zip(states, expected_states):
+        for value, reference in zip(layer_states, layer_expected):
+            np.testing.assert_allclose(value, reference, atol=1e-5)
+    assert len(gradients) == 1 + 12
+    for gradient, reference in zip(gradients, expected_gradients):
+        np.testing.assert_allclose(gradient, reference, atol=1e-4)
+    # Padded positions of the input get no gradient.
+    assert not np.any(gradients[0].numpy()[2, 1:])
