@@ -43,13 +43,6 @@ def peak_rss_mb() -> float:
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
-def rss_mb() -> float:
-    """Current resident set size, in MiB."""
-    import psutil
-
-    return psutil.Process().memory_info().rss / 2**20
-
-
 def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as stream:
