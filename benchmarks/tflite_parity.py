@@ -68,6 +68,79 @@ def _latency_ms(function, inputs) -> dict:
     }
 
 
+def interleaved_latency(systems: dict, inputs, rounds: int = 1) -> dict:
+    """Batch-1 latency of several systems on the same inputs, taken round
+    robin (one input through every system, then the next), so that a load
+    from other processes on the machine weighs on all of them alike.
+
+    Args:
+        systems: `{name: function(input)}`.
+        inputs: list of inputs.
+
+    Returns:
+        `{name: {"mean_ms", "median_ms"}}`.
+    """
+    times = {name: [] for name in systems}
+    for function in systems.values():
+        function(inputs[0])  # warm-up
+    for _ in range(rounds):
+        for item in inputs:
+            for name, function in systems.items():
+                start = time.perf_counter()
+                function(item)
+                times[name].append((time.perf_counter() - start) * 1000)
+    return {
+        name: {
+            "mean_ms": round(statistics.fmean(values), 2),
+            "median_ms": round(statistics.median(values), 2),
+        }
+        for name, values in times.items()
+    }
+
+
+def latency_rows(args) -> dict:
+    """Interleaved latency of every model's SavedModel and TFLite variants
+    (the files written by a previous run in `--directory`)."""
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401
+
+    from nlp_lstm.export.tflite.runtime import TFLiteTagger, TFLiteTranslator
+
+    results = {}
+    sources = _lines(TRANSLATOR["source"])[: args.latency_sentences]
+    loaded = tf.saved_model.load(TRANSLATOR["saved_model"])
+    for search, key in (("greedy", "translate_greedy"), ("beam", "serving_default")):
+        signature = loaded.signatures[key]
+        systems = {"SavedModel": lambda t, s=signature: s(sources=tf.constant([t]))}
+        for quantize in VARIANTS:
+            name = f"{TRANSLATOR['name']}.{quantize}.tflite"
+            path = os.path.join(args.directory, name)
+            runner = TFLiteTranslator(path, num_threads=1)
+            systems[quantize] = lambda t, r=runner, b=search == "beam": r.translate(
+                [t], beam=b
+            )
+        results[(TRANSLATOR["name"], search)] = interleaved_latency(systems, sources)
+        print(search, json.dumps(results[(TRANSLATOR["name"], search)]), flush=True)
+    for spec in TAGGERS:
+        from nlp_lstm.data.conll import load_tagging_corpus
+        from nlp_lstm.export.tflite.source import load_source
+
+        config = load_source(spec["run"]).config
+        corpus, _ = load_tagging_corpus(config.data)
+        tokens = corpus["test"]["tokens"][: args.latency_sentences]
+        texts = [" ".join(t) for t in tokens]
+        serve = tf.saved_model.load(spec["saved_model"]).signatures["serving_default"]
+        systems = {"SavedModel": lambda t, s=serve: s(sentences=tf.constant([t]))}
+        for quantize in VARIANTS:
+            name = f"{spec['name']}.{quantize}.tflite"
+            path = os.path.join(args.directory, name)
+            runner = TFLiteTagger(path, num_threads=1)
+            systems[quantize] = lambda t, r=runner: r.tag([t])
+        results[(spec["name"], None)] = interleaved_latency(systems, texts)
+        print(spec["name"], json.dumps(results[(spec["name"], None)]), flush=True)
+    return results
+
+
 def _export(source, directory: str, name: str, quantize: str, **kwargs) -> str:
     from nlp_lstm.export.tflite import export_tflite
 
@@ -272,6 +345,11 @@ def main(argv=None) -> int:
                         help="where the .tflite files are written")
     parser.add_argument("--output", default="benchmarks/results/tflite_parity.json")
     parser.add_argument("--models", default="translator,taggers")
+    parser.add_argument(
+        "--latency-only", action="store_true",
+        help="re-measure latency (interleaved) of the files of a previous run and "
+        "update --output",
+    )
     args = parser.parse_args(argv)
 
     import tensorflow as tf
@@ -280,6 +358,24 @@ def main(argv=None) -> int:
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     os.makedirs(args.directory, exist_ok=True)
+    if args.latency_only:
+        with open(args.output, encoding="utf-8") as stream:
+            results = json.load(stream)
+        latency = latency_rows(args)
+        for row in results["rows"]:
+            key = (row["model"], row.get("search"))
+            row["latency"] = latency[key][row["variant"]]
+        results["latency"] = {
+            "method": "interleaved round robin, batch 1, text in and out",
+            "sentences": args.latency_sentences,
+            "date": time.strftime("%Y-%m-%d %H:%M"),
+            "load_average": os.getloadavg(),
+        }
+        from nlp_lstm.utils.files import atomic_write_json
+
+        atomic_write_json(args.output, results)
+        print(markdown(results))
+        return 0
     rows = []
     if "translator" in args.models:
         rows += translator_parity(args)

@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 
 from nlp_lstm import cli
+from nlp_lstm import config as config_lib
 from nlp_lstm.config import TranslationConfig
 from nlp_lstm.decoding.translate import translate_ids
 from nlp_lstm.export.tflite import convert as convert_lib
@@ -108,8 +109,17 @@ def translator_source(tmp_path_factory):
 @pytest.fixture(scope="module")
 def translator_files(translator_source, tmp_path_factory):
     directory = tmp_path_factory.mktemp("tflite")
-    files = {}
-    for quantize in ("none", "float16", "dynamic-int8"):
+    # float32 through the CLI, from a run folder (config, weights, tokenizer).
+    run_dir = directory / "run"
+    run_dir.mkdir()
+    source = translator_source
+    (run_dir / "config.json").write_text(json.dumps(config_lib.to_dict(source.config)))
+    (run_dir / "tokenizer.model").write_bytes(source.sentencepiece["source"])
+    source.model.save_weights(str(run_dir / "best.weights.h5"))
+    files = {"none": str(directory / "tiny.none.tflite")}
+    assert cli.main(["export-tflite", "--model", str(run_dir), "--output",
+                     files["none"]]) == 0
+    for quantize in ("float16", "dynamic-int8"):
         files[quantize] = export_tflite(
             translator_source, str(directory / f"tiny.{quantize}.tflite"),
             quantize=quantize,
@@ -126,6 +136,7 @@ def test_translator_files_are_builtin_with_fused_lstms(translator_files):
         assert_builtin_fused(path, custom)
         metadata = convert_lib.read_metadata(path)
         assert metadata["quantization"] == ("none" if name == "in-graph" else name)
+        assert metadata["beam_size"] == 3
         assert metadata["special_ids"]["eos"] == sp.EOS_ID
         assert set(metadata["signatures"]) == {"translate_greedy", "translate_beam"}
     sizes = {name: len(open(path, "rb").read()) for name, path in

@@ -12,6 +12,7 @@ import dataclasses
 import glob
 import json
 import os
+import types
 
 from nlp_lstm import config as config_lib
 
@@ -105,7 +106,19 @@ def _translator_source(data, run_dir, saved_model) -> ExportSource:
     from nlp_lstm.models.translator import build_translator
     from nlp_lstm.text import sentencepiece as sp
 
-    config = config_lib.from_dict(config_lib.TranslationConfig, data)
+    # Only the parts the export reads: the data files need not be here.
+    config = types.SimpleNamespace(
+        name=data.get("name", "translator"),
+        model=config_lib.from_dict(
+            config_lib.TranslatorModelConfig, data.get("model"), "model"
+        ),
+        decoding=config_lib.from_dict(
+            config_lib.DecodingConfig, data.get("decoding"), "decoding"
+        ),
+        tokenizer=config_lib.from_dict(
+            config_lib.TokenizerConfig, data.get("tokenizer"), "tokenizer"
+        ),
+    )
     if config.tokenizer.shared:
         shared = sp.load_model(os.path.join(run_dir, "tokenizer.model"))
         models = {"source": shared, "target": shared}
