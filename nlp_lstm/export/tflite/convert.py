@@ -136,6 +136,11 @@ def write_files(output: str, data: bytes, metadata: dict,
             atomic_write_json(path, value)
     atomic_write_bytes(output, data)
     atomic_write_json(sidecar_paths(output)["metadata"], metadata)
+    # The temporary files are private (0600); an app bundle needs readable ones.
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in [output, sidecar_paths(output)["metadata"], *(extra or {})]:
+        os.chmod(path, 0o666 & ~umask)
     return output
 
 
