@@ -32,10 +32,15 @@ _COUNTER = itertools.count()
 def lstm_weights(layer) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`(kernel, recurrent_kernel, bias)` of a Keras `LSTM` or `LSTMCell`."""
     cell = getattr(layer, "cell", layer)
-    if getattr(cell, "activation", None) not in (None, tf.tanh) and (
-        getattr(cell.activation, "__name__", "tanh") != "tanh"
-    ):
-        raise ValueError(f"only tanh LSTM cells fuse, got {cell.activation}")
+    activations = (
+        getattr(cell.activation, "__name__", None),
+        getattr(cell.recurrent_activation, "__name__", None),
+    )
+    if activations != ("tanh", "sigmoid"):
+        raise ValueError(
+            "only LSTMs with a tanh activation and sigmoid gates fuse, got "
+            f"activation and recurrent_activation {activations}"
+        )
     kernel = np.asarray(cell.kernel.numpy(), np.float32)
     recurrent = np.asarray(cell.recurrent_kernel.numpy(), np.float32)
     if cell.use_bias:
