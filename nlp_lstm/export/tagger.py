@@ -11,7 +11,7 @@ padded with ""):
 - `serving_default(sentences: tf.string [batch])`: raw sentences, split into
   words in the graph (whitespace or Unicode script, as trained).
 - `tag_tokens(tokens: tf.string [batch, time])`: pre-tokenized sentences,
-  padded with "" (so "" cannot be a token).
+  padded with "" (so "" cannot be a token: a row ends at its first "").
 
 Both return `tokens` and `tags` (tf.string `[batch, time]`), `lengths`
 (int32 `[batch]`) and `truncated` (bool `[batch]`). A sentence longer than
@@ -97,8 +97,10 @@ class TaggerServing(tf.Module):
         input_signature=[tf.TensorSpec([None, None], tf.string, name="tokens")]
     )
     def tag_tokens(self, tokens):
-        real = tf.not_equal(tokens, PAD)
-        full = tf.reduce_sum(tf.cast(real, tf.int32), axis=1)
+        # A row ends at its first "" (padding is trailing; tokens after an
+        # inner "" are dropped with it, as `lengths` then says).
+        real = tf.cast(tf.not_equal(tokens, PAD), tf.int32)
+        full = tf.reduce_sum(tf.math.cumprod(real, axis=1), axis=1)
         ragged = tf.RaggedTensor.from_tensor(tokens, lengths=full)
         return self._tag(*pad_tokens(ragged, self.max_tokens))
 

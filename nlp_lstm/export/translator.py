@@ -173,10 +173,10 @@ class TranslatorModule(tf.Module):
     def serve_ids(self, source_ids):
         known = tf.logical_and(source_ids >= 0, source_ids < self.source_vocab_size)
         source_ids = tf.where(known, source_ids, UNK_ID)
-        real = tf.not_equal(source_ids, PAD_ID)
-        lengths = tf.reduce_sum(tf.cast(real, tf.int32), axis=1)
         # Padding is trailing; ids after a 0 inside a row are dropped with it.
-        ragged = tf.RaggedTensor.from_tensor(source_ids, padding=PAD_ID)
+        real = tf.cast(tf.not_equal(source_ids, PAD_ID), tf.int32)
+        lengths = tf.reduce_sum(tf.math.cumprod(real, axis=1), axis=1)
+        ragged = tf.RaggedTensor.from_tensor(source_ids, lengths=lengths)
         empty = tf.equal(lengths, 0)
         result = self._search(self._with_eos(ragged), self.beam_size)
         lengths = tf.where(empty, 0, result["lengths"])

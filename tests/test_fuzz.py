@@ -1,0 +1,118 @@
+"""Property-based fuzzing (Hypothesis) of every exported SavedModel signature,
+translator and tagger, with hostile inputs: empty strings, whitespace, 100,000
+characters, invalid UTF-8, control characters, mixed scripts and emoji,
+batches of 1 to 1,000. Longer runs: `python benchmarks/fuzz_exports.py`."""
+
+import os
+import unicodedata
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from nlp_lstm.text import sentencepiece as sp
+from tests import fuzzing
+
+SENTENCES = fuzzing.SENTENCES
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", 3))
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory):
+    return fuzzing.tiny_exports(str(tmp_path_factory.mktemp("fuzz")))
+
+
+# Hypothesis batches go up to 64 rows here (1,000 in the long run and in
+# test_extreme_batches), to keep the default run short.
+def fuzz_signatures(path, max_batch=64):
+    loaded = tf.saved_model.load(path)
+    info = fuzzing.model_info(path)
+    assert len(loaded.signatures) >= 1
+    for name in sorted(loaded.signatures):
+        function = loaded.signatures[name]
+
+        @FUZZ
+        @given(inputs=fuzzing.inputs_strategy(function, max_batch))
+        def check(inputs):
+            fuzzing.call_and_check(function, info, inputs)
+
+        try:
+            check()
+        except Exception as error:
+            raise AssertionError(f"signature {name} of {path}: {error}") from error
+    return sorted(loaded.signatures)
+
+
+def test_fuzz_every_translator_signature(exports):
+    names = fuzz_signatures(exports["translator"])
+    assert {"serving_default", "translate_greedy"} <= set(names)
+
+
+def test_fuzz_every_tagger_signature(exports):
+    names = fuzz_signatures(exports["tagger"])
+    assert {"serving_default", "tag_tokens"} <= set(names)
+
+
+@pytest.mark.parametrize("model", ["translator", "tagger"])
+def test_extreme_batches(exports, model):
+    """The corners, always: 1,000 rows, 100,000 characters, invalid UTF-8."""
+    loaded = tf.saved_model.load(exports[model])
+    info = fuzzing.model_info(exports[model])
+    long = ("Mann 🙂 " * 20_000)[: fuzzing.LONG_LENGTH].encode()
+    rows = [b"", b" \t\n", b"\xff\xfe\x00", "e\u0301 中文 🙂".encode(), b"a b"]
+    for batch in (rows * 200, [long, b"", long[:5000]]):  # 1,000 rows; 100,000 chars
+        batch = np.array(batch, object)
+        for name, function in sorted(loaded.signatures.items()):
+            ((key, spec),) = fuzzing.signature_inputs(function).items()
+            if spec.dtype == tf.string and spec.shape.rank == 1:
+                inputs = {key: batch}
+            elif spec.dtype == tf.string:
+                tokens = [row.split(b" ") for row in batch]
+                inputs = {key: fuzzing._pad(tokens, b"", object)}
+            else:
+                inputs = {key: np.full((len(batch), 300), 7, spec.dtype.as_numpy_dtype)}
+            outputs = fuzzing.call_and_check(function, info, inputs)
+            translations = outputs.get("translations")
+            if spec.dtype == tf.string and translations is not None:
+                empty = np.array([row.strip() == b"" for row in batch])
+                assert np.all(translations[empty] == b""), name  # empty sources
+
+
+# Text SentencePiece can represent: NFKC-normalized, no control or format
+# characters, single spaces between words.
+representable = st.text(
+    st.characters(categories=["L", "M", "N", "P", "S"], exclude_characters="\u2581"),
+    min_size=1,
+    max_size=30,
+).filter(lambda t: unicodedata.normalize("NFKC", t) == t)
+
+
+@settings(FUZZ, max_examples=60)
+@given(words=st.lists(representable, min_size=0, max_size=8))
+def test_tokenizer_round_trip_keeps_representable_text(words):
+    text = " ".join(words)
+    model = tokenizer_model()
+    processor = sp.processor(model)
+    assert processor.decode(processor.encode(text)) == text
+    graph = sp.in_graph_tokenizer(model)
+    ids = graph.tokenize(tf.constant([text]))
+    assert ids.to_list() == [processor.encode(text)]
+    assert graph.detokenize(ids).numpy()[0].decode() == text
+
+
+_MODEL = []
+
+
+def tokenizer_model():
+    if not _MODEL:
+        _MODEL.append(sp.train_sentencepiece(SENTENCES, vocab_size=300))
+    return _MODEL[0]
