@@ -15,6 +15,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from nlp_lstm.layers.linear import dense
+
 # Added to the scores of padded memory positions; finite, so that softmax stays
 # defined even for a row that is all padding.
 MASK_SCORE = -1e9
@@ -89,7 +91,7 @@ class LuongGeneralAttention(Attention):
         self.built = True
 
     def prepare(self, memory):
-        return ops.matmul(memory, self.kernel)  # (batch, source_time, units)
+        return dense(memory, self.kernel)  # (batch, source_time, units)
 
     def score(self, query, keys):
         # A batched matmul against the untransposed keys (no transpose per step).
@@ -117,7 +119,7 @@ class BahdanauAttention(Attention):
         self.built = True
 
     def prepare(self, memory):
-        return ops.matmul(memory, self.memory_kernel)  # (batch, source_time, units)
+        return dense(memory, self.memory_kernel)  # (batch, source_time, units)
 
     def score(self, query, keys):
         projected = ops.matmul(query, self.query_kernel)  # (batch, time, units)

@@ -9,6 +9,7 @@ from keras import ops
 from nlp_lstm.layers import attention as attention_lib
 from nlp_lstm.layers import lstm_loops
 from nlp_lstm.layers.encoder import state_size
+from nlp_lstm.layers.linear import dense
 
 CELLS = {"lstm": keras.layers.LSTMCell, "gru": keras.layers.GRUCell}
 
@@ -196,7 +197,9 @@ class AttentionDecoder(keras.layers.Layer):
         if dropout:
             inputs = self.dropout_layer(inputs, training=True)
         # (time, batch, 4 * units): input projection of every step at once.
-        projected = ops.matmul(inputs, first.kernel[:embedding_dim]) + first.bias
+        projected = (
+            dense(inputs, first.kernel[:embedding_dim]) + first.bias
+        )
         projected = tf.transpose(projected, (1, 0, 2))
         steps = tf.shape(projected)[0]
         batch = tf.shape(projected)[1]

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from nlp_lstm.layers.linear import dense
+
 # Added to the scores of padded memory positions (as in `layers.attention`).
 MASK_SCORE = -1e9
 # Attention kinds whose score is `query . key` over precomputed keys.
@@ -51,6 +53,7 @@ def _lstm_backward(d_hidden, d_carry, gates, carry, tanh_carry):
 def _flat(tensor):
     """`(time, batch, features)` -> `(time * batch, features)`."""
     return tf.reshape(tensor, [-1, tf.shape(tensor)[-1]])
+
 
 
 def attention_decoder_loop(
@@ -156,9 +159,12 @@ def attention_decoder_loop(
                 saved["carry"][j] = saved["carry"][j].write(t, carry)
                 saved["tanh_carry"][j] = saved["tanh_carry"][j].write(t, tanh_carry)
                 new_state.extend([output, new_carry])
-            scores = tf.einsum("bu,bsu->bs", output, keys) + score_bias
+            # Products and sums rather than batched matmuls: with one query
+            # per sentence these are matrix-vector products, which the
+            # batched matmul kernels run far below their speed.
+            scores = tf.reduce_sum(output[:, None, :] * keys, axis=-1) + score_bias
             weights = tf.nn.softmax(scores, axis=-1)
-            context = tf.einsum("bs,bsm->bm", weights, memory)
+            context = tf.reduce_sum(weights[:, :, None] * memory, axis=1)
             context_inputs = tf.concat([context, output], axis=-1)
             attentional = tf.tanh(tf.matmul(context_inputs, attention_kernel))
             saved["weights"] = saved["weights"].write(t, weights)
@@ -203,11 +209,11 @@ def attention_decoder_loop(
                 d_context = d_context_inputs[:, :memory_dim]
                 d_top = d_context_inputs[:, memory_dim:]
                 weights = stacked["weights"][t]
-                d_weights = tf.einsum("bm,bsm->bs", d_context, memory)
+                d_weights = tf.reduce_sum(d_context[:, None, :] * memory, axis=-1)
                 d_scores = weights * (
                     d_weights - tf.reduce_sum(weights * d_weights, -1, keepdims=True)
                 )
-                d_top += tf.einsum("bs,bsu->bu", d_scores, keys)
+                d_top += tf.reduce_sum(d_scores[:, :, None] * keys, axis=1)
                 arrays["scores"] = arrays["scores"].write(t, d_scores)
                 arrays["context"] = arrays["context"].write(t, d_context)
                 arrays["attentional"] = arrays["attentional"].write(t, d_pre)
@@ -296,7 +302,7 @@ def bidirectional_lstm(inputs, lengths, forward, backward):
     recurrent = tf.stack([forward[1], backward[1]])  # (2, units, 4 * units)
     lengths = tf.cast(lengths, tf.int32)
     # (batch, time, 8 * units): the input projection of every step at once.
-    projected = tf.matmul(inputs, kernel) + bias
+    projected = dense(inputs, kernel) + bias
     projected_forward, projected_backward = tf.split(projected, 2, axis=-1)
     projected_backward = tf.reverse_sequence(
         projected_backward, lengths, seq_axis=1, batch_axis=0
@@ -333,8 +339,11 @@ def _bidirectional_recurrence(projected, step_mask, recurrent):
         return tf.TensorArray(dtype, size=steps)
 
     def body(t, hidden, carry, saved):
-        # (2, batch, 4 * units)
-        z = projected[t] + tf.matmul(hidden, recurrent)
+        # (2, batch, 4 * units); one plain matmul per direction, which runs
+        # faster than one batched matmul over both.
+        z = projected[t] + tf.stack(
+            [tf.matmul(hidden[0], recurrent[0]), tf.matmul(hidden[1], recurrent[1])]
+        )
         output, new_carry, gates, tanh_carry = _lstm_forward(z, carry)
         mask = step_mask[t]
         saved = [
@@ -374,7 +383,12 @@ def _bidirectional_recurrence(projected, step_mask, recurrent):
                 previous_carry[t],
                 tanh_carry[t],
             )
-            d_previous_hidden = tf.matmul(d_z, recurrent, transpose_b=True)
+            d_previous_hidden = tf.stack(
+                [
+                    tf.matmul(d_z[0], recurrent[0], transpose_b=True),
+                    tf.matmul(d_z[1], recurrent[1], transpose_b=True),
+                ]
+            )
             d_hidden = d_previous_hidden + (1.0 - mask) * d_hidden
             d_carry = d_previous_carry + (1.0 - mask) * d_carry
             return t - 1, d_hidden, d_carry, d_z_array.write(t, d_z)
@@ -385,8 +399,15 @@ def _bidirectional_recurrence(projected, step_mask, recurrent):
             (steps - 1, d_hidden_final, d_carry_final, d_z_array),
         )
         d_z = d_z_array.stack()  # (time, 2, batch, 4 * units)
-        # (2, units, 4 * units): one batched matmul over all steps.
-        d_recurrent = tf.einsum("tdbu,tdbk->duk", previous_hidden, d_z)
+        # (2, units, 4 * units): one matmul over all steps per direction.
+        d_recurrent = tf.stack(
+            [
+                tf.matmul(
+                    _flat(previous_hidden[:, d]), _flat(d_z[:, d]), transpose_a=True
+                )
+                for d in range(2)
+            ]
+        )
         return d_z, None, d_recurrent
 
     return (outputs, hidden, carry), grad

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import keras
-from keras import ops
+
+from nlp_lstm.layers.linear import dense
 
 
 @keras.saving.register_keras_serializable(package="nlp_lstm")
@@ -51,8 +52,8 @@ class OutputProjection(keras.layers.Layer):
         if self.tied:
             if self.pre_projection is not None:
                 inputs = self.pre_projection(inputs)
-            return ops.matmul(inputs, ops.transpose(embeddings)) + self.bias
-        return ops.matmul(inputs, self.kernel) + self.bias
+            return dense(inputs, embeddings, transpose_kernel=True) + self.bias
+        return dense(inputs, self.kernel) + self.bias
 
     def get_config(self):
         config = super().get_config()

@@ -1,0 +1,155 @@
+"""Per-op profile of the translator's training step at the benchmark size.
+
+    python benchmarks/profile_training.py [--steps 10] [--output DIR]
+
+Builds the Multi30k en->de translator of `benchmarks/run.py` (embedding 256,
+BiLSTM 2 x 128, decoder 2 x 256, batch 64, joint SentencePiece vocabulary of
+8,000), traces `--steps` training steps with the TensorFlow profiler after a
+warm-up over the same bucket shapes, and prints the self time of each op type
+summed over the CPU threads, with its share. The raw trace stays in DIR for
+TensorBoard's profile plugin.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import glob
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIG = os.path.join(ROOT, "pipelines/configs/translation_multi30k_en_de.yaml")
+TOKENIZER = os.path.join(ROOT, "tokenizers/multi30k_en_de.model")
+
+
+def op_self_times(logdir: str) -> tuple[collections.Counter, collections.Counter]:
+    """Self time (ms) and count of every op type in the newest trace of `logdir`.
+
+    Events on one thread line nest (an executor's `Process` event holds the
+    op it runs); each event's self time is its duration minus its children's.
+    """
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    path = sorted(glob.glob(f"{logdir}/**/*.xplane.pb", recursive=True))[-1]
+    space = xplane_pb2.XSpace()
+    with open(path, "rb") as stream:
+        space.ParseFromString(stream.read())
+    times, counts = collections.Counter(), collections.Counter()
+    for plane in space.planes:
+        if plane.name != "/host:CPU":
+            continue
+        for line in plane.lines:
+            if line.name == "python":
+                continue
+            events = sorted(line.events, key=lambda e: (e.offset_ps, -e.duration_ps))
+            stack = []  # (end, name, self time)
+
+            def close(until):
+                while stack and stack[-1][0] <= until:
+                    _, name, self_ps = stack.pop()
+                    times[name] += self_ps / 1e9
+
+            for event in events:
+                close(event.offset_ps)
+                name = plane.event_metadata[event.metadata_id].name
+                name = name.rsplit(":", 1)[-1]
+                if stack:
+                    end, parent, self_ps = stack[-1]
+                    stack[-1] = (end, parent, self_ps - event.duration_ps)
+                stack.append(
+                    (event.offset_ps + event.duration_ps, name, event.duration_ps)
+                )
+                counts[name] += 1
+            close(float("inf"))
+    return times, counts
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--output", default="benchmarks/results/profile")
+    parser.add_argument("--top", type=int, default=25)
+    args = parser.parse_args(argv)
+
+    import shutil
+
+    import tensorflow as tf
+
+    from nlp_lstm import config as config_lib
+    from nlp_lstm.data.batching import translation_dataset, translation_examples
+    from nlp_lstm.data.parallel import load_parallel_corpus
+    from nlp_lstm.models.translator import build_translator
+    from nlp_lstm.pipelines.translation import translator_loss
+    from nlp_lstm.text import sentencepiece as sp
+    from nlp_lstm.training.optimizers import build_optimizer
+
+    if not os.path.isfile(TOKENIZER):
+        print(
+            f"error: {TOKENIZER} not found: run the Multi30k pipeline or "
+            "benchmarks/run.py first",
+            file=sys.stderr,
+        )
+        return 2
+    config = config_lib.load(config_lib.TranslationConfig, CONFIG, [])
+    corpus, _ = load_parallel_corpus(config.data)
+    processor = sp.processor(sp.load_model(TOKENIZER))
+    train = corpus["train"].select(range(64 * 40))
+    sources, targets, _ = translation_examples(
+        processor.encode(list(train["source"])),
+        processor.encode(list(train["target"])),
+        config.data.max_length,
+    )
+    dataset = translation_dataset(
+        sources,
+        targets,
+        batch_size=64,
+        bucket_width=config.data.bucket_width,
+        max_length=config.data.max_length,
+        shuffle_buffer=len(sources),
+        seed=1,
+    )
+    batches = list(dataset.take(args.steps))
+    model = build_translator(
+        config.model, processor.vocab_size(), processor.vocab_size()
+    )
+    optimizer = build_optimizer(config.training)
+    optimizer.build(model.trainable_variables)
+    loss_fn = translator_loss(config.training.label_smoothing)
+    variables = model.trainable_variables
+
+    @tf.function(reduce_retracing=True)
+    def train_step(batch):
+        with tf.GradientTape() as tape:
+            loss, tokens = loss_fn(model, batch, True)
+        gradients = tape.gradient(loss, variables)
+        optimizer.apply_gradients(zip(gradients, variables))
+        return loss
+
+    for _ in range(2):  # every shape traced before the trace starts
+        for batch in batches:
+            train_step(batch).numpy()
+    shutil.rmtree(args.output, ignore_errors=True)
+    tf.profiler.experimental.start(args.output)
+    for batch in batches:
+        train_step(batch).numpy()
+    tf.profiler.experimental.stop()
+    times, counts = op_self_times(args.output)
+    total = sum(times.values())
+    print("| op | self ms / step | share | calls / step |\n|---|---:|---:|---:|")
+    for name, value in times.most_common(args.top):
+        print(
+            f"| {name} | {value / args.steps:.1f} | {100 * value / total:.1f}% | "
+            f"{counts[name] / args.steps:.0f} |"
+        )
+    print(
+        f"\nthread time per step: {total / args.steps:.1f} ms over {args.steps} "
+        f"steps; trace in {args.output}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
