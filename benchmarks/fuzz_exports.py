@@ -4,6 +4,7 @@ strategies of `tests/fuzzing.py`; prints and writes the counts.
 
 Usage:
     python benchmarks/fuzz_exports.py --examples 10000 [--tiny] \
+        [--tflite saved_models/tflite/NAME.tflite ...] \
         [--model saved_models/multi30k_en_de/1 --model saved_models/...] \
         [--max-batch 1000] [--seed 0] [--output benchmarks/results/fuzz.json]
 
@@ -71,6 +72,56 @@ def fuzz_signature(function, info, target: int, max_batch: int, seed: int) -> di
     return counts
 
 
+def fuzz_tflite(runner, signature: str, target: int, max_batch: int, seed: int):
+    """Hypothesis rounds of string batches through one `.tflite` signature."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import seed as hypothesis_seed
+
+    from tests import fuzzing
+
+    counts = {"calls": 0, "rows": 0, "long_rows": 0, "invalid_utf8_rows": 0}
+    start = time.perf_counter()
+    round_index = 0
+    while counts["rows"] < target:
+
+        @hypothesis_seed(seed + round_index)
+        @settings(
+            max_examples=25,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(rows=fuzzing.string_batches(max_batch))
+        def check(rows):
+            if runner.metadata["task"] == "tagging":
+                fuzzing.check_tflite_tagger(runner, rows)
+            else:
+                fuzzing.check_tflite_translator(runner, signature, rows)
+            counts["calls"] += len(rows)
+            counts["rows"] += len(rows)
+            counts["long_rows"] += sum(len(r) >= fuzzing.LONG_LENGTH for r in rows)
+            counts["invalid_utf8_rows"] += sum(not _is_utf8(r) for r in rows)
+
+        check()
+        round_index += 1
+    counts["seconds"] = round(time.perf_counter() - start, 1)
+    return counts
+
+
+def describe(error: Exception) -> str:
+    """The error and Hypothesis's shrunk input (in the exception's notes)."""
+    notes = " ".join(getattr(error, "__notes__", []))
+    return f"{type(error).__name__}: {error} {notes}"[:3000]
+
+
+def _is_utf8(row: bytes) -> bool:
+    try:
+        row.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", action="append", help="SavedModel version folder")
@@ -86,6 +137,18 @@ def main(argv=None) -> int:
         "--signature", action="append", help="only these signatures (default: all)"
     )
     parser.add_argument("--output", help="JSON file for the counts")
+    parser.add_argument(
+        "--tflite",
+        action="append",
+        default=[],
+        help="a .tflite file (translator or tagger) to fuzz",
+    )
+    parser.add_argument(
+        "--tflite-max-batch",
+        type=int,
+        default=64,
+        help="rows per Hypothesis example for .tflite runners",
+    )
     parser.add_argument(
         "--tiny",
         action="store_true",
@@ -105,7 +168,7 @@ def main(argv=None) -> int:
         tiny = fuzzing.tiny_exports(tempfile.mkdtemp(prefix="fuzz-tiny-"))
         models = [tiny["translator"], tiny["tagger"]] + list(args.model or [])
     results = []
-    for path in models:
+    for path in models if (args.model or args.tiny or not args.tflite) else []:
         loaded = tf.saved_model.load(path)
         info = fuzzing.model_info(path)
         for name in sorted(loaded.signatures):
@@ -121,7 +184,24 @@ def main(argv=None) -> int:
                 )
                 counts["failure"] = None
             except Exception as error:  # the shrunk input is printed above
-                counts = {"failure": f"{type(error).__name__}: {error}"[:2000]}
+                counts = {"failure": describe(error)}
+            row = {"model": path, "signature": name, **counts}
+            results.append(row)
+            print(json.dumps(row), flush=True)
+    for path in args.tflite:
+        from nlp_lstm.export.tflite import load_runner
+
+        runner = load_runner(path)
+        for name in fuzzing.tflite_signatures(runner):
+            if args.signature and name not in args.signature:
+                continue
+            try:
+                counts = fuzz_tflite(
+                    runner, name, args.examples, args.tflite_max_batch, args.seed
+                )
+                counts["failure"] = None
+            except Exception as error:
+                counts = {"failure": describe(error)}
             row = {"model": path, "signature": name, **counts}
             results.append(row)
             print(json.dumps(row), flush=True)

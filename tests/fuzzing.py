@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 from hypothesis import strategies as st
 
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LONG_LENGTH = 100_000
 MAX_BATCH = 1000
 LONG_MAX_BATCH = 64
@@ -377,3 +378,47 @@ def call_and_check(function, info: ModelInfo, inputs: dict) -> dict:
     again = {key: t.numpy() for key, t in function(**tensors).items()}
     assert same_outputs(outputs, again), "not deterministic"
     return outputs
+
+
+# ---------------------------------------------------------------------------
+# TFLite files, through the app-like runners of `nlp_lstm.export.tflite`
+# (one sentence a call, as on a phone).
+
+
+def tflite_signatures(runner) -> list[str]:
+    """The signatures of a runner's `.tflite` that the checks feed."""
+    return sorted(runner.interpreter.get_signature_list())
+
+
+def check_tflite_translator(runner, signature: str, rows: list[bytes]) -> None:
+    """Every row through `signature` (`translate_greedy` or `translate_beam`),
+    twice: no error, at most the documented number of tokens, same output."""
+    metadata = runner.metadata
+    info = ModelInfo(
+        "translation",
+        max_source_tokens=metadata["max_source_tokens"],
+        max_length_ratio=metadata["max_length_ratio"],
+        max_length_offset=metadata["max_length_offset"],
+        source_processor=runner.source_processor,
+    )
+    beam = signature == "translate_beam"
+    for row in rows:
+        ids, score = runner.translate_ids(row, beam=beam)
+        assert len(ids) <= info.max_output_tokens(info.source_tokens(row)), row[:80]
+        assert math.isfinite(score)
+        assert runner.translate_ids(row, beam=beam) == (ids, score), "not deterministic"
+        runner.target_processor.decode(ids)
+
+
+def check_tflite_tagger(runner, rows: list[bytes]) -> None:
+    """Every row tagged twice: one tag per token (the first `max_tokens`
+    tagged, "" after), tags from the vocabulary, same output."""
+    results = runner.tag(rows)
+    assert len(results) == len(rows)
+    allowed = set(runner.tags)
+    for result in results:
+        tokens, tags = result["tokens"], result["tags"]
+        assert len(tags) == len(tokens)
+        kept = min(len(tokens), runner.max_tokens)
+        assert set(tags[:kept]) <= allowed and set(tags[kept:]) <= {""}
+    assert runner.tag(rows) == results, "not deterministic"

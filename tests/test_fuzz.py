@@ -116,3 +116,49 @@ def tokenizer_model():
     if not _MODEL:
         _MODEL.append(sp.train_sentencepiece(SENTENCES, vocab_size=300))
     return _MODEL[0]
+
+
+# Long runs, deselected by default (`slow`; the `fuzz` marker selects them):
+# python -m pytest -m fuzz tests/test_fuzz.py
+REAL_EXPORTS = ["saved_models/multi30k_en_de/1", "saved_models/tagger_ud_ewt_upos/1"]
+
+
+@pytest.mark.slow
+@pytest.mark.fuzz
+def test_long_fuzz_of_tiny_and_real_exports(tmp_path, monkeypatch):
+    from benchmarks import fuzz_exports
+
+    monkeypatch.chdir(fuzzing.REPO_ROOT)
+    models = [path for path in REAL_EXPORTS if os.path.isdir(path)]
+    args = ["--tiny", "--examples", "10000", "--output", str(tmp_path / "fuzz.json")]
+    for path in models:
+        args += ["--model", path]
+    assert fuzz_exports.main(args) == 0
+
+
+@pytest.mark.slow
+@pytest.mark.fuzz
+def test_tflite_runners_survive_hostile_inputs():
+    from nlp_lstm.export.tflite import load_runner
+
+    directory = os.path.join(fuzzing.REPO_ROOT, "saved_models", "tflite")
+    paths = sorted(
+        os.path.join(directory, name)
+        for name in (os.listdir(directory) if os.path.isdir(directory) else [])
+        if name.endswith(".tflite")
+    )
+    if not paths:
+        pytest.skip("no .tflite under saved_models/tflite (nlp-lstm export-tflite)")
+    for path in paths:
+        runner = load_runner(path)
+        for signature in fuzzing.tflite_signatures(runner):
+
+            @settings(FUZZ, max_examples=20)
+            @given(rows=fuzzing.string_batches(16))
+            def check(rows):
+                if runner.metadata["task"] == "tagging":
+                    fuzzing.check_tflite_tagger(runner, rows)
+                else:
+                    fuzzing.check_tflite_translator(runner, signature, rows)
+
+            check()
