@@ -274,3 +274,23 @@ def test_word_dropout_trains_the_unknown_word_only_in_training():
     assert WordEmbedder.from_config(embedder.get_config()).word_dropout == 0.5
     with pytest.raises(ValueError, match="word_dropout must be in"):
         WordEmbedder(12, 4, char_encoder="none", word_dropout=1.0)
+
+
+def test_training_batches_group_similar_lengths_and_keep_every_token():
+    from nlp_lstm.pipelines.tagging import training_dataset
+
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 60, 400)
+    tokens = [[f"w{i}"] * int(n) for i, n in enumerate(lengths)]
+    tags = [[1 + i % 3] * len(row) for i, row in enumerate(tokens)]
+    batches = list(training_dataset(tokens, tags, 64, 16, 1000, seed=1).take(25))
+    real = sum(int((batch_tags.numpy() > 0).sum()) for _, batch_tags in batches)
+    padded = sum(batch_tags.numpy().size for _, batch_tags in batches)
+    # Random lengths batched in corpus order pad about half of the tokens.
+    assert 1 - real / padded < 0.15
+    for batch_tokens, batch_tags in batches:
+        assert batch_tokens.shape == batch_tags.shape
+        real_tokens = batch_tokens.numpy() != b""
+        np.testing.assert_array_equal(real_tokens, batch_tags.numpy() > 0)
+        # Each sentence is whole: its token count is one of the corpus lengths.
+        assert set(real_tokens.sum(axis=1)) <= set(lengths.tolist())
