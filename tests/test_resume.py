@@ -193,3 +193,21 @@ def test_checkpoint_of_another_model_is_refused_with_advice(tmp_path):
         trainer.restore_checkpoint(
             str(tmp_path / "ckpt-1"), {"model": model(5)}, random_state
         )
+
+
+def test_iterator_of_a_changed_data_pipeline_restarts_the_data_order(tmp_path):
+    saved = tf.Variable(3.0)
+    iterator = iter(tf.data.Dataset.range(10).shuffle(5, seed=1).repeat())
+    next(iterator)
+    path = tf.train.Checkpoint(model=saved, iterator=iterator).write(
+        str(tmp_path / "ckpt-1")
+    )
+    model = tf.Variable(0.0)
+    changed = iter(tf.data.Dataset.range(10).batch(2).prefetch(1))
+    random_state = tf.train.Checkpoint(seed_states=[])
+    with pytest.warns(UserWarning, match="the data iterator was not restored"):
+        restored = trainer.restore_checkpoint(
+            path, {"model": model, "iterator": changed}, random_state
+        )
+    assert not restored  # the trainer starts a new iterator
+    assert float(model.numpy()) == 3.0  # the rest resumes

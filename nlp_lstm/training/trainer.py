@@ -16,6 +16,7 @@ import math
 import os
 import shutil
 import time
+import warnings
 
 import keras
 import numpy as np
@@ -90,7 +91,13 @@ def train(
     )
     remove_stale_checkpoints(checkpoint_dir, manager.checkpoints)
     if manager.latest_checkpoint:
-        restore_checkpoint(manager.latest_checkpoint, state, random_state)
+        if not restore_checkpoint(manager.latest_checkpoint, state, random_state):
+            # A failed iterator restore leaves the iterator unusable.
+            state["iterator"] = iterator = iter(dataset)
+            checkpoint = tf.train.Checkpoint(**state, random_state=random_state)
+            manager = tf.train.CheckpointManager(
+                checkpoint, checkpoint_dir, max_to_keep=config.keep_checkpoints
+            )
         if verbose:
             print(
                 f"Resumed from {manager.latest_checkpoint} at step "
@@ -218,15 +225,35 @@ def seed_states(model: keras.Model) -> list:
     return [v for v in model.variables if id(v) not in weights]
 
 
-def restore_checkpoint(path: str, state: dict, random_state) -> None:
-    """Restores the training state from checkpoint `path`.
+def restore_checkpoint(path: str, state: dict, random_state) -> bool:
+    """Restores the training state from checkpoint `path`; returns False when
+    the data iterator could not be restored (with a warning), and then the
+    caller needs a fresh iterator.
 
     Every object of `state` must be in the checkpoint (a checkpoint of another
     model or config fails here, naming what differs); the random state is
     optional, for checkpoints written before it was saved.
     """
     try:
-        tf.train.Checkpoint(**state).read(path).assert_existing_objects_matched()
+        try:
+            tf.train.Checkpoint(**state).read(path).assert_existing_objects_matched()
+        except tf.errors.OpError as error:
+            # The iterator of a data pipeline that has changed since the save:
+            # everything else resumes, the data order starts afresh.
+            others = {key: value for key, value in state.items() if key != "iterator"}
+            tf.train.Checkpoint(**others).read(path).assert_existing_objects_matched()
+            reason = str(error).split(". Make sure")[0].split("}} ")[-1]
+            warnings.warn(
+                f"Checkpoint {path}: the data iterator was not restored ({reason}): "
+                "the data pipeline has changed since the checkpoint was written, "
+                "so the data order starts afresh while the model, optimizer and "
+                "early-stopping state resume. Resume with the code and config "
+                "the run started with to continue the same data order.",
+                stacklevel=3,
+            )
+            iterator_restored = False
+        else:
+            iterator_restored = True
     except (AssertionError, ValueError) as error:
         raise ValueError(
             f"Checkpoint {path} does not match this model or config ({error}). "
@@ -234,6 +261,7 @@ def restore_checkpoint(path: str, state: dict, random_state) -> None:
             "run_dir to start afresh."
         ) from error
     tf.train.Checkpoint(random_state=random_state).read(path).expect_partial()
+    return iterator_restored
 
 
 def _save_weights_atomically(model: keras.Model, path: str) -> None:
