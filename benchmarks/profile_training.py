@@ -72,11 +72,18 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--output", default="benchmarks/results/profile")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument(
+        "--threads", type=int, default=0, help="intra- and inter-op threads (0: TF's)"
+    )
     args = parser.parse_args(argv)
 
     import shutil
 
     import tensorflow as tf
+
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
 
     from nlp_lstm import config as config_lib
     from nlp_lstm.data.batching import translation_dataset, translation_examples
@@ -85,6 +92,7 @@ def main(argv=None) -> int:
     from nlp_lstm.pipelines.translation import translator_loss
     from nlp_lstm.text import sentencepiece as sp
     from nlp_lstm.training.optimizers import build_optimizer
+    from nlp_lstm.training.trainer import make_train_step
 
     if not os.path.isfile(TOKENIZER):
         print(
@@ -117,24 +125,17 @@ def main(argv=None) -> int:
     )
     optimizer = build_optimizer(config.training)
     optimizer.build(model.trainable_variables)
-    loss_fn = translator_loss(config.training.label_smoothing)
-    variables = model.trainable_variables
-
-    @tf.function(reduce_retracing=True)
-    def train_step(batch):
-        with tf.GradientTape() as tape:
-            loss, tokens = loss_fn(model, batch, True)
-        gradients = tape.gradient(loss, variables)
-        optimizer.apply_gradients(zip(gradients, variables))
-        return loss
+    train_step = make_train_step(
+        model, optimizer, translator_loss(config.training.label_smoothing)
+    )
 
     for _ in range(2):  # every shape traced before the trace starts
         for batch in batches:
-            train_step(batch).numpy()
+            train_step(batch)[0].numpy()
     shutil.rmtree(args.output, ignore_errors=True)
     tf.profiler.experimental.start(args.output)
     for batch in batches:
-        train_step(batch).numpy()
+        train_step(batch)[0].numpy()
     tf.profiler.experimental.stop()
     times, counts = op_self_times(args.output)
     total = sum(times.values())

@@ -23,30 +23,6 @@ from nlp_lstm.benchmarking import flops as flops_lib
 from nlp_lstm.benchmarking.measure import peak_rss_mb, summarize
 from nlp_lstm.training import trainer as trainer_lib
 
-
-def make_train_step(model, optimizer, loss_fn):
-    """The training step of `nlp_lstm.training.trainer.train`, as a function.
-
-    The trainer's own factory is used when it has one; otherwise this mirrors
-    its inner `train_step`: `tf.function(reduce_retracing=True)`, the loss
-    under a `GradientTape`, `optimizer.apply_gradients`.
-    """
-    factory = getattr(trainer_lib, "make_train_step", None)
-    if factory is not None:
-        return factory(model, optimizer, loss_fn)
-    variables = model.trainable_variables
-
-    @tf.function(reduce_retracing=True)
-    def train_step(batch):
-        with tf.GradientTape() as tape:
-            loss, tokens = loss_fn(model, batch, True)
-        gradients = tape.gradient(loss, variables)
-        optimizer.apply_gradients(zip(gradients, variables))
-        return loss, tokens
-
-    return train_step
-
-
 # ---------------------------------------------------------------------------
 # Data and models.
 
@@ -238,7 +214,7 @@ def translator_training(suite, setup: TranslationSetup, peak_gflops: float | Non
     model = build_benchmark_translator(setup)
     optimizer = build_optimizer(config.training)
     optimizer.build(model.trainable_variables)
-    train_step = make_train_step(
+    train_step = trainer_lib.make_train_step(
         model, optimizer, translator_loss(config.training.label_smoothing)
     )
     if verbose:
@@ -442,7 +418,7 @@ def tagger_training(suite, setup: TaggingSetup, peak_gflops: float | None,
         batch_tokens, batch_tags = batch
         return model.tag_loss(featurizer(batch_tokens), batch_tags, training=training)
 
-    train_step = make_train_step(model, optimizer, loss_fn)
+    train_step = trainer_lib.make_train_step(model, optimizer, loss_fn)
     if verbose:
         print(
             f"tagger training: {len(batches)} timed steps of "

@@ -109,16 +109,7 @@ def train(
     # Evaluations logged after the restored checkpoint happen again.
     history = [h for h in _load_history(history_path) if h["step"] <= restored_step]
 
-    variables = model.trainable_variables
-
-    @tf.function(reduce_retracing=True)
-    def train_step(batch):
-        with tf.GradientTape() as tape:
-            loss, tokens = loss_fn(model, batch, True)
-        gradients = tape.gradient(loss, variables)
-        optimizer.apply_gradients(zip(gradients, variables))
-        return loss, tokens
-
+    train_step = make_train_step(model, optimizer, loss_fn)
     writer = tf.summary.create_file_writer(os.path.join(run_dir, "logs"))
     step = int(optimizer.iterations.numpy())
     progress = keras.utils.Progbar(
@@ -262,6 +253,24 @@ def restore_checkpoint(path: str, state: dict, random_state) -> bool:
         ) from error
     tf.train.Checkpoint(random_state=random_state).read(path).expect_partial()
     return iterator_restored
+
+
+def make_train_step(model, optimizer, loss_fn):
+    """One training step, `batch -> (loss, tokens)`: the loss under a
+    `GradientTape`, then `optimizer.apply_gradients`. `reduce_retracing` makes
+    the second batch shape trace a shape-generic graph, so that every length
+    bucket does not cost a new trace."""
+    variables = model.trainable_variables
+
+    @tf.function(reduce_retracing=True)
+    def train_step(batch):
+        with tf.GradientTape() as tape:
+            loss, tokens = loss_fn(model, batch, True)
+        gradients = tape.gradient(loss, variables)
+        optimizer.apply_gradients(zip(gradients, variables))
+        return loss, tokens
+
+    return train_step
 
 
 def _save_weights_atomically(model: keras.Model, path: str) -> None:
