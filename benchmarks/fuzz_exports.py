@@ -67,6 +67,11 @@ def fuzz_signature(function, info, target: int, max_batch: int, seed: int) -> di
 
         check()
         round_index += 1
+        print(
+            f"  {counts['rows']} rows, {counts['calls']} calls",
+            file=sys.stderr,
+            flush=True,
+        )
     counts["largest_batch"] = largest
     counts["seconds"] = round(time.perf_counter() - start, 1)
     return counts
@@ -104,6 +109,7 @@ def fuzz_tflite(runner, signature: str, target: int, max_batch: int, seed: int):
 
         check()
         round_index += 1
+        print(f"  {counts['rows']} rows", file=sys.stderr, flush=True)
     counts["seconds"] = round(time.perf_counter() - start, 1)
     return counts
 
