@@ -249,8 +249,12 @@ class TrainingConfig:
     early_stopping_metric: typing.Literal["val_loss", "val_bleu", "none"] = "val_loss"
     patience: int = 4
     seed: int = 1234
+    # Slices of each batch computed at once on different cores; 0: one per
+    # core, up to two (see `training.trainer.make_train_step`).
+    towers: int = 0
 
     def validate(self, prefix: str = "") -> None:
+        check_positive(self.towers, join(prefix, "towers"), allow_zero=True)
         check_positive(self.learning_rate, join(prefix, "learning_rate"))
         check_positive(self.steps, join(prefix, "steps"))
         check_positive(self.eval_every, join(prefix, "eval_every"))

@@ -160,3 +160,25 @@ def matmul_peak(size: int = 2048, chain: int = 10, repeats: int = 3) -> dict:
         "repeats": repeats,
         "seconds": seconds,
     }
+
+
+def matmul_peak_fresh_process(size: int = 2048, chain: int = 10, repeats: int = 3):
+    """`matmul_peak` in a new Python process with TensorFlow's default thread
+    pools (every core on each matmul), whatever this process's thread settings
+    (training uses one intra-op thread per tower): the peak is the machine's."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, os\n"
+        "os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')\n"
+        "from nlp_lstm.benchmarking.measure import matmul_peak\n"
+        f"print(json.dumps(matmul_peak({size}, {chain}, {repeats})))\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    result["process"] = "fresh, default TensorFlow threads"
+    return result

@@ -41,6 +41,10 @@ def main(description: str, config_class: str, pipeline: str, argv=None) -> int:
     except config_lib.ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    from nlp_lstm.training import trainer
+
+    # Before TensorFlow's first op: thread pools for the training towers.
+    trainer.configure_threads(trainer.resolve_towers(config.training.towers))
     report = importlib.import_module(f"nlp_lstm.pipelines.{pipeline}").run(config)
     summary = {key: report[key] for key in SUMMARY_KEYS if key in report}
     print(json.dumps(summary, indent=2))

@@ -109,7 +109,7 @@ def train(
     # Evaluations logged after the restored checkpoint happen again.
     history = [h for h in _load_history(history_path) if h["step"] <= restored_step]
 
-    train_step = make_train_step(model, optimizer, loss_fn)
+    train_step = make_train_step(model, optimizer, loss_fn, config.towers)
     writer = tf.summary.create_file_writer(os.path.join(run_dir, "logs"))
     step = int(optimizer.iterations.numpy())
     progress = keras.utils.Progbar(
@@ -255,17 +255,79 @@ def restore_checkpoint(path: str, state: dict, random_state) -> bool:
     return iterator_restored
 
 
-def make_train_step(model, optimizer, loss_fn):
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+def resolve_towers(towers: int = 0) -> int:
+    """`towers`, or with 0 one tower per core, up to two."""
+    return towers if towers > 0 else max(1, min(2, usable_cores()))
+
+
+def configure_threads(towers: int) -> bool:
+    """Sizes TensorFlow's thread pools for `towers` concurrent towers: one
+    inter-op thread per tower, the cores shared out as intra-op threads.
+
+    Must run before TensorFlow starts its runtime (the first op); returns False,
+    changing nothing, when it is too late or `towers` is 1.
+    """
+    if towers < 2:
+        return False
+    try:
+        tf.config.threading.set_inter_op_parallelism_threads(towers)
+        tf.config.threading.set_intra_op_parallelism_threads(
+            max(1, usable_cores() // towers)
+        )
+    except RuntimeError:
+        return False
+    return True
+
+
+def split_batch(batch, parts: int) -> list:
+    """`parts` slices of every tensor of the nest `batch` along axis 0 (the
+    first slice takes the remainder, so it is never empty)."""
+    flat = tf.nest.flatten(batch)
+    size = tf.shape(flat[0])[0]
+    share = size // parts
+    sizes = tf.concat([[size - share * (parts - 1)], tf.fill([parts - 1], share)], 0)
+    pieces = [tf.split(tensor, sizes, axis=0) for tensor in flat]
+    return [
+        tf.nest.pack_sequence_as(batch, [piece[index] for piece in pieces])
+        for index in range(parts)
+    ]
+
+
+def make_train_step(model, optimizer, loss_fn, towers: int | None = None):
     """One training step, `batch -> (loss, tokens)`: the loss under a
-    `GradientTape`, then `optimizer.apply_gradients`. `reduce_retracing` makes
-    the second batch shape trace a shape-generic graph, so that every length
-    bucket does not cost a new trace."""
+    `GradientTape`, then `optimizer.apply_gradients`.
+
+    With `towers > 1` (default: one per core, up to two) the batch is split
+    into that many slices whose losses are computed by independent subgraphs,
+    which TensorFlow's executor runs at the same time on different cores (the
+    recurrent loops are chains of small ops that one core runs best). The
+    slices' token-averaged losses are recombined with their token counts, so
+    the objective is the whole batch's. `reduce_retracing` makes the second
+    batch shape trace a shape-generic graph, so that every length bucket does
+    not cost a new trace.
+    """
+    towers = resolve_towers(0 if towers is None else towers)
     variables = model.trainable_variables
+
+    def batch_loss(batch):
+        if towers == 1:
+            return loss_fn(model, batch, True)
+        results = [loss_fn(model, part, True) for part in split_batch(batch, towers)]
+        tokens = tf.add_n([tf.cast(count, tf.float32) for _, count in results])
+        total = tf.add_n(
+            [tf.cast(loss, tf.float32) * tf.cast(count, tf.float32)
+             for loss, count in results]
+        )
+        return total / tf.maximum(tokens, 1.0), tokens
 
     @tf.function(reduce_retracing=True)
     def train_step(batch):
         with tf.GradientTape() as tape:
-            loss, tokens = loss_fn(model, batch, True)
+            loss, tokens = batch_loss(batch)
         gradients = tape.gradient(loss, variables)
         optimizer.apply_gradients(zip(gradients, variables))
         return loss, tokens
