@@ -73,7 +73,10 @@ def main(argv=None) -> int:
     parser.add_argument("--output", default="benchmarks/results/profile")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument(
-        "--threads", type=int, default=0, help="intra- and inter-op threads (0: TF's)"
+        "--threads",
+        type=int,
+        default=0,
+        help="intra- and inter-op threads (0: as the pipelines train)",
     )
     args = parser.parse_args(argv)
 
@@ -81,9 +84,13 @@ def main(argv=None) -> int:
 
     import tensorflow as tf
 
+    from nlp_lstm.training import trainer
+
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    else:  # as the pipelines train
+        trainer.configure_threads(trainer.resolve_towers())
 
     from nlp_lstm import config as config_lib
     from nlp_lstm.data.batching import translation_dataset, translation_examples
@@ -92,7 +99,6 @@ def main(argv=None) -> int:
     from nlp_lstm.pipelines.translation import translator_loss
     from nlp_lstm.text import sentencepiece as sp
     from nlp_lstm.training.optimizers import build_optimizer
-    from nlp_lstm.training.trainer import make_train_step
 
     if not os.path.isfile(TOKENIZER):
         print(
@@ -125,7 +131,7 @@ def main(argv=None) -> int:
     )
     optimizer = build_optimizer(config.training)
     optimizer.build(model.trainable_variables)
-    train_step = make_train_step(
+    train_step = trainer.make_train_step(
         model, optimizer, translator_loss(config.training.label_smoothing)
     )
 
