@@ -197,3 +197,31 @@ def test_run_again_resumes_from_checkpoint_and_exports_next_version(tiny_run):
     assert (root / "run" / "tokenizer.model").read_bytes() == (
         root / "tokenizers" / f"{config.name}.model"
     ).read_bytes()
+
+
+def test_serving_export_of_a_finished_run_matches_the_pipeline_export(
+    tiny_run, tmp_path
+):
+    """`nlp-lstm serving export RUN` rebuilds the model from the run and writes a
+    version that translates as the pipeline's own export does."""
+    import numpy as np
+    import tensorflow as tf
+
+    from nlp_lstm.export.serving.reexport import export_run
+
+    config, report, root = tiny_run
+    path = export_run(str(root / "run"), directory=str(tmp_path))
+    assert path == str(tmp_path / config.name / "1")
+    sources = tf.constant(["Hola, ¿cómo estás?", "Me gusta leer.", ""])
+    outputs = [
+        tf.saved_model.load(p).signatures["translate_greedy"](sources=sources)
+        for p in (report["export_path"], path)
+    ]
+    np.testing.assert_array_equal(
+        outputs[0]["translations"].numpy(), outputs[1]["translations"].numpy()
+    )
+    np.testing.assert_allclose(outputs[0]["scores"], outputs[1]["scores"], atol=1e-5)
+    metadata = json.loads(
+        (tmp_path / config.name / "1" / "assets.extra" / "nlp_lstm.json").read_text()
+    )
+    assert metadata["exported_from_run"] == str(root / "run")

@@ -220,9 +220,14 @@ def export(
     model,
     tokenizers: dict,
     warmup_sources=None,
+    directory: str | None = None,
+    name: str | None = None,
+    extra_metadata: dict | None = None,
 ) -> str:
-    """Writes the next SavedModel version under `export.directory/name`, with
-    `warmup_sources` (real test sentences) as its warmup requests."""
+    """Writes the next SavedModel version under `directory/name` (default
+    `export.directory/name` of the config), with `warmup_sources` (real test
+    sentences) as its warmup requests and `extra_metadata` added to its
+    metadata."""
     decoding = config.decoding
     module = TranslatorModule(
         model,
@@ -242,7 +247,12 @@ def export(
             "eos": sp.EOS_ID,
         },
         "config": dataclasses.asdict(config),
+        **(extra_metadata or {}),
     }
     return export_translator(
-        module, config.export.directory, config.name, metadata, warmup_sources
+        module,
+        directory or config.export.directory,
+        name or config.name,
+        metadata,
+        warmup_sources,
     )

@@ -12,7 +12,7 @@ the export code up to date.
 
 from __future__ import annotations
 
-import dataclasses
+import os
 
 
 def _test_sources(config, count: int) -> list[str]:
@@ -55,32 +55,22 @@ def export_run(
     directory = directory or config.export.directory
     name = name or config.name
     if source.task == "translation":
-        from nlp_lstm.export.translator import TranslatorModule, export_translator
-        from nlp_lstm.text import sentencepiece as sp
+        from nlp_lstm import config as config_lib
+        from nlp_lstm.pipelines.translation import export
 
-        decoding = config.decoding
-        module = TranslatorModule(
-            source.model,
-            source.sentencepiece["source"],
-            source.sentencepiece["target"],
-            beam_size=decoding.beam_size,
-            length_penalty=decoding.length_penalty,
-            max_length_ratio=decoding.max_length_ratio,
-            max_length_offset=decoding.max_length_offset,
+        # The whole run config (the source holds only what a TFLite export
+        # reads): the export metadata records it, warmup reads its test set.
+        config = config_lib.load(
+            config_lib.TranslationConfig, os.path.join(source.run_dir, "config.json")
         )
-        metadata = {
-            "name": config.name,
-            "special_ids": {
-                "pad": sp.PAD_ID,
-                "unk": sp.UNK_ID,
-                "bos": sp.BOS_ID,
-                "eos": sp.EOS_ID,
-            },
-            "config": dataclasses.asdict(config),
-            "exported_from_run": source.run_dir,
-        }
-        return export_translator(
-            module, directory, name, metadata, _test_sources(config, warmup_count)
+        return export(
+            config,
+            source.model,
+            source.sentencepiece,
+            _test_sources(config, warmup_count),
+            directory=directory,
+            name=name,
+            extra_metadata={"exported_from_run": source.run_dir},
         )
 
     from nlp_lstm.export.tagger import TaggerServing, export_tagger
