@@ -84,13 +84,15 @@ def main(argv=None) -> int:
 
     import tensorflow as tf
 
+    from nlp_lstm import config as config_lib
     from nlp_lstm.training import trainer
 
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     else:  # as the pipelines train
-        trainer.configure_threads(trainer.resolve_towers())
+        config = config_lib.load(config_lib.TranslationConfig, CONFIG, [])
+        trainer.configure_threads(trainer.resolve_towers(config.training.towers))
 
     from nlp_lstm import config as config_lib
     from nlp_lstm.data.batching import translation_dataset, translation_examples
@@ -132,7 +134,10 @@ def main(argv=None) -> int:
     optimizer = build_optimizer(config.training)
     optimizer.build(model.trainable_variables)
     train_step = trainer.make_train_step(
-        model, optimizer, translator_loss(config.training.label_smoothing)
+        model,
+        optimizer,
+        translator_loss(config.training.label_smoothing),
+        config.training.towers,
     )
 
     for _ in range(2):  # every shape traced before the trace starts

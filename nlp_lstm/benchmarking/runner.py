@@ -23,8 +23,9 @@ TRAINED_TAGGER_RUN = "runs/tagger_ud_ewt_upos"
 TRAINED_TAGGER_EXPORT = "saved_models/tagger_ud_ewt_upos"
 
 
-def trained_translator(run_dir: str = TRAINED_TRANSLATOR_RUN,
-                       export_dir: str = TRAINED_TRANSLATOR_EXPORT):
+def trained_translator(
+    run_dir: str = TRAINED_TRANSLATOR_RUN, export_dir: str = TRAINED_TRANSLATOR_EXPORT
+):
     """The trained translator of `run_dir` (config, best weights, tokenizer).
 
     Returns:
@@ -56,8 +57,9 @@ def trained_translator(run_dir: str = TRAINED_TRANSLATOR_RUN,
     return model, tokenizer, saved_model_dir, config
 
 
-def trained_tagger(run_dir: str = TRAINED_TAGGER_RUN,
-                   export_dir: str = TRAINED_TAGGER_EXPORT):
+def trained_tagger(
+    run_dir: str = TRAINED_TAGGER_RUN, export_dir: str = TRAINED_TAGGER_EXPORT
+):
     """The trained tagger of `run_dir` (its report's config, best weights);
     the vocabularies are rebuilt from the corpus as the pipeline built them.
 
@@ -116,17 +118,28 @@ class Sections:
         return value
 
 
-def run(suite_name: str, output_dir: str, command: list[str] | None = None,
-        verbose: bool = True) -> dict:
+def run(
+    suite_name: str,
+    output_dir: str,
+    command: list[str] | None = None,
+    verbose: bool = True,
+) -> dict:
     """Runs the suite named `suite_name`; writes and returns the results.
 
     Paths in the configs are relative to the repository root: call it from
     there (`benchmarks/run.py` does).
     """
     suite = SUITES[suite_name]
-    # Training runs as the pipelines run it: towers of the batch on their own
-    # cores (one intra-op thread each). Set before TensorFlow's first op.
-    trainer_lib.configure_threads(trainer_lib.resolve_towers())
+    # Training runs as the pipelines run it (`training.towers` of the config,
+    # 1 by default). Set before TensorFlow's first op.
+    from nlp_lstm import config as config_lib
+
+    translation = config_lib.load(
+        config_lib.TranslationConfig, suite.translation_config
+    )
+    trainer_lib.configure_threads(
+        trainer_lib.resolve_towers(translation.training.towers)
+    )
     os.makedirs(output_dir, exist_ok=True)
     started = time.perf_counter()
     results = {
@@ -196,18 +209,24 @@ def run(suite_name: str, output_dir: str, command: list[str] | None = None,
         setup = state.get("translation")
         if setup is None:
             raise RuntimeError("no translation data (see translator_training)")
-        trained = trained_translator() if suite.use_trained else (
-            f"{inference.NO_TRAINED_MODEL} (the {suite.name} suite uses none)"
+        trained = (
+            trained_translator()
+            if suite.use_trained
+            else (f"{inference.NO_TRAINED_MODEL} (the {suite.name} suite uses none)")
         )
         if isinstance(trained, str):
             model, tokenizer, saved_model_dir, config = (
-                state["translator"], setup.tokenizer, None, setup.config
+                state["translator"],
+                setup.tokenizer,
+                None,
+                setup.config,
             )
             results["translator_inference_model"] = trained
         else:
             model, tokenizer, saved_model_dir, config = trained
             results["translator_inference_model"] = {
-                "run": TRAINED_TRANSLATOR_RUN, "saved_model": saved_model_dir
+                "run": TRAINED_TRANSLATOR_RUN,
+                "saved_model": saved_model_dir,
             }
         test = setup.corpus["test"]
         results["inference"] += inference.translator_rows(
@@ -226,8 +245,10 @@ def run(suite_name: str, output_dir: str, command: list[str] | None = None,
     sections.run("translator_inference", translator_inference)
 
     def tagger_inference():
-        trained = trained_tagger() if suite.use_trained else (
-            f"{inference.NO_TRAINED_MODEL} (the {suite.name} suite uses none)"
+        trained = (
+            trained_tagger()
+            if suite.use_trained
+            else (f"{inference.NO_TRAINED_MODEL} (the {suite.name} suite uses none)")
         )
         if isinstance(trained, str):
             setup = state.get("tagging")
@@ -238,7 +259,8 @@ def run(suite_name: str, output_dir: str, command: list[str] | None = None,
         else:
             model, setup, saved_model_dir = trained
             results["tagger_inference_model"] = {
-                "run": TRAINED_TAGGER_RUN, "saved_model": saved_model_dir
+                "run": TRAINED_TAGGER_RUN,
+                "saved_model": saved_model_dir,
             }
         results["inference"] += inference.tagger_rows(
             suite,

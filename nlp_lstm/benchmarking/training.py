@@ -215,7 +215,10 @@ def translator_training(suite, setup: TranslationSetup, peak_gflops: float | Non
     optimizer = build_optimizer(config.training)
     optimizer.build(model.trainable_variables)
     train_step = trainer_lib.make_train_step(
-        model, optimizer, translator_loss(config.training.label_smoothing)
+        model,
+        optimizer,
+        translator_loss(config.training.label_smoothing),
+        config.training.towers,
     )
     if verbose:
         print(
@@ -418,7 +421,9 @@ def tagger_training(suite, setup: TaggingSetup, peak_gflops: float | None,
         batch_tokens, batch_tags = batch
         return model.tag_loss(featurizer(batch_tokens), batch_tags, training=training)
 
-    train_step = trainer_lib.make_train_step(model, optimizer, loss_fn)
+    train_step = trainer_lib.make_train_step(
+        model, optimizer, loss_fn, config.training.towers
+    )
     if verbose:
         print(
             f"tagger training: {len(batches)} timed steps of "

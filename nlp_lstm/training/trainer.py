@@ -301,7 +301,7 @@ def make_train_step(model, optimizer, loss_fn, towers: int | None = None):
     """One training step, `batch -> (loss, tokens)`: the loss under a
     `GradientTape`, then `optimizer.apply_gradients`.
 
-    With `towers > 1` (default: one per core, up to two) the batch is split
+    With `towers > 1` (0: one per core, up to two; default 1) the batch is split
     into that many slices whose losses are computed by independent subgraphs,
     which TensorFlow's executor runs at the same time on different cores (the
     recurrent loops are chains of small ops that one core runs best). The
@@ -310,7 +310,7 @@ def make_train_step(model, optimizer, loss_fn, towers: int | None = None):
     batch shape trace a shape-generic graph, so that every length bucket does
     not cost a new trace.
     """
-    towers = resolve_towers(0 if towers is None else towers)
+    towers = 1 if towers is None else resolve_towers(towers)
     variables = model.trainable_variables
 
     def batch_loss(batch):
