@@ -251,8 +251,8 @@ class TrainingConfig:
     seed: int = 1234
     # Slices of each batch computed at once on different cores (1: off; 0:
     # one per core, up to two; see `training.trainer.make_train_step`). Off by
-    # default: a Tatoeba run with 2 converged slower (val loss 4.77 vs 4.53
-    # after 750-1,000 steps), not yet understood.
+    # default: a Tatoeba run with 2 converged slower (val loss 4.77 vs 3.89
+    # after 1,000 steps), not yet understood.
     towers: int = 1
 
     def validate(self, prefix: str = "") -> None:
