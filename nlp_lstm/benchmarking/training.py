@@ -103,28 +103,14 @@ def translation_setup(suite, cache_dir: str) -> TranslationSetup:
 def translation_batches(setup: TranslationSetup, count: int) -> list:
     """`count` batches `((source, target_in), target_out)` (NumPy) drawn from
     the pipeline's shuffled, bucketed training dataset."""
-    from nlp_lstm.data.batching import translation_dataset, translation_examples
+    from nlp_lstm.pipelines.translation import encode_split, training_dataset
 
     config = setup.config
     processor = setup.processor
-    train = setup.corpus["train"]
-    sources, targets, _ = translation_examples(
-        processor.encode(list(train["source"])),
-        processor.encode(list(train["target"])),
-        config.data.max_length,
+    sources, targets, _ = encode_split(
+        config, processor, processor, setup.corpus["train"]
     )
-    data = config.data
-    dataset = translation_dataset(
-        sources,
-        targets,
-        batch_size=data.batch_size,
-        batch_tokens=data.batch_tokens,
-        bucket_width=data.bucket_width,
-        max_length=data.max_length,
-        shuffle_buffer=data.shuffle_buffer,
-        seed=config.training.seed,
-        repeat=True,
-    )
+    dataset = training_dataset(config, sources, targets)
     return [
         tf.nest.map_structure(lambda t: t.numpy(), batch)
         for batch in dataset.take(count)
@@ -342,39 +328,13 @@ def tagging_config(suite, path: str | None = None, size: bool = True):
 
 
 def tagging_setup(config) -> TaggingSetup:
-    """Reads the corpus and builds the vocabularies as `train_tagger` does
-    (deterministic, so a trained model's vocabularies come out the same)."""
-    from nlp_lstm.data.conll import load_tagging_corpus
-    from nlp_lstm.pipelines.tagging import convert_split, model_scheme
-    from nlp_lstm.text import tags as tag_schemes
-    from nlp_lstm.text.words import CharVocabulary, TokenFeaturizer, WordVocabulary
+    """The corpus and vocabularies as `train_tagger` builds them (deterministic,
+    so a trained model's vocabularies come out the same)."""
+    from nlp_lstm.pipelines.tagging import tagging_data
 
-    corpus, _ = load_tagging_corpus(config.data)
-    scheme = model_scheme(config)
-    tokens = {split: [list(t) for t in corpus[split]["tokens"]] for split in corpus}
-    gold = {
-        split: convert_split(corpus[split], config.data.scheme, scheme)
-        for split in corpus
-    }
-    embedder = config.model.embedder
-    words = WordVocabulary.build(
-        tokens["train"],
-        min_frequency=embedder.min_frequency,
-        max_words=embedder.max_words,
-        lowercase=embedder.lowercase,
-        normalize_digits=embedder.normalize_digits,
-    )
-    chars = CharVocabulary.build(
-        tokens["train"],
-        min_frequency=embedder.min_char_frequency,
-        max_word_chars=embedder.max_word_chars,
-    )
+    data = tagging_data(config)
     return TaggingSetup(
-        config,
-        tokens,
-        gold,
-        tag_schemes.TagVocabulary.build(gold["train"], scheme),
-        TokenFeaturizer(words, chars),
+        config, data.tokens, data.gold, data.tag_vocabulary, data.featurizer
     )
 
 

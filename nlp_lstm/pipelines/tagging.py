@@ -165,12 +165,22 @@ class TrainedTagger:
     pretrained_found: int | None
 
 
-def train_tagger(config: config_lib.TaggingConfig, verbose: int = 1) -> TrainedTagger:
-    """Reads the corpus, builds the vocabularies and the model, and trains it
-    (resuming from `run_dir`'s checkpoints)."""
-    config_lib.check_memory(config)
-    set_seed(config.training.seed)
-    os.makedirs(config.run_dir, exist_ok=True)
+@dataclasses.dataclass
+class TaggingData:
+    """A tagging corpus as the model sees it: tokens and gold tags (in the
+    model's scheme) per split, and the vocabularies built from `train`."""
+
+    tokens: dict
+    gold: dict
+    scheme: str
+    tag_vocabulary: tag_schemes.TagVocabulary
+    featurizer: TokenFeaturizer
+    data_report: dict
+
+
+def tagging_data(config: config_lib.TaggingConfig) -> TaggingData:
+    """Reads the corpus of `config.data` and builds the tag, word and char
+    vocabularies (deterministic: the same config gives the same ids)."""
     corpus, data_report = load_tagging_corpus(config.data)
     scheme = model_scheme(config)
     tokens = {split: [list(t) for t in corpus[split]["tokens"]] for split in corpus}
@@ -178,22 +188,40 @@ def train_tagger(config: config_lib.TaggingConfig, verbose: int = 1) -> TrainedT
         split: convert_split(corpus[split], config.data.scheme, scheme)
         for split in corpus
     }
-
-    embedder_config = config.model.embedder
-    tag_vocabulary = tag_schemes.TagVocabulary.build(gold["train"], scheme)
+    embedder = config.model.embedder
     words = WordVocabulary.build(
         tokens["train"],
-        min_frequency=embedder_config.min_frequency,
-        max_words=embedder_config.max_words,
-        lowercase=embedder_config.lowercase,
-        normalize_digits=embedder_config.normalize_digits,
+        min_frequency=embedder.min_frequency,
+        max_words=embedder.max_words,
+        lowercase=embedder.lowercase,
+        normalize_digits=embedder.normalize_digits,
     )
     chars = CharVocabulary.build(
         tokens["train"],
-        min_frequency=embedder_config.min_char_frequency,
-        max_word_chars=embedder_config.max_word_chars,
+        min_frequency=embedder.min_char_frequency,
+        max_word_chars=embedder.max_word_chars,
     )
-    featurizer = TokenFeaturizer(words, chars)
+    return TaggingData(
+        tokens,
+        gold,
+        scheme,
+        tag_schemes.TagVocabulary.build(gold["train"], scheme),
+        TokenFeaturizer(words, chars),
+        data_report,
+    )
+
+
+def train_tagger(config: config_lib.TaggingConfig, verbose: int = 1) -> TrainedTagger:
+    """Reads the corpus, builds the vocabularies and the model, and trains it
+    (resuming from `run_dir`'s checkpoints)."""
+    config_lib.check_memory(config)
+    set_seed(config.training.seed)
+    os.makedirs(config.run_dir, exist_ok=True)
+    data = tagging_data(config)
+    tokens, gold, scheme = data.tokens, data.gold, data.scheme
+    tag_vocabulary, featurizer = data.tag_vocabulary, data.featurizer
+    words, chars = featurizer.words, featurizer.chars
+    embedder_config = config.model.embedder
     model = build_tagger(config.model, tag_vocabulary, words.size, chars.size)
     pretrained_found = None
     if embedder_config.pretrained:
@@ -236,7 +264,7 @@ def train_tagger(config: config_lib.TaggingConfig, verbose: int = 1) -> TrainedT
     )
     return TrainedTagger(
         model, featurizer, tag_vocabulary, scheme, tokens, gold, result,
-        data_report, pretrained_found,
+        data.data_report, pretrained_found,
     )
 
 

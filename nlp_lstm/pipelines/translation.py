@@ -63,6 +63,33 @@ def tokenizer_models(config: config_lib.TranslationConfig, corpus) -> dict:
     return models
 
 
+def encode_split(config: config_lib.TranslationConfig, source_processor,
+                 target_processor, data) -> tuple[list, list, int]:
+    """`(sources, targets, dropped)`: the id sequences of a corpus split's
+    pairs (`data["source"]`, `data["target"]`) within `data.max_length`."""
+    return translation_examples(
+        source_processor.encode(list(data["source"])),
+        target_processor.encode(list(data["target"])),
+        config.data.max_length,
+    )
+
+
+def training_dataset(config: config_lib.TranslationConfig, sources, targets):
+    """The endless, shuffled, length-bucketed batches the model trains on."""
+    data = config.data
+    return translation_dataset(
+        sources,
+        targets,
+        batch_size=data.batch_size,
+        batch_tokens=data.batch_tokens,
+        bucket_width=data.bucket_width,
+        max_length=data.max_length,
+        shuffle_buffer=data.shuffle_buffer,
+        seed=config.training.seed,
+        repeat=True,
+    )
+
+
 def translator_loss(label_smoothing: float):
     def loss_fn(model, batch, training):
         (source, target_in), target_out = batch
@@ -86,27 +113,12 @@ def run(config: config_lib.TranslationConfig, verbose: int = 1) -> dict:
     target_processor = sp.processor(tokenizers["target"])
 
     def examples(split):
-        data = corpus[split]
-        return translation_examples(
-            source_processor.encode(list(data["source"])),
-            target_processor.encode(list(data["target"])),
-            config.data.max_length,
-        )
+        return encode_split(config, source_processor, target_processor, corpus[split])
 
     train_sources, train_targets, dropped = examples("train")
     dev_sources, dev_targets, _ = examples("dev")
     data = config.data
-    train_data = translation_dataset(
-        train_sources,
-        train_targets,
-        batch_size=data.batch_size,
-        batch_tokens=data.batch_tokens,
-        bucket_width=data.bucket_width,
-        max_length=data.max_length,
-        shuffle_buffer=data.shuffle_buffer,
-        seed=config.training.seed,
-        repeat=True,
-    )
+    train_data = training_dataset(config, train_sources, train_targets)
     dev_data = translation_dataset(
         dev_sources,
         dev_targets,
