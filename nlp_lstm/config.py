@@ -249,11 +249,11 @@ class TrainingConfig:
     early_stopping_metric: typing.Literal["val_loss", "val_bleu", "none"] = "val_loss"
     patience: int = 4
     seed: int = 1234
-    # Slices of each batch computed at once on different cores (1: off; 0:
-    # one per core, up to two; see `training.trainer.make_train_step`). Off by
-    # default: a Tatoeba run with 2 converged slower (val loss 4.77 vs 3.89
-    # after 1,000 steps), not yet understood.
-    towers: int = 1
+    # Slices of each batch computed at once on different cores (0: one per
+    # core, up to two; 1: off; see `training.trainer.make_train_step`). The
+    # objective and the distribution of gradients under dropout are those of
+    # one tower (tests/test_training_step.py, tests/test_dropout_statistics.py).
+    towers: int = 0
 
     def validate(self, prefix: str = "") -> None:
         check_positive(self.towers, join(prefix, "towers"), allow_zero=True)
