@@ -227,3 +227,24 @@ def test_serving_export_of_a_finished_run_matches_the_pipeline_export(
         (tmp_path / config.name / "1" / "assets.extra" / "nlp_lstm.json").read_text()
     )
     assert metadata["exported_from_run"] == str(root / "run")
+
+
+def test_serving_export_of_a_run_defaults_to_its_export_directory(tiny_run, tmp_path):
+    """Without `--directory`, `nlp-lstm serving export RUN` writes the next
+    version under the run config's `export.directory`."""
+    import shutil
+
+    from nlp_lstm.cli import main
+
+    config, _, root = tiny_run
+    run_dir = tmp_path / "run"
+    shutil.copytree(root / "run", run_dir)
+    saved = json.loads((run_dir / "config.json").read_text())
+    saved["run_dir"] = str(run_dir)
+    saved["export"]["directory"] = str(tmp_path / "exports")
+    (run_dir / "config.json").write_text(json.dumps(saved))
+    assert main(["serving", "export", str(run_dir)]) == 0
+    version = tmp_path / "exports" / config.name / "1"
+    assert (version / "saved_model.pb").is_file()
+    metadata = json.loads((version / "assets.extra" / "nlp_lstm.json").read_text())
+    assert metadata["exported_from_run"] == str(run_dir)

@@ -52,17 +52,19 @@ def export_run(
 
     source = load_source(path)
     config = source.config
-    directory = directory or config.export.directory
-    name = name or config.name
     if source.task == "translation":
         from nlp_lstm import config as config_lib
         from nlp_lstm.pipelines.translation import export
 
         # The whole run config (the source holds only what a TFLite export
-        # reads): the export metadata records it, warmup reads its test set.
+        # reads): the export directory and metadata come from it, warmup reads
+        # its test set.
         config = config_lib.load(
             config_lib.TranslationConfig, os.path.join(source.run_dir, "config.json")
         )
+    directory = directory or config.export.directory
+    name = name or config.name
+    if source.task == "translation":
         return export(
             config,
             source.model,
