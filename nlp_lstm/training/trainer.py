@@ -313,26 +313,56 @@ def make_train_step(model, optimizer, loss_fn, towers: int | None = None):
     towers = 1 if towers is None else resolve_towers(towers)
     variables = model.trainable_variables
 
-    def batch_loss(batch):
-        if towers == 1:
-            return loss_fn(model, batch, True)
-        results = [loss_fn(model, part, True) for part in split_batch(batch, towers)]
-        tokens = tf.add_n([tf.cast(count, tf.float32) for _, count in results])
-        total = tf.add_n(
-            [tf.cast(loss, tf.float32) * tf.cast(count, tf.float32)
-             for loss, count in results]
+    def one_tower(batch):
+        with tf.GradientTape() as tape:
+            loss, tokens = loss_fn(model, batch, True)
+        return loss, tokens, tape.gradient(loss, variables)
+
+    def tower_gradients(batch):
+        # One tape per slice: each slice's gradients are summed within its own
+        # backward pass, then the slices' are added in a fixed order (one
+        # tape over all slices adds contributions as they arrive, so runs
+        # under changing load round differently).
+        results = [one_tower(part) for part in split_batch(batch, towers)]
+        counts = [tf.cast(count, tf.float32) for _, count, _ in results]
+        tokens = tf.add_n(counts)
+        share = [count / tf.maximum(tokens, 1.0) for count in counts]
+        loss = tf.add_n(
+            [tf.cast(loss, tf.float32) * w for (loss, _, _), w in zip(results, share)]
         )
-        return total / tf.maximum(tokens, 1.0), tokens
+        gradients = [
+            _weighted_sum([grads[i] for _, _, grads in results], share)
+            for i in range(len(variables))
+        ]
+        return loss, tokens, gradients
 
     @tf.function(reduce_retracing=True)
     def train_step(batch):
-        with tf.GradientTape() as tape:
-            loss, tokens = batch_loss(batch)
-        gradients = tape.gradient(loss, variables)
+        if towers == 1:
+            loss, tokens, gradients = one_tower(batch)
+        else:
+            loss, tokens, gradients = tower_gradients(batch)
         optimizer.apply_gradients(zip(gradients, variables))
         return loss, tokens
 
     return train_step
+
+
+def _weighted_sum(gradients, weights):
+    """`sum(w * g)` over towers, in tower order; sparse (`IndexedSlices`)
+    gradients stay sparse, their rows concatenated."""
+    present = [(g, w) for g, w in zip(gradients, weights) if g is not None]
+    if not present:
+        return None
+    if all(isinstance(g, tf.IndexedSlices) for g, _ in present):
+        return tf.IndexedSlices(
+            tf.concat([g.values * tf.cast(w, g.values.dtype) for g, w in present], 0),
+            tf.concat([g.indices for g, _ in present], 0),
+            present[0][0].dense_shape,
+        )
+    return tf.add_n(
+        [tf.convert_to_tensor(g) * tf.cast(w, g.dtype) for g, w in present]
+    )
 
 
 def _save_weights_atomically(model: keras.Model, path: str) -> None:
