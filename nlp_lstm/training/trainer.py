@@ -320,9 +320,8 @@ def make_train_step(model, optimizer, loss_fn, towers: int | None = None):
 
     def tower_gradients(batch):
         # One tape per slice: each slice's gradients are summed within its own
-        # backward pass, then the slices' are added in a fixed order (one
-        # tape over all slices adds contributions as they arrive, so runs
-        # under changing load round differently).
+        # backward pass, then the slices' are added in a fixed order (with one
+        # tape over all slices, two runs under load rounded differently).
         results = [one_tower(part) for part in split_batch(batch, towers)]
         counts = [tf.cast(count, tf.float32) for _, count, _ in results]
         tokens = tf.add_n(counts)
