@@ -94,7 +94,6 @@ def main(argv=None) -> int:
         config = config_lib.load(config_lib.TranslationConfig, CONFIG, [])
         trainer.configure_threads(trainer.resolve_towers(config.training.towers))
 
-    from nlp_lstm import config as config_lib
     from nlp_lstm.data.batching import translation_dataset, translation_examples
     from nlp_lstm.data.parallel import load_parallel_corpus
     from nlp_lstm.models.translator import build_translator

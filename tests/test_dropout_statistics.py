@@ -12,7 +12,7 @@ import tensorflow as tf
 from nlp_lstm.config import DecoderConfig, EncoderConfig, TranslatorModelConfig
 from nlp_lstm.models.translator import build_translator
 from nlp_lstm.pipelines.translation import translator_loss
-from nlp_lstm.training.trainer import seed_states, split_batch
+from nlp_lstm.training.trainer import make_gradient_fn, seed_states
 
 DRAWS = 300
 
@@ -50,13 +50,11 @@ def gradient_moments(model, towers: int = 1, seed: int = 0):
     for state in seed_states(model):
         state.assign(state + tf.cast(1000 * seed, state.dtype))
 
+    gradient_fn = make_gradient_fn(model, loss_fn, towers)  # as training runs it
+
     @tf.function
     def gradients():
-        with tf.GradientTape() as tape:
-            results = [loss_fn(model, part, True) for part in split_batch(data, towers)]
-            tokens = tf.add_n([count for _, count in results])
-            loss = tf.add_n([value * count for value, count in results]) / tokens
-        grads = tape.gradient(loss, model.trainable_variables)
+        _, _, grads = gradient_fn(data)
         return tf.concat([tf.reshape(tf.convert_to_tensor(g), [-1]) for g in grads], 0)
 
     draws = np.stack([gradients().numpy() for _ in range(DRAWS)]).astype(np.float64)

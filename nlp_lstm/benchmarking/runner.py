@@ -131,7 +131,7 @@ def run(
     """
     suite = SUITES[suite_name]
     # Training runs as the pipelines run it (`training.towers` of the config,
-    # 1 by default). Set before TensorFlow's first op.
+    # one per core up to two by default). Set before TensorFlow's first op.
     from nlp_lstm import config as config_lib
 
     translation = config_lib.load(

@@ -297,18 +297,17 @@ def split_batch(batch, parts: int) -> list:
     ]
 
 
-def make_train_step(model, optimizer, loss_fn, towers: int | None = None):
-    """One training step, `batch -> (loss, tokens)`: the loss under a
-    `GradientTape`, then `optimizer.apply_gradients`.
+def make_gradient_fn(model, loss_fn, towers: int | None = None):
+    """`batch -> (loss, tokens, gradients)` for `model.trainable_variables`.
 
-    With `towers > 1` (0: one per core, up to two; default 1) the batch is split
-    into that many slices whose losses are computed by independent subgraphs,
-    which TensorFlow's executor runs at the same time on different cores (the
+    With `towers > 1` (0: one per core, up to two; None: 1) the batch is split
+    into that many slices, each with its own tape: independent subgraphs that
+    TensorFlow's executor runs at the same time on different cores (the
     recurrent loops are chains of small ops that one core runs best). The
-    slices' token-averaged losses are recombined with their token counts, so
-    the objective is the whole batch's. `reduce_retracing` makes the second
-    batch shape trace a shape-generic graph, so that every length bucket does
-    not cost a new trace.
+    slices' losses and gradients are weighted by their token counts and added
+    in slice order, so the result is the whole batch's, and the same in every
+    run (with one tape over all slices, two runs under load rounded
+    differently).
     """
     towers = 1 if towers is None else resolve_towers(towers)
     variables = model.trainable_variables
@@ -319,9 +318,6 @@ def make_train_step(model, optimizer, loss_fn, towers: int | None = None):
         return loss, tokens, tape.gradient(loss, variables)
 
     def tower_gradients(batch):
-        # One tape per slice: each slice's gradients are summed within its own
-        # backward pass, then the slices' are added in a fixed order (with one
-        # tape over all slices, two runs under load rounded differently).
         results = [one_tower(part) for part in split_batch(batch, towers)]
         counts = [tf.cast(count, tf.float32) for _, count, _ in results]
         tokens = tf.add_n(counts)
@@ -335,12 +331,20 @@ def make_train_step(model, optimizer, loss_fn, towers: int | None = None):
         ]
         return loss, tokens, gradients
 
+    return one_tower if towers == 1 else tower_gradients
+
+
+def make_train_step(model, optimizer, loss_fn, towers: int | None = None):
+    """One training step, `batch -> (loss, tokens)`: the gradients of
+    `make_gradient_fn` (towers as there), then `optimizer.apply_gradients`.
+    `reduce_retracing` makes the second batch shape trace a shape-generic
+    graph, so that every length bucket does not cost a new trace."""
+    gradient_fn = make_gradient_fn(model, loss_fn, towers)
+    variables = model.trainable_variables
+
     @tf.function(reduce_retracing=True)
     def train_step(batch):
-        if towers == 1:
-            loss, tokens, gradients = one_tower(batch)
-        else:
-            loss, tokens, gradients = tower_gradients(batch)
+        loss, tokens, gradients = gradient_fn(batch)
         optimizer.apply_gradients(zip(gradients, variables))
         return loss, tokens
 
