@@ -305,9 +305,8 @@ def make_gradient_fn(model, loss_fn, towers: int | None = None):
     TensorFlow's executor runs at the same time on different cores (the
     recurrent loops are chains of small ops that one core runs best). The
     slices' losses and gradients are weighted by their token counts and added
-    in slice order, so the result is the whole batch's, and the same in every
-    run (with one tape over all slices, two runs under load rounded
-    differently).
+    in slice order, so the result is the whole batch's. Runs with towers are
+    not yet bit-exact under changing machine load (README, Determinism).
     """
     towers = 1 if towers is None else resolve_towers(towers)
     variables = model.trainable_variables
