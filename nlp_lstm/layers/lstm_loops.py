@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from nlp_lstm.layers.cells import lstm_step, lstm_step_backward
 from nlp_lstm.layers.linear import dense
 
 # Added to the scores of padded memory positions (as in `layers.attention`).
@@ -25,35 +26,9 @@ MASK_SCORE = -1e9
 SCORES = ("luong_dot", "luong_general")
 
 
-def _lstm_forward(z, carry):
-    """Gates from pre-activations `z` `(batch, 4 * units)`; Keras LSTM math."""
-    z_i, z_f, z_c, z_o = tf.split(z, 4, axis=-1)
-    i, f, g, o = tf.sigmoid(z_i), tf.sigmoid(z_f), tf.tanh(z_c), tf.sigmoid(z_o)
-    new_carry = f * carry + i * g
-    tanh_carry = tf.tanh(new_carry)
-    return o * tanh_carry, new_carry, tf.concat([i, f, g, o], axis=-1), tanh_carry
-
-
-def _lstm_backward(d_hidden, d_carry, gates, carry, tanh_carry):
-    """Gradients of one LSTM step: `(d_z, d_previous_carry)`."""
-    i, f, g, o = tf.split(gates, 4, axis=-1)
-    d_carry = d_carry + d_hidden * o * (1.0 - tf.square(tanh_carry))
-    d_z = tf.concat(
-        [
-            d_carry * g * i * (1.0 - i),
-            d_carry * carry * f * (1.0 - f),
-            d_carry * i * (1.0 - tf.square(g)),
-            d_hidden * tanh_carry * o * (1.0 - o),
-        ],
-        axis=-1,
-    )
-    return d_z, d_carry * f
-
-
 def _flat(tensor):
     """`(time, batch, features)` -> `(time * batch, features)`."""
     return tf.reshape(tensor, [-1, tf.shape(tensor)[-1]])
-
 
 
 def attention_decoder_loop(
@@ -153,7 +128,7 @@ def attention_decoder_loop(
                         [output * step_masks[j], hidden], axis=-1
                     )
                     z = tf.matmul(layer_inputs, kernels[j]) + biases[j - 1]
-                output, new_carry, gates, tanh_carry = _lstm_forward(z, carry)
+                output, new_carry, gates, tanh_carry = lstm_step(z, carry)
                 saved["inputs"][j] = saved["inputs"][j].write(t, layer_inputs)
                 saved["gates"][j] = saved["gates"][j].write(t, gates)
                 saved["carry"][j] = saved["carry"][j].write(t, carry)
@@ -221,7 +196,7 @@ def attention_decoder_loop(
                 d_hidden_above = d_top
                 for j in reversed(range(num_layers)):
                     d_hidden = carries[2 * j] + d_hidden_above
-                    d_z, d_carry = _lstm_backward(
+                    d_z, d_carry = lstm_step_backward(
                         d_hidden,
                         carries[2 * j + 1],
                         stacked["gates"][j][t],
@@ -344,7 +319,7 @@ def _bidirectional_recurrence(projected, step_mask, recurrent):
         z = projected[t] + tf.stack(
             [tf.matmul(hidden[0], recurrent[0]), tf.matmul(hidden[1], recurrent[1])]
         )
-        output, new_carry, gates, tanh_carry = _lstm_forward(z, carry)
+        output, new_carry, gates, tanh_carry = lstm_step(z, carry)
         mask = step_mask[t]
         saved = [
             saved[0].write(t, hidden),
@@ -376,7 +351,7 @@ def _bidirectional_recurrence(projected, step_mask, recurrent):
             # Gradients reaching this step's cell outputs (masked steps pass
             # the carried gradients straight to the previous step).
             d_cell_hidden = mask * (d_hidden + d_outputs[t])
-            d_z, d_previous_carry = _lstm_backward(
+            d_z, d_previous_carry = lstm_step_backward(
                 d_cell_hidden,
                 mask * d_carry,
                 gates[t],
