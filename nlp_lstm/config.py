@@ -165,7 +165,22 @@ def load(cls: type, path: str | None, overrides: list[str] | None = None) -> Any
             except yaml.YAMLError as error:
                 raise ConfigError(f"Config file {path} is not valid YAML: {error}")
     apply_overrides(data, list(overrides or []))
-    return from_dict(cls, data)
+    config = from_dict(cls, data)
+    check_input_files(config)
+    return config
+
+
+def check_input_files(config: Any, prefix: str = "") -> None:
+    """Checks that the input files a run reads (corpora, pretrained vectors)
+    exist: every nested config's `check_files`. `from_dict` does not, so that
+    a trained model's config loads without its training data."""
+    check = getattr(config, "check_files", None)
+    if check is not None:
+        check(prefix)
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if dataclasses.is_dataclass(value):
+            check_input_files(value, join(prefix, field.name))
 
 
 def check_positive(value: float, key: str, allow_zero: bool = False) -> None:
@@ -275,9 +290,12 @@ class DecodingConfig:
     max_length_ratio: float = 1.5
     max_length_offset: int = 10
     batch_size: int = 64
+    # Longer sources are cut to this many tokens (before EOS), in every format.
+    max_source_tokens: int = 256
 
     def validate(self, prefix: str = "") -> None:
         check_positive(self.beam_size, join(prefix, "beam_size"))
+        check_positive(self.max_source_tokens, join(prefix, "max_source_tokens"))
         check_positive(
             self.length_penalty, join(prefix, "length_penalty"), allow_zero=True
         )
@@ -327,9 +345,17 @@ class TranslationDataConfig:
     bucket_width: int = 4
     shuffle_buffer: int = 50000
 
-    def validate(self, prefix: str = "") -> None:
+    def check_files(self, prefix: str = "") -> None:
         if self.format == "tsv":
             check_file(self.path, join(prefix, "path"))
+            return
+        for split in ("train", "dev", "test"):
+            for side in ("source", "target"):
+                name = f"{split}_{side}"
+                check_file(getattr(self, name), join(prefix, name))
+
+    def validate(self, prefix: str = "") -> None:
+        if self.format == "tsv":
             for name in ("source_column", "target_column"):
                 check_positive(getattr(self, name), join(prefix, name), allow_zero=True)
             if self.source_column == self.target_column:
@@ -337,11 +363,6 @@ class TranslationDataConfig:
                     f"{join(prefix, 'source_column')} and target_column must differ, "
                     f"both are {self.source_column}"
                 )
-        else:
-            for split in ("train", "dev", "test"):
-                for side in ("source", "target"):
-                    name = f"{split}_{side}"
-                    check_file(getattr(self, name), join(prefix, name))
         check_positive(self.dev_size, join(prefix, "dev_size"))
         check_positive(self.test_size, join(prefix, "test_size"))
         check_positive(self.max_examples, join(prefix, "max_examples"), allow_zero=True)
@@ -450,9 +471,11 @@ class TaggingDataConfig:
     shuffle_buffer: int = 20000
     tokenizer: typing.Literal["whitespace", "unicode_script"] = "whitespace"
 
-    def validate(self, prefix: str = "") -> None:
+    def check_files(self, prefix: str = "") -> None:
         for name in ("train", "dev", "test"):
             check_file(getattr(self, name), join(prefix, name))
+
+    def validate(self, prefix: str = "") -> None:
         if self.token_column == self.tag_column:
             raise ConfigError(
                 f"{join(prefix, 'token_column')} and tag_column must differ, "
@@ -490,12 +513,14 @@ class WordEmbedderConfig:
     dropout: float = 0.5
     word_dropout: float = 0.0
 
+    def check_files(self, prefix: str = "") -> None:
+        if self.pretrained:
+            check_file(self.pretrained, join(prefix, "pretrained"))
+
     def validate(self, prefix: str = "") -> None:
         check_positive(self.word_dim, join(prefix, "word_dim"))
         check_positive(self.min_frequency, join(prefix, "min_frequency"))
         check_positive(self.max_words, join(prefix, "max_words"), allow_zero=True)
-        if self.pretrained:
-            check_file(self.pretrained, join(prefix, "pretrained"))
         check_positive(self.char_dim, join(prefix, "char_dim"))
         check_positive(self.char_units, join(prefix, "char_units"))
         check_positive(self.char_kernel_size, join(prefix, "char_kernel_size"))
@@ -569,6 +594,21 @@ class TaggingConfig:
     @property
     def is_entity_task(self) -> bool:
         return self.data.scheme != "none"
+
+    @property
+    def early_stopping_metric(self) -> str:
+        """`training.early_stopping_metric` with `auto` resolved (`val_f1`
+        for entity tasks, `val_accuracy` for POS)."""
+        metric = self.training.early_stopping_metric
+        if metric == "auto":
+            return "val_f1" if self.is_entity_task else "val_accuracy"
+        return metric
+
+    @property
+    def model_scheme(self) -> str:
+        """The tag scheme the model predicts in: `model.scheme` for entity
+        tasks, `none` for POS."""
+        return self.model.scheme if self.is_entity_task else "none"
 
     def validate(self, prefix: str = "") -> None:
         if not self.name or "/" in self.name:

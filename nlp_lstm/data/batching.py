@@ -105,3 +105,100 @@ def translation_dataset(
         lambda s, t: ((s, t[:, :-1]), t[:, 1:]), num_parallel_calls=tf.data.AUTOTUNE
     )
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def encode_split(config, source_processor, target_processor, data):
+    """`(sources, targets, dropped)`: the SentencePiece ids of a corpus split's
+    pairs (`data["source"]`, `data["target"]`) within `config.data.max_length`.
+
+    Args:
+        config: `TranslationConfig`.
+        source_processor, target_processor: SentencePiece processors.
+        data: a split of `load_parallel_corpus`.
+    """
+    return translation_examples(
+        source_processor.encode(list(data["source"])),
+        target_processor.encode(list(data["target"])),
+        config.data.max_length,
+    )
+
+
+def translation_training_dataset(config, sources, targets) -> tf.data.Dataset:
+    """The endless, shuffled, length-bucketed batches a translator trains on
+    (`config.data` settings, seeded with `config.training.seed`)."""
+    data = config.data
+    return translation_dataset(
+        sources,
+        targets,
+        batch_size=data.batch_size,
+        batch_tokens=data.batch_tokens,
+        bucket_width=data.bucket_width,
+        max_length=data.max_length,
+        shuffle_buffer=data.shuffle_buffer,
+        seed=config.training.seed,
+        repeat=True,
+    )
+
+
+# Tagging batches: sentences of similar lengths (buckets this many tokens wide).
+TAGGING_BUCKET_WIDTH = 4
+TAGGING_EVAL_BATCH_SIZE = 128
+
+
+def pad_rows(rows, length: int, value, dtype) -> np.ndarray:
+    """Rows cut to `length` and padded with `value`, `(len(rows), length)`."""
+    array = np.full((len(rows), length), value, dtype=dtype)
+    for index, row in enumerate(rows):
+        row = list(row)[:length]
+        array[index, : len(row)] = row
+    return array
+
+
+def tagging_training_dataset(tokens, tag_ids, max_length: int, batch_size: int,
+                             shuffle_buffer: int, seed: int,
+                             pad: str = "") -> tf.data.Dataset:
+    """Endless shuffled batches `(tokens, tag_ids)` of sentences of similar
+    lengths, padded with `pad` and 0 to the longest sentence of the batch;
+    sentences are cut to `max_length` tokens.
+
+    Strings go in and are featurized in the training step (not in `tf.data`),
+    so that the iterator holds no lookup table and can be checkpointed.
+    """
+    lengths = np.array([min(len(row), max_length) for row in tokens], np.int32)
+    dataset = tf.data.Dataset.from_tensor_slices(
+        (
+            pad_rows(tokens, max_length, pad, object),
+            pad_rows(tag_ids, max_length, 0, np.int32),
+            lengths,
+        )
+    )
+    dataset = dataset.shuffle(min(shuffle_buffer, len(lengths)), seed=seed)
+    # Batches of sentences of similar lengths: batching in corpus order padded
+    # about 70% of the tokens of UD English-EWT batches.
+    boundaries = bucket_boundaries(max_length, TAGGING_BUCKET_WIDTH)
+    dataset = dataset.repeat().bucket_by_sequence_length(
+        element_length_func=lambda tokens, tags, length: length,
+        bucket_boundaries=boundaries,
+        bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
+    )
+
+    def trim(batch_tokens, batch_tags, batch_lengths):
+        longest = tf.reduce_max(batch_lengths)
+        return batch_tokens[:, :longest], batch_tags[:, :longest]
+
+    return dataset.map(trim).prefetch(2)
+
+
+def tagging_evaluation_batches(tokens, tag_ids,
+                               batch_size: int = TAGGING_EVAL_BATCH_SIZE,
+                               pad: str = ""):
+    """Batches sorted by length: a list of `(indices, tokens, tag_ids)`."""
+    order = sorted(range(len(tokens)), key=lambda i: len(tokens[i]))
+    batches = []
+    for start in range(0, len(order), batch_size):
+        indices = order[start : start + batch_size]
+        longest = max(1, max(len(tokens[i]) for i in indices))
+        batch_tokens = pad_rows([tokens[i] for i in indices], longest, pad, object)
+        batch_tags = pad_rows([tag_ids[i] for i in indices], longest, 0, np.int32)
+        batches.append((indices, tf.constant(batch_tokens), tf.constant(batch_tags)))
+    return batches

@@ -20,6 +20,8 @@ import tensorflow as tf
 from nlp_lstm.utils.files import atomic_directory
 
 METADATA_FILE = "nlp_lstm.json"
+# The model bundle inside `assets.extra/` (`nlp_lstm.bundle`).
+BUNDLE_DIRECTORY = "bundle"
 # TF Serving releases an export must load in (op sets in export/serving/opsets).
 DEFAULT_SERVER_VERSIONS = ("2.19", "2.20")
 # Written in a temporary version folder while it is being exported (removed
@@ -92,6 +94,7 @@ def write_version(
     metadata: dict,
     warmup=None,
     server_versions=DEFAULT_SERVER_VERSIONS,
+    bundle=None,
 ) -> str:
     """Saves `module` as the next version under `base_dir`; returns its path.
 
@@ -107,6 +110,10 @@ def write_version(
         server_versions: TF Serving releases (`"2.19"`, `"2.20"`) whose op
             sets every op of the graph must be in; the version is not
             published otherwise (`OpCompatibilityError`).
+        bundle: a `TranslatorBundle` or `TaggerBundle` (anything with
+            `save(directory)`), written to `assets.extra/bundle/` so that the
+            version folder describes itself (`nlp_lstm.load` rebuilds the
+            Keras model from it); none if None.
     """
     from nlp_lstm.export.serving import opcheck
     from nlp_lstm.export.serving import warmup as warmup_lib
@@ -126,6 +133,8 @@ def write_version(
             info["serving_op_check"] = sorted(server_versions)
         if warmup:
             warmup_lib.write_warmup(temporary, os.path.basename(base_dir), warmup)
+        if bundle is not None:
+            bundle.save(os.path.join(extra, BUNDLE_DIRECTORY))
         with open(os.path.join(extra, METADATA_FILE), "w", encoding="utf-8") as stream:
             json.dump(info, stream, indent=2, sort_keys=True)
         os.remove(owner)
@@ -151,6 +160,11 @@ def resolve(model_dir: str) -> str:
         "(saved_models/NAME/N), a model folder (saved_models/NAME) or a run folder "
         "with a report.json"
     )
+
+
+def bundle_directory(saved_model_dir: str) -> str:
+    """Where a version folder keeps its model bundle."""
+    return os.path.join(saved_model_dir, "assets.extra", BUNDLE_DIRECTORY)
 
 
 def read_metadata(saved_model_dir: str) -> dict:

@@ -29,10 +29,11 @@ import sys
 import numpy as np
 import tensorflow as tf
 
+from nlp_lstm.config import TaggingExportConfig
 from nlp_lstm.export import saved_model
 from nlp_lstm.text.words import PAD, TokenFeaturizer, pad_tokens, tokenize
 
-DEFAULT_MAX_TOKENS = 512
+DEFAULT_MAX_TOKENS = TaggingExportConfig.max_tokens
 SIGNATURES = ("serving_default", "tag_tokens")
 # Used for warmup requests when an export is given no sample sentences.
 DEFAULT_WARMUP_SENTENCES = (
@@ -64,6 +65,18 @@ class TaggerServing(tf.Module):
         self.tags = list(tags)
         self.tokenizer = tokenizer
         self.max_tokens = max_tokens
+
+    @classmethod
+    def from_bundle(cls, bundle) -> TaggerServing:
+        """The module of a `TaggerBundle`, with its config's tokenizer and
+        `export.max_tokens`."""
+        return cls(
+            bundle.model,
+            bundle.featurizer,
+            bundle.tag_vocabulary.tags,
+            tokenizer=bundle.config.data.tokenizer,
+            max_tokens=bundle.config.export.max_tokens,
+        )
 
     def _tag(self, tokens, lengths, truncated):
         features = self.featurizer(tokens)
@@ -122,7 +135,8 @@ class TaggerServing(tf.Module):
 
 def export_tagger(serving: TaggerServing, directory: str, name: str,
                   metadata: dict, warmup_sentences=None,
-                  server_versions=saved_model.DEFAULT_SERVER_VERSIONS) -> str:
+                  server_versions=saved_model.DEFAULT_SERVER_VERSIONS,
+                  bundle=None) -> str:
     """Writes `serving` to `directory/name/<next version>/`, atomically.
 
     Args:
@@ -135,6 +149,7 @@ def export_tagger(serving: TaggerServing, directory: str, name: str,
             file (a few generic ones when None).
         server_versions: TF Serving versions whose op sets the export must
             pass (`nlp_lstm.export.serving.opcheck`); empty to skip the check.
+        bundle: the `TaggerBundle` to embed (`assets.extra/bundle/`).
 
     Returns:
         The version folder's path.
@@ -157,6 +172,7 @@ def export_tagger(serving: TaggerServing, directory: str, name: str,
     return saved_model.write_version(
         serving, signatures, os.path.join(directory, name), info,
         warmup=serving.warmup_inputs(sentences), server_versions=server_versions,
+        bundle=bundle,
     )
 
 

@@ -28,6 +28,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from nlp_lstm.config import DecodingConfig
 from nlp_lstm.decoding.search import output_lengths
 from nlp_lstm.decoding.translate import translate_ids
 from nlp_lstm.export import saved_model
@@ -73,7 +74,7 @@ class TranslatorModule(tf.Module):
         length_penalty: float = 0.6,
         max_length_ratio: float = 1.5,
         max_length_offset: int = 10,
-        max_source_tokens: int = 256,
+        max_source_tokens: int = DecodingConfig.max_source_tokens,
     ):
         super().__init__()
         if beam_size < 1:
@@ -93,6 +94,22 @@ class TranslatorModule(tf.Module):
         self.max_length_ratio = max_length_ratio
         self.max_length_offset = max_length_offset
         self.max_source_tokens = max_source_tokens
+
+    @classmethod
+    def from_bundle(cls, bundle, beam_size: int | None = None) -> TranslatorModule:
+        """The module of a `TranslatorBundle`, with its config's decoding
+        settings (`beam_size` overrides the config's)."""
+        decoding = bundle.config.decoding
+        return cls(
+            bundle.model,
+            bundle.tokenizers["source"],
+            bundle.tokenizers["target"],
+            beam_size=beam_size or decoding.beam_size,
+            length_penalty=decoding.length_penalty,
+            max_length_ratio=decoding.max_length_ratio,
+            max_length_offset=decoding.max_length_offset,
+            max_source_tokens=decoding.max_source_tokens,
+        )
 
     def _with_eos(self, tokens):
         """Ragged ids -> padded ids, each row cut and ended with EOS."""
@@ -226,6 +243,7 @@ def export_translator(
     metadata: dict,
     warmup_sources=None,
     server_versions=saved_model.DEFAULT_SERVER_VERSIONS,
+    bundle=None,
 ) -> str:
     """Writes `module` to `directory/name/<next version>/`, atomically.
 
@@ -239,6 +257,7 @@ def export_translator(
             (a few generic sentences when None).
         server_versions: TF Serving versions whose op sets the export must
             pass (`nlp_lstm.export.serving.opcheck`); empty to skip the check.
+        bundle: the `TranslatorBundle` to embed (`assets.extra/bundle/`).
 
     Returns:
         The version folder's path.
@@ -255,4 +274,5 @@ def export_translator(
         info,
         warmup=module.warmup_inputs(sources),
         server_versions=server_versions,
+        bundle=bundle,
     )

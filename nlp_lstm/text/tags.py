@@ -196,12 +196,26 @@ class TagVocabulary:
     def __len__(self) -> int:
         return len(self.tags)
 
+    def get_config(self) -> dict:
+        return {"tags": self.tags, "scheme": self.scheme}
+
+    @classmethod
+    def from_config(cls, config: dict) -> TagVocabulary:
+        return cls(**config)
+
     def encode(self, tags: list[str], default: int = 0) -> list[int]:
         """Ids of `tags`; tags the vocabulary lacks get `default`."""
         return [self.ids.get(tag, default) for tag in tags]
 
     def decode(self, ids) -> list[str]:
         return [self.tags[int(index)] for index in ids]
+
+
+def convert_sentences(sentences, source: str, target: str) -> list[list[str]]:
+    """`convert` over a list of tag sequences (copies when the schemes match)."""
+    if source == target:
+        return [list(tags) for tags in sentences]
+    return [convert(tags, source, target) for tags in sentences]
 
 
 def allowed_transitions(tags: list[str], scheme: str):

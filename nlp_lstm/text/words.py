@@ -147,6 +147,10 @@ class WordVocabulary:
             "normalize_digits": self.normalize_digits,
         }
 
+    @classmethod
+    def from_config(cls, config: dict) -> WordVocabulary:
+        return cls(**config)
+
 
 class CharVocabulary:
     """Characters (Unicode code points) with ids; 0 is padding, 1 unknown.
@@ -185,6 +189,10 @@ class CharVocabulary:
 
     def get_config(self) -> dict:
         return {"chars": self.chars, "max_word_chars": self.max_word_chars}
+
+    @classmethod
+    def from_config(cls, config: dict) -> CharVocabulary:
+        return cls(**config)
 
 
 def _table(keys: list[str], first_id: int, default: int) -> tf.lookup.StaticHashTable:

@@ -37,3 +37,26 @@ def masked_cross_entropy(labels, logits, pad_id: int = 0, label_smoothing: float
     weights = tf.cast(tf.not_equal(labels, pad_id), tf.float32)
     tokens = tf.reduce_sum(weights)
     return tf.reduce_sum(nll * weights) / tf.maximum(tokens, 1.0), tokens
+
+
+def translator_loss(label_smoothing: float):
+    """`loss_fn(model, batch, training) -> (loss, tokens)` of a `Translator`
+    on batches `((source, target_in), target_out)`."""
+
+    def loss_fn(model, batch, training):
+        (source, target_in), target_out = batch
+        logits = model((source, target_in), training=training)
+        return masked_cross_entropy(target_out, logits, label_smoothing=label_smoothing)
+
+    return loss_fn
+
+
+def tagger_loss(featurizer):
+    """`loss_fn(model, batch, training) -> (loss, tokens)` of a `Tagger` on
+    batches `(tokens, tag_ids)` of strings, featurized in the step."""
+
+    def loss_fn(model, batch, training):
+        batch_tokens, batch_tags = batch
+        return model.tag_loss(featurizer(batch_tokens), batch_tags, training=training)
+
+    return loss_fn

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -58,6 +59,32 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.remove(temporary)
         raise
+
+
+def atomic_write_with(path: str, write) -> None:
+    """Calls `write(temporary_path)` (e.g. `model.save_weights`), then renames
+    the file into place; a failed write leaves the previous file."""
+    root, extension = os.path.splitext(path)
+    # Keep the extension: writers such as Keras check it.
+    temporary = f"{root}.tmp-{os.getpid()}{extension}"
+    if path.endswith(".weights.h5"):
+        temporary = f"{path[: -len('.weights.h5')]}.tmp-{os.getpid()}.weights.h5"
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+        raise
+
+
+def sha256_file(path: str, chunk: int = 1 << 20) -> str:
+    """The hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while block := stream.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def atomic_write_json(path: str, value) -> None:

@@ -6,23 +6,52 @@ from __future__ import annotations
 import datetime
 import os
 
+from nlp_lstm.bundle import TranslatorBundle
+from nlp_lstm.export import saved_model
+from nlp_lstm.export.bundles import bundle_of
 from nlp_lstm.export.tflite import convert as convert_lib
-from nlp_lstm.export.tflite.source import ExportSource, load_source
+from nlp_lstm.export.tflite.tagger import TaggerTFLite
+from nlp_lstm.export.tflite.translator import TranslatorTFLite
+from nlp_lstm.text.words import CASING
 
 FORMAT = "nlp_lstm.tflite/1"
-DEFAULT_TAGGER_MAX_TOKENS = 512
 
 
-def _version(source: ExportSource) -> dict:
-    saved_model = source.saved_model
-    version = None
-    if saved_model and os.path.basename(os.path.normpath(saved_model)).isdigit():
-        version = int(os.path.basename(os.path.normpath(saved_model)))
+def _source_model(bundle) -> dict:
+    """Where the exported model came from: its bundle folder (a run folder,
+    or `assets.extra/bundle` of a SavedModel version) and the bundle's
+    description of it."""
+    path = os.path.abspath(bundle.path) if bundle.path else None
+    saved, version = None, None
+    if path and os.path.basename(path) == saved_model.BUNDLE_DIRECTORY:
+        candidate = os.path.dirname(os.path.dirname(path))
+        if os.path.isfile(os.path.join(candidate, "saved_model.pb")):
+            saved = candidate
+            name = os.path.basename(candidate)
+            version = int(name) if name.isdigit() else None
     return {
-        "name": source.config.name,
-        "run_dir": source.run_dir,
-        "saved_model": saved_model,
+        "name": bundle.config.name,
+        "bundle": path,
+        "saved_model": saved,
         "version": version,
+        "bundle_created": bundle.metadata.get("created"),
+        "data": bundle.metadata.get("data", []),
+    }
+
+
+def tagger_vocabulary(bundle) -> dict:
+    """The JSON an app needs to featurize tokens like `TokenFeaturizer`."""
+    words, chars = bundle.featurizer.words, bundle.featurizer.chars
+    return {
+        "words": words.all_words,
+        "chars": ["", "[UNK]"] + chars.chars,
+        "lowercase": words.lowercase,
+        "normalize_digits": words.normalize_digits,
+        "max_word_chars": chars.max_word_chars,
+        "casing": list(CASING),
+        "tags": list(bundle.tag_vocabulary.tags),
+        "scheme": bundle.tag_vocabulary.scheme,
+        "tokenizer": bundle.config.data.tokenizer,
     }
 
 
@@ -30,19 +59,18 @@ def _tensor(dtype: str, shape: list, doc: str) -> dict:
     return {"dtype": dtype, "shape": shape, "doc": doc}
 
 
-def _translator(source: ExportSource, output: str, tokenizer: str,
+def _translator(bundle: TranslatorBundle, output: str, tokenizer: str,
                 beam_size: int | None):
-    from nlp_lstm.export.tflite.translator import TranslatorTFLite
-
-    decoding, model = source.config.decoding, source.model
+    decoding, model = bundle.config.decoding, bundle.model
     beam_size = beam_size or max(decoding.beam_size, 2)
-    spm = source.sentencepiece
+    spm = bundle.tokenizers
     module = TranslatorTFLite(
         model,
         beam_size=beam_size,
         length_penalty=decoding.length_penalty,
         max_length_ratio=decoding.max_length_ratio,
         max_length_offset=decoding.max_length_offset,
+        max_source_tokens=decoding.max_source_tokens,
         sentencepiece_model=spm["source"] if tokenizer == "in-graph" else None,
     )
     paths = convert_lib.sidecar_paths(output)
@@ -97,18 +125,17 @@ def _translator(source: ExportSource, output: str, tokenizer: str,
     return module, metadata, extra
 
 
-def _tagger(source: ExportSource, output: str, tokenizer: str, max_tokens: int):
-    from nlp_lstm.export.tflite.tagger import TaggerTFLite
-
+def _tagger(bundle, output: str, tokenizer: str, max_tokens: int | None):
     if tokenizer == "in-graph":
         raise ValueError(
             "taggers read words, not SentencePiece pieces: their word tokenization "
             "and features (vocabulary lookups, casing) run in the app; use "
             "--tokenizer app"
         )
-    vocabulary = source.vocabulary
+    vocabulary = tagger_vocabulary(bundle)
+    max_tokens = max_tokens or bundle.config.export.max_tokens
     module = TaggerTFLite(
-        source.model, max_word_chars=vocabulary["max_word_chars"],
+        bundle.model, max_word_chars=vocabulary["max_word_chars"],
         max_tokens=max_tokens,
     )
     paths = convert_lib.sidecar_paths(output)
@@ -146,7 +173,7 @@ def _tagger(source: ExportSource, output: str, tokenizer: str, max_tokens: int):
         "tags": vocabulary["tags"],
         "scheme": vocabulary["scheme"],
         "word_tokenizer": vocabulary["tokenizer"],
-        "head": "crf" if source.model.crf is not None else "softmax",
+        "head": "crf" if bundle.model.crf is not None else "softmax",
         "special_ids": {"pad": 0, "unk": 1},
         "files": {"vocabulary": os.path.basename(paths["vocabulary"])},
     }
@@ -159,13 +186,14 @@ def export_tflite(
     quantize: str = "none",
     tokenizer: str = "app",
     beam_size: int | None = None,
-    max_tokens: int = DEFAULT_TAGGER_MAX_TOKENS,
+    max_tokens: int | None = None,
 ) -> str:
     """Exports a trained translator or tagger to `output` (`.tflite`).
 
     Args:
-        model: str or `ExportSource`. A run folder, a SavedModel folder or an
-            already loaded source.
+        model: str, `TranslatorBundle` or `TaggerBundle`. A run folder, a
+            SavedModel folder (`nlp_lstm.export.bundles.bundle_of`) or an
+            already loaded bundle.
         output: str. Path of the `.tflite`; `FILE.json` (metadata) and
             `FILE.spm.model` (translator) or `FILE.vocab.json` (tagger) go
             beside it.
@@ -173,7 +201,8 @@ def export_tflite(
         tokenizer: str. `"app"` (ids in) or `"in-graph"` (translator: text in,
             TFText tokenize custom op).
         beam_size: int or None. Beam of `translate_beam` (default: the config's).
-        max_tokens: int. Tagger: longest sentence.
+        max_tokens: int or None. Tagger: longest sentence (default: the
+            config's `export.max_tokens`).
 
     Returns:
         `output`.
@@ -190,11 +219,11 @@ def export_tflite(
         raise ValueError(
             f"quantize must be one of {convert_lib.QUANTIZATIONS}, got {quantize!r}"
         )
-    source = model if isinstance(model, ExportSource) else load_source(model)
-    if source.task == "translation":
-        module, metadata, extra = _translator(source, output, tokenizer, beam_size)
+    bundle = bundle_of(model) if isinstance(model, str | os.PathLike) else model
+    if bundle.task == "translation":
+        module, metadata, extra = _translator(bundle, output, tokenizer, beam_size)
     else:
-        module, metadata, extra = _tagger(source, output, tokenizer, max_tokens)
+        module, metadata, extra = _tagger(bundle, output, tokenizer, max_tokens)
     custom = tokenizer == "in-graph"
     data = convert_lib.convert(module, module.functions(), quantize, custom)
     allowed = (convert_lib.TFTEXT_TOKENIZE_OP,) if custom else ()
@@ -206,7 +235,7 @@ def export_tflite(
             "tokenizer": tokenizer,
             "batch_size": 1,
             "custom_ops": list(allowed),
-            "source_model": _version(source),
+            "source_model": _source_model(bundle),
             "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(
                 timespec="seconds"
             ),

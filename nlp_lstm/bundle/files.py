@@ -1,0 +1,248 @@
+"""A model bundle on disk: everything needed to use a trained model without
+its training corpus (as keras-hub presets are).
+
+A bundle is a folder (a run folder, or `assets.extra/bundle/` inside an
+exported SavedModel) with:
+
+- `bundle.json`: what the folder holds (written last: a folder without it is
+  no bundle) — format, task, name, package / TensorFlow / Keras versions,
+  creation time, the training data files with their sizes and SHA-256, a few
+  test inputs (`samples`), and the names of the files below;
+- `config.json`: the whole run config;
+- `model.weights.h5`: the weights of the model as exported;
+- translators: the SentencePiece model(s), `tokenizer.model` (shared) or
+  `tokenizer.source.model` and `tokenizer.target.model`;
+- taggers: `vocabularies.json` (words, characters, tags, as their
+  `get_config()`).
+
+Paths inside `bundle.json` are relative to the bundle folder, so that it
+loads from wherever it is moved to.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import os
+import shutil
+from importlib import metadata as package_metadata
+
+import keras
+import tensorflow as tf
+
+from nlp_lstm import config as config_lib
+from nlp_lstm.utils.files import (
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_with,
+    sha256_file,
+)
+
+FORMAT = "nlp_lstm.bundle/1"
+BUNDLE_FILE = "bundle.json"
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.weights.h5"
+VOCABULARIES_FILE = "vocabularies.json"
+TASKS = {
+    "translation": config_lib.TranslationConfig,
+    "tagging": config_lib.TaggingConfig,
+}
+
+
+class BundleError(FileNotFoundError):
+    """A folder that is not (or not entirely) a model bundle."""
+
+
+@dataclasses.dataclass
+class BundleFiles:
+    """The contents of a bundle folder, read but not yet turned into a model.
+
+    Attributes:
+        path: str. The bundle folder.
+        task: str. `"translation"` or `"tagging"`.
+        config: the run config (`TranslationConfig` or `TaggingConfig`); its
+            data files need not exist.
+        metadata: dict. `bundle.json`.
+        tokenizers: dict. `{"source": bytes, "target": bytes}` (translators).
+        vocabularies: dict. `{"words", "chars", "tags"}` configs (taggers).
+    """
+
+    path: str
+    task: str
+    config: object
+    metadata: dict
+    tokenizers: dict = dataclasses.field(default_factory=dict)
+    vocabularies: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def weights_path(self) -> str:
+        return os.path.join(self.path, self.metadata["files"]["weights"])
+
+
+def tokenizer_files(config) -> dict:
+    """`{side: file name}` of a translation config's SentencePiece models."""
+    if config.tokenizer.shared:
+        return {"source": "tokenizer.model", "target": "tokenizer.model"}
+    return {side: f"tokenizer.{side}.model" for side in ("source", "target")}
+
+
+def data_files(config) -> list[str]:
+    """The training data files a run config reads."""
+    data = config.data
+    if isinstance(data, config_lib.TranslationDataConfig):
+        if data.format == "tsv":
+            return [data.path]
+        return [
+            getattr(data, f"{split}_{side}")
+            for split in ("train", "dev", "test")
+            for side in ("source", "target")
+        ]
+    return [data.train, data.dev, data.test]
+
+
+def describe_files(paths: list[str]) -> list[dict]:
+    """Path (absolute), size and SHA-256 of each existing file."""
+    described = []
+    for path in dict.fromkeys(paths):
+        if path and os.path.isfile(path):
+            described.append(
+                {
+                    "path": os.path.abspath(path),
+                    "bytes": os.path.getsize(path),
+                    "sha256": sha256_file(path),
+                }
+            )
+    return described
+
+
+def _versions() -> dict:
+    try:
+        package = package_metadata.version("nlp-lstm")
+    except package_metadata.PackageNotFoundError:
+        package = "unknown"
+    return {
+        "nlp_lstm": package, "tensorflow": tf.__version__, "keras": keras.__version__
+    }
+
+
+def write_bundle(
+    directory: str,
+    task: str,
+    config,
+    model,
+    tokenizers: dict | None = None,
+    vocabularies: dict | None = None,
+    data: list[dict] | None = None,
+    samples: list[str] | None = None,
+) -> str:
+    """Writes a bundle into `directory` (created if needed); returns it.
+
+    Every file is written atomically (no file is ever half-written) and
+    `bundle.json` last: a folder whose first bundle was interrupted has no
+    `bundle.json` and does not load.
+
+    Args:
+        directory: str. The run folder, or a folder inside an export.
+        task: str. `"translation"` or `"tagging"`.
+        config: the run config dataclass.
+        model: the trained Keras model (its weights are saved).
+        tokenizers: dict. `{"source": bytes, "target": bytes}` (translators).
+        vocabularies: dict. `{"words", "chars", "tags"}` configs (taggers).
+        data: list of dict. The training files (`describe_files`); described
+            from `config` when None.
+        samples: list of str. A few test inputs (the exports' warmup
+            requests are made of them).
+    """
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {sorted(TASKS)}, got {task!r}")
+    os.makedirs(directory, exist_ok=True)
+    files = {"config": CONFIG_FILE, "weights": WEIGHTS_FILE}
+    atomic_write_json(os.path.join(directory, CONFIG_FILE), config_lib.to_dict(config))
+    atomic_write_with(os.path.join(directory, WEIGHTS_FILE), model.save_weights)
+    if task == "translation":
+        names = tokenizer_files(config)
+        for side, name in names.items():
+            atomic_write_bytes(os.path.join(directory, name), tokenizers[side])
+        files["tokenizers"] = names
+    else:
+        atomic_write_json(os.path.join(directory, VOCABULARIES_FILE), vocabularies)
+        files["vocabularies"] = VOCABULARIES_FILE
+    metadata = {
+        "format": FORMAT,
+        "task": task,
+        "name": config.name,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec="seconds"
+        ),
+        "versions": _versions(),
+        "data": describe_files(data_files(config)) if data is None else data,
+        "samples": list(samples or []),
+        "files": files,
+    }
+    atomic_write_json(os.path.join(directory, BUNDLE_FILE), metadata)
+    return directory
+
+
+def copy_bundle(source: str, destination: str) -> None:
+    """Copies the bundle files of folder `source` into `destination`."""
+    metadata = _read_json(os.path.join(source, BUNDLE_FILE))
+    names = [BUNDLE_FILE, *_listed_files(metadata["files"])]
+    os.makedirs(destination, exist_ok=True)
+    for name in dict.fromkeys(names):
+        shutil.copyfile(os.path.join(source, name), os.path.join(destination, name))
+
+
+def _listed_files(files: dict) -> list[str]:
+    names = []
+    for value in files.values():
+        names.extend(value.values() if isinstance(value, dict) else [value])
+    return names
+
+
+def _read_json(path: str) -> dict:
+    with open(path, encoding="utf-8") as stream:
+        return json.load(stream)
+
+
+def is_bundle(path: str) -> bool:
+    return os.path.isfile(os.path.join(path, BUNDLE_FILE))
+
+
+def read_bundle(path: str) -> BundleFiles:
+    """Reads the bundle in folder `path` (no model is built yet)."""
+    metadata_path = os.path.join(path, BUNDLE_FILE)
+    if not os.path.isfile(metadata_path):
+        raise BundleError(
+            f"{path} holds no model bundle ({BUNDLE_FILE} is missing). Pass a run "
+            "folder written by this version of nlp_lstm, or a SavedModel it "
+            "exported; for an older run, train it again or resume it (the run "
+            "writes its bundle when it ends)."
+        )
+    metadata = _read_json(metadata_path)
+    if metadata.get("format") != FORMAT:
+        raise BundleError(
+            f"{metadata_path}: unknown bundle format {metadata.get('format')!r}, "
+            f"this version reads {FORMAT!r}"
+        )
+    missing = [
+        name
+        for name in _listed_files(metadata["files"])
+        if not os.path.isfile(os.path.join(path, name))
+    ]
+    if missing:
+        raise BundleError(f"the bundle in {path} lacks {', '.join(missing)}")
+    task = metadata["task"]
+    config = config_lib.from_dict(
+        TASKS[task], _read_json(os.path.join(path, metadata["files"]["config"]))
+    )
+    files = BundleFiles(path, task, config, metadata)
+    if task == "translation":
+        for side, name in metadata["files"]["tokenizers"].items():
+            with open(os.path.join(path, name), "rb") as stream:
+                files.tokenizers[side] = stream.read()
+    else:
+        files.vocabularies = _read_json(
+            os.path.join(path, metadata["files"]["vocabularies"])
+        )
+    return files

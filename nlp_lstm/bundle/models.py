@@ -1,0 +1,180 @@
+"""Trained models with what they need to run on text: the objects that
+`nlp_lstm.load` returns for a run folder, and that the exports start from."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+
+from nlp_lstm.bundle.files import BundleFiles, read_bundle, write_bundle
+from nlp_lstm.decoding.translate import TextTranslator
+from nlp_lstm.models.tagger import Tagger, build_tagger
+from nlp_lstm.models.translator import Translator, build_translator
+from nlp_lstm.text import sentencepiece as sp
+from nlp_lstm.text.tags import TagVocabulary
+from nlp_lstm.text.words import (
+    PAD,
+    CharVocabulary,
+    TokenFeaturizer,
+    WordVocabulary,
+    pad_tokens,
+    tokenize,
+)
+from nlp_lstm.utils.iterables import batches
+
+
+@dataclasses.dataclass
+class TranslatorBundle:
+    """A trained `Translator` with its config and SentencePiece models.
+
+    Attributes:
+        config: `TranslationConfig`.
+        model: the `Translator` with trained weights.
+        tokenizers: dict. `{"source": bytes, "target": bytes}` SentencePiece models.
+        metadata: dict. The bundle's `bundle.json` (empty before it is saved).
+        path: str or None. The folder it was loaded from.
+    """
+
+    config: object
+    model: Translator
+    tokenizers: dict
+    metadata: dict = dataclasses.field(default_factory=dict)
+    path: str | None = None
+    task = "translation"
+
+    @classmethod
+    def from_files(cls, files: BundleFiles) -> TranslatorBundle:
+        model = build_translator(
+            files.config.model,
+            sp.processor(files.tokenizers["source"]).vocab_size(),
+            sp.processor(files.tokenizers["target"]).vocab_size(),
+        )
+        model.load_weights(files.weights_path)
+        return cls(files.config, model, files.tokenizers, files.metadata, files.path)
+
+    def save(self, directory: str) -> str:
+        """Writes the bundle into `directory` (see `nlp_lstm.bundle.files`);
+        `data` and `samples` are kept from `metadata` when there."""
+        write_bundle(
+            directory, self.task, self.config, self.model,
+            tokenizers=self.tokenizers, data=self.metadata.get("data"),
+            samples=self.metadata.get("samples"),
+        )
+        self.metadata = read_bundle(directory).metadata
+        return directory
+
+    def text_translator(self, beam_size: int | None = None) -> TextTranslator:
+        """A `TextTranslator` with the config's decoding settings."""
+        decoding = self.config.decoding
+        return TextTranslator(
+            self.model,
+            sp.processor(self.tokenizers["source"]),
+            sp.processor(self.tokenizers["target"]),
+            beam_size=decoding.beam_size if beam_size is None else beam_size,
+            length_penalty=decoding.length_penalty,
+            max_length_ratio=decoding.max_length_ratio,
+            max_length_offset=decoding.max_length_offset,
+            max_source_tokens=decoding.max_source_tokens,
+        )
+
+    def translate(self, texts: list[str], beam_size: int | None = None,
+                  batch_size: int | None = None) -> list[str]:
+        """Translations of `texts` (beam size and batch size from the config
+        when None)."""
+        batch_size = batch_size or self.config.decoding.batch_size
+        return self.text_translator(beam_size)(list(texts), batch_size=batch_size)
+
+
+@dataclasses.dataclass
+class TaggerBundle:
+    """A trained `Tagger` with its config and vocabularies.
+
+    Attributes:
+        config: `TaggingConfig`.
+        model: the `Tagger` with trained weights.
+        featurizer: the `TokenFeaturizer` of its word and char vocabularies.
+        tag_vocabulary: `TagVocabulary`.
+        metadata: dict. The bundle's `bundle.json` (empty before it is saved).
+        path: str or None. The folder it was loaded from.
+    """
+
+    config: object
+    model: Tagger
+    featurizer: TokenFeaturizer
+    tag_vocabulary: TagVocabulary
+    metadata: dict = dataclasses.field(default_factory=dict)
+    path: str | None = None
+    task = "tagging"
+
+    @classmethod
+    def from_files(cls, files: BundleFiles) -> TaggerBundle:
+        vocabularies = files.vocabularies
+        words = WordVocabulary.from_config(vocabularies["words"])
+        chars = CharVocabulary.from_config(vocabularies["chars"])
+        tags = TagVocabulary.from_config(vocabularies["tags"])
+        model = build_tagger(files.config.model, tags, words.size, chars.size)
+        model.load_weights(files.weights_path)
+        return cls(
+            files.config, model, TokenFeaturizer(words, chars), tags,
+            files.metadata, files.path,
+        )
+
+    @property
+    def vocabularies(self) -> dict:
+        return {
+            "words": self.featurizer.words.get_config(),
+            "chars": self.featurizer.chars.get_config(),
+            "tags": self.tag_vocabulary.get_config(),
+        }
+
+    def save(self, directory: str) -> str:
+        """Writes the bundle into `directory` (see `nlp_lstm.bundle.files`);
+        `data` and `samples` are kept from `metadata` when there."""
+        write_bundle(
+            directory, self.task, self.config, self.model,
+            vocabularies=self.vocabularies, data=self.metadata.get("data"),
+            samples=self.metadata.get("samples"),
+        )
+        self.metadata = read_bundle(directory).metadata
+        return directory
+
+    def tag_tokens(self, sentences: list[list[str]], batch_size: int = 128):
+        """Tags of pre-tokenized sentences (a list of tag lists); sentences
+        longer than `export.max_tokens` are cut there."""
+        limit = self.config.export.max_tokens
+        tagged = []
+        for chunk in batches(list(sentences), batch_size):
+            width = max(1, max(min(len(row), limit) for row in chunk))
+            padded = np.full((len(chunk), width), PAD, dtype=object)
+            for index, row in enumerate(chunk):
+                padded[index, : min(len(row), limit)] = list(row)[:limit]
+            ids = self.model.decode(self.featurizer(tf.constant(padded))).numpy()
+            for row, row_ids in zip(chunk, ids, strict=True):
+                length = min(len(row), limit)
+                tagged.append(self.tag_vocabulary.decode(row_ids[:length]))
+        return tagged
+
+    def tag(self, sentences: list[str], batch_size: int = 128) -> list[dict]:
+        """`{"tokens", "tags"}` of raw sentences, split into words as in
+        training (`data.tokenizer`)."""
+        tokens = []
+        for chunk in batches(list(sentences), batch_size):
+            ragged, _, _ = pad_tokens(
+                tokenize(tf.constant(chunk, tf.string), self.config.data.tokenizer),
+                self.config.export.max_tokens,
+            )
+            for row in ragged.numpy():
+                tokens.append([t.decode("utf-8") for t in row if t != PAD.encode()])
+        tags = self.tag_tokens(tokens, batch_size)
+        return [{"tokens": t, "tags": g} for t, g in zip(tokens, tags, strict=True)]
+
+
+BUNDLES = {"translation": TranslatorBundle, "tagging": TaggerBundle}
+
+
+def load_bundle(path: str):
+    """The `TranslatorBundle` or `TaggerBundle` in bundle folder `path`."""
+    files = read_bundle(path)
+    return BUNDLES[files.task].from_files(files)

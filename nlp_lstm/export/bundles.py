@@ -1,0 +1,111 @@
+"""SavedModel export of a model bundle, and the bundle behind any model path.
+
+Every export (the pipelines', `nlp-lstm serving export`, TFLite, the
+benchmarks) starts from a bundle (`nlp_lstm.bundle`): a run folder, or the
+copy each SavedModel version carries in `assets.extra/bundle/`.
+"""
+
+from __future__ import annotations
+
+import os
+
+from nlp_lstm import config as config_lib
+from nlp_lstm.bundle.files import is_bundle
+from nlp_lstm.bundle.models import TaggerBundle, TranslatorBundle, load_bundle
+from nlp_lstm.export import saved_model
+from nlp_lstm.export.tagger import TaggerServing, export_tagger
+from nlp_lstm.export.translator import TranslatorModule, export_translator
+from nlp_lstm.text import sentencepiece as sp
+
+
+def bundle_path(path: str) -> str:
+    """The bundle folder of a run folder, a SavedModel version folder or a
+    model folder (its highest version)."""
+    if not os.path.isdir(path):
+        raise FileNotFoundError(
+            f"model folder not found: {path}. Pass a run folder (runs/NAME), a "
+            "SavedModel model folder (saved_models/NAME) or a version folder "
+            "(saved_models/NAME/N)."
+        )
+    if is_bundle(path):
+        return path
+    try:
+        version = saved_model.resolve(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"{path} is neither a run folder (bundle.json) nor a SavedModel "
+            "folder. Pass a run folder (runs/NAME), a model folder "
+            "(saved_models/NAME) or a version folder (saved_models/NAME/N)."
+        ) from None
+    inside = saved_model.bundle_directory(version)
+    if not is_bundle(inside):
+        raise FileNotFoundError(
+            f"the SavedModel {version} carries no model bundle (it was exported "
+            "before nlp_lstm wrote one): pass its run folder, or re-export the "
+            "run with `nlp-lstm serving export RUN`."
+        )
+    return inside
+
+
+def bundle_of(path: str):
+    """The `TranslatorBundle` or `TaggerBundle` of any model path (see
+    `bundle_path`); the training corpus is never read."""
+    return load_bundle(bundle_path(path))
+
+
+def _export_translator(bundle: TranslatorBundle, directory, name, warmup, extra):
+    metadata = {
+        "name": bundle.config.name,
+        "special_ids": {
+            "pad": sp.PAD_ID, "unk": sp.UNK_ID, "bos": sp.BOS_ID, "eos": sp.EOS_ID,
+        },
+        "config": config_lib.to_dict(bundle.config),
+        **extra,
+    }
+    return export_translator(
+        TranslatorModule.from_bundle(bundle), directory, name, metadata, warmup,
+        bundle=bundle,
+    )
+
+
+def _export_tagger(bundle: TaggerBundle, directory, name, warmup, extra):
+    config = bundle.config
+    metadata = {
+        "name": config.name,
+        "scheme": bundle.tag_vocabulary.scheme,
+        "entity_task": config.is_entity_task,
+        **extra,
+    }
+    return export_tagger(
+        TaggerServing.from_bundle(bundle), directory, name, metadata,
+        warmup_sentences=warmup, bundle=bundle,
+    )
+
+
+def export_saved_model(
+    bundle,
+    directory: str | None = None,
+    name: str | None = None,
+    warmup: list[str] | None = None,
+    extra_metadata: dict | None = None,
+) -> str:
+    """Writes the next SavedModel version of `bundle` under `directory/name`
+    (default: the config's `export.directory` and `name`), carrying a copy of
+    the bundle; returns the version folder.
+
+    Args:
+        bundle: `TranslatorBundle` or `TaggerBundle`.
+        directory: str. SavedModel root.
+        name: str. Model folder name.
+        warmup: list of str. Sample inputs for the warmup file; the bundle's
+            `samples` (test sentences saved at training time) when None.
+        extra_metadata: dict. Added to `assets.extra/nlp_lstm.json`.
+    """
+    directory = directory or bundle.config.export.directory
+    name = name or bundle.config.name
+    if warmup is None:
+        warmup = bundle.metadata.get("samples")
+    extra = dict(extra_metadata or {})
+    if isinstance(bundle, TranslatorBundle):
+        return _export_translator(bundle, directory, name, warmup, extra)
+    return _export_tagger(bundle, directory, name, warmup, extra)
