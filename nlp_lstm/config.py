@@ -17,6 +17,7 @@ import typing
 import warnings
 from typing import Any
 
+import psutil
 import yaml
 
 
@@ -373,6 +374,11 @@ class TranslationDataConfig:
         check_positive(self.shuffle_buffer, join(prefix, "shuffle_buffer"))
 
 
+# The attention kinds a decoder can be configured with; the registry of
+# `nlp_lstm.layers.attention` has one layer per name (tested).
+ATTENTION_KINDS = ("luong_dot", "luong_general", "bahdanau")
+
+
 @dataclasses.dataclass
 class DecoderConfig:
     num_layers: int = 2
@@ -384,15 +390,13 @@ class DecoderConfig:
     bridge: typing.Literal["dense", "copy", "zero"] = "dense"
 
     def validate(self, prefix: str = "") -> None:
-        from nlp_lstm.layers.attention import ATTENTIONS
-
         check_positive(self.num_layers, join(prefix, "num_layers"))
         check_positive(self.units, join(prefix, "units"))
         check_range(self.dropout, join(prefix, "dropout"), 0.0, 0.9)
-        if self.attention not in ATTENTIONS:
+        if self.attention not in ATTENTION_KINDS:
             raise ConfigError(
                 f"{join(prefix, 'attention')} must be one of "
-                f"{', '.join(ATTENTIONS)}, got {self.attention!r}"
+                f"{', '.join(ATTENTION_KINDS)}, got {self.attention!r}"
             )
 
 
@@ -704,8 +708,6 @@ def check_memory(config, available_bytes: int | None = None) -> str | None:
             `psutil.virtual_memory().available`.
     """
     if available_bytes is None:
-        import psutil
-
         available_bytes = psutil.virtual_memory().available
     needed, batch, length = estimate_training_memory(config)
     if needed <= MEMORY_FRACTION * available_bytes:

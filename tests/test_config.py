@@ -58,6 +58,21 @@ def test_missing_corpus_file_is_named():
         load("data.path=nowhere.tsv")
 
 
+def test_a_trained_models_config_loads_without_its_data_files():
+    data = config_lib.to_dict(load())
+    data["data"]["path"] = "moved/away.tsv"
+    config = config_lib.from_dict(TranslationConfig, data)  # no file check
+    assert config.data.path == "moved/away.tsv"
+    with pytest.raises(ConfigError, match=r"data\.path: file not found: moved/away"):
+        config_lib.check_input_files(config)
+
+
+def test_attention_kinds_match_the_layer_registry():
+    from nlp_lstm.layers.attention import ATTENTIONS
+
+    assert set(ATTENTIONS) == set(config_lib.ATTENTION_KINDS)
+
+
 def test_missing_config_file():
     with pytest.raises(ConfigError, match="Config file not found: missing.yaml"):
         config_lib.load(TranslationConfig, "missing.yaml")
