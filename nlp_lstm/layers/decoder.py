@@ -227,6 +227,8 @@ class AttentionDecoder(keras.layers.Layer):
         # (time, batch, 4 * units): input projection of every step at once.
         projected = dense(inputs, first.kernel[:embedding_dim]) + first.bias
         projected = tf.transpose(projected, (1, 0, 2))
+        steps = tf.shape(projected)[0]
+        batch = tf.shape(projected)[1]
         if self.input_feeding:
             first_recurrent = ops.concatenate(
                 [first.kernel[embedding_dim:], first.recurrent_kernel], axis=0
@@ -242,9 +244,8 @@ class AttentionDecoder(keras.layers.Layer):
         # input and the attentional output, (time, batch, units) each.
         num_masks = self.num_layers + 1
         if dropout:
-            shape = [tf.shape(projected)[0], tf.shape(projected)[1]]
             masks = self.dropout_layer(
-                tf.ones(shape + [num_masks * self.units], inputs.dtype),
+                tf.ones([steps, batch, num_masks * self.units], inputs.dtype),
                 training=True,
             )
         else:
