@@ -1,10 +1,13 @@
-"""The hand-written backward pass of the decoder loop against autodiff."""
+"""The hand-written backward passes of the LSTM loops against autodiff."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from nlp_lstm.layers.lstm_loops import MASK_SCORE, attention_decoder_loop
+from nlp_lstm.layers.attention import MASK_SCORE
+from nlp_lstm.layers.decoder_loop import attention_decoder_loop
+from nlp_lstm.layers.encoder import StackedBidirectionalEncoder
 
 
 def reference_loop(projected, states, memory, keys, score_bias, masks, kernels,
@@ -90,10 +93,6 @@ def test_hand_written_gradients_match_autodiff_with_dropout(input_feeding):
 def test_encoder_loop_matches_keras_layers_and_gradients():
     """The one-loop bidirectional LSTM equals Keras' `Bidirectional(LSTM)` on a
     right-padded batch: outputs, final states and every gradient."""
-    import keras
-
-    from nlp_lstm.layers.encoder import StackedBidirectionalEncoder
-
     keras.utils.set_random_seed(8)
     encoder = StackedBidirectionalEncoder(num_layers=2, units=4)
     x = tf.constant(np.random.default_rng(2).normal(size=(3, 6, 5)), tf.float32)

@@ -7,11 +7,13 @@ import tensorflow as tf
 from keras import ops
 
 from nlp_lstm.layers import attention as attention_lib
-from nlp_lstm.layers import lstm_loops
+from nlp_lstm.layers import decoder_loop
 from nlp_lstm.layers.encoder import state_size
 from nlp_lstm.layers.linear import dense
 
 CELLS = {"lstm": keras.layers.LSTMCell, "gru": keras.layers.GRUCell}
+# How `AttentionDecoder.call` runs teacher forcing; see its docstring.
+IMPLEMENTATIONS = ("auto", "steps", "fused")
 
 
 @keras.saving.register_keras_serializable(package="nlp_lstm")
@@ -34,6 +36,12 @@ class AttentionDecoder(keras.layers.Layer):
         dropout: float. Dropout on each cell's input and on the attentional vector.
         attention: str. `"luong_dot"`, `"luong_general"` or `"bahdanau"`.
         input_feeding: bool. Feed the previous attentional vector to the first cell.
+        implementation: str. How teacher forcing (`call`) runs; `step` is the
+            definition either way. `"steps"`: a `tf.while_loop` over `step`
+            (any cell, any attention). `"fused"`: `decoder_loop`'s loop with a
+            hand-written backward pass, for LSTM cells with `"luong_dot"` or
+            `"luong_general"` attention (faster training on CPU). `"auto"`:
+            fused where allowed, else steps.
 
     Example:
     >>> decoder = AttentionDecoder(num_layers=1, units=8)
@@ -53,6 +61,7 @@ class AttentionDecoder(keras.layers.Layer):
         dropout: float = 0.0,
         attention: str = "luong_general",
         input_feeding: bool = True,
+        implementation: str = "auto",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -64,12 +73,24 @@ class AttentionDecoder(keras.layers.Layer):
             raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if implementation not in IMPLEMENTATIONS:
+            raise ValueError(
+                f"implementation must be one of {IMPLEMENTATIONS}, "
+                f"got {implementation!r}"
+            )
+        if implementation == "fused" and not decoder_loop.supports(cell, attention):
+            raise ValueError(
+                'implementation="fused" needs cell="lstm" and attention in '
+                f"{decoder_loop.SCORES}, got cell={cell!r} and "
+                f'attention={attention!r}; use "steps" or "auto"'
+            )
         self.num_layers = num_layers
         self.units = units
         self.cell = cell
         self.dropout = dropout
         self.attention = attention
         self.input_feeding = input_feeding
+        self.implementation = implementation
         self.cells = [CELLS[cell](units, name=f"cell_{i}") for i in range(num_layers)]
         self.attention_layer = attention_lib.get(attention, units, name="attention")
         self.attention_projection = keras.layers.Dense(
@@ -155,11 +176,18 @@ class AttentionDecoder(keras.layers.Layer):
         """
         keys = self.prepare(memory)
         run = (
-            self._teacher_forcing_lstm
-            if self.cell == "lstm"
+            self._teacher_forcing_fused
+            if self.uses_fused_loop
             else self._teacher_forcing_steps
         )
         return run(inputs, initial_state, memory, keys, mask, training)
+
+    @property
+    def uses_fused_loop(self) -> bool:
+        """Whether `call` runs the fused loop (see `implementation`)."""
+        if self.implementation == "auto":
+            return decoder_loop.supports(self.cell, self.attention)
+        return self.implementation == "fused"
 
     def _teacher_forcing_steps(self, inputs, initial_state, memory, keys, mask,
                                training):
@@ -183,23 +211,21 @@ class AttentionDecoder(keras.layers.Layer):
         outputs = tf.transpose(outputs.stack(), (1, 0, 2))  # (batch, time, units)
         return outputs, final_state
 
-    def _teacher_forcing_lstm(self, inputs, initial_state, memory, keys, mask,
-                              training):
-        """`call` for LSTM cells: the same computation as stepping `step`, with
-        everything that does not depend on the previous step taken out of the
-        loop. The embedding part of the first layer's input projection is one
-        matmul over all steps, each layer's `[input; h] @ [kernel; recurrent]`
-        is one matmul per step, and the dropout masks of all steps are drawn at
-        once (independent per step and element, as in `step`)."""
+    def _teacher_forcing_fused(self, inputs, initial_state, memory, keys, mask,
+                               training):
+        """`call` through `decoder_loop.attention_decoder_loop`: what stepping
+        `step` computes, with everything that does not depend on the previous
+        step taken out of the loop. The embedding part of the first layer's
+        input projection is one matmul over all steps, and the dropout masks
+        of all steps are drawn at once (independent per step and element, as
+        in `step`)."""
         first = self.cells[0]
         embedding_dim = inputs.shape[-1]
         dropout = training and self.dropout > 0
         if dropout:
             inputs = self.dropout_layer(inputs, training=True)
         # (time, batch, 4 * units): input projection of every step at once.
-        projected = (
-            dense(inputs, first.kernel[:embedding_dim]) + first.bias
-        )
+        projected = dense(inputs, first.kernel[:embedding_dim]) + first.bias
         projected = tf.transpose(projected, (1, 0, 2))
         steps = tf.shape(projected)[0]
         batch = tf.shape(projected)[1]
@@ -209,6 +235,7 @@ class AttentionDecoder(keras.layers.Layer):
             )
         else:
             first_recurrent = first.recurrent_kernel
+        # Per layer, `[input; h] @ [kernel; recurrent]` is one matmul a step.
         stacked = [
             ops.concatenate([cell.kernel, cell.recurrent_kernel], axis=0)
             for cell in self.cells[1:]
@@ -223,76 +250,23 @@ class AttentionDecoder(keras.layers.Layer):
             )
         else:
             masks = tf.ones([1, 1, num_masks * self.units], inputs.dtype)
-        if self.attention in lstm_loops.SCORES:
-            # The same computation with a hand-written backward pass.
-            if mask is None:
-                score_bias = tf.zeros(tf.shape(keys)[:2], keys.dtype)
-            else:
-                score_bias = tf.where(mask, 0.0, lstm_loops.MASK_SCORE)
-            outputs, final_state = lstm_loops.attention_decoder_loop(
-                projected,
-                list(initial_state),
-                memory,
-                keys,
-                tf.cast(score_bias, keys.dtype),
-                masks,
-                [first_recurrent] + stacked,
-                [cell.bias for cell in self.cells[1:]],
-                self.attention_projection.kernel,
-                self.input_feeding,
-            )
-            return tf.transpose(outputs, (1, 0, 2)), final_state
-        # Per-step slices come from TensorArrays: their gradient is written
-        # per step, where slicing a tensor would add a full-size zero tensor
-        # per step in the backward pass.
-        projected = tf.TensorArray(inputs.dtype, size=steps).unstack(projected)
-        masks = [
-            tf.TensorArray(inputs.dtype, size=steps).unstack(
-                tf.broadcast_to(part, [steps, tf.shape(part)[1], self.units])
-            )
-            for part in tf.split(masks, num_masks, axis=-1)
-        ]
-        outputs = tf.TensorArray(inputs.dtype, size=steps)
-
-        def lstm(z, cell, carry):
-            z_i, z_f, z_c, z_o = tf.split(z, 4, axis=-1)
-            activation, gate = cell.activation, cell.recurrent_activation
-            carry = gate(z_f) * carry + gate(z_i) * activation(z_c)
-            return gate(z_o) * activation(carry), carry
-
-        def body(t, state, outputs):
-            attentional = state[-1]
-            hidden, carry = state[0], state[1]
-            if self.input_feeding:
-                feed = attentional * masks[0].read(t)
-                recurrent_inputs = ops.concatenate([feed, hidden], axis=-1)
-            else:
-                recurrent_inputs = hidden
-            z = projected.read(t) + ops.matmul(recurrent_inputs, first_recurrent)
-            output, carry = lstm(z, first, carry)
-            new_state = [output, carry]
-            for index, cell in enumerate(self.cells[1:], start=1):
-                hidden, carry = state[2 * index], state[2 * index + 1]
-                layer_inputs = ops.concatenate(
-                    [output * masks[index].read(t), hidden], axis=-1
-                )
-                z = ops.matmul(layer_inputs, stacked[index - 1]) + cell.bias
-                output, carry = lstm(z, cell, carry)
-                new_state.extend([output, carry])
-            context, _ = self.attention_layer(output, keys, memory, mask=mask)
-            attentional = self.attention_projection(
-                ops.concatenate([context, output], axis=-1)
-            )
-            outputs = outputs.write(t, attentional * masks[-1].read(t))
-            return t + 1, new_state + [attentional], outputs
-
-        _, final_state, outputs = tf.while_loop(
-            lambda t, *_: t < steps,
-            body,
-            (tf.constant(0), list(initial_state), outputs),
+        if mask is None:
+            score_bias = tf.zeros(tf.shape(keys)[:2], keys.dtype)
+        else:
+            score_bias = tf.where(mask, 0.0, attention_lib.MASK_SCORE)
+        outputs, final_state = decoder_loop.attention_decoder_loop(
+            projected,
+            list(initial_state),
+            memory,
+            keys,
+            tf.cast(score_bias, keys.dtype),
+            masks,
+            [first_recurrent] + stacked,
+            [cell.bias for cell in self.cells[1:]],
+            self.attention_projection.kernel,
+            self.input_feeding,
         )
-        outputs = tf.transpose(outputs.stack(), (1, 0, 2))  # (batch, time, units)
-        return outputs, final_state
+        return tf.transpose(outputs, (1, 0, 2)), final_state
 
     def compute_mask(self, *args, **kwargs):
         # Outputs follow the target time axis: the source mask does not apply.
@@ -308,6 +282,7 @@ class AttentionDecoder(keras.layers.Layer):
                 "dropout": self.dropout,
                 "attention": self.attention,
                 "input_feeding": self.input_feeding,
+                "implementation": self.implementation,
             }
         )
         return config

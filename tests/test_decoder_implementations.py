@@ -1,0 +1,152 @@
+"""`AttentionDecoder`'s teacher-forcing implementations against its `step`:
+the step loop equals calling `step` in a Python loop, and the fused loop
+equals the step loop, outputs, final states and gradients."""
+
+import itertools
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nlp_lstm.layers.attention import ATTENTIONS
+from nlp_lstm.layers.decoder import AttentionDecoder
+
+BATCH, TIME, SOURCE, EMBEDDING, UNITS = 3, 4, 6, 7, 5
+# The second sentence has 3 real source tokens, the third 1.
+SOURCE_MASK = np.arange(SOURCE)[None, :] < np.array([[SOURCE], [3], [1]])
+
+
+def decoder_and_inputs(implementation, attention, cell="lstm", input_feeding=True,
+                       num_layers=2):
+    """A built decoder and `(inputs, initial_state, memory, mask)`, all the
+    same for a given configuration whatever the implementation."""
+    keras.utils.set_random_seed(6)
+    decoder = AttentionDecoder(
+        num_layers=num_layers,
+        units=UNITS,
+        cell=cell,
+        attention=attention,
+        input_feeding=input_feeding,
+        implementation=implementation,
+    )
+    rng = np.random.default_rng(9)
+    # luong_dot needs the memory as wide as the decoder.
+    memory_dim = UNITS if attention == "luong_dot" else UNITS + 2
+    inputs = tf.constant(rng.normal(size=(BATCH, TIME, EMBEDDING)), tf.float32)
+    memory = tf.constant(rng.normal(size=(BATCH, SOURCE, memory_dim)), tf.float32)
+    decoder.build(inputs.shape, memory.shape)
+    cell_states = [
+        tf.constant(rng.normal(size=(BATCH, UNITS)) * 0.5, tf.float32)
+        for _ in range(num_layers * decoder.states_per_layer)
+    ]
+    state = decoder.initial_state(cell_states)
+    # A nonzero previous attentional vector, so that its gradient shows.
+    state[-1] = tf.constant(rng.normal(size=(BATCH, UNITS)) * 0.5, tf.float32)
+    return decoder, (inputs, state, memory, tf.constant(SOURCE_MASK))
+
+
+def outputs_states_and_gradients(decoder, inputs, state, memory, mask):
+    """Teacher forcing, and the gradients of a loss over the outputs and the
+    final states w.r.t. every weight, the memory and every initial state."""
+    rng = np.random.default_rng(4)
+    with tf.GradientTape() as tape:
+        tape.watch([memory, *state])
+        outputs, final = decoder(inputs, state, memory, mask=mask, training=True)
+        loss = tf.reduce_sum(outputs * rng.normal(size=outputs.shape))
+        for tensor in final:
+            loss += tf.reduce_sum(tensor * rng.normal(size=tensor.shape))
+    sources = [*decoder.trainable_variables, memory, *state]
+    gradients = tape.gradient(loss, sources)
+    # An unused input (the fed vector without input feeding) gets None from
+    # autodiff and zeros from the fused loop.
+    gradients = [
+        np.zeros(s.shape) if g is None else np.asarray(g)
+        for s, g in zip(sources, gradients)
+    ]
+    return outputs, final, gradients
+
+
+FUSED_CASES = list(
+    itertools.product(["luong_dot", "luong_general"], [True, False], [1, 2])
+)
+
+
+@pytest.mark.parametrize("attention, input_feeding, num_layers", FUSED_CASES)
+def test_fused_loop_equals_step_loop(attention, input_feeding, num_layers):
+    results = []
+    for implementation in ("fused", "steps"):
+        decoder, args = decoder_and_inputs(
+            implementation, attention, input_feeding=input_feeding,
+            num_layers=num_layers,
+        )
+        assert decoder.uses_fused_loop == (implementation == "fused")
+        results.append(outputs_states_and_gradients(decoder, *args))
+    (fused, fused_final, fused_grads), (steps, steps_final, steps_grads) = results
+    np.testing.assert_allclose(fused, steps, atol=1e-5)
+    assert len(fused_final) == len(steps_final) == 2 * num_layers + 1
+    for a, b in zip(fused_final, steps_final):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    # Weights (cells, attention, projection), memory, initial states.
+    expected = 3 * num_layers + (attention == "luong_general") + 1 + 1
+    assert len(fused_grads) == len(steps_grads) == expected + 2 * num_layers + 1
+    for a, b in zip(fused_grads, steps_grads):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
+    assert np.any(fused_grads[-1]) == input_feeding
+    # Padded memory positions get no gradient.
+    memory_grad = fused_grads[-(2 * num_layers + 2)]
+    assert not np.any(memory_grad[2, 1:]) and np.any(memory_grad[2, 0])
+
+
+STEP_CASES = list(
+    itertools.product(sorted(ATTENTIONS), ["lstm", "gru"], [True, False], [1, 2])
+)
+
+
+@pytest.mark.parametrize("attention, cell, input_feeding, num_layers", STEP_CASES)
+def test_step_loop_equals_calling_step(attention, cell, input_feeding, num_layers):
+    decoder, (inputs, state, memory, mask) = decoder_and_inputs(
+        "steps", attention, cell, input_feeding, num_layers
+    )
+    outputs, final = decoder(inputs, state, memory, mask=mask)
+    keys = decoder.prepare(memory)
+    for t in range(TIME):
+        output, state, _ = decoder.step(inputs[:, t], state, memory, keys, mask=mask)
+        np.testing.assert_allclose(outputs[:, t], output, atol=1e-6)
+    assert len(final) == len(state)
+    for a, b in zip(final, state):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "attention, cell, fused",
+    [
+        ("luong_general", "lstm", True),
+        ("luong_dot", "lstm", True),
+        ("bahdanau", "lstm", False),
+        ("luong_general", "gru", False),
+    ],
+)
+def test_auto_picks_the_fused_loop_where_allowed(attention, cell, fused):
+    decoder = AttentionDecoder(units=UNITS, cell=cell, attention=attention)
+    assert decoder.implementation == "auto"
+    assert decoder.uses_fused_loop == fused
+
+
+@pytest.mark.parametrize(
+    "attention, cell", [("bahdanau", "lstm"), ("luong_general", "gru")]
+)
+def test_fused_rejects_what_it_does_not_compute(attention, cell):
+    with pytest.raises(ValueError, match=f"fused.*cell={cell!r}.*{attention!r}"):
+        AttentionDecoder(cell=cell, attention=attention, implementation="fused")
+
+
+def test_unknown_implementation_is_rejected():
+    with pytest.raises(ValueError, match="implementation .*got 'cudnn'"):
+        AttentionDecoder(implementation="cudnn")
+
+
+def test_implementation_is_serialized():
+    decoder = AttentionDecoder(units=UNITS, implementation="steps")
+    rebuilt = AttentionDecoder.from_config(decoder.get_config())
+    assert rebuilt.implementation == "steps" and not rebuilt.uses_fused_loop
