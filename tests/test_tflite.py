@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from nlp_lstm.export.tflite.source import ExportSource, tagger_vocabulary
 
 from nlp_lstm import cli
 from nlp_lstm import config as config_lib
@@ -18,7 +19,6 @@ from nlp_lstm.export.tflite import convert as convert_lib
 from nlp_lstm.export.tflite.encoder import FusedEncoder
 from nlp_lstm.export.tflite.export import export_tflite
 from nlp_lstm.export.tflite.runtime import TFLiteTagger, TFLiteTranslator
-from nlp_lstm.export.tflite.source import ExportSource, tagger_vocabulary
 from nlp_lstm.export.translator import TranslatorModule
 from nlp_lstm.layers.crf import CRF
 from nlp_lstm.layers.encoder import StackedBidirectionalEncoder

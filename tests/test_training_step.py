@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from nlp_lstm.config import DecoderConfig, EncoderConfig, TranslatorModelConfig
 from nlp_lstm.models.translator import build_translator
-from nlp_lstm.pipelines.translation import translator_loss
+from nlp_lstm.training.losses import translator_loss
 from nlp_lstm.training.trainer import make_train_step, split_batch
 
 
