@@ -20,6 +20,7 @@ import json, sys
 from nlp_lstm import config as config_lib
 from nlp_lstm.data.parallel import load_parallel_corpus
 from nlp_lstm.pipelines import tagging, translation
+from nlp_lstm.training.inputs import tokenizer_models
 
 out, train_translator = sys.argv[1], sys.argv[2] == "1"
 translator = config_lib.load(
@@ -36,7 +37,7 @@ translator = config_lib.load(
 if train_translator:
     translator_history = translation.run(translator, verbose=0)["history"]
 else:  # the pipeline's tokenizer step only
-    translation.tokenizer_models(translator, load_parallel_corpus(translator.data)[0])
+    tokenizer_models(translator, load_parallel_corpus(translator.data)[0])
     translator_history = None
 tagger = config_lib.load(
     config_lib.TaggingConfig,
@@ -46,13 +47,13 @@ tagger = config_lib.load(
         "model.embedder.char_dim=8", "model.embedder.char_units=8",
         "model.encoder.units=16", "model.encoder.num_layers=1",
         "model.embedder.word_dropout=0.2", "training.steps=8",
-        "training.eval_every=2", f"run_dir={out}/tagger",
+        "training.eval_every=2", f"run_dir={out}/tagger", "export.enabled=false",
     ],
 )
-trained = tagging.train_tagger(tagger, verbose=0)
+tagger_report = tagging.run(tagger, verbose=0)
 print(json.dumps({
     "translator": translator_history,
-    "tagger": trained.result.history,
+    "tagger": tagger_report["validation_history"],
 }))
 """
 

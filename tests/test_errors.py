@@ -160,6 +160,7 @@ def test_no_memory_warning_for_the_bundled_configs():
 
 def test_pipeline_warns_before_reading_the_corpus(monkeypatch):
     from nlp_lstm.pipelines import tagging
+    from nlp_lstm.training import inputs
 
     class Stop(Exception):
         pass
@@ -167,12 +168,12 @@ def test_pipeline_warns_before_reading_the_corpus(monkeypatch):
     def stop(*args):
         raise Stop
 
-    monkeypatch.setattr(tagging, "load_tagging_corpus", stop)
+    monkeypatch.setattr(inputs, "load_tagging_corpus", stop)
     monkeypatch.setattr(config_lib, "MEMORY_FRACTION", 1e-9)
     config = config_lib.load(config_lib.TaggingConfig, UPOS)
     with pytest.warns(MemoryRiskWarning, match="Lower data.batch_size"):
         with pytest.raises(Stop):
-            tagging.train_tagger(config, verbose=0)
+            tagging.run(config, verbose=0)
 
 
 def test_diverging_loss_says_what_to_lower(tmp_path):

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import nlp_lstm
 from nlp_lstm import cli_tagging
 from nlp_lstm import config as config_lib
 from nlp_lstm.export.tagger import load_tagger
@@ -18,6 +19,8 @@ from nlp_lstm.layers.crf import CRF
 from nlp_lstm.layers.encoder import StackedBidirectionalEncoder
 from nlp_lstm.layers.word_embedding import WordEmbedder
 from nlp_lstm.models.tagger import Tagger
+from nlp_lstm.data.batching import tagging_training_dataset
+from nlp_lstm.export.tagger import TaggerServing
 from nlp_lstm.pipelines import tagging
 from nlp_lstm.text import words
 from tests.helpers import REPO_ROOT, run_in_fresh_process, run_keras_roundtrip_test
@@ -174,8 +177,8 @@ def test_entity_pipeline_exports_a_savedmodel_that_reloads_in_a_fresh_process(
 ):
     monkeypatch.chdir(REPO_ROOT)
     config = tiny_config(tmp_path, "tagging_wnut17.yaml")
-    trained = tagging.train_tagger(config, verbose=0)
-    report = tagging.evaluate_and_export(trained, config)
+    report = tagging.run(config, verbose=0)
+    trained = nlp_lstm.load(str(tmp_path / "run"))
 
     saved = json.loads((tmp_path / "run" / "report.json").read_text())
     assert saved["export_path"] == report["export_path"]
@@ -186,7 +189,7 @@ def test_entity_pipeline_exports_a_savedmodel_that_reloads_in_a_fresh_process(
     model_dir = tmp_path / "saved_models" / "tagger_wnut17"
     assert report["export_path"] == str(model_dir / "1")
 
-    serving = tagging.serving_module(trained, config)
+    serving = TaggerServing.from_bundle(trained)
     expected = serving.serve(tf.constant(SENTENCES))
     pre_tokenized = [["Paris", "is", "nice", ""], ["a", "b", "c", "d"]]
     expected_tokens = serving.tag_tokens(tf.constant(pre_tokenized))
@@ -277,13 +280,12 @@ def test_word_dropout_trains_the_unknown_word_only_in_training():
 
 
 def test_training_batches_group_similar_lengths_and_keep_every_token():
-    from nlp_lstm.pipelines.tagging import training_dataset
-
     rng = np.random.default_rng(0)
     lengths = rng.integers(1, 60, 400)
     tokens = [[f"w{i}"] * int(n) for i, n in enumerate(lengths)]
     tags = [[1 + i % 3] * len(row) for i, row in enumerate(tokens)]
-    batches = list(training_dataset(tokens, tags, 64, 16, 1000, seed=1).take(25))
+    dataset = tagging_training_dataset(tokens, tags, 64, 16, 1000, seed=1)
+    batches = list(dataset.take(25))
     real = sum(int((batch_tags.numpy() > 0).sum()) for _, batch_tags in batches)
     padded = sum(batch_tags.numpy().size for _, batch_tags in batches)
     # Random lengths batched in corpus order pad about half of the tokens.

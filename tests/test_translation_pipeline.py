@@ -226,7 +226,7 @@ def test_serving_export_of_a_finished_run_matches_the_pipeline_export(
     metadata = json.loads(
         (tmp_path / config.name / "1" / "assets.extra" / "nlp_lstm.json").read_text()
     )
-    assert metadata["exported_from_run"] == str(root / "run")
+    assert metadata["exported_from"] == str(root / "run")
 
 
 def test_serving_export_of_a_run_defaults_to_its_export_directory(tiny_run, tmp_path):
@@ -247,4 +247,4 @@ def test_serving_export_of_a_run_defaults_to_its_export_directory(tiny_run, tmp_
     version = tmp_path / "exports" / config.name / "1"
     assert (version / "saved_model.pb").is_file()
     metadata = json.loads((version / "assets.extra" / "nlp_lstm.json").read_text())
-    assert metadata["exported_from_run"] == str(run_dir)
+    assert metadata["exported_from"] == str(run_dir)
