@@ -14,9 +14,13 @@ import json
 import os
 import shutil
 import socket
+import time
 
+import psutil
 import tensorflow as tf
 
+from nlp_lstm.export.serving import opcheck
+from nlp_lstm.export.serving import warmup as warmup_lib
 from nlp_lstm.utils.files import atomic_directory
 
 METADATA_FILE = "nlp_lstm.json"
@@ -49,7 +53,6 @@ def _owner() -> str:
 
 def _is_abandoned(temporary: str) -> bool:
     """Whether a hidden temporary version folder was left by a dead export."""
-    import psutil
 
     try:
         with open(os.path.join(temporary, OWNER_FILE), encoding="utf-8") as stream:
@@ -64,7 +67,6 @@ def _is_abandoned(temporary: str) -> bool:
 
 
 def _now() -> float:
-    import time
 
     return time.time()
 
@@ -115,8 +117,6 @@ def write_version(
             version folder describes itself (`nlp_lstm.load` rebuilds the
             Keras model from it); none if None.
     """
-    from nlp_lstm.export.serving import opcheck
-    from nlp_lstm.export.serving import warmup as warmup_lib
 
     remove_abandoned(base_dir)
     path = os.path.join(base_dir, str(next_version(base_dir)))

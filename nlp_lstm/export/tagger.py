@@ -28,6 +28,7 @@ import sys
 
 import numpy as np
 import tensorflow as tf
+import tensorflow_text  # noqa: F401  (registers the tokenizer ops)
 
 from nlp_lstm.config import TaggingExportConfig
 from nlp_lstm.export import saved_model
@@ -184,7 +185,6 @@ def load_tagger(model_dir: str):
         `(loaded, metadata)`: the `tf.saved_model.load` object and the
         metadata dict.
     """
-    import tensorflow_text  # noqa: F401  (registers the tokenizer ops)
 
     path = saved_model.resolve(model_dir)
     metadata = saved_model.read_metadata(path)

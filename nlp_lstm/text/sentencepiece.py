@@ -12,6 +12,8 @@ import re
 from collections.abc import Iterable
 
 import sentencepiece as spm
+import tensorflow as tf
+import tensorflow_text as tf_text
 
 from nlp_lstm.utils.files import atomic_write_bytes
 
@@ -144,7 +146,5 @@ def processor(model_bytes: bytes) -> spm.SentencePieceProcessor:
 
 def in_graph_tokenizer(model_bytes: bytes):
     """A `tensorflow_text.SentencepieceTokenizer` that runs inside TF graphs."""
-    import tensorflow as tf
-    import tensorflow_text as tf_text
 
     return tf_text.SentencepieceTokenizer(model=model_bytes, out_type=tf.int32)

@@ -12,6 +12,7 @@ the same config resumes from the latest one.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import shutil
@@ -376,7 +377,6 @@ def _save_weights_atomically(model: keras.Model, path: str) -> None:
 def _load_history(path: str) -> list:
     if not os.path.exists(path):
         return []
-    import json
 
     with open(path, encoding="utf-8") as stream:
         return json.load(stream)

@@ -9,6 +9,8 @@ import os
 import shutil
 import tempfile
 
+import psutil
+
 
 def _temporary_prefix(path: str) -> str:
     return f".tmp-{os.path.basename(path)}."
@@ -20,7 +22,6 @@ def remove_abandoned_temporaries(path: str) -> list[str]:
     They are named `.tmp-<name>.<pid>.<random>`; those of a live process are
     kept (it may still be writing).
     """
-    import psutil
 
     directory = os.path.dirname(os.path.abspath(path))
     prefix = _temporary_prefix(path)

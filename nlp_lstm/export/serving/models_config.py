@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import os
 
+from google.protobuf import text_format
+from tensorflow_serving.config import model_server_config_pb2
+
 from nlp_lstm.export.saved_model import versions
 
 POLICIES = ("latest", "all", "specific")
@@ -70,7 +73,6 @@ def models_config(root: str, policy: str = "latest", base_path: str | None = Non
     Returns:
         `(config, warnings)`: the proto and a list of messages.
     """
-    from tensorflow_serving.config import model_server_config_pb2
 
     kind, wanted = parse_policy(policy)
     models = find_models(root)
@@ -105,6 +107,5 @@ def models_config(root: str, policy: str = "latest", base_path: str | None = Non
 
 
 def config_text(config) -> str:
-    from google.protobuf import text_format
 
     return text_format.MessageToString(config)

@@ -21,6 +21,8 @@ import functools
 import json
 import os
 
+from tensorflow.core.protobuf import saved_model_pb2
+
 OPSETS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "opsets")
 # Ops reached by no signature: the main graph (saver, init) and unused functions.
 OTHER = "(graph)"
@@ -56,7 +58,6 @@ def server_ops(server_version: str) -> dict[str, frozenset[str]]:
 
 
 def _read_meta_graph(saved_model_dir: str):
-    from tensorflow.core.protobuf import saved_model_pb2
 
     path = os.path.join(saved_model_dir, "saved_model.pb")
     if not os.path.isfile(path):

@@ -12,6 +12,9 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import tensorflow as tf
+import tensorflow_text  # noqa: F401  (registers the tokenizer ops)
+from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
 WARMUP_FILE = "tf_serving_warmup_requests"
 MAX_RECORDS = 1000
@@ -23,8 +26,6 @@ def warmup_path(saved_model_dir: str) -> str:
 
 def predict_request(model_name: str, signature_name: str, inputs: dict):
     """A `PredictRequest` with each input converted by `tf.make_tensor_proto`."""
-    import tensorflow as tf
-    from tensorflow_serving.apis import predict_pb2
 
     request = predict_pb2.PredictRequest()
     request.model_spec.name = model_name
@@ -45,8 +46,6 @@ def write_warmup(saved_model_dir: str, model_name: str, requests) -> str:
     Returns:
         The file's path.
     """
-    import tensorflow as tf
-    from tensorflow_serving.apis import prediction_log_pb2
 
     requests = list(requests)
     if not requests:
@@ -70,8 +69,6 @@ def write_warmup(saved_model_dir: str, model_name: str, requests) -> str:
 
 def read_warmup(saved_model_dir: str) -> list:
     """The `PredictionLog` protos of a SavedModel's warmup file."""
-    import tensorflow as tf
-    from tensorflow_serving.apis import prediction_log_pb2
 
     path = warmup_path(saved_model_dir)
     if not os.path.isfile(path):
@@ -88,11 +85,7 @@ def replay(saved_model_dir: str, loaded=None) -> list[tuple[str, dict]]:
     """Runs every warmup request on the SavedModel, as the server does at load
     (tag `serve`, signature by name); returns `(signature, outputs)` pairs of
     numpy arrays. Raises if a request names an unknown signature or input."""
-    import tensorflow as tf
-
     if loaded is None:
-        import tensorflow_text  # noqa: F401  (registers the tokenizer ops)
-
         loaded = tf.saved_model.load(saved_model_dir, tags=["serve"])
     results = []
     logs = read_warmup(saved_model_dir)

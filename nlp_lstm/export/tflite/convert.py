@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import collections
+import json
 import os
+
+import tensorflow as tf
+from ai_edge_litert import schema_py_generated as schema
 
 from nlp_lstm.utils.files import atomic_write_bytes, atomic_write_json
 
@@ -28,7 +32,6 @@ def convert(module, functions: list, quantize: str = "none",
     Returns:
         The file's bytes.
     """
-    import tensorflow as tf
 
     if quantize not in QUANTIZATIONS:
         raise ValueError(f"quantize must be one of {QUANTIZATIONS}, got {quantize!r}")
@@ -49,7 +52,6 @@ def convert(module, functions: list, quantize: str = "none",
 
 
 def _builtin_names() -> dict:
-    from ai_edge_litert import schema_py_generated as schema
 
     return {
         value: name
@@ -61,7 +63,6 @@ def _builtin_names() -> dict:
 def op_counts(path_or_bytes) -> collections.Counter:
     """How often each op occurs in a `.tflite`, over all subgraphs (loop
     bodies included); custom ops by their custom name."""
-    from ai_edge_litert import schema_py_generated as schema
 
     if isinstance(path_or_bytes, bytes | bytearray):
         data = bytes(path_or_bytes)
@@ -145,7 +146,6 @@ def write_files(output: str, data: bytes, metadata: dict,
 
 
 def read_metadata(path: str) -> dict:
-    import json
 
     metadata_path = sidecar_paths(path)["metadata"]
     if not os.path.isfile(metadata_path):
