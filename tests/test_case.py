@@ -1,0 +1,233 @@
+"""The shared test helper of the layer and model tests (keras-hub's
+`src/tests/test_case.py`).
+
+Each test file supplies tiny constructor kwargs and inputs; the helper builds
+the layer or model, checks the output shapes, the JSON config round trip and a
+`.keras` save and reload, all with equal outputs. A layer that takes several
+call arguments gets them from `call_fn(layer, input_data, **call_kwargs)`, an
+adapter the test supplies; the helper has no special cases for particular
+layers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+import keras
+import numpy as np
+
+ATOL = 1e-6
+
+
+def default_call(layer, input_data, **call_kwargs):
+    """Calls `layer` on `input_data` as its one positional argument."""
+    return layer(input_data, **call_kwargs)
+
+
+@keras.saving.register_keras_serializable(package="nlp_lstm_tests")
+class LayerModel(keras.Model):
+    """A `keras.Model` that holds one layer, so that a layer can be saved to a
+    `.keras` file. The call adapter is not config: after reloading, the test
+    sets it again (`call_fn`); loading restores the layer's build from its own
+    build config, as a model holding the layer would."""
+
+    def __init__(self, layer, **kwargs):
+        super().__init__(**kwargs)
+        self.layer = layer
+        self.call_fn = default_call
+
+    def call(self, inputs):
+        return self.call_fn(self.layer, inputs)
+
+    def build(self, input_shape=None):
+        self.built = True
+
+    def build_from_config(self, config):
+        self.build()
+
+    def get_config(self):
+        config = super().get_config()
+        config["layer"] = keras.saving.serialize_keras_object(self.layer)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["layer"] = keras.saving.deserialize_keras_object(config["layer"])
+        return cls(**config)
+
+
+def _is_shape(value) -> bool:
+    return isinstance(value, tuple | list) and all(
+        dim is None or isinstance(dim, int) for dim in value
+    )
+
+
+def _to_numpy(outputs):
+    return keras.tree.map_structure(lambda x: np.asarray(keras.ops.convert_to_numpy(x)),
+                                    outputs)
+
+
+def json_round_trip(config: dict) -> dict:
+    """`config` as it comes back from a JSON file."""
+    return json.loads(json.dumps(config))
+
+
+class TestCase:
+    """Base class of the layer and model tests (pytest collects its subclasses
+    named `Test*`); the helpers below work from plain test functions too, via
+    the module-level instance `test_case`."""
+
+    def assertAllClose(self, expected, actual, atol=ATOL, rtol=0.0):
+        """Equal nests of arrays, within `atol`; integer and boolean arrays exactly."""
+        expected, actual = _to_numpy(expected), _to_numpy(actual)
+        keras.tree.assert_same_structure(expected, actual)
+        for a, b in zip(keras.tree.flatten(expected), keras.tree.flatten(actual)):
+            assert a.shape == b.shape, (a.shape, b.shape)
+            if a.dtype.kind in "biu":
+                np.testing.assert_array_equal(a, b)
+            else:
+                np.testing.assert_allclose(a, b, atol=atol, rtol=rtol)
+
+    def assertShapes(self, outputs, expected_shapes):
+        """`outputs` (a nest of tensors) has the nest of shapes `expected_shapes`
+        (tuples of ints, None for any size)."""
+        if _is_shape(expected_shapes):
+            shape = tuple(outputs.shape)
+            assert len(shape) == len(expected_shapes), (shape, expected_shapes)
+            for dim, expected in zip(shape, expected_shapes):
+                assert expected is None or dim == expected, (shape, expected_shapes)
+            return
+        if isinstance(expected_shapes, dict):
+            assert isinstance(outputs, dict) and set(outputs) == set(expected_shapes)
+            for key, value in expected_shapes.items():
+                self.assertShapes(outputs[key], value)
+            return
+        assert isinstance(outputs, tuple | list), type(outputs)
+        assert len(outputs) == len(expected_shapes), (len(outputs), expected_shapes)
+        for output, expected in zip(outputs, expected_shapes):
+            self.assertShapes(output, expected)
+
+    def run_serialization_test(self, instance, call_fn, input_data, atol=ATOL):
+        """`from_config` of the JSON'd config rebuilds `instance` with the same
+        config; with the same weights the rebuilt one computes the same
+        outputs. Returns the rebuilt instance."""
+        config = instance.get_config()
+        as_json = json_round_trip(config)
+        rebuilt = type(instance).from_config(as_json)
+        assert type(rebuilt) is type(instance)
+        assert json_round_trip(rebuilt.get_config()) == as_json
+        # Also through the registered name, as a `.keras` file stores it.
+        revived = keras.saving.deserialize_keras_object(
+            json_round_trip(keras.saving.serialize_keras_object(instance))
+        )
+        assert type(revived) is type(instance)
+        assert json_round_trip(revived.get_config()) == as_json
+
+        expected = call_fn(instance, input_data)
+        call_fn(rebuilt, input_data)  # creates the variables
+        assert len(rebuilt.weights) == len(instance.weights)
+        rebuilt.set_weights(instance.get_weights())
+        self.assertAllClose(expected, call_fn(rebuilt, input_data), atol=atol)
+        return rebuilt
+
+    def run_saving_test(self, instance, call_fn, input_data, atol=ATOL):
+        """`.keras` save and reload (in this process) gives the same outputs; a
+        layer is saved inside a `LayerModel`. Returns the reloaded instance."""
+        expected = call_fn(instance, input_data)
+        is_model = isinstance(instance, keras.Model)
+        if is_model:
+            saved = instance
+        else:
+            saved = LayerModel(instance)
+            saved.build()
+        with tempfile.TemporaryDirectory() as directory:
+            path = os.path.join(directory, "model.keras")
+            saved.save(path)
+            reloaded = keras.saving.load_model(path)
+        if not is_model:
+            assert type(reloaded) is LayerModel
+            reloaded = reloaded.layer
+        assert type(reloaded) is type(instance)
+        assert json_round_trip(reloaded.get_config()) == json_round_trip(
+            instance.get_config()
+        )
+        self.assertAllClose(expected, call_fn(reloaded, input_data), atol=atol)
+        return reloaded
+
+    def run_layer_test(
+        self,
+        cls,
+        init_kwargs,
+        input_data,
+        call_kwargs=None,
+        expected_output_shape=None,
+        call_fn=None,
+        expected_num_trainable_weights=None,
+        run_serialization=True,
+        run_saving=True,
+        atol=ATOL,
+        seed=0,
+    ):
+        """Builds `cls(**init_kwargs)`, calls it on `input_data` and checks the
+        output shapes, the config round trip and `.keras` saving.
+
+        Args:
+            cls: the layer class.
+            init_kwargs: dict of constructor arguments.
+            input_data: the first call argument, or whatever `call_fn` takes.
+            call_kwargs: dict of extra call arguments (`mask=...`).
+            expected_output_shape: a shape tuple, or a nest of them for nested
+                outputs.
+            call_fn: `call_fn(layer, input_data, **call_kwargs) -> outputs`, the
+                adapter for layers with several call arguments or methods
+                other than `__call__`; defaults to `layer(input_data, **kw)`.
+            expected_num_trainable_weights: optional int.
+
+        Returns:
+            `(layer, outputs)`.
+        """
+        call_kwargs = call_kwargs or {}
+        adapter = call_fn or default_call
+
+        def run(layer, data):
+            return adapter(layer, data, **call_kwargs)
+
+        keras.utils.set_random_seed(seed)
+        layer = cls(**init_kwargs)
+        outputs = run(layer, input_data)
+        assert layer.built
+        if expected_output_shape is not None:
+            self.assertShapes(outputs, expected_output_shape)
+        if expected_num_trainable_weights is not None:
+            assert len(layer.trainable_weights) == expected_num_trainable_weights
+        # Calling again gives the same outputs (no state leaks between calls).
+        self.assertAllClose(outputs, run(layer, input_data), atol=0.0)
+        if run_serialization:
+            self.run_serialization_test(layer, run, input_data, atol=atol)
+        if run_saving:
+            self.run_saving_test(layer, run, input_data, atol=atol)
+        return layer, outputs
+
+    def run_model_test(
+        self,
+        model,
+        input_data,
+        call_fn=None,
+        expected_output_shape=None,
+        atol=ATOL,
+    ):
+        """Calls `model`, checks the output shapes, the config round trip and
+        `.keras` save and reload with equal outputs. Returns the outputs."""
+        run = call_fn or (lambda instance, data: instance(data))
+        outputs = run(model, input_data)
+        if expected_output_shape is not None:
+            self.assertShapes(outputs, expected_output_shape)
+        self.run_serialization_test(model, run, input_data, atol=atol)
+        self.run_saving_test(model, run, input_data, atol=atol)
+        return outputs
+
+
+test_case = TestCase()
