@@ -28,6 +28,7 @@ class TestAttentionDecoder(TestCase):
         [
             ("lstm", "luong_general", True, 2),
             ("lstm", "luong_dot", False, 1),
+            ("lstm", "luong_general", False, 1),
             ("lstm", "bahdanau", True, 1),
             ("gru", "luong_general", True, 2),
             ("gru", "bahdanau", False, 1),

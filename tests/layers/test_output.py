@@ -14,7 +14,9 @@ class TestOutputProjection(TestCase):
         "tied, embedding_dim, num_weights",
         [(False, None, 2), (True, 5, 1), (True, 3, 2)],
     )
-    def test_layer(self, tied, embedding_dim, num_weights):
+    @pytest.mark.parametrize("steps", [(3,), ()])
+    def test_layer(self, tied, embedding_dim, num_weights, steps):
+        inputs = INPUTS if steps else INPUTS[:, 0]
         call_kwargs = {}
         if tied:
             embeddings = np.random.RandomState(9).randn(7, embedding_dim)
@@ -22,14 +24,14 @@ class TestOutputProjection(TestCase):
         layer, logits = self.run_layer_test(
             OutputProjection,
             init_kwargs={"vocab_size": 7, "tied": tied},
-            input_data=INPUTS,
+            input_data=inputs,
             call_kwargs=call_kwargs,
-            expected_output_shape=(2, 3, 7),
+            expected_output_shape=(2, *steps, 7),
             expected_num_trainable_weights=num_weights,
         )
         if tied and embedding_dim == 5:
             # The kernel is the transposed embedding matrix; the bias starts at 0.
-            self.assertAllClose(logits, INPUTS @ call_kwargs["embeddings"].T,
+            self.assertAllClose(logits, inputs @ call_kwargs["embeddings"].T,
                                 atol=1e-5)
 
     def test_tied_needs_the_embeddings(self):
