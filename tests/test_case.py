@@ -95,9 +95,8 @@ def json_round_trip(config: dict) -> dict:
 
 
 class TestCase:
-    """Base class of the layer and model tests (pytest collects its subclasses
-    named `Test*`); the helpers below work from plain test functions too, via
-    the module-level instance `test_case`."""
+    """Base class of the layer and model tests: pytest collects its subclasses
+    named `Test*` (a plain class, no `unittest`, so parametrize works)."""
 
     def assertAllClose(self, expected, actual, atol=ATOL, rtol=0.0):
         """Equal nests of arrays, within `atol`; integer and boolean arrays exactly."""
@@ -178,6 +177,7 @@ class TestCase:
             assert type(reloaded) is LayerModel
             reloaded = reloaded.layer
         assert type(reloaded) is type(instance)
+        assert len(reloaded.weights) == len(instance.weights)
         assert json_round_trip(reloaded.get_config()) == json_round_trip(
             instance.get_config()
         )
@@ -259,5 +259,3 @@ class TestCase:
         self.run_saving_test(model, run, input_data, outputs, atol=atol)
         return outputs
 
-
-test_case = TestCase()
