@@ -29,17 +29,16 @@ def default_call(layer, input_data, **call_kwargs):
 @keras.saving.register_keras_serializable(package="nlp_lstm_tests")
 class LayerModel(keras.Model):
     """A `keras.Model` that holds one layer, so that a layer can be saved to a
-    `.keras` file. The call adapter is not config: after reloading, the test
-    sets it again (`call_fn`); loading restores the layer's build from its own
-    build config, as a model holding the layer would."""
+    `.keras` file. Tests call the reloaded `.layer` through their adapter;
+    loading builds the layer from its own build config, as a model holding the
+    layer would."""
 
     def __init__(self, layer, **kwargs):
         super().__init__(**kwargs)
         self.layer = layer
-        self.call_fn = default_call
 
     def call(self, inputs):
-        return self.call_fn(self.layer, inputs)
+        return default_call(self.layer, inputs)
 
     def build(self, input_shape=None):
         self.built = True
