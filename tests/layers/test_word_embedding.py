@@ -1,0 +1,48 @@
+"""WordEmbedder: shapes and serialization for every character encoder."""
+
+import numpy as np
+import pytest
+
+from nlp_lstm.layers.word_embedding import WordEmbedder
+from tests.test_case import TestCase
+
+FEATURES = {
+    "word_ids": np.array([[2, 3, 1, 0], [4, 0, 0, 0]], "int32"),
+    "char_ids": np.random.default_rng(0).integers(0, 6, (2, 4, 5)).astype("int32"),
+    "casing_ids": np.array([[1, 2, 3, 0], [4, 0, 0, 0]], "int32"),
+}
+
+
+class TestWordEmbedder(TestCase):
+    @pytest.mark.parametrize(
+        "char_encoder, casing_dim, width",
+        [("cnn", 2, 4 + 3 + 2), ("lstm", 2, 4 + 6 + 2), ("none", 0, 4)],
+    )
+    def test_layer(self, char_encoder, casing_dim, width):
+        layer, _ = self.run_layer_test(
+            WordEmbedder,
+            init_kwargs={
+                "vocabulary_size": 8,
+                "word_dim": 4,
+                "char_vocabulary_size": 6,
+                "char_encoder": char_encoder,
+                "char_dim": 3,
+                "char_units": 3,
+                "num_casing": 8,
+                "casing_dim": casing_dim,
+                "dropout": 0.1,
+                "word_dropout": 0.1,
+            },
+            input_data=FEATURES,
+            expected_output_shape=(2, 4, width),
+        )
+        assert layer.output_dim == width
+        np.testing.assert_array_equal(
+            np.asarray(layer.compute_mask(FEATURES)), FEATURES["word_ids"] != 0
+        )
+
+    def test_char_features_ignore_padding(self):
+        embedder = WordEmbedder(8, 4, char_vocabulary_size=6, char_units=3)
+        more_padding = np.pad(FEATURES["char_ids"], [(0, 0), (0, 0), (0, 3)])
+        padded = dict(FEATURES, char_ids=more_padding)
+        self.assertAllClose(embedder(FEATURES), embedder(padded))
