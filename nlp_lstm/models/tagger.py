@@ -21,7 +21,8 @@ class Tagger(keras.Model):
     projection onto the tags; the head is a softmax over each token's tag
     scores, or a `CRF` over the whole sentence (pass `crf`). Padding (word id
     0) is masked everywhere. `call` returns the tag scores
-    `(batch, time, num_tags)`; `tag_loss` and `decode` use the head.
+    `(batch, time, num_tags)` (see `scores`); `tag_loss` and `decode` use the
+    head.
 
     Args:
         embedder: `WordEmbedder` (or any layer mapping the feature dict to
@@ -60,8 +61,8 @@ class Tagger(keras.Model):
     def mask(inputs):
         return tf.not_equal(inputs["word_ids"], 0)
 
-    def call(self, inputs, training=False):
-        return self.scores(inputs, training=training)
+    def call(self, inputs, training=False, embedder_fn=None, encoder_fn=None):
+        return self.scores(inputs, training, embedder_fn, encoder_fn)
 
     def scores(self, inputs, training=False, embedder_fn=None, encoder_fn=None):
         """Tag scores `(batch, time, num_tags)`.
@@ -105,7 +106,10 @@ class Tagger(keras.Model):
     def decode(self, inputs, embedder_fn=None, encoder_fn=None):
         """The best tag ids, int32 `(batch, time)`, 0 on padding
         (`embedder_fn`, `encoder_fn`: as in `scores`)."""
-        scores = self.scores(inputs, False, embedder_fn, encoder_fn)
+        # Through `__call__`, which builds the model on first use.
+        scores = self(
+            inputs, training=False, embedder_fn=embedder_fn, encoder_fn=encoder_fn
+        )
         return self.best_tags(scores, self.mask(inputs))
 
     def best_tags(self, scores, mask):
