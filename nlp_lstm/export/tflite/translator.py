@@ -11,10 +11,13 @@ Signatures (batch 1):
   output), `length` int32 `(1,)` (tokens before EOS) and `score` float32
   `(1,)` (sum of log-probabilities for greedy, length-normalized for beam).
 
-The encoder's LSTMs run as fused `UNIDIRECTIONAL_SEQUENCE_LSTM` ops; the
-decoder's cells run one step at a time inside the search's `tf.while_loop`
-(their cell state is carried from step to step, which the fused op cannot
-return). Search buffers are allocated once at the maximum length.
+The computation is the package's own: `nlp_lstm.decoding.translate.
+translate_ids` on the model, with the encoder's layers passed as fused
+`UNIDIRECTIONAL_SEQUENCE_LSTM` ops (`FusedEncoderLayers`, through
+`Translator.encode(encoder_fn=)`); nothing else differs. The decoder's cells
+run one step at a time inside the search's `tf.while_loop` (their cell state
+is carried from step to step, which the fused op cannot return); the search
+already allocates its buffers once at the maximum length, as TFLite needs.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ from nlp_lstm.export.tflite.fused_lstm import frozen_weights, weight_values
 
 
 class TranslatorTFLite(tf.Module):
-    """The exported computation of a `Translator`.
+    """The exported computation of a `Translator`: its own `translate_ids`,
+    the encoder's layers run by fused ops.
 
     Args:
         model: a trained `Translator` (LSTM encoder).
