@@ -16,7 +16,7 @@ from nlp_lstm import config as config_lib
 from nlp_lstm.config import TranslationConfig
 from nlp_lstm.decoding.translate import translate_ids
 from nlp_lstm.export.tflite import convert as convert_lib
-from nlp_lstm.export.tflite.encoder import FusedEncoder
+from nlp_lstm.export.tflite.encoder import FusedEncoderLayers
 from nlp_lstm.export.tflite.export import export_tflite
 from nlp_lstm.export.tflite.runtime import TFLiteTagger, TFLiteTranslator
 from nlp_lstm.export.translator import TranslatorModule
@@ -55,13 +55,13 @@ def test_fused_encoder_matches_keras_on_padded_and_unpadded_inputs():
     keras.utils.set_random_seed(3)
     encoder = StackedBidirectionalEncoder(num_layers=2, units=6)
     encoder.build((1, None, 5))
-    fused = FusedEncoder(encoder)
+    layer_fn = FusedEncoderLayers(encoder)
 
     class Module(tf.Module):
         @tf.function(input_signature=[tf.TensorSpec([1, None, 5], tf.float32)])
         def encode(self, x):
-            lengths = tf.reduce_sum(tf.cast(tf.reduce_any(x != 0, -1), tf.int32), 1)
-            outputs, states = fused(x, lengths, final_states=True)
+            mask = tf.reduce_any(x != 0, -1)
+            outputs, states = encoder(x, mask=mask, layer_fn=layer_fn)
             return {"outputs": outputs, "h": states[1][0], "c": states[1][1]}
 
     module = Module()

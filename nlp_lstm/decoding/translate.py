@@ -5,6 +5,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from nlp_lstm.decoding.search import beam_search, greedy_search
+from nlp_lstm.text.sentencepiece import EOS_ID
 
 
 def max_output_lengths(source_lengths, ratio: float, offset: int):
@@ -20,26 +21,47 @@ def translate_ids(
     length_penalty: float = 0.6,
     max_length_ratio: float = 1.5,
     max_length_offset: int = 10,
+    max_lengths=None,
+    eos_id=None,
+    encoder_fn=None,
 ):
     """Translates a padded batch of source ids (each ending with EOS).
+
+    Args:
+        model: a `Translator`.
+        source_ids: int `(batch, time)`, right-padded with `model.pad_id`.
+        beam_size: int. 1 searches greedily.
+        length_penalty: float. GNMT length penalty alpha of the beam search.
+        max_length_ratio, max_length_offset: the default output length limit,
+            `ceil(ratio * source_tokens) + offset`.
+        max_lengths: int `(batch,)` or None. Output tokens before a forced
+            EOS; values <= 0 take the default limit.
+        eos_id: int scalar (tensor) or None for `model.eos_id`.
+        encoder_fn: callable or None. Passed to `model.encode`.
 
     Returns the dict of `nlp_lstm.decoding.search.greedy_search`: `ids`,
     `lengths`, `scores` and the `attention` of the best hypothesis.
     """
     source_ids = tf.cast(source_ids, tf.int32)
-    memory, mask, state = model.encode(source_ids, training=False)
+    memory, mask, state = model.encode(
+        source_ids, training=False, encoder_fn=encoder_fn
+    )
     constants = model.decoding_constants(memory, mask)
     # The EOS that ends every source is not counted in its length.
     source_lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1) - 1
-    max_lengths = max_output_lengths(
+    default_lengths = max_output_lengths(
         source_lengths, max_length_ratio, max_length_offset
     )
+    if max_lengths is None:
+        max_lengths = default_lengths
+    else:
+        max_lengths = tf.where(max_lengths > 0, max_lengths, default_lengths)
     common = dict(
         step_fn=model.decoding_step,
         state=state,
         constants=constants,
         bos_id=model.bos_id,
-        eos_id=model.eos_id,
+        eos_id=model.eos_id if eos_id is None else eos_id,
         max_lengths=max_lengths,
         source_length=tf.shape(source_ids)[1],
     )
@@ -84,8 +106,6 @@ class TextTranslator:
         )
 
     def __call__(self, texts: list[str], batch_size: int = 64) -> list[str]:
-        from nlp_lstm.text.sentencepiece import EOS_ID
-
         texts = [text.strip() for text in texts]
         encoded = self.source_processor.encode(texts)
         order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))

@@ -8,11 +8,24 @@ import tensorflow as tf
 from nlp_lstm.layers import lstm_loops
 
 RNN_LAYERS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
+# How each bidirectional layer runs: "keras" through the Keras `Bidirectional`
+# layer (the definition, any cell), "loops" through `lstm_loops` (LSTM only:
+# both directions in one loop, hand-written backward pass), "auto" through
+# "loops" for LSTM and "keras" otherwise.
+IMPLEMENTATIONS = ("auto", "keras", "loops")
 
 
 def state_size(cell: str) -> int:
     """Number of state tensors of one direction of `cell` (LSTM: h and c)."""
     return 2 if cell == "lstm" else 1
+
+
+def sequence_lengths(inputs, mask=None):
+    """Real steps of each row, int32 `(batch,)`, from a right-padding `mask`
+    `(batch, time)` (None: every step of `inputs (batch, time, ...)`)."""
+    if mask is None:
+        return tf.fill(tf.shape(inputs)[:1], tf.shape(inputs)[1])
+    return tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
 
 
 @keras.saving.register_keras_serializable(package="nlp_lstm")
@@ -29,11 +42,20 @@ class StackedBidirectionalEncoder(keras.layers.Layer):
         cell: str. `"lstm"` or `"gru"`.
         dropout: float. Dropout on the inputs of every layer.
         residual: bool. Residual connections from the second layer on.
+        implementation: str. How each bidirectional layer runs: `"keras"`
+            (the Keras `Bidirectional` layer, any cell), `"loops"` (LSTM
+            only: `lstm_loops.bidirectional_lstm`, the same math with a
+            hand-written backward pass, faster to train on CPU) or `"auto"`
+            (`"loops"` for LSTM, `"keras"` for GRU).
 
     Call arguments:
         inputs: float tensor `(batch, time, features)`.
-        mask: bool tensor `(batch, time)`, True on real tokens.
+        mask: bool tensor `(batch, time)`, True on real tokens (right
+            padding).
         training: bool.
+        layer_fn: callable or None. Runs one bidirectional layer in place of
+            `run_layer`, with the same arguments and results (an export
+            passes its fused runner); the residual stack stays this one.
 
     Returns:
         `(outputs, states)`: outputs `(batch, time, 2 * units)`, and for each
@@ -54,6 +76,7 @@ class StackedBidirectionalEncoder(keras.layers.Layer):
         cell: str = "lstm",
         dropout: float = 0.0,
         residual: bool = True,
+        implementation: str = "auto",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -65,11 +88,21 @@ class StackedBidirectionalEncoder(keras.layers.Layer):
             raise ValueError(f"cell must be one of {sorted(RNN_LAYERS)}, got {cell!r}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if implementation not in IMPLEMENTATIONS:
+            raise ValueError(
+                f"implementation must be one of {IMPLEMENTATIONS}, got "
+                f"{implementation!r}"
+            )
+        if implementation == "loops" and cell != "lstm":
+            raise ValueError(
+                f"implementation 'loops' needs cell 'lstm', got cell {cell!r}"
+            )
         self.num_layers = num_layers
         self.units = units
         self.cell = cell
         self.dropout = dropout
         self.residual = residual
+        self.implementation = implementation
         self.supports_masking = True
         rnn = RNN_LAYERS[cell]
         self.rnn_layers = [
@@ -92,23 +125,44 @@ class StackedBidirectionalEncoder(keras.layers.Layer):
             shape = shape[:-1] + (2 * self.units,)
         self.built = True
 
-    def call(self, inputs, mask=None, training=False):
+    @property
+    def uses_loops(self) -> bool:
+        """Whether `run_layer` takes the `lstm_loops` fast path."""
+        if self.implementation == "auto":
+            return self.cell == "lstm"
+        return self.implementation == "loops"
+
+    def call(self, inputs, mask=None, training=False, layer_fn=None):
+        run = self.run_layer if layer_fn is None else layer_fn
         outputs = inputs
         final_states = []
         for index, layer in enumerate(self.rnn_layers):
             layer_inputs = self.dropout_layer(outputs, training=training)
-            if self.cell == "lstm":
-                layer_outputs, states = self._run_lstm(layer, layer_inputs, mask)
-            else:
-                layer_outputs, states = self._run_keras(
-                    layer, layer_inputs, mask, training
-                )
+            layer_outputs, states = run(layer, layer_inputs, mask, training)
             final_states.append(states)
             if self.residual and index > 0:
                 # (batch, time, 2 * units): same width as the previous layer's.
                 layer_outputs = layer_outputs + outputs
             outputs = layer_outputs
         return outputs, final_states
+
+    def run_layer(self, layer, inputs, mask=None, training=False):
+        """One bidirectional layer of `rnn_layers`, by `implementation`.
+
+        Args:
+            layer: one of `rnn_layers`.
+            inputs: `(batch, time, features)`.
+            mask: bool `(batch, time)` right padding, or None.
+            training: bool.
+
+        Returns:
+            `(outputs, states)`: `(batch, time, 2 * units)` (zeros on
+            padding) and the final states (h, and c for LSTM), each the
+            concatenation of both directions, `(batch, 2 * units)`.
+        """
+        if self.uses_loops:
+            return self._run_lstm(layer, inputs, mask)
+        return self._run_keras(layer, inputs, mask, training)
 
     def _run_keras(self, layer, inputs, mask, training):
         """One layer through the Keras `Bidirectional` wrapper (any cell)."""
@@ -124,10 +178,7 @@ class StackedBidirectionalEncoder(keras.layers.Layer):
         """One LSTM layer: the Keras layer's weights and math, both directions
         in one loop with a hand-written backward pass (`lstm_loops`). The mask
         must be right padding, as every batch of this package is."""
-        if mask is None:
-            lengths = tf.fill(tf.shape(inputs)[:1], tf.shape(inputs)[1])
-        else:
-            lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
+        lengths = sequence_lengths(inputs, mask)
         cells = (layer.forward_layer.cell, layer.backward_layer.cell)
         weights = [(c.kernel, c.recurrent_kernel, c.bias) for c in cells]
         return lstm_loops.bidirectional_lstm(inputs, lengths, *weights)
@@ -144,6 +195,7 @@ class StackedBidirectionalEncoder(keras.layers.Layer):
                 "cell": self.cell,
                 "dropout": self.dropout,
                 "residual": self.residual,
+                "implementation": self.implementation,
             }
         )
         return config

@@ -42,6 +42,9 @@ class WordEmbedder(keras.layers.Layer):
         inputs: dict of int tensors `word_ids (batch, time)`, `char_ids
             (batch, time, chars)` and `casing_ids (batch, time)`.
         training: bool.
+        char_fn: callable or None. Runs in place of `encode_chars`, with the
+            same arguments and results (an export passes its fused char
+            BiLSTM).
 
     Returns:
         float `(batch, time, output_dim)`; its mask is `word_ids != 0`.
@@ -159,26 +162,42 @@ class WordEmbedder(keras.layers.Layer):
                 layer.build(shape)
         self.built = True
 
-    def _char_features(self, char_ids):
+    def encode_chars(self, embedded, char_mask):
+        """The char encoder: one vector per word.
+
+        Args:
+            embedded: `(words, chars, char_dim)` character embeddings.
+            char_mask: bool `(words, chars)`, True on real characters (right
+                padding).
+
+        Returns:
+            `(words, char_units)` (CNN) or `(words, 2 * char_units)` (BiLSTM
+            final states, forward then backward); zeros for empty words.
+        """
+        if self.char_encoder == "lstm":
+            return self.char_layer(embedded, mask=char_mask)
+        # Zero the padding, as the convolution's own "same" padding is.
+        embedded = embedded * ops.cast(char_mask, embedded.dtype)[:, :, None]
+        features = self.char_layer(embedded)
+        # Max over real characters only; words without any get zeros.
+        features = ops.where(char_mask[:, :, None], features, -1e9)
+        features = ops.max(features, axis=1)
+        return ops.where(ops.any(char_mask, axis=1)[:, None], features, 0.0)
+
+    def char_features(self, char_ids, char_fn=None):
+        """Char features `(batch, time, features)` of `char_ids (batch, time,
+        chars)`; `char_fn` replaces `encode_chars` (same arguments)."""
+        encode = self.encode_chars if char_fn is None else char_fn
         shape = ops.shape(char_ids)
         batch, time, chars = shape[0], shape[1], shape[2]
         # (batch * time, chars): one row per word.
         flat_ids = ops.reshape(char_ids, (-1, chars))
         char_mask = ops.not_equal(flat_ids, 0)
         embedded = self.char_embedding(flat_ids)  # (batch * time, chars, char_dim)
-        if self.char_encoder == "cnn":
-            # Zero the padding, as the convolution's own "same" padding is.
-            embedded = embedded * ops.cast(char_mask, embedded.dtype)[:, :, None]
-            features = self.char_layer(embedded)
-            # Max over real characters only; words without any get zeros.
-            features = ops.where(char_mask[:, :, None], features, -1e9)
-            features = ops.max(features, axis=1)
-            features = ops.where(ops.any(char_mask, axis=1)[:, None], features, 0.0)
-        else:
-            features = self.char_layer(embedded, mask=char_mask)
+        features = encode(embedded, char_mask)
         return ops.reshape(features, (batch, time, ops.shape(features)[-1]))
 
-    def call(self, inputs, training=False):
+    def call(self, inputs, training=False, char_fn=None):
         word_ids = inputs["word_ids"]
         if training and self.word_dropout:
             dropped = keras.random.uniform(
@@ -188,7 +207,7 @@ class WordEmbedder(keras.layers.Layer):
             word_ids = ops.where(dropped, UNK_ID, word_ids)
         parts = [self.word_embedding(word_ids)]
         if self.char_embedding is not None:
-            parts.append(self._char_features(inputs["char_ids"]))
+            parts.append(self.char_features(inputs["char_ids"], char_fn))
         if self.casing_embedding is not None:
             parts.append(self.casing_embedding(inputs["casing_ids"]))
         outputs = ops.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]

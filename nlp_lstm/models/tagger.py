@@ -21,7 +21,8 @@ class Tagger(keras.Model):
     projection onto the tags; the head is a softmax over each token's tag
     scores, or a `CRF` over the whole sentence (pass `crf`). Padding (word id
     0) is masked everywhere. `call` returns the tag scores
-    `(batch, time, num_tags)`; `tag_loss` and `decode` use the head.
+    `(batch, time, num_tags)` (see `scores`); `tag_loss` and `decode` use the
+    head.
 
     Args:
         embedder: `WordEmbedder` (or any layer mapping the feature dict to
@@ -60,10 +61,27 @@ class Tagger(keras.Model):
     def mask(inputs):
         return tf.not_equal(inputs["word_ids"], 0)
 
-    def call(self, inputs, training=False):
+    def call(self, inputs, training=False, embedder_fn=None, encoder_fn=None):
+        return self.scores(inputs, training, embedder_fn, encoder_fn)
+
+    def scores(self, inputs, training=False, embedder_fn=None, encoder_fn=None):
+        """Tag scores `(batch, time, num_tags)`.
+
+        Args:
+            inputs: the feature dict of the embedder.
+            training: bool.
+            embedder_fn: callable or None. Runs in place of `self.embedder`:
+                `embedder_fn(inputs, training=) -> (batch, time, features)`.
+            encoder_fn: callable or None. Runs in place of `self.encoder`:
+                `encoder_fn(embedded, mask=, training=) -> (outputs, states)`.
+                An export passes the model's own parts with its fast runners
+                (e.g. `functools.partial(encoder, layer_fn=...)`).
+        """
+        embedder = self.embedder if embedder_fn is None else embedder_fn
+        encoder = self.encoder if encoder_fn is None else encoder_fn
         mask = self.mask(inputs)
-        embedded = self.embedder(inputs, training=training)
-        encoded, _ = self.encoder(embedded, mask=mask, training=training)
+        embedded = embedder(inputs, training=training)
+        encoded, _ = encoder(embedded, mask=mask, training=training)
         encoded = self.dropout_layer(encoded, training=training)
         return self.projection(encoded)  # (batch, time, num_tags)
 
@@ -85,10 +103,18 @@ class Tagger(keras.Model):
             nll = tf.reduce_sum(losses * tf.cast(mask, tf.float32))
         return nll / tf.maximum(tokens, 1.0), tokens
 
-    def decode(self, inputs):
-        """The best tag ids, int32 `(batch, time)`, 0 on padding."""
-        mask = self.mask(inputs)
-        scores = self(inputs, training=False)
+    def decode(self, inputs, embedder_fn=None, encoder_fn=None):
+        """The best tag ids, int32 `(batch, time)`, 0 on padding
+        (`embedder_fn`, `encoder_fn`: as in `scores`)."""
+        # Through `__call__`, which builds the model on first use.
+        scores = self(
+            inputs, training=False, embedder_fn=embedder_fn, encoder_fn=encoder_fn
+        )
+        return self.best_tags(scores, self.mask(inputs))
+
+    def best_tags(self, scores, mask):
+        """The head's best tag ids for `scores (batch, time, num_tags)`: the
+        CRF's Viterbi path or each token's argmax; 0 where `mask` is False."""
         if self.crf is not None:
             return self.crf.decode(scores, mask)[0]
         ids = tf.argmax(scores, axis=-1, output_type=tf.int32)

@@ -69,13 +69,19 @@ class Translator(keras.Model):
             self.source_embedding if self.shares_embeddings else self.target_embedding
         )
 
-    def encode(self, source_ids, training=False):
-        """Returns `(memory, mask, decoder_state)` for source ids `(batch, time)`."""
+    def encode(self, source_ids, training=False, encoder_fn=None):
+        """Returns `(memory, mask, decoder_state)` for source ids `(batch, time)`.
+
+        `encoder_fn` runs in place of `self.encoder`: `encoder_fn(embedded,
+        mask=, training=) -> (outputs, states)` (an export passes the encoder
+        with its fused layers, `functools.partial(encoder, layer_fn=...)`).
+        """
+        encoder = self.encoder if encoder_fn is None else encoder_fn
         mask = ops.not_equal(source_ids, self.pad_id)
         embedded = self.dropout_layer(
             self.source_embedding(source_ids), training=training
         )
-        memory, final_states = self.encoder(embedded, mask=mask, training=training)
+        memory, final_states = encoder(embedded, mask=mask, training=training)
         state = self.decoder.initial_state(self.bridge(final_states))
         return memory, mask, state
 

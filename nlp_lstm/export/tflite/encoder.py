@@ -1,10 +1,16 @@
-"""The `StackedBidirectionalEncoder` (and a char BiLSTM) on fused LSTM functions."""
+"""Fused runners of the bidirectional LSTM layers of the models.
+
+They plug into the models' own seams: `FusedEncoderLayers` is a `layer_fn`
+of `StackedBidirectionalEncoder.call` (the encoder keeps its residual stack)
+and `FusedBidirectional.encode_words` a `char_fn` of `WordEmbedder.call`.
+"""
 
 from __future__ import annotations
 
 import tensorflow as tf
 
 from nlp_lstm.export.tflite.fused_lstm import FusedLSTM, last_outputs
+from nlp_lstm.layers.encoder import sequence_lengths
 
 
 class FusedBidirectional:
@@ -25,16 +31,15 @@ class FusedBidirectional:
         self.backward = FusedLSTM(layer.backward_layer, batch)
 
     def __call__(self, x, lengths):
-        """Outputs `(batch, time, 2 * units)` of right-padded `x`."""
+        """`(forward, backward)` outputs, each `(batch, time, units)`, of
+        right-padded `x`; not defined on padding."""
         forward = self.forward(x, lengths)
         backward = self.backward(x, lengths, reverse=True)
         return forward, backward
 
-    def final_states(self, x, lengths, forward, backward, with_cell: bool = True):
-        """`[h]` or `[h, c]`, each `(batch, 2 * units)` (forward then backward)."""
+    def final_states(self, x, lengths, forward, backward):
+        """`[h, c]`, each `(batch, 2 * units)` (forward then backward)."""
         h = tf.concat([last_outputs(forward, lengths), backward[:, 0]], axis=-1)
-        if not with_cell:
-            return [h]
         c = tf.concat(
             [
                 self.forward.final_cell_state(x, forward, lengths),
@@ -44,33 +49,51 @@ class FusedBidirectional:
         )
         return [h, c]
 
+    def encode_words(self, embedded, char_mask):
+        """The final states of both directions over each word, `(words, 2 *
+        units)`: a `char_fn` of `WordEmbedder` (batch 1).
 
-class FusedEncoder:
-    """`StackedBidirectionalEncoder` (LSTM cells) on fused ops, batch 1.
+        All the words run as one batch-1 sequence with a state reset before
+        each (`FusedLSTM.run_segments`), since a fused LSTM needs a fixed
+        batch size; the characters past the longest word are cut first.
+        """
+        lengths = sequence_lengths(embedded, char_mask)
+        longest = tf.maximum(tf.reduce_max(lengths), 1)
+        embedded = embedded[:, :longest]
+        forward = self.forward.run_segments(embedded)
+        backward = self.backward.run_segments(
+            tf.reverse_sequence(embedded, lengths, seq_axis=1, batch_axis=0)
+        )
+        # The state after the last real character, in each reading order.
+        return tf.concat(
+            [last_outputs(forward, lengths), last_outputs(backward, lengths)], -1
+        )
+
+
+class FusedEncoderLayers:
+    """A `layer_fn` of `StackedBidirectionalEncoder.call`: each of the
+    encoder's layers as fused ops (`UNIDIRECTIONAL_SEQUENCE_LSTM`).
+
+    Outputs at padded positions are not defined (they are masked downstream).
 
     Args:
-        encoder: a built `StackedBidirectionalEncoder`.
+        encoder: a built `StackedBidirectionalEncoder` with LSTM cells.
         batch: int. Fixed batch size.
+
+    Example: `encoder(x, mask=mask, layer_fn=FusedEncoderLayers(encoder))`.
     """
 
     def __init__(self, encoder, batch: int = 1):
         if encoder.cell != "lstm":
             raise ValueError(f"only LSTM encoders convert, got cell {encoder.cell!r}")
-        self.residual = encoder.residual
-        self.layers = [FusedBidirectional(layer, batch) for layer in encoder.rnn_layers]
+        # By identity: the encoder calls `layer_fn` with its own layers.
+        self.layers = {
+            id(layer): FusedBidirectional(layer, batch) for layer in encoder.rnn_layers
+        }
 
-    def __call__(self, inputs, lengths, final_states: bool = False):
-        """Returns `(outputs, states)` like the Keras encoder (states: per layer
-        `[h, c]`, only computed with `final_states`). Outputs at padded
-        positions are not defined."""
-        outputs = inputs
-        states = []
-        for index, layer in enumerate(self.layers):
-            forward, backward = layer(outputs, lengths)
-            if final_states:
-                states.append(layer.final_states(outputs, lengths, forward, backward))
-            layer_outputs = tf.concat([forward, backward], axis=-1)
-            if self.residual and index > 0:
-                layer_outputs = layer_outputs + outputs
-            outputs = layer_outputs
-        return outputs, states
+    def __call__(self, layer, inputs, mask=None, training=False):
+        fused = self.layers[id(layer)]
+        lengths = sequence_lengths(inputs, mask)
+        forward, backward = fused(inputs, lengths)
+        states = fused.final_states(inputs, lengths, forward, backward)
+        return tf.concat([forward, backward], axis=-1), states

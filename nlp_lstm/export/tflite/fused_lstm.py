@@ -9,13 +9,14 @@ which only the first two are used, by one fused op. The initial states must
 have a static shape, so the batch size of each call is fixed; the time length
 may stay dynamic.
 
-Here the body is a plain `tf.while_loop` LSTM (Keras gate order i, f, c, o;
-sigmoid gates, tanh cell), so that the same graph runs in TensorFlow before
-conversion. Padding is handled outside the fused op: inputs are right-padded,
-the forward direction's outputs at real tokens do not depend on the padding,
-and the backward direction runs on `tf.reverse_sequence` of its input. The
-final cell state, which the fused op cannot return, is recomputed from the
-output sequence in closed form (`final_cell_state`).
+Here the body is a plain `tf.while_loop` over the package's LSTM step
+(`nlp_lstm.layers.cells`, the Keras cell's math), so that the same graph runs
+in TensorFlow before conversion. Padding is handled outside the fused op:
+inputs are right-padded, the forward direction's outputs at real tokens do not
+depend on the padding, and the backward direction runs on
+`tf.reverse_sequence` of its input. The final cell state, which the fused op
+cannot return, is recomputed from the output sequence in closed form
+(`final_cell_state`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import itertools
 import keras
 import numpy as np
 import tensorflow as tf
+
+from nlp_lstm.layers.cells import lstm_gates, lstm_step
 
 _COUNTER = itertools.count()
 
@@ -51,20 +54,15 @@ def lstm_weights(layer) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _reference_lstm(x, h0, c0, kernel, recurrent_kernel, bias):
-    """Batch-major LSTM over `x (batch, time, features)`: outputs and final h, c."""
-    units = tf.shape(h0)[1]
+    """Batch-major LSTM over `x (batch, time, features)` with the package's
+    step (`cells.lstm_step`): outputs and final h, c. The converter replaces
+    it by the fused op; TensorFlow runs it before conversion."""
     steps = tf.shape(x)[1]
     inputs = tf.einsum("btf,fg->btg", x, kernel) + bias  # (batch, time, 4 * units)
     outputs = tf.TensorArray(x.dtype, size=steps)
 
     def body(t, h, c, outputs):
-        z = inputs[:, t] + tf.matmul(h, recurrent_kernel)
-        i = tf.sigmoid(z[:, :units])
-        f = tf.sigmoid(z[:, units : 2 * units])
-        g = tf.tanh(z[:, 2 * units : 3 * units])
-        o = tf.sigmoid(z[:, 3 * units :])
-        c = f * c + i * g
-        h = o * tf.tanh(c)
+        h, c, _, _ = lstm_step(inputs[:, t] + tf.matmul(h, recurrent_kernel), c)
         return t + 1, h, c, outputs.write(t, h)
 
     _, h, c, outputs = tf.while_loop(
@@ -201,7 +199,6 @@ class FusedLSTM:
         if reverse:
             x = tf.reverse_sequence(x, lengths, seq_axis=1, batch_axis=0)
             outputs = tf.reverse_sequence(outputs, lengths, seq_axis=1, batch_axis=0)
-        units = self.units
         previous = tf.concat(
             [tf.zeros_like(outputs[:, :1]), outputs[:, :-1]], axis=1
         )  # (batch, time, units): h_{t-1}
@@ -210,9 +207,7 @@ class FusedLSTM:
             + tf.einsum("btu,ug->btg", previous, self.recurrent_kernel)
             + self.bias
         )  # (batch, time, 4 * units)
-        i = tf.sigmoid(z[:, :, :units])
-        f = tf.sigmoid(z[:, :, units : 2 * units])
-        g = tf.tanh(z[:, :, 2 * units : 3 * units])
+        i, f, g, _ = lstm_gates(z)
         valid = tf.range(tf.shape(x)[1])[None, :, None] < lengths[:, None, None]
         log_f = tf.where(valid, tf.math.log(tf.maximum(f, 1e-30)), 0.0)
         added = tf.where(valid, i * g, 0.0)

@@ -11,18 +11,17 @@ LSTM needs a fixed batch size.
 
 from __future__ import annotations
 
+import functools
+
 import tensorflow as tf
 
-from nlp_lstm.export.tflite.encoder import FusedBidirectional, FusedEncoder
-from nlp_lstm.export.tflite.fused_lstm import (
-    frozen_weights,
-    last_outputs,
-    weight_values,
-)
+from nlp_lstm.export.tflite.encoder import FusedBidirectional, FusedEncoderLayers
+from nlp_lstm.export.tflite.fused_lstm import frozen_weights, weight_values
 
 
 class TaggerTFLite(tf.Module):
-    """The exported computation of a `Tagger`.
+    """The exported computation of a `Tagger`: the model's own `decode`, its
+    encoder's layers (and a char BiLSTM) run by fused ops.
 
     Args:
         model: a trained `Tagger` (LSTM encoder).
@@ -38,11 +37,16 @@ class TaggerTFLite(tf.Module):
         self.weights = weight_values(model)
         self.max_word_chars = max_word_chars
         self.max_tokens = max_tokens
-        self.encoder = FusedEncoder(model.encoder)
+        self.encoder_fn = functools.partial(
+            model.encoder, layer_fn=FusedEncoderLayers(model.encoder)
+        )
+        self.embedder_fn = None
         embedder = model.embedder
-        self.char_lstm = None
         if embedder.char_encoder == "lstm":
-            self.char_lstm = FusedBidirectional(embedder.char_layer)
+            char_lstm = FusedBidirectional(embedder.char_layer)
+            self.embedder_fn = functools.partial(
+                embedder, char_fn=char_lstm.encode_words
+            )
 
     @property
     def input_names(self) -> list[str]:
@@ -54,44 +58,10 @@ class TaggerTFLite(tf.Module):
             names.append("casing_ids")
         return names
 
-    def _char_lstm_features(self, char_ids):
-        """Char BiLSTM final states `(1, time, 2 * units)`: all the words of
-        the sentence in one batch-1 sequence, with a state reset before each
-        word (a fused LSTM needs a fixed batch size)."""
-        words = char_ids[0]  # (time, chars)
-        lengths = tf.reduce_sum(tf.cast(tf.not_equal(words, 0), tf.int32), axis=1)
-        longest = tf.maximum(tf.reduce_max(lengths), 1)
-        embedded = self.model.embedder.char_embedding(words[:, :longest])
-        forward = self.char_lstm.forward.run_segments(embedded)
-        backward = self.char_lstm.backward.run_segments(
-            tf.reverse_sequence(embedded, lengths, seq_axis=1, batch_axis=0)
-        )
-        # The state after the last real character, in each reading order.
-        features = tf.concat(
-            [last_outputs(forward, lengths), last_outputs(backward, lengths)], -1
-        )
-        return features[None]
-
     def tag(self, inputs: dict):
-        model = self.model
-        embedder = model.embedder
-        word_ids = inputs["word_ids"]
-        mask = tf.not_equal(word_ids, 0)
-        lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
-        parts = [embedder.word_embedding(word_ids)]
-        if embedder.char_encoder == "cnn":
-            parts.append(embedder._char_features(inputs["char_ids"]))
-        elif embedder.char_encoder == "lstm":
-            parts.append(self._char_lstm_features(inputs["char_ids"]))
-        if embedder.casing_embedding is not None:
-            parts.append(embedder.casing_embedding(inputs["casing_ids"]))
-        embedded = tf.concat(parts, axis=-1) if len(parts) > 1 else parts[0]
-        encoded, _ = self.encoder(embedded, lengths)
-        scores = model.projection(encoded)  # (1, time, num_tags)
-        if model.crf is not None:
-            tags = model.crf.decode(scores, mask)[0]
-        else:
-            tags = tf.where(mask, tf.argmax(scores, -1, output_type=tf.int32), 0)
+        tags = self.model.decode(
+            inputs, embedder_fn=self.embedder_fn, encoder_fn=self.encoder_fn
+        )
         return {"tags": tags}
 
     def functions(self) -> list:

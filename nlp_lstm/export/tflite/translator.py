@@ -11,24 +11,29 @@ Signatures (batch 1):
   output), `length` int32 `(1,)` (tokens before EOS) and `score` float32
   `(1,)` (sum of log-probabilities for greedy, length-normalized for beam).
 
-The encoder's LSTMs run as fused `UNIDIRECTIONAL_SEQUENCE_LSTM` ops; the
-decoder's cells run one step at a time inside the search's `tf.while_loop`
-(their cell state is carried from step to step, which the fused op cannot
-return). Search buffers are allocated once at the maximum length.
+The computation is the package's own: `nlp_lstm.decoding.translate.
+translate_ids` on the model, with the encoder's layers passed as fused
+`UNIDIRECTIONAL_SEQUENCE_LSTM` ops (`FusedEncoderLayers`, through
+`Translator.encode(encoder_fn=)`); nothing else differs. The decoder's cells
+run one step at a time inside the search's `tf.while_loop` (their cell state
+is carried from step to step, which the fused op cannot return); the search
+already allocates its buffers once at the maximum length, as TFLite needs.
 """
 
 from __future__ import annotations
 
+import functools
+
 import tensorflow as tf
 
-from nlp_lstm.decoding.search import beam_search, greedy_search
-from nlp_lstm.decoding.translate import max_output_lengths
-from nlp_lstm.export.tflite.encoder import FusedEncoder
+from nlp_lstm.decoding.translate import translate_ids
+from nlp_lstm.export.tflite.encoder import FusedEncoderLayers
 from nlp_lstm.export.tflite.fused_lstm import frozen_weights, weight_values
 
 
 class TranslatorTFLite(tf.Module):
-    """The exported computation of a `Translator`.
+    """The exported computation of a `Translator`: its own `translate_ids`,
+    the encoder's layers run by fused ops.
 
     Args:
         model: a trained `Translator` (LSTM encoder).
@@ -55,7 +60,9 @@ class TranslatorTFLite(tf.Module):
             raise ValueError(f"beam_size must be at least 2, got {beam_size}")
         self.model = model
         self.weights = weight_values(model)
-        self.encoder = FusedEncoder(model.encoder)
+        self.encoder_fn = functools.partial(
+            model.encoder, layer_fn=FusedEncoderLayers(model.encoder)
+        )
         self.beam_size = beam_size
         self.length_penalty = length_penalty
         self.max_length_ratio = max_length_ratio
@@ -67,38 +74,20 @@ class TranslatorTFLite(tf.Module):
 
             self.tokenizer = tf_text.FastSentencepieceTokenizer(sentencepiece_model)
 
-    def encode(self, source_ids):
-        """`(state, constants, lengths)` for source ids `(1, time)`."""
-        model = self.model
-        mask = tf.not_equal(source_ids, model.pad_id)
-        lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
-        embedded = model.source_embedding(source_ids)
-        memory, states = self.encoder(embedded, lengths, final_states=True)
-        state = model.decoder.initial_state(model.bridge(states))
-        return state, model.decoding_constants(memory, mask), lengths
-
     def search(self, source_ids, max_length, eos_id, beam: bool):
-        source_ids = tf.cast(source_ids, tf.int32)
-        state, constants, lengths = self.encode(source_ids)
-        default = max_output_lengths(
-            lengths - 1, self.max_length_ratio, self.max_length_offset
-        )
-        max_lengths = tf.where(max_length > 0, max_length, default)
-        common = dict(
-            step_fn=self.model.decoding_step,
-            state=state,
-            constants=constants,
-            bos_id=self.model.bos_id,
+        """`nlp_lstm.decoding.translate.translate_ids` on the model, its
+        encoder's layers run by fused ops."""
+        result = translate_ids(
+            self.model,
+            source_ids,
+            beam_size=self.beam_size if beam else 1,
+            length_penalty=self.length_penalty,
+            max_length_ratio=self.max_length_ratio,
+            max_length_offset=self.max_length_offset,
+            max_lengths=max_length,
             eos_id=eos_id[0],
-            max_lengths=max_lengths,
-            source_length=tf.shape(source_ids)[1],
+            encoder_fn=self.encoder_fn,
         )
-        if beam:
-            result = beam_search(
-                beam_size=self.beam_size, length_penalty=self.length_penalty, **common
-            )
-        else:
-            result = greedy_search(**common)
         return {
             "ids": result["ids"],
             "length": result["lengths"],

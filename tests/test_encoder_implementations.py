@@ -1,0 +1,193 @@
+"""The models' seams: the encoder's `implementation` switch (checked against
+the Keras `Bidirectional(LSTM)` definition) and its `layer_fn`, the embedder's
+`char_fn`, the tagger's `scores`/`decode` parts and `translate_ids`'
+overrides."""
+
+import functools
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nlp_lstm.decoding.translate import translate_ids
+from nlp_lstm.layers.crf import CRF
+from nlp_lstm.layers.encoder import StackedBidirectionalEncoder
+from nlp_lstm.layers.word_embedding import WordEmbedder
+from nlp_lstm.models.tagger import Tagger
+from nlp_lstm.models.translator import build_translator
+from tests.helpers import run_keras_roundtrip_test
+from tests.test_translator import tiny_config
+
+LENGTHS = np.array([6, 4, 1])
+
+
+def padded_batch():
+    x = np.random.default_rng(2).normal(size=(3, 6, 5)).astype(np.float32)
+    mask = np.arange(6)[None, :] < LENGTHS[:, None]
+    return tf.constant(x * mask[:, :, None]), tf.constant(mask)
+
+
+def run_with_gradients(encoder, x, mask, weights):
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        outputs, states = encoder(x, mask=mask)
+        loss = tf.reduce_sum(outputs * weights) + tf.reduce_sum(
+            states[0][1] * states[1][0]
+        )
+    gradients = tape.gradient(loss, [x] + encoder.trainable_variables)
+    return outputs, states, gradients
+
+
+def test_loops_implementation_matches_the_keras_definition_masked():
+    """Outputs, final states and every gradient of the whole residual stack
+    on a right-padded batch, `"loops"` against `"keras"`."""
+    keras.utils.set_random_seed(8)
+    x, mask = padded_batch()
+    encoders = {
+        name: StackedBidirectionalEncoder(2, 4, implementation=name)
+        for name in ("keras", "loops")
+    }
+    for encoder in encoders.values():
+        encoder.build(x.shape)
+    encoders["loops"].set_weights(encoders["keras"].get_weights())
+    weights = tf.constant(np.random.default_rng(4).normal(size=(3, 6, 8)), tf.float32)
+    real = mask.numpy()[:, :, None]
+    (outputs, states, gradients), (expected, expected_states, expected_gradients) = [
+        run_with_gradients(encoders[name], x, mask, weights * real)
+        for name in ("loops", "keras")
+    ]
+    np.testing.assert_allclose(outputs * real, expected * real, atol=1e-5)
+    for layer_states, layer_expected in zip(states, expected_states, strict=True):
+        assert len(layer_states) == 2  # h and c
+        for value, reference in zip(layer_states, layer_expected, strict=True):
+            np.testing.assert_allclose(value, reference, atol=1e-5)
+    assert len(gradients) == 1 + 12
+    for gradient, reference in zip(gradients, expected_gradients, strict=True):
+        np.testing.assert_allclose(gradient, reference, atol=1e-5)
+    # Padded positions of the input get no gradient.
+    assert not np.any(gradients[0].numpy()[2, 1:])
+
+
+def test_auto_picks_loops_for_lstm_and_keras_for_gru():
+    assert StackedBidirectionalEncoder(1, 2).uses_loops
+    assert not StackedBidirectionalEncoder(1, 2, implementation="keras").uses_loops
+    assert not StackedBidirectionalEncoder(1, 2, cell="gru").uses_loops
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"implementation": "cudnn"}, "implementation must be one of .*'cudnn'"),
+        ({"implementation": "loops", "cell": "gru"}, "needs cell 'lstm'.*'gru'"),
+    ],
+)
+def test_implementation_errors_quote_the_value(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        StackedBidirectionalEncoder(**kwargs)
+
+
+@pytest.mark.parametrize("implementation", ["keras", "loops"])
+def test_implementation_is_serialized(implementation):
+    encoder = StackedBidirectionalEncoder(2, 3, implementation=implementation)
+    x = np.random.RandomState(6).randn(2, 4, 5).astype("float32")
+    rebuilt = run_keras_roundtrip_test(encoder, lambda layer: layer(x)[0])
+    assert rebuilt.implementation == implementation
+
+
+def test_layer_fn_runs_each_layer_inside_the_encoders_residual_stack():
+    keras.utils.set_random_seed(3)
+    x, mask = padded_batch()
+    encoder = StackedBidirectionalEncoder(3, 4)
+    expected, expected_states = encoder(x, mask=mask)
+    calls = []
+
+    def layer_fn(layer, inputs, mask, training):
+        calls.append(layer)
+        return encoder.run_layer(layer, inputs, mask, training)
+
+    outputs, states = encoder(x, mask=mask, layer_fn=layer_fn)
+    assert calls == encoder.rnn_layers
+    np.testing.assert_array_equal(outputs, expected)
+    for value, reference in zip(
+        tf.nest.flatten(states), tf.nest.flatten(expected_states), strict=True
+    ):
+        np.testing.assert_array_equal(value, reference)
+
+
+@pytest.mark.parametrize("char_encoder", ["cnn", "lstm"])
+def test_char_fn_replaces_the_char_encoder_only(char_encoder):
+    keras.utils.set_random_seed(4)
+    embedder = WordEmbedder(
+        10, 4, char_vocabulary_size=6, char_encoder=char_encoder, char_units=3
+    )
+    inputs = {
+        "word_ids": tf.constant([[1, 2, 0]]),
+        "char_ids": tf.constant([[[1, 2, 0], [3, 0, 0], [0, 0, 0]]]),
+    }
+    expected = embedder(inputs)
+    np.testing.assert_array_equal(
+        embedder(inputs, char_fn=embedder.encode_chars), expected
+    )
+    shapes = []
+
+    def zeros(embedded, char_mask):
+        shapes.append((tuple(embedded.shape), char_mask.numpy().tolist()))
+        return tf.zeros((tf.shape(embedded)[0], 5))
+
+    outputs = embedder(inputs, char_fn=zeros).numpy()
+    assert shapes == [((3, 3, embedder.char_dim), [[1, 1, 0], [1, 0, 0], [0, 0, 0]])]
+    assert outputs.shape == (1, 3, 4 + 5)
+    np.testing.assert_array_equal(outputs[..., :4], np.asarray(expected)[..., :4])
+    assert not outputs[..., 4:].any()
+
+
+def test_tagger_scores_and_decode_take_the_parts_to_run():
+    keras.utils.set_random_seed(5)
+    embedder = WordEmbedder(10, 4, char_vocabulary_size=6, char_encoder="lstm",
+                            char_units=3)
+    model = Tagger(embedder, StackedBidirectionalEncoder(2, 3), 4, crf=CRF(4))
+    inputs = {
+        "word_ids": tf.constant([[1, 2, 3], [4, 0, 0]]),
+        "char_ids": tf.constant([[[1, 2], [3, 0], [4, 5]], [[1, 0], [0, 0], [0, 0]]]),
+    }
+    expected_scores, expected_tags = model(inputs), model.decode(inputs)
+    used = []
+
+    def embedder_fn(inputs, training):
+        used.append("embedder")
+        return embedder(inputs, training=training, char_fn=embedder.encode_chars)
+
+    encoder_fn = functools.partial(
+        model.encoder, layer_fn=model.encoder.run_layer
+    )
+    scores = model.scores(inputs, embedder_fn=embedder_fn, encoder_fn=encoder_fn)
+    tags = model.decode(inputs, embedder_fn=embedder_fn, encoder_fn=encoder_fn)
+    assert used == ["embedder", "embedder"]
+    np.testing.assert_allclose(scores, expected_scores, atol=1e-6)
+    np.testing.assert_array_equal(tags, expected_tags)
+    assert not tags.numpy()[1, 1:].any()
+
+
+def test_translate_ids_overrides_max_lengths_eos_and_the_encoder():
+    keras.utils.set_random_seed(6)
+    model = build_translator(tiny_config(), 30, 30)
+    for variable in model.weights:
+        variable.assign(variable.numpy() * 3.0)
+    source = tf.constant([[5, 6, 7, 3], [8, 3, 0, 0]])
+    expected = translate_ids(model, source)
+    default = translate_ids(model, source, max_lengths=tf.constant([0, -1]))
+    encoder_fn = functools.partial(model.encoder, layer_fn=model.encoder.run_layer)
+    same = translate_ids(
+        model, source, eos_id=tf.constant(model.eos_id), encoder_fn=encoder_fn
+    )
+    for result in (default, same):
+        for key in ("ids", "lengths", "scores"):
+            np.testing.assert_array_equal(result[key], expected[key])
+    short = translate_ids(model, source, beam_size=2, max_lengths=tf.constant([1, 2]))
+    assert short["ids"].shape[1] <= 3
+    assert (short["lengths"].numpy() <= [1, 2]).all()
+    # Another EOS id ends the output at its first occurrence.
+    first = int(expected["ids"][0, 0])
+    other = translate_ids(model, source, eos_id=tf.constant(first))
+    assert int(other["lengths"][0]) == 0
