@@ -24,9 +24,14 @@ from tensorflow_serving.config import model_server_config_pb2
 from nlp_lstm import cli
 from nlp_lstm.export import saved_model
 from nlp_lstm.export.serving import opcheck, warmup
+from nlp_lstm.export.serving.client import (
+    GrpcClient,
+    RestClient,
+    RetryPolicy,
+    ServingError,
+)
 from nlp_lstm.export.tagger import TaggerServing, export_tagger
 from nlp_lstm.export.translator import TranslatorModule, export_translator
-from nlp_lstm.serving_client import GrpcClient, RestClient, RetryPolicy, ServingError
 from tests.helpers import REPO_ROOT
 from tests.serving_server import LoopbackServer
 

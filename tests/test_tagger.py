@@ -1,8 +1,6 @@
 """Tagger parts (embedder, featurizer, model) and a tiny end-to-end pipeline run
 whose SavedModel is reloaded in a fresh process."""
 
-import argparse
-import io
 import json
 import os
 
@@ -12,15 +10,15 @@ import pytest
 import tensorflow as tf
 
 import nlp_lstm
-from nlp_lstm import cli_tagging
+from nlp_lstm import cli
 from nlp_lstm import config as config_lib
-from nlp_lstm.export.tagger import load_tagger
+from nlp_lstm.data.batching import tagging_training_dataset
+from nlp_lstm.export.runners import SavedModelTagger
+from nlp_lstm.export.tagger import TaggerServing
 from nlp_lstm.layers.crf import CRF
 from nlp_lstm.layers.encoder import StackedBidirectionalEncoder
 from nlp_lstm.layers.word_embedding import WordEmbedder
 from nlp_lstm.models.tagger import Tagger
-from nlp_lstm.data.batching import tagging_training_dataset
-from nlp_lstm.export.tagger import TaggerServing
 from nlp_lstm.pipelines import tagging
 from nlp_lstm.text import words
 from tests.helpers import REPO_ROOT, run_in_fresh_process, run_keras_roundtrip_test
@@ -173,7 +171,7 @@ print(json.dumps({{
 
 
 def test_entity_pipeline_exports_a_savedmodel_that_reloads_in_a_fresh_process(
-    tmp_path, monkeypatch
+    tmp_path, monkeypatch, capsys
 ):
     monkeypatch.chdir(REPO_ROOT)
     config = tiny_config(tmp_path, "tagging_wnut17.yaml")
@@ -207,22 +205,33 @@ def test_entity_pipeline_exports_a_savedmodel_that_reloads_in_a_fresh_process(
     assert all(tag == "" for tag in reloaded["tags"][1])
     assert all(tag in trained.tag_vocabulary.tags for tag in reloaded["tags"][0][:7])
 
-    # The CLI functions, on the model folder (highest version).
-    loaded, metadata = load_tagger(str(model_dir))
+    # The runner, on the model folder (highest version).
+    tagger = SavedModelTagger(str(model_dir))
+    assert tagger.path == report["export_path"]
+    metadata = tagger.metadata
     assert metadata["scheme"] == "bioes" and metadata["max_tokens"] == 64
-    rows = list(cli_tagging.tag_sentences(loaded, SENTENCES[:3], batch_size=2))
-    assert [len(tags) for _, tags in rows] == [7, 0, 4]
-    assert rows[0][1] == reloaded["tags"][0][:7]
+    rows = tagger.tag(SENTENCES[:3], batch_size=2)
+    assert [len(row["tags"]) for row in rows] == [7, 0, 4]
+    assert rows[0]["tags"] == reloaded["tags"][0][:7]
+    assert rows[0]["tokens"] == SENTENCES[0].split()
+    (row,) = tagger.tag_tokens([["Paris", "is", "nice"]])
+    assert row["tags"] == reloaded["token_tags"][0][:3]
+
+    # `nlp-lstm evaluate` picks the tagger path from the metadata.
     data = tmp_path / "gold.conll"
     data.write_text("Paris\tB-location\nis\tO\n\nBob\tI-person\n", encoding="utf-8")
-    args = argparse.Namespace(model=report["export_path"], data=str(data),
-                              format="conll", batch_size=8)
-    stdout = io.StringIO()
-    monkeypatch.setattr("sys.stdout", stdout)
-    assert cli_tagging.evaluate_tagger_command(args) == 0
-    scores = json.loads(stdout.getvalue())
-    assert scores["sentences"] == 2 and scores["repaired_tags"] == 1
-    assert {"f1", "precision", "recall", "per_type", "accuracy"} <= set(scores)
+    args = ["evaluate", "--model", report["export_path"], "--data", str(data),
+            "--batch-size", "8"]
+    for format_flag in ("--data-format", "--format"):  # --format: deprecated
+        capsys.readouterr()
+        assert cli.main(args + [format_flag, "conll"]) == 0
+        captured = capsys.readouterr()
+        scores = json.loads(captured.out)
+        assert scores["sentences"] == 2 and scores["repaired_tags"] == 1
+        assert {"f1", "precision", "recall", "per_type", "accuracy"} <= set(scores)
+    assert "--format is deprecated; use --data-format" in captured.err
+    with pytest.raises(SystemExit, match="--source is a flag of translation models"):
+        cli.main(args + ["--source", str(data)])
 
 
 def test_pos_pipeline_reports_accuracy(tmp_path, monkeypatch):

@@ -161,6 +161,16 @@ def test_cli_translate_and_evaluate(tiny_run, tmp_path):
     scores = json.loads(result.stdout)
     assert scores["sentences"] == 2 and 0.0 <= scores["bleu"] <= 100.0
 
+    # The runner behind both commands gives the same translations.
+    from nlp_lstm.export.runners import SavedModelTagger, SavedModelTranslator
+
+    translator = SavedModelTranslator(model_dir)
+    assert translator.path == report["export_path"]
+    assert translator.metadata["task"] == "translation"
+    assert translator.translate(SENTENCES, beam_size=1, batch_size=2) == lines
+    with pytest.raises(ValueError, match="holds a translation model, not a tagging"):
+        SavedModelTagger(model_dir)
+
 
 def test_pipeline_script_rejects_bad_config_before_work(tmp_path):
     result = subprocess.run(

@@ -7,6 +7,8 @@ import collections
 from seqeval.metrics import classification_report
 from seqeval.scheme import BILOU, IOB2, IOBES
 
+from nlp_lstm.text import tags as tag_schemes
+
 SEQEVAL_SCHEMES = {"iob2": IOB2, "bioes": IOBES, "bilou": BILOU}
 
 
@@ -113,4 +115,58 @@ def tagging_scores(gold, predicted, scheme: str) -> dict:
         return token_accuracy(gold, predicted)
     scores = entity_scores(gold, predicted, scheme)
     scores["accuracy"] = token_accuracy(gold, predicted)["accuracy"]
+    return scores
+
+
+def score_tagging(gold: list[list[str]], predicted: list[list[str]],
+                  gold_scheme: str, scheme: str) -> dict:
+    """Scores a tagger's predictions against gold tags of another scheme.
+
+    Gold tags are converted to the model's `scheme`. A prediction shorter than
+    its gold sentence (the model cut the sentence at its maximum length) is
+    padded with untagged tokens (`O`, or "" for `none`) and counted in
+    `truncated_sentences`.
+
+    Args:
+        gold: tags of each sentence, in `gold_scheme`.
+        predicted: the model's tags of each sentence, in `scheme`; each at
+            most as long as its gold sentence.
+        gold_scheme: str. `iob1`, `iob2`, `bioes` or `none` (POS tags).
+        scheme: str. The model's scheme.
+
+    Returns:
+        `tagging_scores(...)` plus `sentences`, `truncated_sentences` and
+        `scheme`.
+
+    Example:
+    >>> score_tagging([["I-PER", "O"]], [["S-PER"]], "iob1", "bioes")["f1"]
+    100.0
+    """
+    if (gold_scheme == "none") != (scheme == "none"):
+        raise ValueError(
+            f"the data's scheme is {gold_scheme!r} but the model's is {scheme!r}: "
+            "evaluate POS models on POS tags and entity models on entity tags "
+            "(set the data's scheme)"
+        )
+    if len(gold) != len(predicted):
+        raise ValueError(
+            f"gold has {len(gold)} sentences but predictions {len(predicted)}"
+        )
+    filler = "" if scheme == "none" else tag_schemes.OUTSIDE
+    converted, padded = [], []
+    truncated = 0
+    for gold_tags, predicted_tags in zip(gold, predicted, strict=True):
+        if len(predicted_tags) > len(gold_tags):
+            raise ValueError(
+                f"sentence {len(padded)}: gold has {len(gold_tags)} tags, "
+                f"predictions {len(predicted_tags)}"
+            )
+        truncated += len(predicted_tags) < len(gold_tags)
+        padded.append(
+            list(predicted_tags) + [filler] * (len(gold_tags) - len(predicted_tags))
+        )
+        converted.append(tag_schemes.convert(gold_tags, gold_scheme, scheme))
+    scores = tagging_scores(converted, padded, scheme)
+    scores.update({"sentences": len(gold), "truncated_sentences": truncated,
+                   "scheme": scheme})
     return scores

@@ -19,7 +19,6 @@ import base64
 import dataclasses
 import json
 import socket
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -350,37 +349,3 @@ def run_lines(
         for result in results:
             write("" if result is None else format_result(result, output_format))
     return failed
-
-
-def main_lines(args, lines) -> int:
-    """The `nlp-lstm serving client` command on an iterable of byte lines."""
-    policy = RetryPolicy(
-        timeout=args.timeout, retries=args.retries, backoff=args.backoff
-    )
-    if args.grpc:
-        client = GrpcClient(args.grpc, args.model, args.version, args.signature, policy)
-    else:
-        client = RestClient(
-            args.url,
-            args.model,
-            args.version,
-            args.signature,
-            args.request_format,
-            policy,
-        )
-
-    def write(text):
-        sys.stdout.write(text + "\n")
-        sys.stdout.flush()
-
-    def report(message):
-        print(f"error: {message}", file=sys.stderr, flush=True)
-
-    try:
-        failed = run_lines(client, lines, args.batch_size, write, report, args.output)
-    finally:
-        if isinstance(client, GrpcClient):
-            client.close()
-    if failed:
-        print(f"error: {failed} line(s) failed", file=sys.stderr)
-    return 1 if failed else 0

@@ -12,12 +12,18 @@ import json
 import os
 import sys
 
+from nlp_lstm.cli import common
+
+# The LiteRT runners and the op listing need numpy only, not TensorFlow.
+from nlp_lstm.export.tflite import TFLiteTranslator, load_runner, op_counts
+
 QUANTIZATIONS = ("none", "float16", "dynamic-int8")
 TOKENIZERS = ("app", "in-graph")
 
 
 def export_command(args) -> int:
-    from nlp_lstm.export.tflite import export_tflite, op_counts
+    # Imported when the command runs: `nlp-lstm --help` starts without TensorFlow.
+    from nlp_lstm.export.tflite import export_tflite
 
     if not args.output.endswith(".tflite"):
         raise SystemExit(f"error: --output must end with .tflite, got {args.output}")
@@ -47,19 +53,12 @@ def export_command(args) -> int:
     return 0
 
 
-def _stdin_lines():
-    for raw in sys.stdin.buffer:
-        yield raw.rstrip(b"\r\n").decode("utf-8", errors="replace")
-
-
 def run_command(args) -> int:
-    from nlp_lstm.export.tflite.runtime import TFLiteTranslator, load_runner
-
     if not os.path.isfile(args.model):
         raise SystemExit(f"error: file not found: {args.model}")
     runner = load_runner(args.model, num_threads=args.threads)
     out = sys.stdout
-    for line in _stdin_lines():
+    for line in common.stdin_text():
         if isinstance(runner, TFLiteTranslator):
             ids, score = runner.translate_ids(line, beam=args.beam)
             text = runner.target_processor.decode(ids)
@@ -82,8 +81,6 @@ def run_command(args) -> int:
 
 
 def inspect_command(args) -> int:
-    from nlp_lstm.export.tflite import op_counts
-
     if not os.path.isfile(args.file):
         raise SystemExit(f"error: file not found: {args.file}")
     counts = op_counts(args.file)

@@ -13,15 +13,27 @@ from __future__ import annotations
 import os
 import sys
 
+from nlp_lstm.cli import common
+
+# The clients need numpy only (gRPC and TensorFlow when a GrpcClient is made).
+from nlp_lstm.export.serving.client import (
+    GrpcClient,
+    RestClient,
+    RetryPolicy,
+    run_lines,
+)
+from nlp_lstm.utils.files import atomic_write_bytes
+
 
 def config_command(args) -> int:
+    # Imported when the command runs: `nlp-lstm --help` starts without TensorFlow
+    # (which `nlp_lstm.export.saved_model` imports).
     from nlp_lstm.export.serving.models_config import config_text, models_config
-    from nlp_lstm.utils.files import atomic_write_bytes
 
     try:
         config, warnings = models_config(args.root, args.policy, args.base_path)
     except ValueError as error:
-        raise SystemExit(f"error: {error}")
+        raise common.fail(str(error)) from None
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
     text = config_text(config)
@@ -36,6 +48,7 @@ def config_command(args) -> int:
 
 
 def check_command(args) -> int:
+    # Imported when the command runs: `nlp-lstm --help` starts without TensorFlow.
     from nlp_lstm.export.saved_model import resolve
     from nlp_lstm.export.serving import opcheck
 
@@ -46,7 +59,7 @@ def check_command(args) -> int:
         try:
             result = opcheck.check(path, version)
         except ValueError as error:
-            raise SystemExit(f"error: {error}")
+            raise common.fail(str(error)) from None
         if index == 0:
             print(f"{path}: ops by signature")
             for signature, counts in result.ops.items():
@@ -60,18 +73,46 @@ def check_command(args) -> int:
     return 1 if failed else 0
 
 
-def client_command(args) -> int:
-    from nlp_lstm.serving_client import main_lines
+def make_client(args):
+    """The gRPC client when `--grpc` is given, else the REST one."""
+    policy = RetryPolicy(
+        timeout=args.timeout, retries=args.retries, backoff=args.backoff
+    )
+    if args.grpc:
+        return GrpcClient(args.grpc, args.model, args.version, args.signature, policy)
+    return RestClient(
+        args.url, args.model, args.version, args.signature, args.request_format,
+        policy,
+    )
 
+
+def client_command(args) -> int:
+    """Sends stdin lines to the server; one result line each on stdout."""
     if not args.url and not args.grpc:
-        raise SystemExit("error: serving client needs --url or --grpc")
-    if args.batch_size < 1:
-        raise SystemExit(f"error: --batch-size must be positive, got {args.batch_size}")
-    lines = (raw.rstrip(b"\r\n") for raw in sys.stdin.buffer)
-    return main_lines(args, lines)
+        raise common.fail("serving client needs --url or --grpc")
+
+    def write(text):
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+
+    def report(message):
+        print(f"error: {message}", file=sys.stderr, flush=True)
+
+    client = make_client(args)
+    try:
+        failed = run_lines(
+            client, common.stdin_lines(), args.batch_size, write, report, args.output
+        )
+    finally:
+        if isinstance(client, GrpcClient):
+            client.close()
+    if failed:
+        print(f"error: {failed} line(s) failed", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def export_command(args) -> int:
+    # Imported when the command runs: `nlp-lstm --help` starts without TensorFlow.
     from nlp_lstm.export.serving.reexport import export_run
 
     path = export_run(args.run, args.directory, args.name)
@@ -80,11 +121,25 @@ def export_command(args) -> int:
 
 
 def add_commands(subparsers) -> None:
+    """Adds `serving config|check|client|export` to the `nlp-lstm` parser."""
     serving = subparsers.add_parser(
         "serving", help="TF Serving: models.config, op check, client"
     )
     commands = serving.add_subparsers(dest="serving_command", required=True)
+    _add_config(commands)
+    _add_check(commands)
+    _add_client(commands)
+    export = commands.add_parser(
+        "export",
+        help="export a new SavedModel version from a finished run, without training",
+    )
+    export.add_argument("run", help="run folder (runs/NAME) or its SavedModel")
+    export.add_argument("--directory", help="SavedModel root (default: the run's)")
+    export.add_argument("--name", help="model folder name (default: the run's)")
+    export.set_defaults(handler=export_command)
 
+
+def _add_config(commands) -> None:
     config = commands.add_parser(
         "config", help="write models.config for every model of a SavedModel root"
     )
@@ -104,6 +159,8 @@ def add_commands(subparsers) -> None:
     )
     config.set_defaults(handler=config_command)
 
+
+def _add_check(commands) -> None:
     check = commands.add_parser(
         "check", help="list the ops of a SavedModel and check them against a server"
     )
@@ -116,6 +173,8 @@ def add_commands(subparsers) -> None:
     )
     check.set_defaults(handler=check_command)
 
+
+def _add_client(commands) -> None:
     client = commands.add_parser(
         "client", help="send stdin lines to a model server, print the results"
     )
@@ -146,12 +205,3 @@ def add_commands(subparsers) -> None:
         help="seconds before the first retry, doubled each time",
     )
     client.set_defaults(handler=client_command)
-
-    export = commands.add_parser(
-        "export",
-        help="export a new SavedModel version from a finished run, without training",
-    )
-    export.add_argument("run", help="run folder (runs/NAME) or its SavedModel")
-    export.add_argument("--directory", help="SavedModel root (default: the run's)")
-    export.add_argument("--name", help="model folder name (default: the run's)")
-    export.set_defaults(handler=export_command)

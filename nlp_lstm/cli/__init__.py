@@ -1,0 +1,50 @@
+"""The `nlp-lstm` command: runs exported models; imports the library, never the reverse.
+
+nlp-lstm translate --model DIR [--beam-size N] [--batch-size N] < sources.txt
+nlp-lstm tag --model DIR [--format conll|json] [--pretokenized] < sentences.txt
+nlp-lstm evaluate --model DIR --source FILE --reference FILE      (translators)
+nlp-lstm evaluate --model DIR --data FILE [--data-format conll|conllu]  (taggers)
+nlp-lstm export-tflite | tflite-run | inspect ...
+nlp-lstm serving config | check | client | export ...
+
+One module per command group adds its commands with `add_commands(subparsers)`;
+each command's handler imports TensorFlow only when it runs, so that
+`nlp-lstm --help` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from nlp_lstm.cli import evaluate, serving, tagging, tflite, translation
+
+__all__ = ["build_parser", "main"]
+
+# Read by TensorFlow when a command imports it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+COMMAND_GROUPS = (translation, evaluate, tagging, tflite, serving)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `nlp-lstm` parser: each parsed command carries its `handler`."""
+    parser = argparse.ArgumentParser(
+        prog="nlp-lstm", description=__doc__.splitlines()[0]
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    for group in COMMAND_GROUPS:
+        group.add_commands(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs one `nlp-lstm` command; returns its exit status."""
+    args = build_parser().parse_args(argv)
+    batch_size = getattr(args, "batch_size", None)
+    if batch_size is not None and batch_size < 1:
+        raise SystemExit(f"error: --batch-size must be positive, got {batch_size}")
+    try:
+        return args.handler(args)
+    except FileNotFoundError as error:
+        raise SystemExit(f"error: {error}") from None

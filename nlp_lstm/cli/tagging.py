@@ -1,0 +1,58 @@
+"""`nlp-lstm tag`: tags stdin sentences with an exported tagger.
+
+nlp-lstm tag --model DIR [--format conll|json] [--pretokenized] < sentences.txt
+
+One raw sentence a line on stdin; `conll` prints `token<TAB>tag` lines with a
+blank line after each sentence, `json` one `{"tokens": [...], "tags": [...]}`
+object a line. `DIR` is a SavedModel version folder or a `saved_models/<name>`
+folder (its highest version is used).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from nlp_lstm.cli import common
+
+
+def add_commands(subparsers) -> None:
+    """Adds `tag` to the `nlp-lstm` parser."""
+    tag = subparsers.add_parser("tag", help="tag stdin sentences to stdout")
+    tag.add_argument("--model", required=True,
+                     help="SavedModel version folder or saved_models/<name>")
+    tag.add_argument("--format", choices=["conll", "json"], default="conll",
+                     help="output: token<TAB>tag lines (conll) or JSON lines")
+    tag.add_argument("--batch-size", type=int, default=common.DEFAULT_BATCH_SIZE)
+    tag.add_argument("--pretokenized", action="store_true",
+                     help="input tokens are separated by spaces; skip the "
+                          "model's tokenizer")
+    tag.set_defaults(handler=tag_command)
+
+
+def write_tagged(result: dict, output_format: str) -> None:
+    """Prints one sentence's `{"tokens", "tags"}` as JSON or CoNLL lines."""
+    if output_format == "json":
+        print(json.dumps(result, ensure_ascii=False))
+        return
+    for token, tag in zip(result["tokens"], result["tags"], strict=True):
+        print(f"{token}\t{tag}")
+    print()
+
+
+def tag_command(args) -> int:
+    """`nlp-lstm tag`: tags stdin sentences, writes them to stdout."""
+    # Imported when the command runs: `nlp-lstm --help` starts without TensorFlow.
+    from nlp_lstm.export.runners import RunnerWarning, SavedModelTagger
+
+    with common.user_errors(), common.plain_warnings(RunnerWarning):
+        tagger = SavedModelTagger(args.model)
+        if args.pretokenized:
+            tokens = (line.split() for line in common.stdin_text())
+            results = tagger.iter_tag_tokens(tokens, args.batch_size)
+        else:
+            results = tagger.iter_tag(common.stdin_text(), args.batch_size)
+        for result in results:
+            write_tagged(result, args.format)
+    sys.stdout.flush()
+    return 0

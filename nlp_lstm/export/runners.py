@@ -1,0 +1,212 @@
+"""Runners of exported SavedModels: text in, translations or tags out.
+
+`SavedModelTranslator` and `SavedModelTagger` load a SavedModel written by
+`nlp_lstm.export.translator` or `nlp_lstm.export.tagger` (a version folder, a
+`saved_models/<name>` folder, whose highest version is used, or a run folder)
+and call its signatures in batches. Loading needs only `tensorflow` and
+`tensorflow_text` (for the tokenizer ops). They mirror the LiteRT runners of
+`nlp_lstm.export.tflite.runtime`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Iterator
+
+import tensorflow as tf
+import tensorflow_text  # noqa: F401  (registers the tokenizer ops)
+
+from nlp_lstm.export import saved_model
+from nlp_lstm.utils.iterables import batches
+
+DEFAULT_BATCH_SIZE = 64
+
+
+class RunnerWarning(UserWarning):
+    """The runner did something other than asked (another beam size, cut
+    sentences); the result is still valid."""
+
+
+def _load(path: str, task: str):
+    """`(resolved path, metadata, loaded SavedModel)`; checks the metadata's task."""
+    resolved = saved_model.resolve(path)
+    metadata = saved_model.read_metadata(resolved)
+    found = metadata.get("task", task)
+    if found != task:
+        raise ValueError(
+            f"{resolved} holds a {found} model, not a {task} model; pass the folder "
+            f"of a model exported by pipelines/{task}.py"
+        )
+    return resolved, metadata, tf.saved_model.load(resolved)
+
+
+def _signature(loaded, path: str, name: str):
+    if name not in loaded.signatures:
+        raise ValueError(
+            f"{path} has no signature {name!r}; it has {sorted(loaded.signatures)}"
+        )
+    return loaded.signatures[name]
+
+
+def _check_batch_size(batch_size: int) -> None:
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+
+
+class SavedModelTranslator:
+    """Translates with an exported translator SavedModel.
+
+    Args:
+        path: str. A SavedModel version folder, a `saved_models/<name>` folder
+            (its highest version) or a run folder (its `report.json`'s
+            `export_path`).
+
+    Attributes:
+        path: str. The SavedModel version folder used.
+        metadata: dict. Its `assets.extra/nlp_lstm.json`.
+
+    Example:
+    >>> translator = SavedModelTranslator("saved_models/multi30k_en_de")
+    >>> translator.translate(["A dog runs."], beam_size=1)  # doctest: +SKIP
+    ['Ein Hund rennt.']
+    """
+
+    def __init__(self, path: str):
+        self.path, self.metadata, self._loaded = _load(path, "translation")
+
+    def _signature_for(self, beam_size: int | None):
+        """`translate_greedy` for beam 1, else `serving_default` (the exported
+        beam; a warning when another one was asked for)."""
+        if beam_size is not None and beam_size < 1:
+            raise ValueError(f"beam_size must be positive or None, got {beam_size}")
+        name = "translate_greedy" if beam_size == 1 else "serving_default"
+        exported = self.metadata.get("beam_size")
+        if beam_size not in (None, 1) and exported not in (None, beam_size):
+            warnings.warn(
+                f"the model was exported with beam size {exported}; using it "
+                f"(re-export with --set decoding.beam_size={beam_size})",
+                RunnerWarning,
+                stacklevel=3,
+            )
+        return _signature(self._loaded, self.path, name)
+
+    def iter_translate(
+        self,
+        texts: Iterable[str],
+        beam_size: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Iterator[str]:
+        """Yields one translation per text as each batch is done (for streams)."""
+        _check_batch_size(batch_size)
+        signature = self._signature_for(beam_size)
+        for batch in batches(texts, batch_size):
+            outputs = signature(sources=tf.constant(batch, tf.string))
+            for text in outputs["translations"].numpy():
+                yield text.decode("utf-8")
+
+    def translate(
+        self,
+        texts: list[str],
+        beam_size: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> list[str]:
+        """One translation per text.
+
+        Args:
+            texts: list of str (bytes are passed on as they are, so input
+                that is not valid UTF-8 reaches the model's own handling).
+            beam_size: int. 1 for greedy search; None (or the exported beam
+                size) for the exported beam search. Another value warns and
+                uses the exported one: the beam is fixed at export.
+            batch_size: int. Texts per signature call.
+
+        Returns:
+            list of str, one per text ("" for an empty text).
+        """
+        return list(self.iter_translate(texts, beam_size, batch_size))
+
+
+class SavedModelTagger:
+    """Tags with an exported tagger SavedModel.
+
+    Args:
+        path: str. As for `SavedModelTranslator`.
+
+    Attributes:
+        path: str. The SavedModel version folder used.
+        metadata: dict. Its `assets.extra/nlp_lstm.json` (`tags`, `scheme`,
+            `max_tokens`, ...).
+
+    Example:
+    >>> tagger = SavedModelTagger("saved_models/tagger_wnut17")
+    >>> tagger.tag(["Obama visited Madrid ."])  # doctest: +SKIP
+    [{'tokens': ['Obama', 'visited', 'Madrid', '.'], 'tags': ['B-person', ...]}]
+    """
+
+    def __init__(self, path: str):
+        self.path, self.metadata, self._loaded = _load(path, "tagging")
+
+    def _rows(self, outputs) -> Iterator[dict]:
+        """`{"tokens", "tags"}` per row of a signature's dense outputs."""
+        count = int(outputs["truncated"].numpy().sum())
+        if count:
+            warnings.warn(
+                f"{count} sentence(s) were cut to the model's maximum of "
+                f"{self.metadata.get('max_tokens')} tokens",
+                RunnerWarning,
+                stacklevel=4,
+            )
+        tokens = outputs["tokens"].numpy()
+        tags = outputs["tags"].numpy()
+        for row, length in enumerate(outputs["lengths"].numpy()):
+            yield {
+                "tokens": [token.decode("utf-8") for token in tokens[row, :length]],
+                "tags": [tag.decode("utf-8") for tag in tags[row, :length]],
+            }
+
+    def iter_tag(
+        self, sentences: Iterable[str], batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> Iterator[dict]:
+        """Yields `tag`'s results as each batch is done (for streams)."""
+        _check_batch_size(batch_size)
+        signature = _signature(self._loaded, self.path, "serving_default")
+        for batch in batches(sentences, batch_size):
+            yield from self._rows(signature(sentences=tf.constant(batch, tf.string)))
+
+    def iter_tag_tokens(
+        self, sentences: Iterable[list[str]], batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> Iterator[dict]:
+        """Yields `tag_tokens`'s results as each batch is done (for streams)."""
+        _check_batch_size(batch_size)
+        signature = _signature(self._loaded, self.path, "tag_tokens")
+        for batch in batches(sentences, batch_size):
+            width = max([1] + [len(tokens) for tokens in batch])
+            # (batch, width), padded with "" (which ends a row).
+            padded = [list(tokens) + [""] * (width - len(tokens)) for tokens in batch]
+            yield from self._rows(signature(tokens=tf.constant(padded, tf.string)))
+
+    def tag(
+        self, sentences: list[str], batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> list[dict]:
+        """Splits raw sentences into tokens (as trained) and tags them.
+
+        Args:
+            sentences: list of str.
+            batch_size: int. Sentences per signature call.
+
+        Returns:
+            One `{"tokens": [...], "tags": [...]}` per sentence. A sentence
+            longer than the model's `max_tokens` is cut there (with a
+            `RunnerWarning`); an empty one gets no tokens.
+        """
+        return list(self.iter_tag(sentences, batch_size))
+
+    def tag_tokens(
+        self, sentences: list[list[str]], batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> list[dict]:
+        """Tags pre-tokenized sentences (tokens must not be "").
+
+        Returns:
+            As `tag`; `tokens` are the given ones, cut at `max_tokens`.
+        """
+        return list(self.iter_tag_tokens(sentences, batch_size))

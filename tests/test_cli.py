@@ -1,0 +1,84 @@
+"""The `nlp-lstm` command without trained models: start-up, parser, and
+`evaluate`'s choice of task from the model's metadata. (Commands that run
+models are tested with the pipelines: test_translation_pipeline.py,
+test_tagger.py, test_tflite.py, test_serving.py.)"""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from nlp_lstm import cli
+from tests.helpers import REPO_ROOT
+
+
+def test_help_starts_without_tensorflow():
+    code = (
+        "import sys\n"
+        "from nlp_lstm.cli import build_parser\n"
+        "build_parser().format_help()\n"
+        "assert 'tensorflow' not in sys.modules, 'tensorflow imported'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    result = subprocess.run([sys.executable, "-m", "nlp_lstm.cli", "--help"],
+                            cwd=REPO_ROOT, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0 and "serving" in result.stdout
+
+
+def test_every_command_parses():
+    parser = cli.build_parser()
+    for argv in (
+        ["translate", "--model", "m"],
+        ["tag", "--model", "m", "--format", "json", "--pretokenized"],
+        ["evaluate", "--model", "m", "--source", "s", "--reference", "r"],
+        ["evaluate", "--model", "m", "--data", "d", "--data-format", "conllu"],
+        ["export-tflite", "--model", "m", "--output", "o.tflite"],
+        ["tflite-run", "--model", "m.tflite", "--format", "conll"],
+        ["inspect", "m.tflite"],
+        ["serving", "config", "root"],
+        ["serving", "check", "m", "--server-version", "2.19"],
+        ["serving", "client", "--url", "http://x", "--model", "m"],
+        ["serving", "export", "run"],
+    ):
+        assert callable(parser.parse_args(argv).handler), argv
+
+
+def fake_export(tmp_path, task: str) -> str:
+    """A version folder with metadata only: enough for `evaluate` to choose."""
+    version = tmp_path / task / "1"
+    (version / "assets.extra").mkdir(parents=True)
+    (version / "saved_model.pb").write_bytes(b"")
+    (version / "assets.extra" / "nlp_lstm.json").write_text(json.dumps({"task": task}))
+    return str(version)
+
+
+@pytest.mark.parametrize(
+    "task, flags, message",
+    [
+        ("translation", ["--data", "x.conll"],
+         "--data is a flag of tagging models, but .* holds a translation model: "
+         "evaluate it with --source FILE --reference FILE"),
+        ("translation", ["--source", "s.txt", "--format", "conll"],
+         "--format is a flag of tagging models"),
+        ("translation", ["--source", "s.txt"], "needs --source FILE --reference FILE"),
+        ("tagging", ["--data", "x.conll", "--beam-size", "2"],
+         "--beam-size is a flag of translation models, but .* holds a tagging "
+         "model: evaluate it with --data FILE"),
+        ("tagging", [], r"needs --data FILE \[--data-format conll\|conllu\]"),
+        ("tagging", ["--data", "x", "--format", "conll", "--data-format", "conllu"],
+         "--format conll and --data-format conllu disagree"),
+    ],
+)
+def test_evaluate_rejects_flags_of_the_other_task(tmp_path, task, flags, message):
+    model = fake_export(tmp_path, task)
+    with pytest.raises(SystemExit, match=message):
+        cli.main(["evaluate", "--model", model, *flags])
+
+
+def test_batch_size_must_be_positive():
+    with pytest.raises(SystemExit, match="--batch-size must be positive, got 0"):
+        cli.main(["translate", "--model", "m", "--batch-size", "0"])
