@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 
 from nlp_lstm.bundle import is_bundle, load_bundle
-from nlp_lstm.export.bundles import bundle_of
+from nlp_lstm.export import saved_model
+from nlp_lstm.export.runners import SavedModelTagger, SavedModelTranslator
+
+RUNNERS = {"translation": SavedModelTranslator, "tagging": SavedModelTagger}
 
 
 def load(path: str | os.PathLike):
@@ -17,8 +20,12 @@ def load(path: str | os.PathLike):
             (`saved_models/NAME/N`). The training corpus is never read.
 
     Returns:
-        A `TranslatorBundle` (`.translate(list[str])`) or a `TaggerBundle`
-        (`.tag(list[str])`), with `.config`, `.model` (Keras) and `.metadata`.
+        For a run folder, a `TranslatorBundle` (`.translate(list[str])`) or a
+        `TaggerBundle` (`.tag(list[str])`, `.tag_tokens`) that runs the Keras
+        model, with `.config`, `.model` and `.metadata`. For a SavedModel, a
+        `SavedModelTranslator` or `SavedModelTagger` with the same methods
+        that runs the exported graph (what TF Serving runs); its `.bundle` is
+        the Keras side. All have `.task`.
 
     Example:
     >>> translator = nlp_lstm.load("runs/tatoeba_es_en")  # doctest: +SKIP
@@ -28,4 +35,12 @@ def load(path: str | os.PathLike):
     path = os.fspath(path)
     if is_bundle(path):
         return load_bundle(path)
-    return bundle_of(path)
+    if not os.path.isdir(path):
+        raise FileNotFoundError(
+            f"model folder not found: {path}. Pass a run folder (runs/NAME), a "
+            "SavedModel model folder (saved_models/NAME) or a version folder "
+            "(saved_models/NAME/N)."
+        )
+    version = saved_model.resolve(path)
+    task = saved_model.read_metadata(version).get("task", "translation")
+    return RUNNERS[task](version)

@@ -7,7 +7,7 @@ Usage:
 
 import sys
 
-from nlp_lstm.pipelines import main
+from nlp_lstm.cli.pipeline import main
 
 if __name__ == "__main__":
     sys.exit(main(__doc__.splitlines()[0], "TaggingConfig", "tagging"))

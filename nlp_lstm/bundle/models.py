@@ -84,7 +84,12 @@ class TranslatorBundle:
         """Translations of `texts` (beam size and batch size from the config
         when None)."""
         batch_size = batch_size or self.config.decoding.batch_size
-        return self.text_translator(beam_size)(list(texts), batch_size=batch_size)
+        # Bytes that are not UTF-8 become U+FFFD, as in the exported graph.
+        texts = [
+            text.decode("utf-8", errors="replace") if isinstance(text, bytes) else text
+            for text in texts
+        ]
+        return self.text_translator(beam_size)(texts, batch_size=batch_size)
 
 
 @dataclasses.dataclass
@@ -140,20 +145,25 @@ class TaggerBundle:
         self.metadata = read_bundle(directory).metadata
         return directory
 
+    @property
+    def scheme(self) -> str:
+        """The tag scheme the model predicts in (`none` for POS)."""
+        return self.tag_vocabulary.scheme
+
     def tag_tokens(self, sentences: list[list[str]], batch_size: int = 128):
-        """Tags of pre-tokenized sentences (a list of tag lists); sentences
-        longer than `export.max_tokens` are cut there."""
+        """`{"tokens", "tags"}` of pre-tokenized sentences; sentences longer
+        than `export.max_tokens` are cut there (as the exports cut them)."""
         limit = self.config.export.max_tokens
         tagged = []
-        for chunk in batches(list(sentences), batch_size):
-            width = max(1, max(min(len(row), limit) for row in chunk))
+        for chunk in batches([list(row)[:limit] for row in sentences], batch_size):
+            width = max(1, max(len(row) for row in chunk))
             padded = np.full((len(chunk), width), PAD, dtype=object)
             for index, row in enumerate(chunk):
-                padded[index, : min(len(row), limit)] = list(row)[:limit]
+                padded[index, : len(row)] = row
             ids = self.model.decode(self.featurizer(tf.constant(padded))).numpy()
             for row, row_ids in zip(chunk, ids, strict=True):
-                length = min(len(row), limit)
-                tagged.append(self.tag_vocabulary.decode(row_ids[:length]))
+                tags = self.tag_vocabulary.decode(row_ids[: len(row)])
+                tagged.append({"tokens": row, "tags": tags})
         return tagged
 
     def tag(self, sentences: list[str], batch_size: int = 128) -> list[dict]:
@@ -161,14 +171,13 @@ class TaggerBundle:
         training (`data.tokenizer`)."""
         tokens = []
         for chunk in batches(list(sentences), batch_size):
-            ragged, _, _ = pad_tokens(
+            dense, lengths, _ = pad_tokens(
                 tokenize(tf.constant(chunk, tf.string), self.config.data.tokenizer),
                 self.config.export.max_tokens,
             )
-            for row in ragged.numpy():
-                tokens.append([t.decode("utf-8") for t in row if t != PAD.encode()])
-        tags = self.tag_tokens(tokens, batch_size)
-        return [{"tokens": t, "tags": g} for t, g in zip(tokens, tags, strict=True)]
+            for row, length in zip(dense.numpy(), lengths.numpy(), strict=True):
+                tokens.append([token.decode("utf-8") for token in row[:length]])
+        return self.tag_tokens(tokens, batch_size)
 
 
 BUNDLES = {"translation": TranslatorBundle, "tagging": TaggerBundle}

@@ -82,28 +82,27 @@ def check_task_flags(args, task: str, path: str) -> None:
 
 
 def evaluate_command(args) -> int:
-    """`nlp-lstm evaluate`: picks the task from the model's metadata."""
+    """`nlp-lstm evaluate`: picks the task from the model itself
+    (`nlp_lstm.load`: a run folder runs its Keras model, a SavedModel its
+    exported graph)."""
     # Imported when the command runs: `nlp-lstm --help` starts without TensorFlow.
-    from nlp_lstm.export.saved_model import read_metadata, resolve
+    from nlp_lstm.export.runners import RunnerWarning
+    from nlp_lstm.loading import load
 
-    path = resolve(args.model)
-    task = read_metadata(path).get("task")
-    if task is None:  # Exports without metadata: the flags tell.
-        task = "tagging" if args.data is not None else "translation"
-    if task not in TASK_FLAGS:
-        raise common.fail(f"{path} holds a {task!r} model; evaluate knows "
-                          f"{' and '.join(TASK_FLAGS)}")
-    check_task_flags(args, task, path)
-    if task == "translation":
-        return evaluate_translator(args, path)
-    return evaluate_tagger(args, path)
+    with common.user_errors(), common.plain_warnings(RunnerWarning):
+        model = load(args.model)
+    path = getattr(model, "path", None) or args.model
+    check_task_flags(args, model.task, path)
+    if model.task == "translation":
+        return evaluate_translator(args, model)
+    return evaluate_tagger(args, model)
 
 
-def evaluate_translator(args, path: str) -> int:
+def evaluate_translator(args, translator) -> int:
     """Prints BLEU and chrF of the translations of `--source`."""
     # Imported when the command runs: `nlp-lstm --help` starts without TensorFlow.
     from nlp_lstm.evaluation.translation import corpus_scores
-    from nlp_lstm.export.runners import RunnerWarning, SavedModelTranslator
+    from nlp_lstm.export.runners import RunnerWarning
 
     for file in (args.source, args.reference):
         if not os.path.isfile(file):
@@ -118,7 +117,6 @@ def evaluate_translator(args, path: str) -> int:
             f"{len(references)}: give aligned files"
         )
     with common.user_errors(), common.plain_warnings(RunnerWarning):
-        translator = SavedModelTranslator(path)
         hypotheses = translator.translate(sources, args.beam_size, args.batch_size)
     print(json.dumps(corpus_scores(hypotheses, references), indent=2))
     return 0
@@ -138,19 +136,18 @@ def data_format(args) -> str:
     return args.format
 
 
-def evaluate_tagger(args, path: str) -> int:
+def evaluate_tagger(args, tagger) -> int:
     """Prints the tagging metrics of the model on `--data`."""
     # Imported when the command runs: `nlp-lstm --help` starts without TensorFlow.
     from nlp_lstm.config import TaggingDataConfig
     from nlp_lstm.data.conll import SchemeReport, read_tagged_file
     from nlp_lstm.data.parallel import SkipReport
     from nlp_lstm.evaluation.tagging import score_tagging
-    from nlp_lstm.export.runners import RunnerWarning, SavedModelTagger
+    from nlp_lstm.export.runners import RunnerWarning
 
     file_format = data_format(args)
     with common.user_errors(), common.plain_warnings(RunnerWarning):
-        tagger = SavedModelTagger(path)
-        model_scheme = tagger.metadata.get("scheme", "none")
+        model_scheme = tagger.scheme
         scheme = args.scheme
         if scheme is None:
             entity = model_scheme != "none"

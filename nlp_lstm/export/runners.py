@@ -10,6 +10,7 @@ and call its signatures in batches. Loading needs only `tensorflow` and
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Iterable, Iterator
 
@@ -17,6 +18,7 @@ import tensorflow as tf
 import tensorflow_text  # noqa: F401  (registers the tokenizer ops)
 
 from nlp_lstm.export import saved_model
+from nlp_lstm.export.bundles import bundle_of
 from nlp_lstm.utils.iterables import batches
 
 DEFAULT_BATCH_SIZE = 64
@@ -71,8 +73,15 @@ class SavedModelTranslator:
     ['Ein Hund rennt.']
     """
 
+    task = "translation"
+
     def __init__(self, path: str):
-        self.path, self.metadata, self._loaded = _load(path, "translation")
+        self.path, self.metadata, self._loaded = _load(path, self.task)
+
+    @functools.cached_property
+    def bundle(self):
+        """The `TranslatorBundle` this version carries (the Keras model)."""
+        return bundle_of(self.path)
 
     def _signature_for(self, beam_size: int | None):
         """`translate_greedy` for beam 1, else `serving_default` (the exported
@@ -143,8 +152,20 @@ class SavedModelTagger:
     [{'tokens': ['Obama', 'visited', 'Madrid', '.'], 'tags': ['B-person', ...]}]
     """
 
+    task = "tagging"
+
     def __init__(self, path: str):
-        self.path, self.metadata, self._loaded = _load(path, "tagging")
+        self.path, self.metadata, self._loaded = _load(path, self.task)
+
+    @property
+    def scheme(self) -> str:
+        """The tag scheme the model predicts in (`none` for POS)."""
+        return self.metadata.get("scheme", "none")
+
+    @functools.cached_property
+    def bundle(self):
+        """The `TaggerBundle` this version carries (the Keras model)."""
+        return bundle_of(self.path)
 
     def _rows(self, outputs) -> Iterator[dict]:
         """`{"tokens", "tags"}` per row of a signature's dense outputs."""
