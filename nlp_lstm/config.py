@@ -268,7 +268,8 @@ class TrainingConfig:
     # Slices of each batch computed at once on different cores (0: one per
     # core, up to two; 1: off; see `training.trainer.make_train_step`). The
     # objective and the distribution of gradients under dropout are those of
-    # one tower (tests/test_training_step.py, tests/test_dropout_statistics.py).
+    # one tower (tests/training/test_training_step.py and
+    # tests/training/test_dropout_statistics.py).
     towers: int = 0
 
     def validate(self, prefix: str = "") -> None:

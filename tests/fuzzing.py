@@ -1,5 +1,5 @@
 """Fuzzing of exported SavedModels: Hypothesis strategies for hostile inputs and
-the checks every signature must pass, shared by `tests/test_fuzz.py` (short
+the checks every signature must pass, shared by `tests/export/test_fuzz.py` (short
 runs) and `benchmarks/fuzz_exports.py` (long runs with counts).
 
 Every signature of `loaded.signatures` is fed, whatever its name: its inputs

@@ -1,5 +1,5 @@
 """CRF: shapes and serialization of Viterbi decoding, log-likelihood and the
-constrained transitions (the numerics are in `tests/test_crf.py`)."""
+constrained transitions (the numerics are in `tests/layers/test_crf_numerics.py`)."""
 
 import numpy as np
 import pytest

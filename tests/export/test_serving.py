@@ -447,7 +447,7 @@ KILLED_EXPORT = """
 import sys, time
 from nlp_lstm.export.serving import opcheck
 from nlp_lstm.export.tagger import export_tagger
-from tests.test_serving import tiny_tagger_module
+from tests.export.test_serving import tiny_tagger_module
 
 def stall(path, server_versions):
     print("saved", path, flush=True)

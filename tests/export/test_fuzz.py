@@ -119,7 +119,7 @@ def tokenizer_model():
 
 
 # Long runs, deselected by default (`slow`; the `fuzz` marker selects them):
-# python -m pytest -m fuzz tests/test_fuzz.py
+# python -m pytest -m fuzz tests/export/test_fuzz.py
 REAL_EXPORTS = ["saved_models/multi30k_en_de/1", "saved_models/tagger_ud_ewt_upos/1"]
 
 

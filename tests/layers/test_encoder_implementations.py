@@ -17,7 +17,7 @@ from nlp_lstm.layers.word_embedding import WordEmbedder
 from nlp_lstm.models.tagger import Tagger
 from nlp_lstm.models.translator import build_translator
 from tests.helpers import run_keras_roundtrip_test
-from tests.test_translator import tiny_config
+from tests.models.test_translator_parts import tiny_config
 
 LENGTHS = np.array([6, 4, 1])
 

@@ -9,10 +9,10 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from nlp_lstm.export.tflite.source import ExportSource, tagger_vocabulary
 
 from nlp_lstm import cli
 from nlp_lstm import config as config_lib
+from nlp_lstm.bundle import TaggerBundle, TranslatorBundle
 from nlp_lstm.config import TranslationConfig
 from nlp_lstm.decoding.translate import translate_ids
 from nlp_lstm.export.tflite import convert as convert_lib
@@ -100,22 +100,18 @@ def translator_source(tmp_path_factory):
     # Larger weights than the initializers give: confident, tie-free argmaxes.
     for variable in model.weights:
         variable.assign(variable.numpy() * 3.0)
-    return ExportSource(
-        "translation", model, config, str(tmp_path_factory.mktemp("run")),
-        sentencepiece={"source": model_bytes, "target": model_bytes},
+    return TranslatorBundle(
+        config, model, {"source": model_bytes, "target": model_bytes},
+        path=str(tmp_path_factory.mktemp("run")),
     )
 
 
 @pytest.fixture(scope="module")
 def translator_files(translator_source, tmp_path_factory):
     directory = tmp_path_factory.mktemp("tflite")
-    # float32 through the CLI, from a run folder (config, weights, tokenizer).
+    # float32 through the CLI, from a run folder (a saved bundle).
     run_dir = directory / "run"
-    run_dir.mkdir()
-    source = translator_source
-    (run_dir / "config.json").write_text(json.dumps(config_lib.to_dict(source.config)))
-    (run_dir / "tokenizer.model").write_bytes(source.sentencepiece["source"])
-    source.model.save_weights(str(run_dir / "best.weights.h5"))
+    translator_source.save(str(run_dir))
     files = {"none": str(directory / "tiny.none.tflite")}
     assert cli.main(["export-tflite", "--model", str(run_dir), "--output",
                      files["none"]]) == 0
@@ -177,7 +173,7 @@ def test_greedy_tflite_equals_the_savedmodel_token_for_token(
 ):
     import tensorflow_text  # noqa: F401
 
-    spm = translator_source.sentencepiece["source"]
+    spm = translator_source.tokenizers["source"]
     module = TranslatorModule(translator_source.model, spm, spm, beam_size=3)
     tf.saved_model.save(module, str(tmp_path / "sm"), signatures=module.signatures())
     loaded = tf.saved_model.load(str(tmp_path / "sm"))
@@ -236,10 +232,9 @@ def tagger_parts():
     for variable in model.weights:
         variable.assign(variable.numpy() * 3.0)
     featurizer = TokenFeaturizer(words, chars)
-    source = ExportSource(
-        "tagging", model, TranslationConfig(name="tiny_tagger"), "run",
-        vocabulary=tagger_vocabulary(featurizer, tags, "unicode_script"),
-    )
+    config = config_lib.TaggingConfig(name="tiny_tagger")
+    config.data.tokenizer = "unicode_script"
+    source = TaggerBundle(config, model, featurizer, tags)
     return source, featurizer
 
 
@@ -265,7 +260,7 @@ def test_tagger_tflite_matches_keras_and_the_featurizer(tagger_parts, tmp_path):
         for name, value in features.items():
             np.testing.assert_array_equal(value, expected[name].numpy(), err_msg=name)
         ids = source.model.decode(expected).numpy()[0]
-        assert runner.tag_tokens(tokens) == [source.vocabulary["tags"][i] for i in ids]
+        assert runner.tag_tokens(tokens) == [source.tag_vocabulary.tags[i] for i in ids]
     # Padded input (a batch of two, right-padded) gives the same tags.
     padded = featurizer(tf.constant([TAGGER_TOKENS[1] + [""] * 3]))
     result = runner.runner(**{name: padded[name].numpy() for name in runner.inputs})
