@@ -25,6 +25,17 @@ from nlp_lstm.text.words import (
 from nlp_lstm.utils.iterables import batches
 
 
+def _save(bundle, directory: str, **assets) -> str:
+    """Writes `bundle` (with its tokenizers or vocabularies, `assets`) into
+    `directory`; `data` and `samples` are kept from its metadata when there."""
+    write_bundle(
+        directory, bundle.task, bundle.config, bundle.model, **assets,
+        data=bundle.metadata.get("data"), samples=bundle.metadata.get("samples"),
+    )
+    bundle.metadata = read_bundle(directory).metadata
+    return directory
+
+
 @dataclasses.dataclass
 class TranslatorBundle:
     """A trained `Translator` with its config and SentencePiece models.
@@ -55,15 +66,8 @@ class TranslatorBundle:
         return cls(files.config, model, files.tokenizers, files.metadata, files.path)
 
     def save(self, directory: str) -> str:
-        """Writes the bundle into `directory` (see `nlp_lstm.bundle.files`);
-        `data` and `samples` are kept from `metadata` when there."""
-        write_bundle(
-            directory, self.task, self.config, self.model,
-            tokenizers=self.tokenizers, data=self.metadata.get("data"),
-            samples=self.metadata.get("samples"),
-        )
-        self.metadata = read_bundle(directory).metadata
-        return directory
+        """Writes the bundle into `directory` (see `nlp_lstm.bundle.files`)."""
+        return _save(self, directory, tokenizers=self.tokenizers)
 
     def text_translator(self, beam_size: int | None = None) -> TextTranslator:
         """A `TextTranslator` with the config's decoding settings."""
@@ -135,15 +139,8 @@ class TaggerBundle:
         }
 
     def save(self, directory: str) -> str:
-        """Writes the bundle into `directory` (see `nlp_lstm.bundle.files`);
-        `data` and `samples` are kept from `metadata` when there."""
-        write_bundle(
-            directory, self.task, self.config, self.model,
-            vocabularies=self.vocabularies, data=self.metadata.get("data"),
-            samples=self.metadata.get("samples"),
-        )
-        self.metadata = read_bundle(directory).metadata
-        return directory
+        """Writes the bundle into `directory` (see `nlp_lstm.bundle.files`)."""
+        return _save(self, directory, vocabularies=self.vocabularies)
 
     @property
     def scheme(self) -> str:
