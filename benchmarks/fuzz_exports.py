@@ -19,22 +19,27 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO_ROOT)
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
+# The repository root: `nlp_lstm` and the strategies of `tests/fuzzing.py`.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import tensorflow as tf
+import tensorflow_text  # noqa: F401  (tokenizer ops)
+from hypothesis import HealthCheck, given, settings
+from hypothesis import seed as hypothesis_seed
+
+from nlp_lstm.export.tflite import load_runner
+from nlp_lstm.utils.files import atomic_write_json
+from tests import fuzzing
 
 DEFAULT_MODELS = ["saved_models/multi30k_en_de/1", "saved_models/tagger_ud_ewt_upos/1"]
 
 
 def fuzz_signature(function, info, target: int, max_batch: int, seed: int) -> dict:
     """Runs Hypothesis rounds on one signature until `target` rows were fed."""
-    from hypothesis import HealthCheck, given, settings
-    from hypothesis import seed as hypothesis_seed
-
-    from tests import fuzzing
-
     counts = {"calls": 0, "rows": 0, "long_rows": 0, "invalid_utf8_rows": 0}
     largest = 0
     strategy = fuzzing.inputs_strategy(function, max_batch)
@@ -79,11 +84,6 @@ def fuzz_signature(function, info, target: int, max_batch: int, seed: int) -> di
 
 def fuzz_tflite(runner, signature: str, target: int, max_batch: int, seed: int):
     """Hypothesis rounds of string batches through one `.tflite` signature."""
-    from hypothesis import HealthCheck, given, settings
-    from hypothesis import seed as hypothesis_seed
-
-    from tests import fuzzing
-
     counts = {"calls": 0, "rows": 0, "long_rows": 0, "invalid_utf8_rows": 0}
     start = time.perf_counter()
     round_index = 0
@@ -161,16 +161,8 @@ def main(argv=None) -> int:
         help="fuzz freshly exported tiny models (and --model ones)",
     )
     args = parser.parse_args(argv)
-
-    import tensorflow as tf
-    import tensorflow_text  # noqa: F401  (tokenizer ops)
-
-    from tests import fuzzing
-
     models = list(args.model or DEFAULT_MODELS)
     if args.tiny:
-        import tempfile
-
         tiny = fuzzing.tiny_exports(tempfile.mkdtemp(prefix="fuzz-tiny-"))
         models = [tiny["translator"], tiny["tagger"]] + list(args.model or [])
     results = []
@@ -195,8 +187,6 @@ def main(argv=None) -> int:
             results.append(row)
             print(json.dumps(row), flush=True)
     for path in args.tflite:
-        from nlp_lstm.export.tflite import load_runner
-
         runner = load_runner(path)
         for name in fuzzing.tflite_signatures(runner):
             if args.signature and name not in args.signature:
@@ -212,8 +202,6 @@ def main(argv=None) -> int:
             results.append(row)
             print(json.dumps(row), flush=True)
     if args.output:
-        from nlp_lstm.utils.files import atomic_write_json
-
         atomic_write_json(args.output, results)
     return 1 if any(row["failure"] for row in results) else 0
 

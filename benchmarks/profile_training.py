@@ -16,9 +16,22 @@ import argparse
 import collections
 import glob
 import os
+import shutil
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
+
+import tensorflow as tf
+from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+from nlp_lstm import config as config_lib
+from nlp_lstm.data.batching import translation_dataset, translation_examples
+from nlp_lstm.data.parallel import load_parallel_corpus
+from nlp_lstm.models.translator import build_translator
+from nlp_lstm.text import sentencepiece as sp
+from nlp_lstm.training import trainer
+from nlp_lstm.training.losses import translator_loss
+from nlp_lstm.training.optimizers import build_optimizer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(ROOT, "pipelines/configs/translation_multi30k_en_de.yaml")
@@ -31,8 +44,6 @@ def op_self_times(logdir: str) -> tuple[collections.Counter, collections.Counter
     Events on one thread line nest (an executor's `Process` event holds the
     op it runs); each event's self time is its duration minus its children's.
     """
-    from tensorflow.tsl.profiler.protobuf import xplane_pb2
-
     path = sorted(glob.glob(f"{logdir}/**/*.xplane.pb", recursive=True))[-1]
     space = xplane_pb2.XSpace()
     with open(path, "rb") as stream:
@@ -79,27 +90,12 @@ def main(argv=None) -> int:
         help="intra- and inter-op threads (0: as the pipelines train)",
     )
     args = parser.parse_args(argv)
-
-    import shutil
-
-    import tensorflow as tf
-
-    from nlp_lstm import config as config_lib
-    from nlp_lstm.training import trainer
-
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     else:  # as the pipelines train
         config = config_lib.load(config_lib.TranslationConfig, CONFIG, [])
         trainer.configure_threads(trainer.resolve_towers(config.training.towers))
-
-    from nlp_lstm.data.batching import translation_dataset, translation_examples
-    from nlp_lstm.data.parallel import load_parallel_corpus
-    from nlp_lstm.models.translator import build_translator
-    from nlp_lstm.pipelines.translation import translator_loss
-    from nlp_lstm.text import sentencepiece as sp
-    from nlp_lstm.training.optimizers import build_optimizer
 
     if not os.path.isfile(TOKENIZER):
         print(

@@ -15,15 +15,15 @@ import os
 import sys
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
+sys.path.insert(0, REPO_ROOT)
+
+from nlp_lstm.benchmarking.runner import run  # noqa: E402 (after sys.path)
+from nlp_lstm.benchmarking.suites import SUITES  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    sys.path.insert(0, REPO_ROOT)
-    from nlp_lstm.benchmarking.runner import run
-    from nlp_lstm.benchmarking.suites import SUITES
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--suite", choices=sorted(SUITES), default="quick")
     parser.add_argument(

@@ -23,7 +23,20 @@ import statistics
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_text  # noqa: F401  (the SavedModels' tokenizer ops)
+
+from nlp_lstm.data.conll import load_tagging_corpus
+from nlp_lstm.evaluation.tagging import tagging_scores
+from nlp_lstm.evaluation.translation import corpus_scores
+from nlp_lstm.export.bundles import bundle_of
+from nlp_lstm.export.tflite.export import export_tflite
+from nlp_lstm.export.tflite.runtime import TFLiteTagger, TFLiteTranslator
+from nlp_lstm.text.tags import convert_sentences
+from nlp_lstm.utils.files import atomic_write_json
 
 VARIANTS = ("none", "float16", "dynamic-int8")
 TRANSLATOR = {
@@ -101,11 +114,6 @@ def interleaved_latency(systems: dict, inputs, rounds: int = 1) -> dict:
 def latency_rows(args) -> dict:
     """Interleaved latency of every model's SavedModel and TFLite variants
     (the files written by a previous run in `--directory`)."""
-    import tensorflow as tf
-    import tensorflow_text  # noqa: F401
-
-    from nlp_lstm.export.tflite.runtime import TFLiteTagger, TFLiteTranslator
-
     results = {}
     sources = _lines(TRANSLATOR["source"])[: args.latency_sentences]
     loaded = tf.saved_model.load(TRANSLATOR["saved_model"])
@@ -122,10 +130,7 @@ def latency_rows(args) -> dict:
         results[(TRANSLATOR["name"], search)] = interleaved_latency(systems, sources)
         print(search, json.dumps(results[(TRANSLATOR["name"], search)]), flush=True)
     for spec in TAGGERS:
-        from nlp_lstm.data.conll import load_tagging_corpus
-        from nlp_lstm.export.tflite.source import load_source
-
-        config = load_source(spec["run"]).config
+        config = bundle_of(spec["run"]).config
         corpus, _ = load_tagging_corpus(config.data)
         tokens = corpus["test"]["tokens"][: args.latency_sentences]
         texts = [" ".join(t) for t in tokens]
@@ -141,24 +146,15 @@ def latency_rows(args) -> dict:
     return results
 
 
-def _export(source, directory: str, name: str, quantize: str, **kwargs) -> str:
-    from nlp_lstm.export.tflite import export_tflite
-
+def _export(bundle, directory: str, name: str, quantize: str, **kwargs) -> str:
     path = os.path.join(directory, f"{name}.{quantize}.tflite")
     start = time.perf_counter()
-    export_tflite(source, path, quantize=quantize, **kwargs)
+    export_tflite(bundle, path, quantize=quantize, **kwargs)
     print(f"exported {path} in {time.perf_counter() - start:.0f} s", flush=True)
     return path
 
 
 def translator_parity(args) -> dict:
-    import tensorflow as tf
-    import tensorflow_text  # noqa: F401
-
-    from nlp_lstm.evaluation.translation import corpus_scores
-    from nlp_lstm.export.tflite.runtime import TFLiteTranslator
-    from nlp_lstm.export.tflite.source import load_source
-
     spec = TRANSLATOR
     sources = _lines(spec["source"])[: args.limit or None]
     references = _lines(spec["reference"])[: args.limit or None]
@@ -196,9 +192,9 @@ def translator_parity(args) -> dict:
             }
         )
         print(json.dumps(rows[-1]), flush=True)
-    source = load_source(spec["run"])
+    bundle = bundle_of(spec["run"])
     for quantize in VARIANTS:
-        path = _export(source, args.directory, spec["name"], quantize)
+        path = _export(bundle, args.directory, spec["name"], quantize)
         runner = TFLiteTranslator(path, num_threads=1)
         for search in signatures:
             beam = search == "beam"
@@ -232,22 +228,15 @@ def _directory_size(path: str) -> int:
 
 
 def tagger_parity(spec, args) -> list:
-    import numpy as np
-    import tensorflow as tf
-    import tensorflow_text  # noqa: F401
-
-    from nlp_lstm.data.conll import load_tagging_corpus
-    from nlp_lstm.evaluation.tagging import tagging_scores
-    from nlp_lstm.export.tflite.runtime import TFLiteTagger
-    from nlp_lstm.export.tflite.source import load_source
-    from nlp_lstm.pipelines.tagging import convert_split, model_scheme
-
-    source = load_source(spec["run"])
-    config = source.config
+    bundle = bundle_of(spec["run"])
+    config = bundle.config
+    # The test split only (evaluation data); the vocabularies are the bundle's.
     corpus, _ = load_tagging_corpus(config.data)
-    scheme = model_scheme(config)
+    scheme = config.model_scheme
     tokens = [list(t) for t in corpus["test"]["tokens"]][: args.limit or None]
-    gold = convert_split(corpus["test"], config.data.scheme, scheme)[: len(tokens)]
+    gold = convert_sentences(corpus["test"]["tags"], config.data.scheme, scheme)[
+        : len(tokens)
+    ]
     loaded = tf.saved_model.load(spec["saved_model"])
     tag_tokens = loaded.signatures["tag_tokens"]
     predicted = [None] * len(tokens)
@@ -278,7 +267,7 @@ def tagger_parity(spec, args) -> list:
     print(json.dumps(rows[-1]), flush=True)
     max_tokens = config.export.max_tokens  # the SavedModel's, 512
     for quantize in VARIANTS:
-        path = _export(source, args.directory, spec["name"], quantize,
+        path = _export(bundle, args.directory, spec["name"], quantize,
                        max_tokens=max_tokens)
         runner = TFLiteTagger(path, num_threads=1)
         tflite_tags = [runner.tag_tokens(t) for t in tokens]
@@ -351,9 +340,6 @@ def main(argv=None) -> int:
         "update --output",
     )
     args = parser.parse_args(argv)
-
-    import tensorflow as tf
-
     # One thread for TensorFlow too: the SavedModel and LiteRT side by side.
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
@@ -371,8 +357,6 @@ def main(argv=None) -> int:
             "date": time.strftime("%Y-%m-%d %H:%M"),
             "load_average": os.getloadavg(),
         }
-        from nlp_lstm.utils.files import atomic_write_json
-
         atomic_write_json(args.output, results)
         print(markdown(results))
         return 0
@@ -389,8 +373,6 @@ def main(argv=None) -> int:
         "command": " ".join([sys.executable.rsplit("/", 1)[-1]] + sys.argv),
         "rows": rows,
     }
-    from nlp_lstm.utils.files import atomic_write_json
-
     atomic_write_json(args.output, results)
     print(markdown(results))
     return 0

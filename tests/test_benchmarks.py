@@ -13,13 +13,19 @@ import sys
 import pytest
 
 from nlp_lstm import config as config_lib
-from nlp_lstm.benchmarking import flops
+from nlp_lstm.benchmarking import flops, runner
+from nlp_lstm.benchmarking.measure import summarize
+from nlp_lstm.bundle import TaggerBundle
+from nlp_lstm.layers.encoder import StackedBidirectionalEncoder
+from nlp_lstm.layers.word_embedding import WordEmbedder
+from nlp_lstm.models.tagger import Tagger, build_tagger
+from nlp_lstm.models.translator import build_translator
+from nlp_lstm.text.tags import TagVocabulary
+from nlp_lstm.text.words import CharVocabulary, TokenFeaturizer, WordVocabulary
 from tests.helpers import REPO_ROOT
 
 
 def tiny_translator(**decoder):
-    from nlp_lstm.models.translator import build_translator
-
     model_config = config_lib.TranslatorModelConfig(
         embedding_dim=4,
         share_embeddings=True,
@@ -72,10 +78,6 @@ def test_translator_flops_follow_the_attention_and_decoder_layers():
 
 
 def test_tagger_flops_match_a_hand_computation():
-    from nlp_lstm.layers.encoder import StackedBidirectionalEncoder
-    from nlp_lstm.layers.word_embedding import WordEmbedder
-    from nlp_lstm.models.tagger import Tagger
-
     embedder = WordEmbedder(
         10, 4, char_vocabulary_size=6, char_encoder="cnn", char_dim=3,
         char_units=2, char_kernel_size=3, num_casing=8, casing_dim=2,
@@ -100,12 +102,45 @@ def test_matmul_chain_flops():
 
 
 def test_summarize_percentiles():
-    from nlp_lstm.benchmarking.measure import summarize
-
     stats = summarize([float(i) for i in range(1, 12)])
     assert (stats["median"], stats["p10"], stats["p90"]) == (6.0, 2.0, 10.0)
     with pytest.raises(ValueError):
         summarize([])
+
+
+def test_trained_models_come_from_their_bundle(tmp_path):
+    # A tiny tagger saved as a run folder: the runner loads it with its own
+    # vocabularies (none rebuilt from the corpus) and reads only the test
+    # split; a missing run is a reason, not an error.
+    config = config_lib.load(
+        config_lib.TaggingConfig,
+        os.path.join(REPO_ROOT, "pipelines/configs/tagging_ud_ewt_upos.yaml"),
+        ["model.embedder.word_dim=4", "model.embedder.char_dim=3",
+         "model.embedder.char_units=2", "model.encoder.num_layers=1",
+         "model.encoder.units=3"],
+    )
+    sentences = [["Bob", "runs", "."], ["Alice", "sleeps", "well", "."]]
+    tags = TagVocabulary.build([["PROPN", "VERB", "PUNCT", "ADV"]], "none")
+    featurizer = TokenFeaturizer(
+        WordVocabulary.build(sentences, min_frequency=1),
+        CharVocabulary.build(sentences),
+    )
+    model = build_tagger(
+        config.model, tags, featurizer.words.size, featurizer.chars.size
+    )
+    TaggerBundle(config, model, featurizer, tags).save(str(tmp_path / "run"))
+
+    bundle, saved_model_dir = runner.trained_bundle(
+        str(tmp_path / "run"), str(tmp_path / "no_export")
+    )
+    assert saved_model_dir is None
+    assert bundle.tag_vocabulary.tags == tags.tags
+    assert bundle.featurizer.words.all_words == featurizer.words.all_words
+    assert bundle.tag_tokens(sentences) == TaggerBundle(
+        config, model, featurizer, tags
+    ).tag_tokens(sentences)
+    missing = runner.trained_bundle(str(tmp_path / "none"), str(tmp_path / "none"))
+    assert isinstance(missing, str) and missing.startswith("no trained model")
 
 
 # Figures that must be positive numbers, by section.

@@ -19,6 +19,7 @@ or `error` (an unexpected failure, with its message).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -27,9 +28,19 @@ import traceback
 
 import numpy as np
 import tensorflow as tf
+import tensorflow_text  # noqa: F401  (the SavedModels' tokenizer ops)
 
 from nlp_lstm.benchmarking.measure import peak_rss_mb, summarize
+from nlp_lstm.bundle import TaggerBundle, TranslatorBundle
+from nlp_lstm.decoding.translate import translate_ids
+from nlp_lstm.evaluation.tagging import tagging_scores
+from nlp_lstm.evaluation.translation import corpus_scores
+from nlp_lstm.export.bundles import export_saved_model
+from nlp_lstm.export.tflite.export import export_tflite
+from nlp_lstm.export.tflite.runtime import TFLiteTagger, TFLiteTranslator
+from nlp_lstm.text import sentencepiece as sp
 from nlp_lstm.text.sentencepiece import EOS_ID, PAD_ID
+from nlp_lstm.text.words import PAD
 
 TFLITE_QUANTIZE = {
     "float32": "none",
@@ -131,28 +142,22 @@ def tflite_threads() -> int:
 def tflite_unavailable() -> str | None:
     """Why TFLite rows cannot run here, or None."""
     try:
+        # A probe, not a use: the runners import the interpreter when they
+        # start; a missing ai-edge-litert skips the TFLite rows (with why).
         import ai_edge_litert.interpreter  # noqa: F401
     except ImportError as error:
         return f"ai-edge-litert is not installed ({error})"
-    try:
-        import nlp_lstm.export.tflite.export  # noqa: F401
-        import nlp_lstm.export.tflite.runtime  # noqa: F401
-        import nlp_lstm.export.tflite.source  # noqa: F401
-    except ImportError as error:
-        return f"nlp_lstm.export.tflite is not available ({error})"
     return None
 
 
-def export_tflite_file(source, output_dir: str, name: str, variant: str,
+def export_tflite_file(bundle, output_dir: str, name: str, variant: str,
                        **kwargs) -> tuple[str, float]:
-    """`export_tflite` of an in-memory `ExportSource` into
+    """`export_tflite` of an in-memory bundle into
     `output_dir/models/NAME_VARIANT.tflite`; returns `(path, seconds)`."""
-    from nlp_lstm.export.tflite.export import export_tflite
-
     path = os.path.join(output_dir, "models", f"{name}_{variant}.tflite")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     start = time.perf_counter()
-    export_tflite(source, path, quantize=TFLITE_QUANTIZE[variant], **kwargs)
+    export_tflite(bundle, path, quantize=TFLITE_QUANTIZE[variant], **kwargs)
     return path, time.perf_counter() - start
 
 
@@ -160,29 +165,25 @@ def export_tflite_file(source, output_dir: str, name: str, variant: str,
 # Translator.
 
 
-def translator_rows(suite, model, tokenizer: bytes, export_config, sources,
-                    references, trained: bool, saved_model_dir: str | None,
+def translator_rows(suite, bundle: TranslatorBundle, sources, references,
+                    trained: bool, saved_model_dir: str | None,
                     output_dir: str, verbose: bool = True) -> list:
     """Every format x {greedy, beam} row of the translator.
 
     Args:
-        model: the `Translator` (trained, or the benchmark's untrained one).
-        tokenizer: bytes. Its joint SentencePiece model.
-        export_config: its `TranslationConfig` (decoding settings).
+        bundle: `TranslatorBundle`. The trained model (`bundle_of(run_dir)`),
+            or the benchmark's untrained one wrapped in memory.
         sources, references: test sentences.
-        trained: bool. Whether `model` is the trained model (quality is only
-            reported for it).
+        trained: bool. Whether the bundle's model is the trained model.
         saved_model_dir: the SavedModel of the same weights, or None to export
             one into `output_dir`.
     """
-    from nlp_lstm.decoding.translate import translate_ids
-    from nlp_lstm.evaluation.translation import corpus_scores
-    from nlp_lstm.text import sentencepiece as sp
-
-    processor = sp.processor(tokenizer)
-    length_penalty = export_config.decoding.length_penalty
+    model = bundle.model
+    source_processor = sp.processor(bundle.tokenizers["source"])
+    target_processor = sp.processor(bundle.tokenizers["target"])
+    length_penalty = bundle.config.decoding.length_penalty
     searches = (("greedy", 1), (f"beam{suite.beam_size}", suite.beam_size))
-    encoded = processor.encode(list(sources))
+    encoded = source_processor.encode(list(sources))
     sentences = [
         (text, ids[:256] + [EOS_ID])
         for text, ids in zip(sources, encoded, strict=True)
@@ -192,7 +193,7 @@ def translator_rows(suite, model, tokenizer: bytes, export_config, sources,
         return len(sentence[1])
 
     def decode(ids, lengths):
-        return processor.decode(
+        return target_processor.decode(
             [ids[row, : lengths[row]].tolist() for row in range(len(lengths))]
         )
 
@@ -265,10 +266,8 @@ def translator_rows(suite, model, tokenizer: bytes, export_config, sources,
 
         def saved_model_runner(beam):
             if "loaded" not in state:
-                import tensorflow_text  # noqa: F401
-
                 path = saved_model_dir or export_translator_saved_model(
-                    model, tokenizer, suite.beam_size, length_penalty, output_dir
+                    bundle, suite.beam_size, output_dir
                 )
                 state["path"] = path
                 state["loaded"] = tf.saved_model.load(path)
@@ -302,16 +301,9 @@ def translator_rows(suite, model, tokenizer: bytes, export_config, sources,
         state = {}
 
         def tflite_runner(beam, variant=variant, state=state):
-            from nlp_lstm.export.tflite.runtime import TFLiteTranslator
-            from nlp_lstm.export.tflite.source import ExportSource
-
             if "path" not in state:
-                source = ExportSource(
-                    "translation", model, export_config, "(in memory)",
-                    sentencepiece={"source": tokenizer, "target": tokenizer},
-                )
                 state["path"], state["convert_seconds"] = export_tflite_file(
-                    source, output_dir, "translator", variant,
+                    bundle, output_dir, "translator", variant,
                     beam_size=suite.beam_size,
                 )
             runner = TFLiteTranslator(state["path"], num_threads=tflite_threads())
@@ -345,43 +337,50 @@ def _cached(function):
     return call
 
 
-def export_translator_saved_model(model, tokenizer: bytes, beam_size: int,
-                                  length_penalty: float, output_dir: str) -> str:
-    """Exports a fresh SavedModel of `model` under `output_dir/models/`."""
-    from nlp_lstm.export import saved_model
-    from nlp_lstm.export.translator import TranslatorModule
-
-    module = TranslatorModule(
-        model, tokenizer, tokenizer, beam_size=beam_size, length_penalty=length_penalty
+def with_beam_size(bundle: TranslatorBundle, beam_size: int) -> TranslatorBundle:
+    """`bundle` whose config decodes with `beam_size` (the suite's beam, so
+    that the SavedModel's `serving_default` is the row's beam search)."""
+    config = bundle.config
+    decoding = dataclasses.replace(config.decoding, beam_size=beam_size)
+    return dataclasses.replace(
+        bundle, config=dataclasses.replace(config, decoding=decoding)
     )
-    base = os.path.join(output_dir, "models", "saved_model_translator")
-    shutil.rmtree(base, ignore_errors=True)
-    metadata = {"task": "translation", "beam_size": beam_size}
-    return saved_model.write_version(module, module.signatures(), base, metadata)
+
+
+def export_translator_saved_model(bundle: TranslatorBundle, beam_size: int,
+                                  output_dir: str) -> str:
+    """Exports a fresh SavedModel of `bundle` (beam search of `beam_size`)
+    under `output_dir/models/`; returns its version folder."""
+    directory = os.path.join(output_dir, "models")
+    name = "saved_model_translator"
+    shutil.rmtree(os.path.join(directory, name), ignore_errors=True)
+    return export_saved_model(
+        with_beam_size(bundle, beam_size), directory, name,
+        extra_metadata={"beam_size": beam_size},
+    )
 
 
 # ---------------------------------------------------------------------------
 # Tagger.
 
 
-def tagger_rows(suite, model, featurizer, tag_vocabulary, tokens, gold,
-                trained: bool, saved_model_dir: str | None, output_dir: str,
-                tagging_config, verbose: bool = True) -> list:
+def tagger_rows(suite, bundle: TaggerBundle, tokens, gold, trained: bool,
+                saved_model_dir: str | None, output_dir: str,
+                verbose: bool = True) -> list:
     """Every format's row of the tagger (tokens in, tag names out).
 
     Args:
-        model: the `Tagger` (trained, or the benchmark's untrained one).
-        featurizer: its `TokenFeaturizer`.
-        tag_vocabulary: its `TagVocabulary`.
-        tokens, gold: test sentences (token lists) and their tags.
-        tagging_config: its `TaggingConfig`.
+        bundle: `TaggerBundle`. The trained model (`bundle_of(run_dir)`), or
+            the benchmark's untrained one wrapped in memory.
+        tokens, gold: test sentences (token lists) and their tags, in the
+            model's scheme.
+        trained: bool. Whether the bundle's model is the trained model.
+        saved_model_dir: the SavedModel of the same weights, or None to export
+            one into `output_dir`.
     """
-    from nlp_lstm.evaluation.tagging import tagging_scores
-    from nlp_lstm.pipelines.tagging import model_scheme
-    from nlp_lstm.text.words import PAD
-
-    scheme = model_scheme(tagging_config)
-    tag_names = list(tag_vocabulary.tags)
+    model, featurizer = bundle.model, bundle.featurizer
+    scheme = bundle.config.model_scheme
+    tag_names = list(bundle.tag_vocabulary.tags)
     sentences = [list(sentence) for sentence in tokens]
     tag_array = np.asarray(tag_names, dtype=object)
 
@@ -449,11 +448,7 @@ def tagger_rows(suite, model, featurizer, tag_vocabulary, tokens, gold,
     state = {}
 
     def saved_model_runner():
-        import tensorflow_text  # noqa: F401
-
-        path = saved_model_dir or export_tagger_saved_model(
-            model, featurizer, tag_names, tagging_config, output_dir
-        )
+        path = saved_model_dir or export_tagger_saved_model(bundle, output_dir)
         state["path"] = path
         signature = tf.saved_model.load(path).signatures["tag_tokens"]
 
@@ -485,18 +480,8 @@ def tagger_rows(suite, model, featurizer, tag_vocabulary, tokens, gold,
         state_tflite = {}
 
         def tflite_runner(variant=variant, state=state_tflite):
-            from nlp_lstm.export.tflite.runtime import TFLiteTagger
-            from nlp_lstm.export.tflite.source import ExportSource, tagger_vocabulary
-
-            vocabulary = tagger_vocabulary(
-                featurizer, tag_vocabulary, tagging_config.data.tokenizer
-            )
-            source = ExportSource(
-                "tagging", model, tagging_config, "(in memory)",
-                vocabulary=vocabulary,
-            )
             state["path"], state["convert_seconds"] = export_tflite_file(
-                source, output_dir, "tagger", variant, max_tokens=max_tokens
+                bundle, output_dir, "tagger", variant, max_tokens=max_tokens
             )
             runner = TFLiteTagger(state["path"], num_threads=tflite_threads())
 
@@ -517,14 +502,10 @@ def tagger_rows(suite, model, featurizer, tag_vocabulary, tokens, gold,
     return rows
 
 
-def export_tagger_saved_model(model, featurizer, tag_names, tagging_config,
-                              output_dir: str) -> str:
-    """Exports a fresh tagger SavedModel under `output_dir/models/`."""
-    from nlp_lstm.export.tagger import TaggerServing, export_tagger
-
-    serving = TaggerServing(
-        model, featurizer, list(tag_names), tokenizer=tagging_config.data.tokenizer
-    )
+def export_tagger_saved_model(bundle: TaggerBundle, output_dir: str) -> str:
+    """Exports a fresh SavedModel of `bundle` under `output_dir/models/`;
+    returns its version folder."""
     directory = os.path.join(output_dir, "models")
-    shutil.rmtree(os.path.join(directory, "saved_model_tagger"), ignore_errors=True)
-    return export_tagger(serving, directory, "saved_model_tagger", {})
+    name = "saved_model_tagger"
+    shutil.rmtree(os.path.join(directory, name), ignore_errors=True)
+    return export_saved_model(bundle, directory, name)

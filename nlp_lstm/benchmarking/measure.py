@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import platform
 import resource
+import subprocess
 import sys
 import time
+from importlib import metadata
 
+import keras
 import numpy as np
+import tensorflow as tf
 
 from nlp_lstm.benchmarking.flops import matmul_chain_flops
 
@@ -70,21 +75,12 @@ def cpu_flags() -> list[str]:
 
 def environment(command: list[str]) -> dict:
     """Versions, threads, CPU and the command, for the results file."""
-    import keras
-    import tensorflow as tf
-
-    try:
-        from importlib.metadata import version
-
-        litert = version("ai-edge-litert")
-    except Exception:  # noqa: BLE001 (not installed: recorded as such)
-        litert = None
-    try:
-        import tensorflow_text
-
-        tf_text = tensorflow_text.__version__
-    except Exception:  # noqa: BLE001
-        tf_text = None
+    versions = {}
+    for package in ("ai-edge-litert", "tensorflow-text"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:  # not installed: recorded as such
+            versions[package] = None
     try:
         affinity = sorted(os.sched_getaffinity(0))
     except AttributeError:
@@ -117,8 +113,8 @@ def environment(command: list[str]) -> dict:
         "versions": {
             "tensorflow": tf.__version__,
             "keras": keras.__version__,
-            "tensorflow_text": tf_text,
-            "ai_edge_litert": litert,
+            "tensorflow_text": versions["tensorflow-text"],
+            "ai_edge_litert": versions["ai-edge-litert"],
             "numpy": np.__version__,
         },
     }
@@ -133,8 +129,6 @@ def matmul_peak(size: int = 2048, chain: int = 10, repeats: int = 3) -> dict:
         `{"gflops", "size", "chain", "repeats", "seconds"}`, `gflops` the best
         (highest) rate and `seconds` every call's duration.
     """
-    import tensorflow as tf
-
     generator = tf.random.Generator.from_seed(0)
     a = generator.normal((size, size), dtype=tf.float32)
     # Scaled so that the chain keeps its magnitude (no overflow, no denormals).
@@ -166,10 +160,6 @@ def matmul_peak_fresh_process(size: int = 2048, chain: int = 10, repeats: int = 
     """`matmul_peak` in a new Python process with TensorFlow's default thread
     pools (every core on each matmul), whatever this process's thread settings
     (training uses one intra-op thread per tower): the peak is the machine's."""
-    import json
-    import subprocess
-    import sys
-
     code = (
         "import json, os\n"
         "os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')\n"

@@ -174,6 +174,8 @@ def _figure_rows(results: dict):
 
 def plots(results: dict, output_dir: str) -> list[str]:
     """Writes the PNG plots; returns their paths."""
+    # Imported here: matplotlib is an optional dependency (the `benchmarks`
+    # extra), needed only for the plots.
     import matplotlib
 
     matplotlib.use("Agg")

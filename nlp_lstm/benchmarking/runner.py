@@ -8,12 +8,18 @@ rewritten after every section, so an interrupted run keeps what it measured.
 
 from __future__ import annotations
 
-import json
 import os
 import time
+import traceback
 
+from nlp_lstm import config as config_lib
 from nlp_lstm.benchmarking import inference, measure, report, training
 from nlp_lstm.benchmarking.suites import SUITES
+from nlp_lstm.bundle import BundleError
+from nlp_lstm.data.conll import load_tagging_corpus
+from nlp_lstm.export import saved_model
+from nlp_lstm.export.bundles import bundle_of
+from nlp_lstm.text import tags
 from nlp_lstm.training import trainer as trainer_lib
 
 SCHEMA_VERSION = 1
@@ -23,70 +29,33 @@ TRAINED_TAGGER_RUN = "runs/tagger_ud_ewt_upos"
 TRAINED_TAGGER_EXPORT = "saved_models/tagger_ud_ewt_upos"
 
 
-def trained_translator(
-    run_dir: str = TRAINED_TRANSLATOR_RUN, export_dir: str = TRAINED_TRANSLATOR_EXPORT
-):
-    """The trained translator of `run_dir` (config, best weights, tokenizer).
+def trained_bundle(run_dir: str, export_dir: str):
+    """The bundle of the trained run `run_dir` (`bundle_of`: its config,
+    tokenizers or vocabularies and best weights) and the SavedModel version
+    of `export_dir` (None if there is none).
 
     Returns:
-        `(model, tokenizer bytes, SavedModel folder or None, config)`, or a
-        str saying why there is none.
+        `(bundle, SavedModel folder or None)`, or a str saying why there is
+        no trained model.
     """
-    from nlp_lstm import config as config_lib
-    from nlp_lstm.export.saved_model import resolve
-    from nlp_lstm.models.translator import build_translator
-    from nlp_lstm.text import sentencepiece as sp
-
-    paths = {
-        name: os.path.join(run_dir, name)
-        for name in ("config.json", "best.weights.h5", "tokenizer.model")
-    }
-    missing = [path for path in paths.values() if not os.path.isfile(path)]
-    if missing:
-        return f"{inference.NO_TRAINED_MODEL} ({', '.join(missing)} not found)"
-    with open(paths["config.json"], encoding="utf-8") as stream:
-        config = config_lib.from_dict(config_lib.TranslationConfig, json.load(stream))
-    tokenizer = sp.load_model(paths["tokenizer.model"])
-    vocab_size = sp.processor(tokenizer).vocab_size()
-    model = build_translator(config.model, vocab_size, vocab_size)
-    model.load_weights(paths["best.weights.h5"])
     try:
-        saved_model_dir = resolve(export_dir)
+        bundle = bundle_of(run_dir)
+    except (FileNotFoundError, BundleError) as error:
+        return f"{inference.NO_TRAINED_MODEL} ({error})"
+    try:
+        saved_model_dir = saved_model.resolve(export_dir)
     except FileNotFoundError:
         saved_model_dir = None
-    return model, tokenizer, saved_model_dir, config
+    return bundle, saved_model_dir
 
 
-def trained_tagger(
-    run_dir: str = TRAINED_TAGGER_RUN, export_dir: str = TRAINED_TAGGER_EXPORT
-):
-    """The trained tagger of `run_dir` (its report's config, best weights);
-    the vocabularies are rebuilt from the corpus as the pipeline built them.
-
-    Returns:
-        `(model, TaggingSetup, SavedModel folder or None)`, or a str.
-    """
-    from nlp_lstm import config as config_lib
-    from nlp_lstm.export.saved_model import resolve
-
-    paths = {
-        name: os.path.join(run_dir, name) for name in ("report.json", "best.weights.h5")
-    }
-    missing = [path for path in paths.values() if not os.path.isfile(path)]
-    if missing:
-        return f"{inference.NO_TRAINED_MODEL} ({', '.join(missing)} not found)"
-    with open(paths["report.json"], encoding="utf-8") as stream:
-        config = config_lib.from_dict(
-            config_lib.TaggingConfig, json.load(stream)["config"]
-        )
-    setup = training.tagging_setup(config)
-    model = training.build_benchmark_tagger(setup)
-    model.load_weights(paths["best.weights.h5"])
-    try:
-        saved_model_dir = resolve(export_dir)
-    except FileNotFoundError:
-        saved_model_dir = None
-    return model, setup, saved_model_dir
+def tagging_test_split(config) -> tuple[list, list]:
+    """`(tokens, gold tags)` of the test split of `config.data`, the tags in
+    the model's scheme (evaluation data only: no vocabulary is built)."""
+    corpus, _ = load_tagging_corpus(config.data)
+    test = corpus["test"]
+    gold = tags.convert_sentences(test["tags"], config.data.scheme, config.model_scheme)
+    return [list(sentence) for sentence in test["tokens"]], gold
 
 
 class Sections:
@@ -105,8 +74,6 @@ class Sections:
         try:
             value = function()
         except Exception as error:  # noqa: BLE001 (recorded, the run goes on)
-            import traceback
-
             self.results[name] = {
                 "error": f"{type(error).__name__}: {error}",
                 "traceback": traceback.format_exc(limit=8),
@@ -132,8 +99,6 @@ def run(
     suite = SUITES[suite_name]
     # Training runs as the pipelines run it (`training.towers` of the config,
     # one per core up to two by default). Set before TensorFlow's first op.
-    from nlp_lstm import config as config_lib
-
     translation = config_lib.load(
         config_lib.TranslationConfig, suite.translation_config
     )
@@ -210,20 +175,15 @@ def run(
         if setup is None:
             raise RuntimeError("no translation data (see translator_training)")
         trained = (
-            trained_translator()
+            trained_bundle(TRAINED_TRANSLATOR_RUN, TRAINED_TRANSLATOR_EXPORT)
             if suite.use_trained
             else (f"{inference.NO_TRAINED_MODEL} (the {suite.name} suite uses none)")
         )
         if isinstance(trained, str):
-            model, tokenizer, saved_model_dir, config = (
-                state["translator"],
-                setup.tokenizer,
-                None,
-                setup.config,
-            )
+            bundle, saved_model_dir = state["translator"], None
             results["translator_inference_model"] = trained
         else:
-            model, tokenizer, saved_model_dir, config = trained
+            bundle, saved_model_dir = trained
             results["translator_inference_model"] = {
                 "run": TRAINED_TRANSLATOR_RUN,
                 "saved_model": saved_model_dir,
@@ -231,9 +191,7 @@ def run(
         test = setup.corpus["test"]
         results["inference"] += inference.translator_rows(
             suite,
-            model,
-            tokenizer,
-            config,
+            bundle,
             list(test["source"]),
             list(test["target"]),
             trained=not isinstance(trained, str),
@@ -246,7 +204,7 @@ def run(
 
     def tagger_inference():
         trained = (
-            trained_tagger()
+            trained_bundle(TRAINED_TAGGER_RUN, TRAINED_TAGGER_EXPORT)
             if suite.use_trained
             else (f"{inference.NO_TRAINED_MODEL} (the {suite.name} suite uses none)")
         )
@@ -254,25 +212,24 @@ def run(
             setup = state.get("tagging")
             if setup is None:
                 raise RuntimeError("no tagging data (see tagger_training)")
-            model, saved_model_dir = state["tagger"], None
+            bundle, saved_model_dir = state["tagger"], None
+            tokens, gold = setup.tokens["test"], setup.gold["test"]
             results["tagger_inference_model"] = trained
         else:
-            model, setup, saved_model_dir = trained
+            bundle, saved_model_dir = trained
+            tokens, gold = tagging_test_split(bundle.config)
             results["tagger_inference_model"] = {
                 "run": TRAINED_TAGGER_RUN,
                 "saved_model": saved_model_dir,
             }
         results["inference"] += inference.tagger_rows(
             suite,
-            model,
-            setup.featurizer,
-            setup.tag_vocabulary,
-            setup.tokens["test"],
-            setup.gold["test"],
+            bundle,
+            tokens,
+            gold,
             trained=not isinstance(trained, str),
             saved_model_dir=saved_model_dir,
             output_dir=output_dir,
-            tagging_config=setup.config,
             verbose=verbose,
         )
 

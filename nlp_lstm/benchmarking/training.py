@@ -21,7 +21,21 @@ import tensorflow as tf
 from nlp_lstm import config as config_lib
 from nlp_lstm.benchmarking import flops as flops_lib
 from nlp_lstm.benchmarking.measure import peak_rss_mb, summarize
+from nlp_lstm.bundle import TaggerBundle, TranslatorBundle
+from nlp_lstm.data.batching import (
+    encode_split,
+    tagging_training_dataset,
+    translation_training_dataset,
+)
+from nlp_lstm.data.parallel import load_parallel_corpus
+from nlp_lstm.models.tagger import build_tagger
+from nlp_lstm.models.translator import build_translator
+from nlp_lstm.text import sentencepiece as sp
+from nlp_lstm.text.words import PAD
 from nlp_lstm.training import trainer as trainer_lib
+from nlp_lstm.training.inputs import tagging_data
+from nlp_lstm.training.losses import tagger_loss, translator_loss
+from nlp_lstm.training.optimizers import build_optimizer
 
 # ---------------------------------------------------------------------------
 # Data and models.
@@ -38,9 +52,14 @@ class TranslationSetup:
 
     @property
     def processor(self):
-        from nlp_lstm.text import sentencepiece as sp
-
         return sp.processor(self.tokenizer)
+
+    def bundle(self, model) -> TranslatorBundle:
+        """`model` (built from this setup) as an in-memory bundle, the form
+        the inference rows and the exports take."""
+        return TranslatorBundle(
+            self.config, model, {"source": self.tokenizer, "target": self.tokenizer}
+        )
 
 
 def translation_config(suite, path: str | None = None) -> config_lib.TranslationConfig:
@@ -68,8 +87,6 @@ def benchmark_tokenizer(config, corpus, cache_dir: str) -> tuple[bytes, str]:
     Returns:
         `(model bytes, where it came from)`.
     """
-    from nlp_lstm.text import sentencepiece as sp
-
     vocab_size = config.tokenizer.vocab_size
     published = os.path.join(config.tokenizer.directory, f"{config.name}.model")
     cached = os.path.join(cache_dir, f"{config.name}.{vocab_size}.model")
@@ -92,8 +109,6 @@ def benchmark_tokenizer(config, corpus, cache_dir: str) -> tuple[bytes, str]:
 
 
 def translation_setup(suite, cache_dir: str) -> TranslationSetup:
-    from nlp_lstm.data.parallel import load_parallel_corpus
-
     config = translation_config(suite)
     corpus, _ = load_parallel_corpus(config.data)
     tokenizer, source = benchmark_tokenizer(config, corpus, cache_dir)
@@ -103,14 +118,12 @@ def translation_setup(suite, cache_dir: str) -> TranslationSetup:
 def translation_batches(setup: TranslationSetup, count: int) -> list:
     """`count` batches `((source, target_in), target_out)` (NumPy) drawn from
     the pipeline's shuffled, bucketed training dataset."""
-    from nlp_lstm.pipelines.translation import encode_split, training_dataset
-
     config = setup.config
     processor = setup.processor
     sources, targets, _ = encode_split(
         config, processor, processor, setup.corpus["train"]
     )
-    dataset = training_dataset(config, sources, targets)
+    dataset = translation_training_dataset(config, sources, targets)
     return [
         tf.nest.map_structure(lambda t: t.numpy(), batch)
         for batch in dataset.take(count)
@@ -118,8 +131,6 @@ def translation_batches(setup: TranslationSetup, count: int) -> list:
 
 
 def build_benchmark_translator(setup: TranslationSetup):
-    from nlp_lstm.models.translator import build_translator
-
     vocab_size = setup.processor.vocab_size()
     return build_translator(setup.config.model, vocab_size, vocab_size)
 
@@ -190,10 +201,8 @@ def throughput_report(seconds, real, padded, flops, peak_gflops) -> dict:
 
 def translator_training(suite, setup: TranslationSetup, peak_gflops: float | None,
                         verbose: bool = True):
-    """Training throughput of the translator; returns `(report, model)`."""
-    from nlp_lstm.pipelines.translation import translator_loss
-    from nlp_lstm.training.optimizers import build_optimizer
-
+    """Training throughput of the translator; returns `(report, bundle)`, the
+    trained-for-a-few-steps model in an in-memory `TranslatorBundle`."""
     config = setup.config
     trainer_lib.set_seed(config.training.seed)
     batches = translation_batches(setup, suite.timed_steps)
@@ -280,7 +289,7 @@ def translator_training(suite, setup: TranslationSetup, peak_gflops: float | Non
     )
     if verbose:
         print_rates("translator", report, "source_target")
-    return report, model
+    return report, setup.bundle(model)
 
 
 def print_rates(name: str, report: dict, tokens: str) -> None:
@@ -308,6 +317,10 @@ class TaggingSetup:
     tag_vocabulary: object
     featurizer: object
 
+    def bundle(self, model) -> TaggerBundle:
+        """`model` (built from this setup) as an in-memory bundle."""
+        return TaggerBundle(self.config, model, self.featurizer, self.tag_vocabulary)
+
 
 def tagging_config(suite, path: str | None = None, size: bool = True):
     overrides = [
@@ -328,10 +341,9 @@ def tagging_config(suite, path: str | None = None, size: bool = True):
 
 
 def tagging_setup(config) -> TaggingSetup:
-    """The corpus and vocabularies as `train_tagger` builds them (deterministic,
-    so a trained model's vocabularies come out the same)."""
-    from nlp_lstm.pipelines.tagging import tagging_data
-
+    """The corpus and vocabularies of the benchmark's own (untrained) tagger,
+    built as the tagging pipeline builds them; a trained tagger brings its
+    own in its bundle."""
     data = tagging_data(config)
     return TaggingSetup(
         config, data.tokens, data.gold, data.tag_vocabulary, data.featurizer
@@ -339,8 +351,6 @@ def tagging_setup(config) -> TaggingSetup:
 
 
 def build_benchmark_tagger(setup: TaggingSetup):
-    from nlp_lstm.models.tagger import build_tagger
-
     featurizer = setup.featurizer
     return build_tagger(
         setup.config.model,
@@ -352,21 +362,19 @@ def build_benchmark_tagger(setup: TaggingSetup):
 
 def tagger_training(suite, setup: TaggingSetup, peak_gflops: float | None,
                     verbose: bool = True):
-    """Training throughput of the tagger; returns `(report, model)`."""
-    from nlp_lstm.pipelines.tagging import training_dataset
-    from nlp_lstm.text.words import PAD
-    from nlp_lstm.training.optimizers import build_optimizer
-
+    """Training throughput of the tagger; returns `(report, bundle)`, the
+    model in an in-memory `TaggerBundle`."""
     config = setup.config
     trainer_lib.set_seed(config.training.seed)
     tag_ids = [setup.tag_vocabulary.encode(tags) for tags in setup.gold["train"]]
-    dataset = training_dataset(
+    dataset = tagging_training_dataset(
         setup.tokens["train"],
         tag_ids,
         config.data.max_length,
         config.data.batch_size,
         config.data.shuffle_buffer,
         config.training.seed,
+        pad=PAD,
     )
     batches = [
         (tf.constant(tokens), tf.constant(tags))
@@ -376,13 +384,8 @@ def tagger_training(suite, setup: TaggingSetup, peak_gflops: float | None,
     featurizer = setup.featurizer
     optimizer = build_optimizer(config.training)
     optimizer.build(model.trainable_variables)
-
-    def loss_fn(model, batch, training):
-        batch_tokens, batch_tags = batch
-        return model.tag_loss(featurizer(batch_tokens), batch_tags, training=training)
-
     train_step = trainer_lib.make_train_step(
-        model, optimizer, loss_fn, config.training.towers
+        model, optimizer, tagger_loss(featurizer), config.training.towers
     )
     if verbose:
         print(
@@ -439,4 +442,4 @@ def tagger_training(suite, setup: TaggingSetup, peak_gflops: float | None,
     )
     if verbose:
         print_rates("tagger", report, "tokens")
-    return report, model
+    return report, setup.bundle(model)
