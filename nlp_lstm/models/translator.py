@@ -6,7 +6,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from nlp_lstm.layers.decoder import AttentionDecoder, Bridge
+from nlp_lstm.layers.bridge import Bridge
+from nlp_lstm.layers.decoder import AttentionDecoder
 from nlp_lstm.layers.encoder import build_encoder
 from nlp_lstm.layers.output import OutputProjection
 from nlp_lstm.text.sentencepiece import BOS_ID, EOS_ID, PAD_ID

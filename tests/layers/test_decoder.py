@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nlp_lstm.layers.decoder import AttentionDecoder, Bridge
+from nlp_lstm.layers.bridge import Bridge
+from nlp_lstm.layers.decoder import AttentionDecoder
 from tests.test_case import TestCase
 
 INPUTS = np.random.RandomState(7).randn(2, 3, 5).astype("float32")
