@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from nlp_lstm.bundle import is_bundle, load_bundle
+from nlp_lstm.bundle import is_bundle, load_bundle, read_bundle
 from nlp_lstm.export import saved_model
 from nlp_lstm.export.runners import SavedModelTagger, SavedModelTranslator
 
@@ -44,3 +44,14 @@ def load(path: str | os.PathLike):
     version = saved_model.resolve(path)
     task = saved_model.read_metadata(version).get("task", "translation")
     return RUNNERS[task](version)
+
+
+def model_task(path: str | os.PathLike) -> str:
+    """`"translation"` or `"tagging"`: the task of the model at `path` (a run
+    folder or a SavedModel folder), read from its metadata without loading
+    the model."""
+    path = os.fspath(path)
+    if is_bundle(path):
+        return read_bundle(path).task
+    version = saved_model.resolve(path)
+    return saved_model.read_metadata(version).get("task", "translation")

@@ -87,15 +87,17 @@ def evaluate_command(args) -> int:
     exported graph)."""
     # Imported when the command runs: `nlp-lstm --help` starts without TensorFlow.
     from nlp_lstm.export.runners import RunnerWarning
-    from nlp_lstm.loading import load
+    from nlp_lstm.loading import load, model_task
 
+    with common.user_errors():
+        task = model_task(args.model)
+    check_task_flags(args, task, args.model)
+    file_format = data_format(args) if task == "tagging" else None
     with common.user_errors(), common.plain_warnings(RunnerWarning):
         model = load(args.model)
-    path = getattr(model, "path", None) or args.model
-    check_task_flags(args, model.task, path)
-    if model.task == "translation":
+    if task == "translation":
         return evaluate_translator(args, model)
-    return evaluate_tagger(args, model)
+    return evaluate_tagger(args, model, file_format)
 
 
 def evaluate_translator(args, translator) -> int:
@@ -136,7 +138,7 @@ def data_format(args) -> str:
     return args.format
 
 
-def evaluate_tagger(args, tagger) -> int:
+def evaluate_tagger(args, tagger, file_format: str) -> int:
     """Prints the tagging metrics of the model on `--data`."""
     # Imported when the command runs: `nlp-lstm --help` starts without TensorFlow.
     from nlp_lstm.config import TaggingDataConfig
@@ -145,7 +147,6 @@ def evaluate_tagger(args, tagger) -> int:
     from nlp_lstm.evaluation.tagging import score_tagging
     from nlp_lstm.export.runners import RunnerWarning
 
-    file_format = data_format(args)
     with common.user_errors(), common.plain_warnings(RunnerWarning):
         model_scheme = tagger.scheme
         scheme = args.scheme

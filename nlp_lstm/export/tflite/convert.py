@@ -6,7 +6,6 @@ import collections
 import json
 import os
 
-import tensorflow as tf
 from ai_edge_litert import schema_py_generated as schema
 
 from nlp_lstm.utils.files import atomic_write_bytes, atomic_write_json
@@ -32,6 +31,9 @@ def convert(module, functions: list, quantize: str = "none",
     Returns:
         The file's bytes.
     """
+    # Here, not at the top: reading a file's ops (`nlp-lstm inspect`, the
+    # LiteRT runners) must not pay for importing TensorFlow.
+    import tensorflow as tf  # noqa: PLC0415
 
     if quantize not in QUANTIZATIONS:
         raise ValueError(f"quantize must be one of {QUANTIZATIONS}, got {quantize!r}")
