@@ -4,7 +4,6 @@ step-by-step decoding, the fast LSTM loop against the step loop."""
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from nlp_lstm.layers.bridge import Bridge
 from nlp_lstm.layers.decoder import AttentionDecoder
@@ -75,51 +74,9 @@ class TestAttentionDecoder(TestCase):
                 np.asarray(outputs)[:, t], np.asarray(step_output), atol=1e-5
             )
 
-    @pytest.mark.parametrize(
-        "attention, input_feeding",
-        [
-            ("luong_general", True),
-            ("luong_general", False),
-            ("luong_dot", True),
-            ("bahdanau", True),
-        ],
-    )
-    def test_fast_lstm_path_equals_step_loop(self, attention, input_feeding):
-        """The hoisted LSTM loop (with the hand-written backward pass for Luong
-        scores) gives the step loop's outputs and autodiff gradients."""
-        keras.utils.set_random_seed(6)
-        decoder = AttentionDecoder(
-            num_layers=3, units=5, attention=attention, input_feeding=input_feeding
-        )
-        inputs = tf.constant(np.random.RandomState(9).randn(3, 4, 7), tf.float32)
-        memory = tf.constant(np.random.RandomState(10).randn(3, 6, 5), tf.float32)
-        mask = tf.constant(
-            [[True] * 6, [True] * 3 + [False] * 3, [True] + [False] * 5]
-        )
-        decoder.build(inputs.shape, memory.shape)
-        state = decoder.initial_state(
-            [
-                tf.constant(np.random.RandomState(i).randn(3, 5), "float32")
-                for i in range(6)
-            ]
-        )
-        results = []
-        for run in (decoder._teacher_forcing_lstm, decoder._teacher_forcing_steps):
-            with tf.GradientTape() as tape:
-                keys = decoder.prepare(memory)
-                outputs, final = run(inputs, state, memory, keys, mask, True)
-                loss = tf.reduce_sum(outputs * outputs) + tf.reduce_sum(final[-2])
-            gradients = tape.gradient(loss, decoder.trainable_variables)
-            results.append((outputs, final, gradients))
-        (fast, fast_final, fast_grads), (slow, slow_final, slow_grads) = results
-        np.testing.assert_allclose(fast, slow, atol=1e-5)
-        for a, b in zip(fast_final, slow_final):
-            np.testing.assert_allclose(a, b, atol=1e-5)
-        assert len(fast_grads) == len(slow_grads) > 0
-        for a, b in zip(fast_grads, slow_grads):
-            np.testing.assert_allclose(a, b, atol=1e-4)
 
-
+# The fused decoder loop against the step loop (outputs, states, gradients):
+# tests/layers/test_decoder_implementations.py.
 ENCODER_STATES = [
     [np.full((2, 4), i, "float32"), np.random.RandomState(i).randn(2, 4)
      .astype("float32")]

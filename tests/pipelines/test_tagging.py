@@ -251,7 +251,9 @@ def test_config_errors_name_the_key():
     with pytest.raises(config_lib.ConfigError, match="model.head must be one of"):
         config_lib.from_dict(config_lib.TaggingConfig, {"model": {"head": "mlp"}})
     with pytest.raises(config_lib.ConfigError, match="data.train: file not found"):
-        config_lib.from_dict(config_lib.TaggingConfig, {"data": {"train": "nope"}})
+        config_lib.check_input_files(
+            config_lib.from_dict(config_lib.TaggingConfig, {"data": {"train": "nope"}})
+        )
     with pytest.raises(config_lib.ConfigError, match="is not computed for a POS"):
         config_lib.from_dict(
             config_lib.TaggingConfig,
