@@ -124,7 +124,9 @@ def _step_masks(mask_parts, t):
 
 def _forward(weights, initial, score_bias, mask_parts, input_feeding):
     """`(outputs, final_states, saved)`: the loop, and per step what the
-    backward pass needs."""
+    backward pass needs (one `tf.while_loop` body over all layers and the
+    attention: longer than most functions, since splitting the body would
+    pass a dozen loop variables between pieces)."""
     num_layers = len(weights.kernels)
     kernels, biases = weights.kernels, weights.biases
     steps = tf.shape(weights.projected)[0]

@@ -78,7 +78,11 @@ def bidirectional_lstm(inputs, lengths, forward, backward):
 @tf.custom_gradient
 def _bidirectional_recurrence(projected, step_mask, recurrent):
     """`h_t, c_t` of both directions from the input projections `projected`
-    `(time, 2, batch, 4 * units)`, with a hand-written backward pass."""
+    `(time, 2, batch, 4 * units)`, with a hand-written backward pass.
+
+    Longer than most functions: `tf.custom_gradient` needs the forward loop
+    and its `grad` closure (which reads the forward's saved arrays) in one
+    scope."""
     steps = tf.shape(projected)[0]
     units = recurrent.shape[1]
     batch = tf.shape(projected)[2]

@@ -72,7 +72,16 @@ def run(config: config_lib.TaggingConfig, verbose: int = 1) -> dict:
     )()
     scores = tagging_scores(gold["test"], predicted, data.scheme)
     export_path = export_saved_model(bundle) if config.export.enabled else None
-    report = {
+    report = _report(config, data, scores, test_loss, export_path, result)
+    report["vocabulary"]["pretrained_found"] = pretrained_found
+    atomic_write_json(os.path.join(config.run_dir, "report.json"), report)
+    return report
+
+
+def _report(config, data, scores: dict, test_loss: float, export_path,
+            result) -> dict:
+    tokens, words, chars = data.tokens, data.featurizer.words, data.featurizer.chars
+    return {
         "name": config.name,
         "task": "entity" if config.is_entity_task else "pos",
         "scheme": data.scheme,
@@ -99,9 +108,6 @@ def run(config: config_lib.TaggingConfig, verbose: int = 1) -> dict:
             "words": words.size,
             "chars": chars.size,
             "tags": len(data.tag_vocabulary),
-            "pretrained_found": pretrained_found,
         },
         "config": config_lib.to_dict(config),
     }
-    atomic_write_json(os.path.join(config.run_dir, "report.json"), report)
-    return report

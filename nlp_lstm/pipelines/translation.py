@@ -93,24 +93,8 @@ def run(config: config_lib.TranslationConfig, verbose: int = 1) -> dict:
     export_path = export_saved_model(bundle) if config.export.enabled else None
 
     report = {
-        "task": "translation",
-        "name": config.name,
-        "bleu": scores["bleu"],
-        "chrf": scores["chrf"],
-        "bleu_signature": scores["bleu_signature"],
-        "test_sentences": scores["sentences"],
-        "beam_size": config.decoding.beam_size,
-        "decode_seconds": round(decode_seconds, 2),
-        "export_path": export_path,
-        "train_seconds": round(result.train_seconds, 1),
-        "train_steps": result.steps,
-        "train_tokens_per_second": round(result.tokens_per_second, 1),
-        "stopped_early": result.stopped_early,
-        "best_validation": result.best_metric,
-        "history": result.history,
-        "corpus": {split: len(corpus[split]) for split in corpus},
-        "skipped_lines": skipped.as_dict(),
-        "dropped_too_long": dropped,
+        **_test_report(config, scores, decode_seconds, export_path),
+        **_training_report(result, corpus, skipped, dropped),
         "vocab_size": {
             "source": source_processor.vocab_size(),
             "target": target_processor.vocab_size(),
@@ -125,3 +109,31 @@ def run(config: config_lib.TranslationConfig, verbose: int = 1) -> dict:
             f"test sentences; exported to {export_path}"
         )
     return report
+
+
+def _test_report(config, scores: dict, decode_seconds: float, export_path) -> dict:
+    return {
+        "task": "translation",
+        "name": config.name,
+        "bleu": scores["bleu"],
+        "chrf": scores["chrf"],
+        "bleu_signature": scores["bleu_signature"],
+        "test_sentences": scores["sentences"],
+        "beam_size": config.decoding.beam_size,
+        "decode_seconds": round(decode_seconds, 2),
+        "export_path": export_path,
+    }
+
+
+def _training_report(result, corpus, skipped, dropped: int) -> dict:
+    return {
+        "train_seconds": round(result.train_seconds, 1),
+        "train_steps": result.steps,
+        "train_tokens_per_second": round(result.tokens_per_second, 1),
+        "stopped_early": result.stopped_early,
+        "best_validation": result.best_metric,
+        "history": result.history,
+        "corpus": {split: len(corpus[split]) for split in corpus},
+        "skipped_lines": skipped.as_dict(),
+        "dropped_too_long": dropped,
+    }

@@ -8,7 +8,10 @@ import tensorflow as tf
 
 from nlp_lstm.layers.crf import CRF
 from nlp_lstm.text.tags import allowed_transitions
-from tests.helpers import run_keras_roundtrip_test
+from tests.test_case import TestCase
+
+CHECKS = TestCase()
+
 
 NUM_TAGS = 3
 TIME = 4
@@ -183,7 +186,7 @@ def test_serialization_round_trip():
             layer.log_partition(potentials, mask),
         )
 
-    rebuilt = run_keras_roundtrip_test(crf, call)
+    rebuilt = CHECKS.run_serialization_test(crf, lambda layer, _: call(layer), None)
     assert rebuilt.allowed_start == [True, True, False]
 
 

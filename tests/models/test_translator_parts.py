@@ -2,11 +2,13 @@
 
 import keras
 import numpy as np
-import pytest
 
 from nlp_lstm.config import TranslatorModelConfig
 from nlp_lstm.models.translator import Translator, build_translator
-from tests.helpers import run_keras_roundtrip_test
+from tests.test_case import TestCase
+
+CHECKS = TestCase()
+
 
 SOURCE = np.array([[5, 6, 3, 0], [7, 3, 0, 0]])
 TARGET_IN = np.array([[2, 4, 5], [2, 6, 0]])
@@ -22,23 +24,8 @@ def tiny_config(**changes):
     return config
 
 
-@pytest.mark.parametrize(
-    "changes",
-    [
-        {},
-        {"share_embeddings": False, "tie_output": True},
-        {"decoder.attention": "bahdanau", "decoder.cell": "gru", "encoder.cell": "gru"},
-        {"decoder.attention": "luong_dot", "decoder.input_feeding": False},
-        {"decoder.bridge": "zero", "decoder.num_layers": 3},
-    ],
-)
-def test_translator_round_trip(changes):
-    keras.utils.set_random_seed(0)
-    model = build_translator(tiny_config(**changes), 30, 30)
-    logits = model((SOURCE, TARGET_IN))
-    assert tuple(logits.shape) == (2, 3, 30)
-    rebuilt = run_keras_roundtrip_test(model, lambda m: m((SOURCE, TARGET_IN)))
-    assert rebuilt.shares_embeddings == model.shares_embeddings
+# Serialization and `.keras` saving over the same configurations:
+# tests/models/test_translator.py (the shared TestCase).
 
 
 def test_shared_embeddings_are_one_variable():

@@ -21,7 +21,10 @@ from nlp_lstm.layers.word_embedding import WordEmbedder
 from nlp_lstm.models.tagger import Tagger
 from nlp_lstm.pipelines import tagging
 from nlp_lstm.text import words
-from tests.helpers import REPO_ROOT, run_in_fresh_process, run_keras_roundtrip_test
+from tests.helpers import REPO_ROOT, run_in_fresh_process
+from tests.test_case import TestCase
+
+CHECKS = TestCase()
 
 FEATURES = {
     "word_ids": np.array([[2, 3, 1, 0], [4, 0, 0, 0]], "int32"),
@@ -36,7 +39,7 @@ def test_word_embedder_serialization(char_encoder):
                             char_dim=3, char_units=2, num_casing=8, casing_dim=2)
     outputs = embedder(FEATURES)
     assert outputs.shape[-1] == embedder.output_dim
-    run_keras_roundtrip_test(embedder, lambda layer: layer(FEATURES))
+    CHECKS.run_serialization_test(embedder, lambda layer, _: layer(FEATURES), None)
 
 
 def test_word_embedder_char_features_ignore_padding():
@@ -62,8 +65,8 @@ def test_tagger_serialization_and_masking(head):
     assert (tags[FEATURES["word_ids"] == 0] == 0).all()
     if head == "crf":
         assert tags[0, 0] not in (2, 4)
-    rebuilt = run_keras_roundtrip_test(
-        tagger, lambda model: (model(FEATURES), model.decode(FEATURES))
+    rebuilt = CHECKS.run_serialization_test(
+        tagger, lambda model, _: (model(FEATURES), model.decode(FEATURES)), None
     )
     assert (rebuilt.crf is None) == (head == "softmax")
     loss, count = tagger.tag_loss(FEATURES, np.zeros((2, 4), "int32"))
