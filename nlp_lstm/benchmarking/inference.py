@@ -32,14 +32,14 @@ import tensorflow_text  # noqa: F401  (the SavedModels' tokenizer ops)
 
 from nlp_lstm.benchmarking.measure import peak_rss_mb, summarize
 from nlp_lstm.bundle import TaggerBundle, TranslatorBundle
-from nlp_lstm.decoding.translate import translate_ids
+from nlp_lstm.decoding.translate import source_row, translate_ids
 from nlp_lstm.evaluation.tagging import tagging_scores
 from nlp_lstm.evaluation.translation import corpus_scores
 from nlp_lstm.export.bundles import export_saved_model
 from nlp_lstm.export.tflite.export import export_tflite
 from nlp_lstm.export.tflite.runtime import TFLiteTagger, TFLiteTranslator
 from nlp_lstm.text import sentencepiece as sp
-from nlp_lstm.text.sentencepiece import EOS_ID, PAD_ID
+from nlp_lstm.text.sentencepiece import PAD_ID
 from nlp_lstm.text.words import PAD
 
 TFLITE_QUANTIZE = {
@@ -185,7 +185,7 @@ def translator_rows(suite, bundle: TranslatorBundle, sources, references,
     searches = (("greedy", 1), (f"beam{suite.beam_size}", suite.beam_size))
     encoded = source_processor.encode(list(sources))
     sentences = [
-        (text, ids[:256] + [EOS_ID])
+        (text, source_row(ids, bundle.config.decoding.max_source_tokens))
         for text, ids in zip(sources, encoded, strict=True)
     ]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from nlp_lstm.config import DecodingConfig
 from nlp_lstm.decoding.search import beam_search, greedy_search
 from nlp_lstm.text.sentencepiece import EOS_ID
 
@@ -70,6 +71,12 @@ def translate_ids(
     return beam_search(beam_size=beam_size, length_penalty=length_penalty, **common)
 
 
+def source_row(ids: list[int], max_source_tokens: int) -> list[int]:
+    """A source as the model reads it: its SentencePiece ids cut to
+    `max_source_tokens`, then EOS (the exported graphs do the same in TF)."""
+    return list(ids[:max_source_tokens]) + [EOS_ID]
+
+
 class TextTranslator:
     """Translates Python strings with an in-memory `Translator`.
 
@@ -87,7 +94,7 @@ class TextTranslator:
         length_penalty: float = 0.6,
         max_length_ratio: float = 1.5,
         max_length_offset: int = 10,
-        max_source_tokens: int = 256,
+        max_source_tokens: int = DecodingConfig.max_source_tokens,
     ):
         self.model = model
         self.source_processor = source_processor
@@ -114,7 +121,7 @@ class TextTranslator:
             chunk = [i for i in order[start : start + batch_size] if texts[i]]
             if not chunk:
                 continue
-            rows = [encoded[i][: self.max_source_tokens] + [EOS_ID] for i in chunk]
+            rows = [source_row(encoded[i], self.max_source_tokens) for i in chunk]
             width = max(len(row) for row in rows)
             padded = [row + [0] * (width - len(row)) for row in rows]
             result = self._translate(tf.constant(padded, tf.int32))

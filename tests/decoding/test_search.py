@@ -129,3 +129,15 @@ def test_attention_rows_are_distributions_over_real_source_tokens(translator):
         rows = attention[row, : lengths[row] + 1]
         np.testing.assert_allclose(rows.sum(-1), 1.0, atol=1e-5)
         assert np.all(rows[:, source_lengths[row] :] < 1e-6)
+
+
+def test_source_rows_are_cut_then_end_with_eos():
+    from nlp_lstm.config import DecodingConfig
+    from nlp_lstm.decoding.translate import source_row
+    from nlp_lstm.text.sentencepiece import EOS_ID
+
+    assert source_row([5, 6, 7], 2) == [5, 6, EOS_ID]
+    assert source_row([], 2) == [EOS_ID]
+    long = list(range(4, 1000))
+    limit = DecodingConfig.max_source_tokens
+    assert source_row(long, limit) == long[:limit] + [EOS_ID]

@@ -26,6 +26,7 @@ import functools
 
 import tensorflow as tf
 
+from nlp_lstm.config import DecodingConfig
 from nlp_lstm.decoding.translate import translate_ids
 from nlp_lstm.export.tflite.encoder import FusedEncoderLayers
 from nlp_lstm.export.tflite.fused_lstm import frozen_weights, weight_values
@@ -52,7 +53,7 @@ class TranslatorTFLite(tf.Module):
         length_penalty: float = 0.6,
         max_length_ratio: float = 1.5,
         max_length_offset: int = 10,
-        max_source_tokens: int = 256,
+        max_source_tokens: int = DecodingConfig.max_source_tokens,
         sentencepiece_model: bytes | None = None,
     ):
         super().__init__(name="translator_tflite")
