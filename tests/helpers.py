@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -23,3 +24,44 @@ def run_in_fresh_process(code: str, timeout: int = 300) -> str:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
+
+
+# Prints the outputs of SavedModel version folders as JSON; only TF and
+# tf-text are imported. ARGS (inputs, paths) is prepended.
+SAVED_MODEL_OUTPUTS = """
+import json
+import tensorflow as tf
+import tensorflow_text  # noqa: F401
+inputs, paths = ARGS
+outputs = []
+for path in paths:
+    signature = tf.saved_model.load(path).signatures["serving_default"]
+    result = signature(**{inputs["name"]: tf.constant(inputs["values"])})
+    row = {}
+    for key, value in result.items():
+        value = value.numpy()
+        if value.dtype == object:
+            value = [[t.decode() for t in r] if value.ndim == 2 else r.decode()
+                     for r in value]
+        else:
+            value = value.tolist()
+        row[key] = value
+    outputs.append(row)
+print(json.dumps(outputs))
+"""
+
+
+def saved_model_outputs(inputs: dict, paths: list[str]) -> list[dict]:
+    args = json.dumps([inputs, [str(path) for path in paths]])
+    output = run_in_fresh_process(
+        f"import json\nARGS = json.loads({args!r})\n" + SAVED_MODEL_OUTPUTS
+    )
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def copy_lines(source: str, destination, count: int, opener=open) -> str:
+    with opener(source, "rt", encoding="utf-8") as stream:
+        lines = [next(stream) for _ in range(count)]
+    with opener(destination, "wt", encoding="utf-8") as stream:
+        stream.writelines(lines)
+    return str(destination)

@@ -3,6 +3,7 @@ whose SavedModel is reloaded in a fresh process."""
 
 import json
 import os
+import shutil
 
 import keras
 import numpy as np
@@ -14,14 +15,17 @@ from nlp_lstm import cli
 from nlp_lstm import config as config_lib
 from nlp_lstm.data.batching import tagging_training_dataset
 from nlp_lstm.export.runners import SavedModelTagger
+from nlp_lstm.export.serving.reexport import export_run
 from nlp_lstm.export.tagger import TaggerServing
+from nlp_lstm.export.tflite.export import export_tflite
+from nlp_lstm.export.tflite.runtime import TFLiteTagger
 from nlp_lstm.layers.crf import CRF
 from nlp_lstm.layers.encoder import StackedBidirectionalEncoder
 from nlp_lstm.layers.word_embedding import WordEmbedder
 from nlp_lstm.models.tagger import Tagger
 from nlp_lstm.pipelines import tagging
 from nlp_lstm.text import words
-from tests.helpers import REPO_ROOT, run_in_fresh_process
+from tests.helpers import REPO_ROOT, run_in_fresh_process, saved_model_outputs
 from tests.test_case import TestCase
 
 CHECKS = TestCase()
@@ -177,7 +181,17 @@ def test_entity_pipeline_exports_a_savedmodel_that_reloads_in_a_fresh_process(
     tmp_path, monkeypatch, capsys
 ):
     monkeypatch.chdir(REPO_ROOT)
-    config = tiny_config(tmp_path, "tagging_wnut17.yaml")
+    # A copy of the corpus: the end of the test moves it away.
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    splits = {"train": "wnut17train.conll", "dev": "emerging.dev.conll",
+              "test": "emerging.test.annotated"}
+    for name in splits.values():
+        shutil.copyfile(os.path.join("data", "wnut17", name), corpus / name)
+    config = tiny_config(
+        tmp_path, "tagging_wnut17.yaml",
+        [f"data.{split}={corpus / name}" for split, name in splits.items()],
+    )
     report = tagging.run(config, verbose=0)
     trained = nlp_lstm.load(str(tmp_path / "run"))
 
@@ -235,6 +249,29 @@ def test_entity_pipeline_exports_a_savedmodel_that_reloads_in_a_fresh_process(
     assert "--format is deprecated; use --data-format" in captured.err
     with pytest.raises(SystemExit, match="--source is a flag of translation models"):
         cli.main(args + ["--source", str(data)])
+
+    # The run folder is a bundle: without its corpus, from another working
+    # directory, it re-exports (SavedModel from the run folder, TFLite from
+    # the SavedModel's own bundle) with the outputs of the first exports.
+    before = export_tflite(str(tmp_path / "run"), str(tmp_path / "before.tflite"))
+    shutil.move(str(corpus), str(tmp_path / "moved_away"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    again = export_run(str(tmp_path / "run"))
+    outputs = saved_model_outputs(
+        {"name": "sentences", "values": SENTENCES[:3]}, [report["export_path"], again]
+    )
+    assert outputs[1] == outputs[0]
+    for row, tags, length in zip(
+        nlp_lstm.load(str(tmp_path / "run")).tag(SENTENCES[:3]),
+        outputs[0]["tags"], outputs[0]["lengths"], strict=True,
+    ):
+        assert row["tags"] == tags[:length]
+    after = export_tflite(report["export_path"], str(tmp_path / "after.tflite"))
+    assert TFLiteTagger(after).tag(SENTENCES[:3]) == TFLiteTagger(before).tag(
+        SENTENCES[:3]
+    )
 
 
 def test_pos_pipeline_reports_accuracy(tmp_path, monkeypatch):

@@ -1,15 +1,23 @@
 """End to end on the bundled Tatoeba pairs: train briefly, evaluate, export, and
 reload the SavedModel in a fresh process that imports only TF and tf-text."""
 
+import gzip
 import json
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from nlp_lstm import config as config_lib
-from tests.helpers import REPO_ROOT, run_in_fresh_process
+from tests.helpers import (
+    REPO_ROOT,
+    copy_lines,
+    run_in_fresh_process,
+    saved_model_outputs,
+)
 
 SENTENCES = ["Hola, ¿cómo estás?", "", "   ", "Tengo un perro.", "¡Buenos días!"]
 
@@ -20,10 +28,19 @@ def tiny_run(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("translation")
     os.chdir(REPO_ROOT)
+    # A copy of the corpus's first lines: the last test moves it away.
+    (root / "corpus").mkdir()
+    corpus = copy_lines(
+        "data/tatoeba_spa_eng/spa.txt.gz", root / "corpus" / "pairs.tsv.gz", 1000,
+        gzip.open,
+    )
     config = config_lib.load(
         config_lib.TranslationConfig,
         "pipelines/configs/translation_tatoeba_es_en.yaml",
         [
+            f"data.path={corpus}",
+            "data.dev_size=200",
+            "data.test_size=200",
             "training.steps=30",
             "training.eval_every=15",
             "data.max_examples=300",
@@ -209,36 +226,6 @@ def test_run_again_resumes_from_checkpoint_and_exports_next_version(tiny_run):
     ).read_bytes()
 
 
-def test_serving_export_of_a_finished_run_matches_the_pipeline_export(
-    tiny_run, tmp_path
-):
-    """`nlp-lstm serving export RUN` rebuilds the model from the run and writes a
-    version that translates as the pipeline's own export does."""
-    import numpy as np
-    import tensorflow as tf
-
-    from nlp_lstm.export.serving.reexport import export_run
-
-    config, _, root = tiny_run
-    # The run's latest report (another test may have trained it further).
-    report = json.loads((root / "run" / "report.json").read_text())
-    path = export_run(str(root / "run"), directory=str(tmp_path))
-    assert path == str(tmp_path / config.name / "1")
-    sources = tf.constant(["Hola, ¿cómo estás?", "Me gusta leer.", ""])
-    outputs = [
-        tf.saved_model.load(p).signatures["translate_greedy"](sources=sources)
-        for p in (report["export_path"], path)
-    ]
-    np.testing.assert_array_equal(
-        outputs[0]["translations"].numpy(), outputs[1]["translations"].numpy()
-    )
-    np.testing.assert_allclose(outputs[0]["scores"], outputs[1]["scores"], atol=1e-5)
-    metadata = json.loads(
-        (tmp_path / config.name / "1" / "assets.extra" / "nlp_lstm.json").read_text()
-    )
-    assert metadata["exported_from"] == str(root / "run")
-
-
 def test_serving_export_of_a_run_defaults_to_its_export_directory(tiny_run, tmp_path):
     """Without `--directory`, `nlp-lstm serving export RUN` writes the next
     version under the run config's `export.directory`."""
@@ -258,3 +245,43 @@ def test_serving_export_of_a_run_defaults_to_its_export_directory(tiny_run, tmp_
     assert (version / "saved_model.pb").is_file()
     metadata = json.loads((version / "assets.extra" / "nlp_lstm.json").read_text())
     assert metadata["exported_from"] == str(run_dir)
+
+
+def test_the_run_works_without_its_corpus(tiny_run, tmp_path, monkeypatch):
+    """Last in this file: moves the corpus away. The run folder is a bundle:
+    from another working directory it loads, re-exports (from the bundle the
+    SavedModel carries) and exports TFLite; outputs equal the earlier exports'."""
+    import nlp_lstm
+    from nlp_lstm.bundle import read_bundle
+    from nlp_lstm.export.serving.reexport import export_run
+    from nlp_lstm.export.tflite.export import export_tflite
+    from nlp_lstm.export.tflite.runtime import TFLiteTranslator
+
+    _, _, root = tiny_run
+    run_dir = root / "run"
+    before = export_tflite(str(run_dir), str(tmp_path / "before.tflite"))
+    shutil.move(str(root / "corpus"), str(root / "moved_away"))
+    monkeypatch.chdir(tmp_path)  # nothing is found relative to the training cwd
+    files = read_bundle(str(run_dir))
+    assert files.task == "translation"
+    assert not os.path.exists(files.metadata["data"][0]["path"])
+    assert len(files.metadata["data"][0]["sha256"]) == 64
+
+    exported = json.loads((run_dir / "report.json").read_text())["export_path"]
+    again = export_run(os.path.abspath(exported))
+    outputs = saved_model_outputs(
+        {"name": "sources", "values": SENTENCES}, [exported, again]
+    )
+    assert outputs[1] == outputs[0]
+    metadata = json.loads(
+        (Path(again) / "assets.extra" / "nlp_lstm.json").read_text()
+    )
+    assert metadata["exported_from"].endswith(os.path.join("assets.extra", "bundle"))
+    assert nlp_lstm.load(str(run_dir)).translate(SENTENCES) == (
+        outputs[0]["translations"]
+    )
+    served = nlp_lstm.load(os.path.dirname(again))  # the runner of the export
+    assert served.translate(SENTENCES) == outputs[0]["translations"]
+    after = export_tflite(str(run_dir), str(tmp_path / "after.tflite"))
+    expected = TFLiteTranslator(before).translate(SENTENCES)
+    assert TFLiteTranslator(after).translate(SENTENCES) == expected
