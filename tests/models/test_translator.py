@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from nlp_lstm.config import TranslatorModelConfig
 from nlp_lstm.models.translator import build_translator
+from tests.models.test_translator_parts import tiny_config as parts_config
 from tests.test_case import TestCase
 
 SOURCE = np.array([[5, 6, 3, 0], [7, 3, 0, 0]], "int32")
@@ -13,15 +13,8 @@ TARGET_IN = np.array([[2, 4, 5], [2, 6, 0]], "int32")
 
 
 def tiny_config(**changes):
-    config = TranslatorModelConfig(embedding_dim=8)
-    config.encoder.units = 4
-    config.encoder.num_layers = 1
-    config.decoder.units = 8
-    config.decoder.num_layers = 1
-    for key, value in changes.items():
-        section, _, name = key.rpartition(".")
-        setattr(getattr(config, section) if section else config, name, value)
-    return config
+    """The parts tests' tiny config, with one encoder and one decoder layer."""
+    return parts_config(**{"encoder.num_layers": 1, "decoder.num_layers": 1, **changes})
 
 
 class TestTranslator(TestCase):
