@@ -226,34 +226,14 @@ def test_run_again_resumes_from_checkpoint_and_exports_next_version(tiny_run):
     ).read_bytes()
 
 
-def test_serving_export_of_a_run_defaults_to_its_export_directory(tiny_run, tmp_path):
-    """Without `--directory`, `nlp-lstm serving export RUN` writes the next
-    version under the run config's `export.directory`."""
-    import shutil
-
-    from nlp_lstm.cli import main
-
-    config, _, root = tiny_run
-    run_dir = tmp_path / "run"
-    shutil.copytree(root / "run", run_dir)
-    saved = json.loads((run_dir / "config.json").read_text())
-    saved["run_dir"] = str(run_dir)
-    saved["export"]["directory"] = str(tmp_path / "exports")
-    (run_dir / "config.json").write_text(json.dumps(saved))
-    assert main(["serving", "export", str(run_dir)]) == 0
-    version = tmp_path / "exports" / config.name / "1"
-    assert (version / "saved_model.pb").is_file()
-    metadata = json.loads((version / "assets.extra" / "nlp_lstm.json").read_text())
-    assert metadata["exported_from"] == str(run_dir)
-
-
 def test_the_run_works_without_its_corpus(tiny_run, tmp_path, monkeypatch):
     """Last in this file: moves the corpus away. The run folder is a bundle:
     from another working directory it loads, re-exports (from the bundle the
     SavedModel carries) and exports TFLite; outputs equal the earlier exports'."""
     import nlp_lstm
     from nlp_lstm.bundle import read_bundle
-    from nlp_lstm.export.serving.reexport import export_run
+    from nlp_lstm.cli import main
+    from nlp_lstm.export.saved_model import versions
     from nlp_lstm.export.tflite.export import export_tflite
     from nlp_lstm.export.tflite.runtime import TFLiteTranslator
 
@@ -268,7 +248,12 @@ def test_the_run_works_without_its_corpus(tiny_run, tmp_path, monkeypatch):
     assert len(files.metadata["data"][0]["sha256"]) == 64
 
     exported = json.loads((run_dir / "report.json").read_text())["export_path"]
-    again = export_run(os.path.abspath(exported))
+    # `nlp-lstm serving export SAVEDMODEL`: from the bundle the SavedModel
+    # carries, into the config's export.directory (no --directory).
+    assert main(["serving", "export", os.path.abspath(exported)]) == 0
+    model_dir = os.path.dirname(exported)
+    again = os.path.join(model_dir, str(versions(model_dir)[-1]))
+    assert again != exported
     outputs = saved_model_outputs(
         {"name": "sources", "values": SENTENCES}, [exported, again]
     )
