@@ -39,8 +39,8 @@ def tiny_run(tmp_path_factory):
         "pipelines/configs/translation_tatoeba_es_en.yaml",
         [
             f"data.path={corpus}",
-            "data.dev_size=200",
-            "data.test_size=200",
+            "data.dev_size=100",
+            "data.test_size=50",
             "training.steps=30",
             "training.eval_every=15",
             "data.max_examples=300",
