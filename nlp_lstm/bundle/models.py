@@ -53,6 +53,9 @@ class TranslatorBundle:
     tokenizers: dict
     metadata: dict = dataclasses.field(default_factory=dict)
     path: str | None = None
+    _translators: dict = dataclasses.field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
     task = "translation"
 
     @classmethod
@@ -70,13 +73,22 @@ class TranslatorBundle:
         return _save(self, directory, tokenizers=self.tokenizers)
 
     def text_translator(self, beam_size: int | None = None) -> TextTranslator:
-        """A `TextTranslator` with the config's decoding settings."""
+        """A `TextTranslator` with the config's decoding settings, one per beam
+        size (each holds a traced `tf.function`: repeated `translate` calls
+        reuse it rather than tracing again)."""
+        decoding = self.config.decoding
+        beam_size = decoding.beam_size if beam_size is None else beam_size
+        if beam_size not in self._translators:
+            self._translators[beam_size] = self._text_translator(beam_size)
+        return self._translators[beam_size]
+
+    def _text_translator(self, beam_size: int) -> TextTranslator:
         decoding = self.config.decoding
         return TextTranslator(
             self.model,
             sp.processor(self.tokenizers["source"]),
             sp.processor(self.tokenizers["target"]),
-            beam_size=decoding.beam_size if beam_size is None else beam_size,
+            beam_size=beam_size,
             length_penalty=decoding.length_penalty,
             max_length_ratio=decoding.max_length_ratio,
             max_length_offset=decoding.max_length_offset,
@@ -115,7 +127,20 @@ class TaggerBundle:
     tag_vocabulary: TagVocabulary
     metadata: dict = dataclasses.field(default_factory=dict)
     path: str | None = None
+    _decode: object = dataclasses.field(
+        default=None, init=False, repr=False, compare=False
+    )
     task = "tagging"
+
+    def decode_ids(self, tokens) -> np.ndarray:
+        """Tag ids `(batch, time)` of padded token strings, in one traced
+        `tf.function` (shape-generic) reused by every call."""
+        if self._decode is None:
+            self._decode = tf.function(
+                lambda tokens: self.model.decode(self.featurizer(tokens)),
+                input_signature=[tf.TensorSpec([None, None], tf.string)],
+            )
+        return self._decode(tf.constant(tokens)).numpy()
 
     @classmethod
     def from_files(cls, files: BundleFiles) -> TaggerBundle:
@@ -157,7 +182,7 @@ class TaggerBundle:
             padded = np.full((len(chunk), width), PAD, dtype=object)
             for index, row in enumerate(chunk):
                 padded[index, : len(row)] = row
-            ids = self.model.decode(self.featurizer(tf.constant(padded))).numpy()
+            ids = self.decode_ids(padded)
             for row, row_ids in zip(chunk, ids, strict=True):
                 tags = self.tag_vocabulary.decode(row_ids[: len(row)])
                 tagged.append({"tokens": row, "tags": tags})

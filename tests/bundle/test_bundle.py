@@ -95,3 +95,12 @@ def test_a_savedmodel_without_a_bundle_says_how_to_get_one(tmp_path):
     (version / "saved_model.pb").write_bytes(b"")
     with pytest.raises(FileNotFoundError, match="nlp-lstm serving export RUN"):
         bundle_of(str(tmp_path / "old"))
+
+
+def test_translate_reuses_its_traced_search(saved_bundle):
+    _, bundle = saved_bundle
+    first = bundle.text_translator(1)
+    bundle.translate(SENTENCES, beam_size=1)
+    bundle.translate(SENTENCES[:1], beam_size=1)
+    assert bundle.text_translator(1) is first
+    assert first._translate.experimental_get_tracing_count() == 1
