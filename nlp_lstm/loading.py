@@ -6,6 +6,7 @@ import os
 
 from nlp_lstm.bundle import is_bundle, load_bundle, read_bundle
 from nlp_lstm.export import saved_model
+from nlp_lstm.export.bundles import check_model_folder
 from nlp_lstm.export.runners import SavedModelTagger, SavedModelTranslator
 
 RUNNERS = {"translation": SavedModelTranslator, "tagging": SavedModelTagger}
@@ -35,12 +36,7 @@ def load(path: str | os.PathLike):
     path = os.fspath(path)
     if is_bundle(path):
         return load_bundle(path)
-    if not os.path.isdir(path):
-        raise FileNotFoundError(
-            f"model folder not found: {path}. Pass a run folder (runs/NAME), a "
-            "SavedModel model folder (saved_models/NAME) or a version folder "
-            "(saved_models/NAME/N)."
-        )
+    check_model_folder(path)
     version = saved_model.resolve(path)
     task = saved_model.read_metadata(version).get("task", "translation")
     return RUNNERS[task](version)

@@ -18,15 +18,20 @@ from nlp_lstm.export.translator import TranslatorModule, export_translator
 from nlp_lstm.text import sentencepiece as sp
 
 
-def bundle_path(path: str) -> str:
-    """The bundle folder of a run folder, a SavedModel version folder or a
-    model folder (its highest version)."""
+def check_model_folder(path: str) -> None:
+    """Raises `FileNotFoundError`, saying what to pass, unless `path` is a folder."""
     if not os.path.isdir(path):
         raise FileNotFoundError(
             f"model folder not found: {path}. Pass a run folder (runs/NAME), a "
             "SavedModel model folder (saved_models/NAME) or a version folder "
             "(saved_models/NAME/N)."
         )
+
+
+def bundle_path(path: str) -> str:
+    """The bundle folder of a run folder, a SavedModel version folder or a
+    model folder (its highest version)."""
+    check_model_folder(path)
     if is_bundle(path):
         return path
     try:
