@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from nlp_lstm.bundle import is_bundle, load_bundle, read_bundle
-from nlp_lstm.export import saved_model
+from nlp_lstm.export import layout
 from nlp_lstm.export.bundles import check_model_folder
 from nlp_lstm.export.runners import SavedModelTagger, SavedModelTranslator
 
@@ -37,8 +37,8 @@ def load(path: str | os.PathLike):
     if is_bundle(path):
         return load_bundle(path)
     check_model_folder(path)
-    version = saved_model.resolve(path)
-    task = saved_model.read_metadata(version).get("task", "translation")
+    version = layout.resolve(path)
+    task = layout.read_metadata(version).get("task", "translation")
     return RUNNERS[task](version)
 
 
@@ -49,5 +49,5 @@ def model_task(path: str | os.PathLike) -> str:
     path = os.fspath(path)
     if is_bundle(path):
         return read_bundle(path).task
-    version = saved_model.resolve(path)
-    return saved_model.read_metadata(version).get("task", "translation")
+    version = layout.resolve(path)
+    return layout.read_metadata(version).get("task", "translation")

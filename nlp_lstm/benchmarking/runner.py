@@ -17,7 +17,7 @@ from nlp_lstm.benchmarking import inference, measure, report, training
 from nlp_lstm.benchmarking.suites import SUITES
 from nlp_lstm.bundle import BundleError
 from nlp_lstm.data.conll import load_tagging_corpus
-from nlp_lstm.export import saved_model
+from nlp_lstm.export import layout
 from nlp_lstm.export.bundles import bundle_of
 from nlp_lstm.text import tags
 from nlp_lstm.training import trainer as trainer_lib
@@ -43,7 +43,7 @@ def trained_bundle(run_dir: str, export_dir: str):
     except (FileNotFoundError, BundleError) as error:
         return f"{inference.NO_TRAINED_MODEL} ({error})"
     try:
-        saved_model_dir = saved_model.resolve(export_dir)
+        saved_model_dir = layout.resolve(export_dir)
     except FileNotFoundError:
         saved_model_dir = None
     return bundle, saved_model_dir

@@ -49,7 +49,7 @@ def config_command(args) -> int:
 
 def check_command(args) -> int:
     # Imported when the command runs: `nlp-lstm --help` starts without TensorFlow.
-    from nlp_lstm.export.saved_model import resolve
+    from nlp_lstm.export.layout import resolve
     from nlp_lstm.export.serving import opcheck
 
     path = resolve(args.saved_model)
@@ -81,7 +81,11 @@ def make_client(args):
     if args.grpc:
         return GrpcClient(args.grpc, args.model, args.version, args.signature, policy)
     return RestClient(
-        args.url, args.model, args.version, args.signature, args.request_format,
+        args.url,
+        args.model,
+        args.version,
+        args.signature,
+        args.request_format,
         policy,
     )
 

@@ -19,14 +19,23 @@ from nlp_lstm.cli import common
 def add_commands(subparsers) -> None:
     """Adds `tag` to the `nlp-lstm` parser."""
     tag = subparsers.add_parser("tag", help="tag stdin sentences to stdout")
-    tag.add_argument("--model", required=True,
-                     help="SavedModel version folder or saved_models/<name>")
-    tag.add_argument("--format", choices=["conll", "json"], default="conll",
-                     help="output: token<TAB>tag lines (conll) or JSON lines")
+    tag.add_argument(
+        "--model",
+        required=True,
+        help="SavedModel version folder or saved_models/<name>",
+    )
+    tag.add_argument(
+        "--format",
+        choices=["conll", "json"],
+        default="conll",
+        help="output: token<TAB>tag lines (conll) or JSON lines",
+    )
     tag.add_argument("--batch-size", type=int, default=common.DEFAULT_BATCH_SIZE)
-    tag.add_argument("--pretokenized", action="store_true",
-                     help="input tokens are separated by spaces; skip the "
-                          "model's tokenizer")
+    tag.add_argument(
+        "--pretokenized",
+        action="store_true",
+        help="input tokens are separated by spaces; skip the model's tokenizer",
+    )
     tag.set_defaults(handler=tag_command)
 
 
@@ -42,11 +51,14 @@ def write_tagged(result: dict, output_format: str) -> None:
 
 def tag_command(args) -> int:
     """`nlp-lstm tag`: tags stdin sentences, writes them to stdout."""
-    # Imported when the command runs: `nlp-lstm --help` starts without TensorFlow.
-    from nlp_lstm.export.runners import RunnerWarning, SavedModelTagger
+    # Start-up: TensorFlow (imported when the command runs, so that
+    # `nlp-lstm --help` starts without it), the model and its first call.
+    with common.without_native_noise(), common.user_errors():
+        from nlp_lstm.export.runners import RunnerWarning, SavedModelTagger
 
-    with common.user_errors(), common.plain_warnings(RunnerWarning):
         tagger = SavedModelTagger(args.model)
+        tagger.warm_up(args.pretokenized)
+    with common.user_errors(), common.plain_warnings(RunnerWarning):
         if args.pretokenized:
             tokens = (line.split() for line in common.stdin_text())
             results = tagger.iter_tag_tokens(tokens, args.batch_size)

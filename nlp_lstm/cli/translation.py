@@ -36,11 +36,14 @@ def add_commands(subparsers) -> None:
 
 def translate_command(args) -> int:
     """`nlp-lstm translate`: one translation per stdin line, on stdout."""
-    # Imported when the command runs: `nlp-lstm --help` starts without TensorFlow.
-    from nlp_lstm.export.runners import RunnerWarning, SavedModelTranslator
+    # Start-up: TensorFlow (imported when the command runs, so that
+    # `nlp-lstm --help` starts without it), the model and its first call.
+    with common.without_native_noise(), common.user_errors():
+        from nlp_lstm.export.runners import RunnerWarning, SavedModelTranslator
 
-    with common.user_errors(), common.plain_warnings(RunnerWarning):
         translator = SavedModelTranslator(args.model)
+        translator.warm_up(args.beam_size)
+    with common.user_errors(), common.plain_warnings(RunnerWarning):
         # Raw bytes: lines that are not UTF-8 reach the model as they are.
         translations = translator.iter_translate(
             common.stdin_lines(), args.beam_size, args.batch_size

@@ -1,9 +1,16 @@
 """Greedy and beam search in plain TensorFlow ops.
 
-Both searches drive a `step_fn(ids, state, constants) -> (log_probs, state,
+Both searches drive a `step_fn(ids, state, constants) -> (logits, state,
 attention)` in a `tf.while_loop`, write into buffers allocated once at the
 maximum length (no dynamically sized TensorArray, so the loops also convert to
 builtin TFLite ops), and stop early once every hypothesis has produced EOS.
+The attention weights of the output are kept only when asked for: a buffer of
+`(batch, steps, source)` written (and, in beam search, reordered) every step
+is most of a step's memory traffic.
+
+Scores are log-probabilities, `log_softmax(logits)`; the searches compute only
+the ones they use (the best token's, or each hypothesis's `beam_size` best),
+in the same order of operations as TensorFlow's `LogSoftmax` kernel.
 
 `state` is any nest of tensors whose first dimension is the batch (beam search
 reorders it by parent hypothesis each step); `constants` is a nest of tensors
@@ -15,6 +22,9 @@ from __future__ import annotations
 import tensorflow as tf
 
 NEG_INF = -1e9
+# A shrinking search drops its finished sentences once they are this share of
+# the live batch.
+SHRINK_SHARE = 0.25
 
 
 def _write_column(buffer, t, values):
@@ -27,11 +37,54 @@ def _write_column(buffer, t, values):
     return tf.where(selected, tf.cast(values, buffer.dtype), buffer)
 
 
-def _force_eos(log_probs, force, eos_id):
-    """Where `force` is set, every token but EOS gets NEG_INF (EOS keeps 0)."""
-    vocab = tf.shape(log_probs)[-1]
-    eos_row = tf.where(tf.equal(tf.range(vocab), eos_id), 0.0, NEG_INF)
-    return tf.where(tf.expand_dims(force, -1), eos_row, log_probs)
+def _log_normalizer(logits):
+    """`(max, log_sum)` per row: `log_softmax(logits) = logits - max - log_sum`."""
+    logits = tf.cast(logits, tf.float32)
+    maximum = tf.reduce_max(logits, axis=-1, keepdims=True)
+    log_sum = tf.math.log(
+        tf.reduce_sum(tf.exp(logits - maximum), axis=-1, keepdims=True)
+    )
+    return logits, maximum, log_sum
+
+
+def _block_size(width: int, k: int) -> int | None:
+    """A divisor of `width` near `sqrt(width)` for `top_k_rows`, or None when
+    the width is unknown, too small, or has no divisor that fits."""
+    if width is None or width < 16 * k:
+        return None
+    divisors = [size for size in range(max(k, 16), width // k + 1) if width % size == 0]
+    if not divisors:
+        return None
+    return min(divisors, key=lambda size: abs(size * size - width))
+
+
+def top_k_rows(values, k: int):
+    """`tf.math.top_k(values, k)` of a `(rows, width)` matrix, in fewer passes.
+
+    The row is cut into blocks; the `k` best values lie in the `k` blocks of
+    highest maxima, so one max pass over the row and a top-k over `k` blocks
+    replace a top-k over the whole row (which keeps a heap per element).
+    Ties go to the lower index, as in `tf.math.top_k`.
+    """
+    block = _block_size(values.shape[-1], k)
+    if block is None:
+        return tf.math.top_k(values, k)
+    rows, width = tf.shape(values)[0], values.shape[-1]
+    grouped = tf.reshape(values, [rows, width // block, block])
+    _, blocks = tf.math.top_k(tf.reduce_max(grouped, axis=2), k)
+    blocks = tf.sort(blocks, axis=1)  # in index order, so that ties keep it
+    candidates = tf.reshape(tf.gather(grouped, blocks, batch_dims=1), [rows, k * block])
+    top, positions = tf.math.top_k(candidates, k)
+    indices = tf.gather(blocks, positions // block, batch_dims=1) * block
+    return top, indices + positions % block
+
+
+def _through_eos(attention, lengths):
+    """Attention weights `(batch, steps, source)` up to each output's EOS
+    step, zeros after it (where a search may or may not have gone on)."""
+    steps = tf.range(tf.shape(attention)[1])
+    kept = tf.expand_dims(steps, 0) <= tf.expand_dims(lengths, 1)
+    return attention * tf.cast(tf.expand_dims(kept, -1), attention.dtype)
 
 
 def _keep_shapes(new, old):
@@ -41,7 +94,137 @@ def _keep_shapes(new, old):
         new_tensor.set_shape(old_tensor.shape)
         return new_tensor
 
-    return tuple(tf.nest.map_structure(keep, new, old))
+    return tf.nest.map_structure(keep, new, old)
+
+
+def _rows_of(units, k):
+    """Row indexes `(len(units) * k,)` of units (sentences) of `k` rows each."""
+    units = tf.cast(units, tf.int32)
+    return tf.reshape(tf.expand_dims(units, 1) * k + tf.range(k), [-1])
+
+
+def _take(nest, indexes):
+    return tf.nest.map_structure(lambda tensor: tf.gather(tensor, indexes), nest)
+
+
+def _move_units(gone, units, rows, outputs, k):
+    """Moves the units where `gone` is set out of the live batch.
+
+    `units` holds per-unit tensors (`positions`: each unit's index in the
+    caller's batch), `rows` per-row ones (`k` consecutive rows a unit);
+    `outputs` holds caller-batch-sized buffers of some of their keys, into
+    which the gone units' values are written at their positions.
+
+    Returns `(units, rows, outputs)` without the gone units.
+    """
+    gone_units = tf.where(gone)[:, 0]
+    kept_units = tf.where(tf.logical_not(gone))[:, 0]
+    positions = tf.gather(units["positions"], gone_units)
+    moved = {}
+    for key, buffer in outputs.items():
+        if key in units:
+            values, indexes = tf.gather(units[key], gone_units), positions
+        else:
+            values = tf.gather(rows[key], _rows_of(gone_units, k))
+            indexes = _rows_of(positions, k)
+        moved[key] = tf.tensor_scatter_nd_update(
+            buffer, tf.expand_dims(indexes, 1), values
+        )
+    return _take(units, kept_units), _take(rows, _rows_of(kept_units, k)), moved
+
+
+def _shrink(done, units, rows, outputs, k):
+    """`_move_units` of the done units once they are `SHRINK_SHARE` of the
+    live batch (moving costs a gather of every row's state and constants)."""
+    count = tf.reduce_sum(tf.cast(done, tf.int32))
+    worth_it = tf.logical_and(
+        count > 0,
+        tf.cast(count, tf.float32) >= SHRINK_SHARE * tf.cast(tf.size(done), tf.float32),
+    )
+    return tf.cond(
+        worth_it,
+        lambda: _move_units(done, units, rows, outputs, k),
+        lambda: (units, rows, outputs),
+    )
+
+
+# Loop tensors that a step does not change: loop variables only when a
+# shrinking search gathers them (else the loop captures them, and TFLite, which
+# turns a pass-through loop variable into an unsupported Identity op, converts).
+FIXED = ("positions", "constants", "max_lengths")
+
+
+def _relaxed(nest):
+    """Shape invariants with an unknown first dimension."""
+    return tf.nest.map_structure(
+        lambda tensor: tf.TensorShape([None]).concatenate(tensor.shape[1:]), nest
+    )
+
+
+def _run(advance, finished, done, units, rows, outputs, steps, k, shrink):
+    """The search loop.
+
+    Args:
+        advance: `(t, units, rows) -> (units, rows)`, one step.
+        finished: `(units, rows) -> bool tensor`; the loop ends when all set.
+        done: `(units, rows) -> (units,) bool`, units that are over.
+        units, rows: dicts of per-unit and per-row tensors (`k` rows a unit).
+        outputs: dict of batch-sized buffers, for the keys the caller reads.
+        steps: int32 scalar, the most steps.
+        k: int. Rows per unit.
+        shrink: bool. Drop done units as it goes (`_shrink`).
+
+    Returns:
+        dict: the final value of each key of `outputs`, for the whole batch.
+    """
+
+    def stop(t, units, rows):
+        return tf.logical_or(t >= steps, tf.reduce_all(finished(units, rows)))
+
+    if shrink:
+
+        def body(t, units, rows, outputs):
+            units, rows = advance(t, units, rows)
+            return (t + 1, *_shrink(done(units, rows), units, rows, outputs, k))
+
+        loop_vars = (tf.constant(0), units, rows, outputs)
+        shapes = (
+            tf.TensorShape([]),
+            _relaxed(units),
+            _relaxed(rows),
+            tf.nest.map_structure(lambda tensor: tensor.shape, outputs),
+        )
+        _, units, rows, outputs = tf.while_loop(
+            lambda t, units, rows, _: tf.logical_not(stop(t, units, rows)),
+            body,
+            loop_vars,
+            shape_invariants=shapes,
+        )
+        everything = tf.ones_like(units["positions"], tf.bool)
+        return _move_units(everything, units, rows, outputs, k)[2]
+
+    def split(nest):
+        changing = {key: value for key, value in nest.items() if key not in FIXED}
+        return changing, {key: value for key, value in nest.items() if key in FIXED}
+
+    (units, fixed_units), (rows, fixed_rows) = split(units), split(rows)
+
+    def whole(units, rows):
+        return {**units, **fixed_units}, {**rows, **fixed_rows}
+
+    def body(t, units, rows):
+        new_units, new_rows = advance(t, *whole(units, rows))
+        new_units = {key: new_units[key] for key in units}
+        new_rows = {key: new_rows[key] for key in rows}
+        return t + 1, _keep_shapes(new_units, units), _keep_shapes(new_rows, rows)
+
+    _, units, rows = tf.while_loop(
+        lambda t, units, rows: tf.logical_not(stop(t, *whole(units, rows))),
+        body,
+        (tf.constant(0), units, rows),
+    )
+    final = {**units, **rows}
+    return {key: final[key] for key in outputs}
 
 
 def output_lengths(ids, eos_id):
@@ -52,59 +235,94 @@ def output_lengths(ids, eos_id):
 
 
 def greedy_search(
-    step_fn, state, constants, bos_id, eos_id, max_lengths, source_length
+    step_fn,
+    state,
+    constants,
+    bos_id,
+    eos_id,
+    max_lengths,
+    source_length,
+    return_attention: bool = False,
+    shrink: bool = False,
 ):
     """Greedy decoding.
 
     Args:
         step_fn: the step function (see module docstring).
         state: nest of `(batch, ...)` tensors.
-        constants: nest of tensors passed through to `step_fn`.
+        constants: nest of `(batch, ...)` tensors passed through to `step_fn`.
         bos_id, eos_id: int. Start and end ids.
         max_lengths: int32 `(batch,)`. Tokens allowed before a forced EOS.
         source_length: int32 scalar. Width of the attention weights.
+        return_attention: bool. Also return the attention weights (zeros
+            after each output's EOS step).
+        shrink: bool. Drop finished sentences from the batch as the search
+            goes (once they are `SHRINK_SHARE` of it), so that later steps
+            compute fewer rows; the same results. Not for TFLite, whose
+            loops need fixed shapes.
 
     Returns:
         dict with `ids` `(batch, time)` (EOS then padding 0 after the output),
         `lengths` `(batch,)` (tokens before EOS), `scores` `(batch,)` (sum of
-        log-probabilities, EOS included) and `attention` `(batch, time, source)`.
+        log-probabilities, EOS included; a forced EOS counts 0) and, when
+        asked, `attention` `(batch, time, source)`.
     """
     batch = tf.shape(max_lengths)[0]
     steps = tf.reduce_max(max_lengths) + 1
-    ids = tf.zeros([batch, steps], tf.int32)
-    attention = tf.zeros([batch, steps, source_length], tf.float32)
-    scores = tf.zeros([batch], tf.float32)
-    finished = tf.zeros([batch], tf.bool)
-    inputs = tf.fill([batch], bos_id)
-
-    def condition(t, inputs, state, ids, finished, *_):
-        return tf.logical_and(t < steps, tf.logical_not(tf.reduce_all(finished)))
-
-    def body(t, inputs, state, ids, finished, scores, attention):
-        loop_vars = (inputs, state, ids, finished, scores, attention)
-        log_probs, state, weights = step_fn(inputs, state, constants)
-        log_probs = _force_eos(log_probs, t >= max_lengths, eos_id)
-        tokens = tf.argmax(log_probs, axis=-1, output_type=tf.int32)
-        token_scores = tf.reduce_max(log_probs, axis=-1)
-        tokens = tf.where(finished, 0, tokens)
-        scores += tf.where(finished, 0.0, token_scores)
-        ids = _write_column(ids, t, tokens)
-        attention = _write_column(attention, t, tf.cast(weights, tf.float32))
-        finished = tf.logical_or(finished, tf.equal(tokens, eos_id))
-        new_vars = (tokens, state, ids, finished, scores, attention)
-        return (t + 1,) + _keep_shapes(new_vars, loop_vars)
-
-    _, _, _, ids, _, scores, attention = tf.while_loop(
-        condition,
-        body,
-        (tf.constant(0), inputs, state, ids, finished, scores, attention),
-    )
-    return {
-        "ids": ids,
-        "lengths": output_lengths(ids, eos_id),
-        "scores": scores,
-        "attention": attention,
+    units = {"positions": tf.range(batch)}
+    rows = {
+        "inputs": tf.fill([batch], bos_id),
+        "state": state,
+        "constants": constants,
+        "max_lengths": max_lengths,
+        "ids": tf.zeros([batch, steps], tf.int32),
+        "scores": tf.zeros([batch], tf.float32),
+        "finished": tf.zeros([batch], tf.bool),
     }
+    if return_attention:
+        rows["attention"] = tf.zeros([batch, steps, source_length], tf.float32)
+    kept = ("ids", "scores", "attention") if return_attention else ("ids", "scores")
+    outputs = {key: tf.zeros_like(rows[key]) for key in kept}
+
+    def advance(t, units, rows):
+        logits, state, weights = step_fn(
+            rows["inputs"], rows["state"], rows["constants"]
+        )
+        logits, _, log_sum = _log_normalizer(logits)
+        tokens = tf.argmax(logits, axis=-1, output_type=tf.int32)
+        # The best token's log-probability, (max - max) - log_sum.
+        token_scores = -log_sum[:, 0]
+        force = t >= rows["max_lengths"]
+        tokens = tf.where(force, eos_id, tokens)
+        token_scores = tf.where(force, 0.0, token_scores)
+        finished = rows["finished"]
+        tokens = tf.where(finished, 0, tokens)
+        new_rows = dict(
+            rows,
+            inputs=tokens,
+            state=state,
+            ids=_write_column(rows["ids"], t, tokens),
+            scores=rows["scores"] + tf.where(finished, 0.0, token_scores),
+            finished=tf.logical_or(finished, tf.equal(tokens, eos_id)),
+        )
+        if return_attention:
+            new_rows["attention"] = _write_column(
+                rows["attention"], t, tf.cast(weights, tf.float32)
+            )
+        return units, new_rows
+
+    def finished(units, rows):
+        return rows["finished"]
+
+    final = _run(advance, finished, finished, units, rows, outputs, steps, 1, shrink)
+    result = {
+        "ids": final["ids"],
+        "lengths": output_lengths(final["ids"], eos_id),
+        "scores": final["scores"],
+    }
+    if return_attention:
+        result["attention"] = _through_eos(final["attention"], result["lengths"])
+    return result
 
 
 def length_penalty_factor(lengths, alpha):
@@ -127,12 +345,22 @@ def beam_search(
     source_length,
     beam_size,
     length_penalty=0.6,
+    return_attention: bool = False,
+    shrink: bool = False,
 ):
     """Beam search with the GNMT length penalty.
 
     Hypotheses are ranked by `sum log p / ((5 + length) / 6) ** length_penalty`;
     a finished hypothesis stays in the beam with its score until better ones
     push it out. `state` and `constants` are tiled here, per batch row.
+
+    Each step ranks each hypothesis's `beam_size` best tokens, `beam_size**2`
+    candidates per batch row instead of `beam_size * vocabulary`: the length
+    penalty is the same for every token of a hypothesis, so the beam's best
+    extensions are always among them (ties go to the lower hypothesis, then
+    to the lower token id, as a top-k over the whole vocabulary would).
+    `shrink` drops sentences whose hypotheses have all finished, as in
+    `greedy_search`.
 
     Returns:
         the dict of `greedy_search`, for the best hypothesis of each batch row,
@@ -143,79 +371,115 @@ def beam_search(
     k = beam_size
     batch = tf.shape(max_lengths)[0]
     steps = tf.reduce_max(max_lengths) + 1
-    state = tile_batch(state, k)
-    constants = tile_batch(constants, k)
-    flat_max_lengths = tf.repeat(max_lengths, k)
-    rows = batch * k
-    ids = tf.zeros([rows, steps], tf.int32)
-    attention = tf.zeros([rows, steps, source_length], tf.float32)
     # Only the first hypothesis of each beam is alive at the start.
     first = tf.one_hot(0, k, on_value=0.0, off_value=NEG_INF)
-    cumulative = tf.tile(tf.expand_dims(first, 0), [batch, 1])  # (batch, k)
-    lengths = tf.zeros([batch, k], tf.int32)
-    finished = tf.zeros([batch, k], tf.bool)
-    inputs = tf.fill([rows], bos_id)
-    row_offsets = tf.expand_dims(tf.range(batch) * k, 1)  # (batch, 1)
+    units = {
+        "positions": tf.range(batch),
+        "cumulative": tf.tile(tf.expand_dims(first, 0), [batch, 1]),  # (batch, k)
+        "lengths": tf.zeros([batch, k], tf.int32),
+        "finished": tf.zeros([batch, k], tf.bool),
+    }
+    rows = {
+        "inputs": tf.fill([batch * k], bos_id),
+        "state": tile_batch(state, k),
+        "constants": tile_batch(constants, k),
+        "max_lengths": tf.repeat(max_lengths, k),
+        "ids": tf.zeros([batch * k, steps], tf.int32),
+    }
+    if return_attention:
+        rows["attention"] = tf.zeros([batch * k, steps, source_length], tf.float32)
+    outputs = {
+        key: tf.zeros_like({**units, **rows}[key])
+        for key in ("cumulative", "lengths", "ids", "attention")
+        if key in units or key in rows
+    }
 
-    def condition(t, inputs, state, ids, attention, finished, *_):
-        return tf.logical_and(t < steps, tf.logical_not(tf.reduce_all(finished)))
+    def advance(t, units, rows):
+        count = tf.shape(units["cumulative"])[0]  # sentences in the live batch
+        logits, state, weights = step_fn(
+            rows["inputs"], rows["state"], rows["constants"]
+        )
+        logits, maximum, log_sum = _log_normalizer(logits)
+        top_logits, candidates = top_k_rows(logits, k)  # (rows, k)
+        candidate_scores = top_logits - maximum - log_sum  # log-probabilities
+        # A finished hypothesis (or one at its maximum length) extends only
+        # with EOS, at no cost; a finished one also gains no length.
+        finished = units["finished"]
+        flat_finished = tf.reshape(finished, [-1])
+        force = tf.logical_or(t >= rows["max_lengths"], flat_finished)
+        force = tf.expand_dims(force, 1)
+        candidate_scores = tf.where(force, first, candidate_scores)
+        candidates = tf.where(force, eos_id, candidates)
+        # (count, k * k): hypothesis-major, each hypothesis's tokens best first.
+        totals = tf.expand_dims(units["cumulative"], -1) + tf.reshape(
+            candidate_scores, [count, k, k]
+        )
+        totals = tf.reshape(totals, [count, k * k])
+        new_lengths = units["lengths"] + tf.cast(tf.logical_not(finished), tf.int32)
+        penalty = tf.repeat(
+            length_penalty_factor(new_lengths, length_penalty), k, axis=1
+        )
+        _, best = tf.math.top_k(totals / penalty, k)  # (count, k)
+        parent_rows = tf.reshape(
+            best // k + tf.expand_dims(tf.range(count) * k, 1), [-1]
+        )
+        tokens = tf.gather(tf.reshape(candidates, [count, k * k]), best, batch_dims=1)
+        tokens = tf.reshape(tokens, [-1])
+        parent_finished = tf.gather(flat_finished, parent_rows)
+        tokens = tf.where(parent_finished, 0, tokens)
+        new_units = dict(
+            units,
+            cumulative=tf.gather(totals, best, batch_dims=1),
+            lengths=tf.reshape(
+                tf.gather(tf.reshape(new_lengths, [-1]), parent_rows), [count, k]
+            ),
+            finished=tf.reshape(
+                tf.logical_or(parent_finished, tf.equal(tokens, eos_id)), [count, k]
+            ),
+        )
+        new_rows = dict(
+            rows,
+            inputs=tokens,
+            state=_take(state, parent_rows),
+            ids=_write_column(tf.gather(rows["ids"], parent_rows), t, tokens),
+        )
+        if return_attention:
+            weights = tf.gather(tf.cast(weights, tf.float32), parent_rows)
+            new_rows["attention"] = _write_column(
+                tf.gather(rows["attention"], parent_rows), t, weights
+            )
+        return new_units, new_rows
 
-    def body(t, inputs, state, ids, attention, finished, cumulative, lengths):
-        loop_vars = (inputs, state, ids, attention, finished, cumulative, lengths)
-        log_probs, state, weights = step_fn(inputs, state, constants)
-        vocab = tf.shape(log_probs)[-1]
-        flat_finished = tf.reshape(finished, [rows])
-        force = tf.logical_or(t >= flat_max_lengths, flat_finished)
-        log_probs = _force_eos(log_probs, force, eos_id)
-        # A finished hypothesis extends only with EOS, at no cost and no length.
-        log_probs = tf.reshape(log_probs, [batch, k, vocab])
-        totals = tf.expand_dims(cumulative, -1) + log_probs  # (batch, k, vocab)
-        new_lengths = lengths + tf.cast(tf.logical_not(finished), tf.int32)
-        normalized = totals / tf.expand_dims(
-            length_penalty_factor(new_lengths, length_penalty), -1
-        )
-        top_scores, top_indices = tf.math.top_k(tf.reshape(normalized, [batch, -1]), k)
-        del top_scores
-        parents = tf.math.floordiv(top_indices, vocab)  # (batch, k)
-        tokens = tf.math.floormod(top_indices, vocab)
-        parent_rows = tf.reshape(parents + row_offsets, [rows])
-        offsets = tf.expand_dims(tf.range(batch) * k * vocab, 1)  # (batch, 1)
-        cumulative = tf.gather(tf.reshape(totals, [-1]), top_indices + offsets)
-        parent_finished = tf.gather(tf.reshape(finished, [rows]), parent_rows)
-        lengths = tf.reshape(
-            tf.gather(tf.reshape(new_lengths, [rows]), parent_rows), [batch, k]
-        )
-        flat_tokens = tf.reshape(tokens, [rows])
-        flat_tokens = tf.where(parent_finished, 0, flat_tokens)
-        finished = tf.reshape(
-            tf.logical_or(parent_finished, tf.equal(flat_tokens, eos_id)), [batch, k]
-        )
-        state = tf.nest.map_structure(lambda s: tf.gather(s, parent_rows), state)
-        ids = _write_column(tf.gather(ids, parent_rows), t, flat_tokens)
-        weights = tf.gather(tf.cast(weights, tf.float32), parent_rows)
-        attention = _write_column(tf.gather(attention, parent_rows), t, weights)
-        new_vars = (flat_tokens, state, ids, attention, finished, cumulative, lengths)
-        return (t + 1,) + _keep_shapes(new_vars, loop_vars)
-
-    _, _, _, ids, attention, _, cumulative, lengths = tf.while_loop(
-        condition,
-        body,
-        (tf.constant(0), inputs, state, ids, attention, finished, cumulative, lengths),
+    final = _run(
+        advance,
+        lambda units, rows: units["finished"],
+        lambda units, rows: tf.reduce_all(units["finished"], axis=1),
+        units,
+        rows,
+        outputs,
+        steps,
+        k,
+        shrink,
     )
+    ids, cumulative, lengths = final["ids"], final["cumulative"], final["lengths"]
+    row_offsets = tf.expand_dims(tf.range(batch) * k, 1)  # (batch, 1)
     normalized = cumulative / length_penalty_factor(lengths, length_penalty)
     best = tf.argmax(normalized, axis=1, output_type=tf.int32)  # (batch,)
     best_rows = tf.range(batch) * k + best
     # Every hypothesis of the beam, best first: (batch, k, steps) and (batch, k).
     order = tf.argsort(normalized, axis=1, direction="DESCENDING", stable=True)
-    nbest_rows = tf.reshape(order + row_offsets, [rows])
+    nbest_rows = tf.reshape(order + row_offsets, [-1])
     nbest_ids = tf.reshape(tf.gather(ids, nbest_rows), [batch, k, -1])
     nbest_scores = tf.gather(normalized, order, batch_dims=1)
     ids = tf.gather(ids, best_rows)
-    return {
+    result = {
         "ids": ids,
         "lengths": output_lengths(ids, eos_id),
-        "scores": tf.gather(tf.reshape(normalized, [rows]), best_rows),
-        "attention": tf.gather(attention, best_rows),
+        "scores": tf.gather(tf.reshape(normalized, [-1]), best_rows),
         "nbest_ids": nbest_ids,
         "nbest_scores": nbest_scores,
     }
+    if return_attention:
+        attention = tf.gather(final["attention"], best_rows)
+        result["attention"] = _through_eos(attention, result["lengths"])
+    return result

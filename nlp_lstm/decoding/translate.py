@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import tensorflow as tf
 
 from nlp_lstm.config import DecodingConfig
@@ -25,6 +27,8 @@ def translate_ids(
     max_lengths=None,
     eos_id=None,
     encoder_fn=None,
+    return_attention: bool = False,
+    shrink: bool = True,
 ):
     """Translates a padded batch of source ids (each ending with EOS).
 
@@ -39,9 +43,13 @@ def translate_ids(
             EOS; values <= 0 take the default limit.
         eos_id: int scalar (tensor) or None for `model.eos_id`.
         encoder_fn: callable or None. Passed to `model.encode`.
+        return_attention: bool. Also return the attention weights of the
+            best hypothesis (`attention`, `(batch, time, source)`).
+        shrink: bool. Drop finished sentences from the batch during the
+            search (`nlp_lstm.decoding.search`); False for TFLite.
 
-    Returns the dict of `nlp_lstm.decoding.search.greedy_search`: `ids`,
-    `lengths`, `scores` and the `attention` of the best hypothesis.
+    Returns the dict of `nlp_lstm.decoding.search.greedy_search` (beam
+    search adds the n-best lists): `ids`, `lengths`, `scores`.
     """
     source_ids = tf.cast(source_ids, tf.int32)
     memory, mask, state = model.encode(
@@ -57,14 +65,20 @@ def translate_ids(
         max_lengths = default_lengths
     else:
         max_lengths = tf.where(max_lengths > 0, max_lengths, default_lengths)
+    # The output kernel is read (and transposed when tied) once per search.
+    step_fn = functools.partial(
+        model.decoding_step, output_kernel=model.output_kernel()
+    )
     common = dict(
-        step_fn=model.decoding_step,
+        step_fn=step_fn,
         state=state,
         constants=constants,
         bos_id=model.bos_id,
         eos_id=model.eos_id if eos_id is None else eos_id,
         max_lengths=max_lengths,
         source_length=tf.shape(source_ids)[1],
+        return_attention=return_attention,
+        shrink=shrink,
     )
     if beam_size == 1:
         return greedy_search(**common)

@@ -12,7 +12,7 @@ import os
 from nlp_lstm import config as config_lib
 from nlp_lstm.bundle.files import is_bundle
 from nlp_lstm.bundle.models import TaggerBundle, TranslatorBundle, load_bundle
-from nlp_lstm.export import saved_model
+from nlp_lstm.export import layout
 from nlp_lstm.export.tagger import TaggerServing, export_tagger
 from nlp_lstm.export.translator import TranslatorModule, export_translator
 from nlp_lstm.text import sentencepiece as sp
@@ -35,14 +35,14 @@ def bundle_path(path: str) -> str:
     if is_bundle(path):
         return path
     try:
-        version = saved_model.resolve(path)
+        version = layout.resolve(path)
     except FileNotFoundError:
         raise FileNotFoundError(
             f"{path} is neither a run folder (bundle.json) nor a SavedModel "
             "folder. Pass a run folder (runs/NAME), a model folder "
             "(saved_models/NAME) or a version folder (saved_models/NAME/N)."
         ) from None
-    inside = saved_model.bundle_directory(version)
+    inside = layout.bundle_directory(version)
     if not is_bundle(inside):
         raise FileNotFoundError(
             f"the SavedModel {version} carries no model bundle (it was exported "

@@ -3,8 +3,9 @@
 `SavedModelTranslator` and `SavedModelTagger` load a SavedModel written by
 `nlp_lstm.export.translator` or `nlp_lstm.export.tagger` (a version folder, a
 `saved_models/<name>` folder, whose highest version is used, or a run folder)
-and call its signatures in batches. Loading needs only `tensorflow` and
-`tensorflow_text` (for the tokenizer ops). They mirror the LiteRT runners of
+and call its signatures in batches. Loading needs only TensorFlow and the
+tensorflow-text kernels (`nlp_lstm.export.runtime`: neither Keras nor the rest
+of this package is imported). They mirror the LiteRT runners of
 `nlp_lstm.export.tflite.runtime`.
 """
 
@@ -14,14 +15,16 @@ import functools
 import warnings
 from collections.abc import Iterable, Iterator
 
-import tensorflow as tf
-import tensorflow_text  # noqa: F401  (registers the tokenizer ops)
+from nlp_lstm.export import layout, runtime
+from nlp_lstm.utils.iterables import batches, sorted_map
 
-from nlp_lstm.export import saved_model
-from nlp_lstm.export.bundles import bundle_of
-from nlp_lstm.utils.iterables import batches
+tf = runtime.import_tensorflow()
+runtime.load_text_ops()
 
 DEFAULT_BATCH_SIZE = 64
+# Texts read, sorted by length and translated together: batches of similar
+# lengths stop their search (and pad) sooner.
+SORT_WINDOW_BATCHES = 16
 
 
 class RunnerWarning(UserWarning):
@@ -31,8 +34,8 @@ class RunnerWarning(UserWarning):
 
 def _load(path: str, task: str):
     """`(resolved path, metadata, loaded SavedModel)`; checks the metadata's task."""
-    resolved = saved_model.resolve(path)
-    metadata = saved_model.read_metadata(resolved)
+    resolved = layout.resolve(path)
+    metadata = layout.read_metadata(resolved)
     found = metadata.get("task", task)
     if found != task:
         raise ValueError(
@@ -81,6 +84,9 @@ class SavedModelTranslator:
     @functools.cached_property
     def bundle(self):
         """The `TranslatorBundle` this version carries (the Keras model)."""
+        # Imported on use: running the SavedModel needs no Keras.
+        from nlp_lstm.export.bundles import bundle_of  # noqa: PLC0415
+
         return bundle_of(self.path)
 
     def _signature_for(self, beam_size: int | None):
@@ -99,19 +105,35 @@ class SavedModelTranslator:
             )
         return _signature(self._loaded, self.path, name)
 
+    def warm_up(self, beam_size: int | None = None) -> None:
+        """Calls the signature `translate` would use once, on one short text:
+        a signature's first call prepares its graph (about a second)."""
+        name = "translate_greedy" if beam_size == 1 else "serving_default"
+        _signature(self._loaded, self.path, name)(sources=tf.constant(["."]))
+
     def iter_translate(
         self,
         texts: Iterable[str],
         beam_size: int | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> Iterator[str]:
-        """Yields one translation per text as each batch is done (for streams)."""
+        """Yields one translation per text, in order, as each run of
+        `SORT_WINDOW_BATCHES` batches is done (for streams). Within a run,
+        texts are sorted by length before they are batched."""
         _check_batch_size(batch_size)
         signature = self._signature_for(beam_size)
-        for batch in batches(texts, batch_size):
+
+        def translate_batch(batch):
             outputs = signature(sources=tf.constant(batch, tf.string))
-            for text in outputs["translations"].numpy():
-                yield text.decode("utf-8")
+            return [text.decode("utf-8") for text in outputs["translations"].numpy()]
+
+        yield from sorted_map(
+            translate_batch,
+            texts,
+            batch_size,
+            key=len,
+            window=batch_size * SORT_WINDOW_BATCHES,
+        )
 
     def translate(
         self,
@@ -165,6 +187,9 @@ class SavedModelTagger:
     @functools.cached_property
     def bundle(self):
         """The `TaggerBundle` this version carries (the Keras model)."""
+        # Imported on use: running the SavedModel needs no Keras.
+        from nlp_lstm.export.bundles import bundle_of  # noqa: PLC0415
+
         return bundle_of(self.path)
 
     def _rows(self, outputs) -> Iterator[dict]:
@@ -184,6 +209,16 @@ class SavedModelTagger:
                 "tokens": [token.decode("utf-8") for token in tokens[row, :length]],
                 "tags": [tag.decode("utf-8") for tag in tags[row, :length]],
             }
+
+    def warm_up(self, pretokenized: bool = False) -> None:
+        """Calls the signature `tag` (or `tag_tokens`) uses once, on one
+        token: a signature's first call prepares its graph."""
+        if pretokenized:
+            signature = _signature(self._loaded, self.path, "tag_tokens")
+            signature(tokens=tf.constant([["."]]))
+        else:
+            signature = _signature(self._loaded, self.path, "serving_default")
+            signature(sentences=tf.constant(["."]))
 
     def iter_tag(
         self, sentences: Iterable[str], batch_size: int = DEFAULT_BATCH_SIZE

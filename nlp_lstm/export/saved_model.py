@@ -19,13 +19,11 @@ import time
 import psutil
 import tensorflow as tf
 
+from nlp_lstm.export.layout import BUNDLE_DIRECTORY, METADATA_FILE, versions
 from nlp_lstm.export.serving import opcheck
 from nlp_lstm.export.serving import warmup as warmup_lib
 from nlp_lstm.utils.files import atomic_directory
 
-METADATA_FILE = "nlp_lstm.json"
-# The model bundle inside `assets.extra/` (`nlp_lstm.bundle`).
-BUNDLE_DIRECTORY = "bundle"
 # TF Serving releases an export must load in (op sets in export/serving/opsets).
 DEFAULT_SERVER_VERSIONS = ("2.19", "2.20")
 # Written in a temporary version folder while it is being exported (removed
@@ -33,13 +31,6 @@ DEFAULT_SERVER_VERSIONS = ("2.19", "2.20")
 # left by a killed process from one still being written.
 OWNER_FILE = ".nlp_lstm_export_owner"
 TEMPORARY_PREFIX = ".tmp-"
-
-
-def versions(base_dir: str) -> list[int]:
-    """The numeric version folders under `base_dir`, sorted."""
-    if not os.path.isdir(base_dir):
-        return []
-    return sorted(int(name) for name in os.listdir(base_dir) if name.isdigit())
 
 
 def next_version(base_dir: str) -> int:
@@ -139,37 +130,3 @@ def write_version(
             json.dump(info, stream, indent=2, sort_keys=True)
         os.remove(owner)
     return path
-
-
-def resolve(model_dir: str) -> str:
-    """A SavedModel folder from a version folder, a model folder (its highest
-    version) or a run folder (its `report.json`'s `export_path`)."""
-    if os.path.isfile(os.path.join(model_dir, "saved_model.pb")):
-        return model_dir
-    found = versions(model_dir)
-    if found:
-        return os.path.join(model_dir, str(found[-1]))
-    report = os.path.join(model_dir, "report.json")
-    if os.path.isfile(report):
-        with open(report, encoding="utf-8") as stream:
-            export_path = json.load(stream).get("export_path")
-        if export_path:
-            return resolve(export_path)
-    raise FileNotFoundError(
-        f"No SavedModel under {model_dir}: pass a version folder "
-        "(saved_models/NAME/N), a model folder (saved_models/NAME) or a run folder "
-        "with a report.json"
-    )
-
-
-def bundle_directory(saved_model_dir: str) -> str:
-    """Where a version folder keeps its model bundle."""
-    return os.path.join(saved_model_dir, "assets.extra", BUNDLE_DIRECTORY)
-
-
-def read_metadata(saved_model_dir: str) -> dict:
-    path = os.path.join(saved_model_dir, "assets.extra", METADATA_FILE)
-    if not os.path.isfile(path):
-        return {}
-    with open(path, encoding="utf-8") as stream:
-        return json.load(stream)

@@ -31,7 +31,7 @@ import tensorflow as tf
 import tensorflow_text  # noqa: F401  (registers the tokenizer ops)
 
 from nlp_lstm.config import TaggingExportConfig
-from nlp_lstm.export import saved_model
+from nlp_lstm.export import layout, saved_model
 from nlp_lstm.text.words import PAD, TokenFeaturizer, pad_tokens, tokenize
 
 DEFAULT_MAX_TOKENS = TaggingExportConfig.max_tokens
@@ -186,8 +186,8 @@ def load_tagger(model_dir: str):
         metadata dict.
     """
 
-    path = saved_model.resolve(model_dir)
-    metadata = saved_model.read_metadata(path)
+    path = layout.resolve(model_dir)
+    metadata = layout.read_metadata(path)
     if metadata.get("task", "tagging") != "tagging":
         raise ValueError(
             f"{path} holds a {metadata['task']} model, not a tagger; pass the "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras
+from keras import ops
 
 from nlp_lstm.layers.linear import dense
 
@@ -54,6 +55,19 @@ class OutputProjection(keras.layers.Layer):
                 inputs = self.pre_projection(inputs)
             return dense(inputs, embeddings, transpose_kernel=True) + self.bias
         return dense(inputs, self.kernel) + self.bias
+
+    def kernel_matrix(self, embeddings=None):
+        """The `(input width, vocab_size)` kernel that `call` multiplies by:
+        `embeddings` transposed when tied."""
+        return ops.transpose(embeddings) if self.tied else self.kernel
+
+    def project(self, inputs, kernel_matrix):
+        """`call`, with its kernel given: `kernel_matrix(embeddings)`, computed
+        once by a caller that projects many times (a decoding loop), since a
+        matmul by a transposed operand is slower on CPU."""
+        if self.tied and self.pre_projection is not None:
+            inputs = self.pre_projection(inputs)
+        return dense(inputs, kernel_matrix) + self.bias
 
     def get_config(self):
         config = super().get_config()

@@ -86,11 +86,18 @@ class Translator(keras.Model):
         state = self.decoder.initial_state(self.bridge(final_states))
         return memory, mask, state
 
-    def logits(self, attentional):
-        embeddings = self._target_embedding().embeddings
+    def _output_embeddings(self):
+        """The embeddings a tied output projection reuses, else None."""
         if self.output_projection.tied:
-            return self.output_projection(attentional, embeddings=embeddings)
-        return self.output_projection(attentional)
+            return self._target_embedding().embeddings
+        return None
+
+    def logits(self, attentional):
+        return self.output_projection(attentional, embeddings=self._output_embeddings())
+
+    def output_kernel(self):
+        """The output projection's `(units, vocab)` kernel, for `decoding_step`."""
+        return self.output_projection.kernel_matrix(self._output_embeddings())
 
     def call(self, inputs, training=False):
         source_ids, target_in = inputs
@@ -105,15 +112,24 @@ class Translator(keras.Model):
         """Tensors that stay fixed during decoding: `(memory, keys, mask)`."""
         return memory, self.decoder.prepare(memory), mask
 
-    def decoding_step(self, ids, state, constants):
-        """One step of inference: `(log_probs, new_state, attention_weights)`."""
+    def decoding_step(self, ids, state, constants, output_kernel=None):
+        """One step of inference: `(logits, new_state, attention_weights)`.
+
+        `output_kernel`: `self.output_kernel()`, computed once outside the
+        decoding loop (`nlp_lstm.decoding.translate` does), else every step.
+        """
         memory, keys, mask = constants
         embedded = self._target_embedding()(ids)
         attentional, state, weights = self.decoder.step(
             embedded, state, memory, keys, mask=mask
         )
-        log_probs = ops.log_softmax(self.logits(attentional), axis=-1)
-        return log_probs, state, weights
+        if output_kernel is None:
+            output_kernel = self.output_kernel()
+        return (
+            self.output_projection.project(attentional, output_kernel),
+            state,
+            weights,
+        )
 
     PARTS = (
         "source_embedding",

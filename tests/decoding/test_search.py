@@ -92,7 +92,7 @@ SOURCE = np.array([[5, 6, 7, EOS, 0], [8, EOS, 0, 0, 0], [9, 10, 11, 12, EOS]])
 
 
 def test_beam_one_equals_greedy(translator):
-    greedy = translate_ids(translator, SOURCE, beam_size=1)
+    greedy = translate_ids(translator, SOURCE, beam_size=1, return_attention=True)
     memory, mask, state = translator.encode(tf.constant(SOURCE, tf.int32))
     beam = beam_search(
         translator.decoding_step,
@@ -103,6 +103,7 @@ def test_beam_one_equals_greedy(translator):
         max_lengths=max_output_lengths(tf.constant([3, 1, 4]), 1.5, 10),
         source_length=5,
         beam_size=1,
+        return_attention=True,
     )
     np.testing.assert_array_equal(greedy["ids"].numpy(), beam["ids"].numpy())
     np.testing.assert_allclose(
@@ -122,7 +123,7 @@ def test_beam_search_is_batch_independent(translator):
 
 
 def test_attention_rows_are_distributions_over_real_source_tokens(translator):
-    result = translate_ids(translator, SOURCE, beam_size=3)
+    result = translate_ids(translator, SOURCE, beam_size=3, return_attention=True)
     attention, lengths = result["attention"].numpy(), result["lengths"].numpy()
     source_lengths = (SOURCE != 0).sum(1)
     for row in range(len(SOURCE)):

@@ -22,7 +22,7 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 from tensorflow_serving.config import model_server_config_pb2
 
 from nlp_lstm import cli
-from nlp_lstm.export import saved_model
+from nlp_lstm.export import layout, saved_model
 from nlp_lstm.export.serving import opcheck, warmup
 from nlp_lstm.export.serving.client import (
     GrpcClient,
@@ -123,7 +123,7 @@ def test_exports_pass_the_op_check_of_both_servers(exported, capsys):
         out = capsys.readouterr().out
         assert "ok: every op and attr is registered in TF Serving 2.19" in out
         assert "ok: every op and attr is registered in TF Serving 2.20" in out
-        metadata = saved_model.read_metadata(path)
+        metadata = layout.read_metadata(path)
         assert metadata["serving_op_check"] == ["2.19", "2.20"]
     ops = opcheck.signature_ops(exported["paths"]["tiny_translator"])
     assert {"serving_default", "translate_greedy", "translate_nbest",
@@ -478,7 +478,7 @@ def test_export_killed_midway_publishes_nothing(tmp_path):
     assert child.returncode == -signal.SIGKILL
     base = root / "killed"
     leftovers = os.listdir(base)
-    assert saved_model.versions(str(base)) == []
+    assert layout.versions(str(base)) == []
     assert leftovers and all(name.startswith(".") for name in leftovers)
 
     path = export_tagger(tiny_tagger_module(), str(root), "killed", {})

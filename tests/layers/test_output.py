@@ -31,8 +31,22 @@ class TestOutputProjection(TestCase):
         )
         if tied and embedding_dim == 5:
             # The kernel is the transposed embedding matrix; the bias starts at 0.
-            self.assertAllClose(logits, inputs @ call_kwargs["embeddings"].T,
-                                atol=1e-5)
+            self.assertAllClose(logits, inputs @ call_kwargs["embeddings"].T, atol=1e-5)
+
+    @pytest.mark.parametrize(
+        "tied, embedding_dim", [(False, None), (True, 5), (True, 3)]
+    )
+    def test_project_with_the_kernel_matrix_equals_call(self, tied, embedding_dim):
+        layer = OutputProjection(7, tied=tied)
+        embeddings = None
+        if tied:
+            embeddings = np.random.RandomState(9).randn(7, embedding_dim)
+            embeddings = embeddings.astype("float32")
+        layer(INPUTS[:, 0], embeddings=embeddings)  # builds
+        layer.bias.assign(np.arange(7, dtype="float32"))
+        expected = layer(INPUTS[:, 0], embeddings=embeddings)
+        projected = layer.project(INPUTS[:, 0], layer.kernel_matrix(embeddings))
+        self.assertAllClose(projected, expected, atol=1e-5)
 
     def test_tied_needs_the_embeddings(self):
         with pytest.raises(ValueError, match="needs the embedding matrix"):

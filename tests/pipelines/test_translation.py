@@ -233,7 +233,7 @@ def test_the_run_works_without_its_corpus(tiny_run, tmp_path, monkeypatch):
     import nlp_lstm
     from nlp_lstm.bundle import read_bundle
     from nlp_lstm.cli import main
-    from nlp_lstm.export.saved_model import versions
+    from nlp_lstm.export.layout import versions
     from nlp_lstm.export.tflite.export import export_tflite
     from nlp_lstm.export.tflite.runtime import TFLiteTranslator
 

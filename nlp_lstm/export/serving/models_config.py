@@ -14,7 +14,7 @@ import os
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
-from nlp_lstm.export.saved_model import versions
+from nlp_lstm.export.layout import versions
 
 POLICIES = ("latest", "all", "specific")
 

@@ -7,7 +7,7 @@ import datetime
 import os
 
 from nlp_lstm.bundle import TranslatorBundle
-from nlp_lstm.export import saved_model
+from nlp_lstm.export import layout
 from nlp_lstm.export.bundles import bundle_of
 from nlp_lstm.export.tflite import convert as convert_lib
 from nlp_lstm.export.tflite.tagger import TaggerTFLite
@@ -23,7 +23,7 @@ def _source_model(bundle) -> dict:
     description of it."""
     path = os.path.abspath(bundle.path) if bundle.path else None
     saved, version = None, None
-    if path and os.path.basename(path) == saved_model.BUNDLE_DIRECTORY:
+    if path and os.path.basename(path) == layout.BUNDLE_DIRECTORY:
         candidate = os.path.dirname(os.path.dirname(path))
         if os.path.isfile(os.path.join(candidate, "saved_model.pb")):
             saved = candidate

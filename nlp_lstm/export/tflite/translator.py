@@ -88,6 +88,7 @@ class TranslatorTFLite(tf.Module):
             max_lengths=max_length,
             eos_id=eos_id[0],
             encoder_fn=self.encoder_fn,
+            shrink=False,  # TFLite loops keep fixed shapes
         )
         return {
             "ids": result["ids"],

@@ -1,0 +1,64 @@
+"""Translation speed and memory of an exported translator beside OpenNMT-tf and
+OpenNMT-py, in one sitting (issue 13).
+
+    ../shared/peers/bench.sh setup && ../shared/peers/prepare_multi30k.sh
+    ../shared/peers/bench.sh -d /tmp/peers/m30k -n 2000 --tok sp --sp-vocab 8000 \\
+        --infer-copies 3 -o /tmp/peers/runs/m30k-n2000          # trains the peers
+    python benchmarks/translation_speed.py --model saved_models/multi30k_en_de \\
+        --peers /tmp/peers/runs/m30k-n2000 [--output DIR]
+
+Translates test_2016_flickr three times over (3,000 sentences) greedy and with
+beam 5 at batch 64: the peers with the commands `bench.sh` uses, then the
+project in-process and as `nlp-lstm translate`, one process at a time. Prints
+a table and writes `results.json` and `results.md` to `--output` (default
+`benchmarks/results/translation_speed`). Run nothing else on the machine
+meanwhile. The logic is in `nlp_lstm/benchmarking/translation_speed.py`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO_ROOT)
+
+from nlp_lstm.benchmarking.translation_speed import Setup, run  # noqa: E402
+
+DATA = os.path.join(REPO_ROOT, "..", "shared", "data", "multi30k")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True, help="translator SavedModel")
+    parser.add_argument("--peers", default=None, help="bench.sh output folder")
+    parser.add_argument(
+        "--sources", default=os.path.join(DATA, "test_2016_flickr.en.gz")
+    )
+    parser.add_argument(
+        "--references", default=os.path.join(DATA, "test_2016_flickr.de.gz")
+    )
+    parser.add_argument("--copies", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--latency-sentences", type=int, default=200)
+    parser.add_argument(
+        "--output",
+        default=os.path.join(REPO_ROOT, "benchmarks", "results", "translation_speed"),
+    )
+    args = parser.parse_args(argv)
+    setup = Setup(
+        model=os.path.abspath(args.model),
+        sources=args.sources,
+        references=args.references,
+        copies=args.copies,
+        batch_size=args.batch_size,
+        latency_sentences=args.latency_sentences,
+        peers=args.peers,
+    )
+    run(setup, os.path.abspath(args.output))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,424 @@
+"""Translation speed and memory of an exported translator, beside the peers.
+
+What issue 13 measures, one process per measurement (so that each peak RSS is
+its own), one after the other:
+
+- **in-process**: a fresh process loads the SavedModel and translates the test
+  set (its copies) at batch 64 through `SavedModelTranslator.translate`
+  (length-sorted batches, as the peers batch by length), timed after the first
+  call, as the peers' own timers measure; then batch-1 latency over the first
+  sentences. Start-up is split into import, load and first call.
+- **whole process**: `nlp-lstm translate` on the file, under `/usr/bin/time -v`
+  (wall seconds and peak RSS), start-up included.
+- **peers**: OpenNMT-tf and OpenNMT-py, trained by `../shared/peers/bench.sh`,
+  translate the same sentences with the same commands as `bench.sh` (their
+  SentencePiece pieces in, pieces out), whole process and their own timers.
+
+BLEU and chrF are scored on the first copy of the test set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from nlp_lstm.evaluation.translation import corpus_scores
+
+MODES = {"greedy": 1, "beam": 5}
+PEER_LABELS = {"tf": "OpenNMT-tf 2.32", "py": "OpenNMT-py 3.5.1"}
+
+
+@dataclasses.dataclass
+class Setup:
+    """What one sitting translates, and with what."""
+
+    model: str  # an exported SavedModel (model or version folder)
+    sources: str  # raw source text, one sentence a line
+    references: str  # raw references of `sources`
+    copies: int = 3
+    batch_size: int = 64
+    latency_sentences: int = 200
+    peers: str | None = None  # a bench.sh output folder (`.../m30k-n2000`)
+    threads: int = os.cpu_count() or 1
+
+
+def read_lines(path: str) -> list[str]:
+    """The lines of a text file (gzip-compressed when it ends in `.gz`)."""
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as stream:
+        return [line.rstrip("\n") for line in stream]
+
+
+def timed_command(command, stdin_path=None, stdout_path=None, env=None) -> dict:
+    """Runs `command` under `/usr/bin/time -v`: wall seconds, peak RSS (MB),
+    return code and the command's stderr (stdout goes to `stdout_path`)."""
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as report:
+        stdin = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL
+        stdout = open(stdout_path, "wb") if stdout_path else subprocess.DEVNULL
+        try:
+            start = time.perf_counter()
+            process = subprocess.run(
+                ["/usr/bin/time", "-v", "-o", report.name, *command],
+                stdin=stdin,
+                stdout=stdout,
+                stderr=subprocess.PIPE,
+                env=env,
+                check=False,
+            )
+            seconds = time.perf_counter() - start
+        finally:
+            for stream in (stdin, stdout):
+                if hasattr(stream, "close"):
+                    stream.close()
+        found = re.search(r"Maximum resident set size \(kbytes\): (\d+)", report.read())
+    return {
+        "seconds": seconds,
+        "rss_mb": int(found.group(1)) / 1024 if found else None,
+        "returncode": process.returncode,
+        "stderr": process.stderr.decode("utf-8", errors="replace"),
+    }
+
+
+def repeated_file(path: str, copies: int, directory: str) -> str:
+    """`path`'s lines `copies` times over, in a file of `directory`."""
+    lines = read_lines(path)
+    name = os.path.basename(path).removesuffix(".gz")
+    target = os.path.join(directory, f"{name}.x{copies}")
+    with open(target, "w", encoding="utf-8") as stream:
+        for _ in range(copies):
+            stream.writelines(line + "\n" for line in lines)
+    return target
+
+
+def scores(hypotheses_path: str, references: list[str]) -> dict:
+    hypotheses = read_lines(hypotheses_path)[: len(references)]
+    if len(hypotheses) != len(references):
+        return {}
+    return corpus_scores(hypotheses, references)
+
+
+# -------------------------------------------------------------------- ours
+
+
+def in_process(
+    model: str, sources: str, beam_size: int, batch_size: int, latency_sentences: int
+) -> dict:
+    """Runs in a fresh process (`python -m ... in-process`): start-up split
+    into import, load and first call, then throughput and batch-1 latency."""
+    start = time.perf_counter()
+    from nlp_lstm.export.runners import SavedModelTranslator
+
+    imported = time.perf_counter()
+    translator = SavedModelTranslator(model)
+    loaded = time.perf_counter()
+    texts = read_lines(sources)
+    translator.translate(texts[:1], beam_size=beam_size)
+    first = time.perf_counter()
+    outputs = translator.translate(texts, beam_size=beam_size, batch_size=batch_size)
+    done = time.perf_counter()
+    latencies = []
+    for text in texts[:latency_sentences]:
+        call = time.perf_counter()
+        translator.translate([text], beam_size=beam_size, batch_size=1)
+        latencies.append(time.perf_counter() - call)
+    from nlp_lstm.benchmarking.measure import peak_rss_mb
+
+    return {
+        "import_s": imported - start,
+        "load_s": loaded - imported,
+        "first_call_s": first - loaded,
+        "translate_s": done - first,
+        "sentences": len(texts),
+        "sentences_per_s": len(texts) / (done - first),
+        "latency_ms_median": 1000 * statistics.median(latencies),
+        "latency_ms_p90": 1000 * sorted(latencies)[int(0.9 * (len(latencies) - 1))],
+        "peak_rss_mb": peak_rss_mb(),
+        "outputs": outputs,
+    }
+
+
+def ours(setup: Setup, timed_sources: str, references: list[str], work: str) -> dict:
+    """The project's rows: in-process and whole-process, greedy and beam."""
+    row = {"system": "nlp_lstm SavedModel"}
+    for mode, beam_size in MODES.items():
+        report = os.path.join(work, f"ours.{mode}.json")
+        command = [
+            sys.executable,
+            "-m",
+            __name__,
+            "in-process",
+            "--model",
+            setup.model,
+            "--sources",
+            timed_sources,
+            "--beam-size",
+            str(beam_size),
+            "--batch-size",
+            str(setup.batch_size),
+            "--latency-sentences",
+            str(setup.latency_sentences),
+            "--report",
+            report,
+        ]
+        measured = timed_command(command)
+        if measured["returncode"]:
+            raise RuntimeError(
+                f"in-process {mode} failed:\n{measured['stderr'][-3000:]}"
+            )
+        with open(report, encoding="utf-8") as stream:
+            inside = json.load(stream)
+        hypotheses = os.path.join(work, f"ours.{mode}.inprocess.txt")
+        with open(hypotheses, "w", encoding="utf-8") as stream:
+            stream.writelines(line + "\n" for line in inside.pop("outputs"))
+        output = os.path.join(work, f"ours.{mode}.txt")
+        whole = timed_command(
+            [
+                "nlp-lstm",
+                "translate",
+                "--model",
+                setup.model,
+                "--beam-size",
+                str(beam_size),
+                "--batch-size",
+                str(setup.batch_size),
+            ],
+            stdin_path=timed_sources,
+            stdout_path=output,
+        )
+        if whole["returncode"]:
+            raise RuntimeError(f"nlp-lstm translate failed:\n{whole['stderr'][-3000:]}")
+        row[mode] = {
+            "sentences_per_s_own": inside["sentences_per_s"],
+            "sentences_per_s_process": inside["sentences"] / whole["seconds"],
+            "process_s": whole["seconds"],
+            "rss_mb": whole["rss_mb"],
+            "startup": {
+                key: inside[key] for key in ("import_s", "load_s", "first_call_s")
+            },
+            "latency_ms_median": inside["latency_ms_median"],
+            "latency_ms_p90": inside["latency_ms_p90"],
+            "in_process_rss_mb": inside["peak_rss_mb"],
+            "same_as_cli": read_lines(hypotheses) == read_lines(output),
+            "stderr_lines": len(whole["stderr"].splitlines()),
+            **scores(output, references),
+        }
+    return row
+
+
+# ------------------------------------------------------------------- peers
+
+
+def _peer_output_tokens(path: str) -> int:
+    with open(path, encoding="utf-8") as stream:
+        return sum(len(line.split()) for line in stream)
+
+
+def _decode_pieces(pieces_path: str, sp_model: str, output: str, count: int) -> None:
+    import sentencepiece
+
+    processor = sentencepiece.SentencePieceProcessor(model_file=sp_model)
+    lines = read_lines(pieces_path)[:count]
+    with open(output, "w", encoding="utf-8") as stream:
+        stream.writelines(processor.decode(line.split()) + "\n" for line in lines)
+
+
+def peer_commands(
+    peer: str, folder: str, mode: str, sources: str, output: str, threads: int
+) -> list[str]:
+    """`bench.sh`'s translate command for `peer` (`tf` or `py`)."""
+    home = os.path.dirname(os.path.dirname(folder))  # PEERS_HOME
+    run = os.path.join(folder, f"onmt-{peer}")
+    if peer == "tf":
+        return [
+            os.path.join(home, "venv-onmt-tf", "bin", "onmt-main"),
+            "--config",
+            os.path.join(run, "config.yml"),
+            os.path.join(run, f"{mode}.yml"),
+            "--intra_op_parallelism_threads",
+            str(threads),
+            "--inter_op_parallelism_threads",
+            str(threads),
+            "infer",
+            "--features_file",
+            sources,
+            "--predictions_file",
+            output,
+            "--log_prediction_time",
+        ]
+    checkpoints = sorted(
+        name for name in os.listdir(run) if re.fullmatch(r"model_step_\d+\.pt", name)
+    )
+    return [
+        os.path.join(home, "venv-onmt-py", "bin", "onmt_translate"),
+        "-model",
+        os.path.join(run, checkpoints[-1]),
+        "-src",
+        sources,
+        "-output",
+        output,
+        "-beam_size",
+        str(MODES[mode]),
+        "-batch_size",
+        "64",
+        "-batch_type",
+        "sents",
+        "-max_length",
+        "200",
+        "-length_penalty",
+        "none",
+        "-gpu",
+        "-1",
+        "-seed",
+        "1234",
+        "-report_time",
+    ]
+
+
+def peer_own_seconds(peer: str, log: str, output: str) -> float | None:
+    """The peer's own translation time, read as `bench.sh` reads it."""
+    if peer == "tf":
+        found = re.findall(r"Total prediction time \(s\): ([\d.]+)", log)
+        return float(found[-1]) if found else None
+    found = re.findall(r"Tokens per second: ([\d.]+)", log)
+    if found and float(found[-1]) > 0:
+        return _peer_output_tokens(output) / float(found[-1])
+    return None
+
+
+def peers(setup: Setup, references: list[str], work: str) -> list[dict]:
+    """The peers' rows, for each peer that `bench.sh` trained in `setup.peers`."""
+    rows = []
+    prepared = os.path.join(setup.peers, "prep")
+    pieces = repeated_file(os.path.join(prepared, "test.src"), setup.copies, work)
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS=str(setup.threads),
+        MKL_NUM_THREADS=str(setup.threads),
+        TF_CPP_MIN_LOG_LEVEL="1",
+        PYTHONWARNINGS="ignore",
+        TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1",
+    )
+    for peer, label in PEER_LABELS.items():
+        if not os.path.isdir(os.path.join(setup.peers, f"onmt-{peer}")):
+            continue
+        row = {"system": label}
+        for mode in MODES:
+            output = os.path.join(work, f"{peer}.{mode}.pieces")
+            command = peer_commands(
+                peer, setup.peers, mode, pieces, output, setup.threads
+            )
+            measured = timed_command(command, env=env)
+            if measured["returncode"]:
+                row[mode] = {"error": measured["stderr"][-2000:]}
+                continue
+            own = peer_own_seconds(peer, measured["stderr"], output)
+            sentences = len(references) * setup.copies
+            text = os.path.join(work, f"{peer}.{mode}.txt")
+            _decode_pieces(
+                output, os.path.join(prepared, "sp.model"), text, len(references)
+            )
+            row[mode] = {
+                "sentences_per_s_own": sentences / own if own else None,
+                "sentences_per_s_process": sentences / measured["seconds"],
+                "process_s": measured["seconds"],
+                "rss_mb": measured["rss_mb"],
+                **scores(text, references),
+            }
+        rows.append(row)
+    return rows
+
+
+# ------------------------------------------------------------------ report
+
+
+def _cell(value, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def table(rows: list[dict]) -> str:
+    """A Markdown table: one column per system."""
+    lines = [
+        ("greedy sentences/s, own timer", "greedy", "sentences_per_s_own", 1),
+        ("greedy sentences/s, whole process", "greedy", "sentences_per_s_process", 1),
+        ("beam-5 sentences/s, own timer", "beam", "sentences_per_s_own", 1),
+        ("beam-5 sentences/s, whole process", "beam", "sentences_per_s_process", 1),
+        ("peak RSS greedy, MB", "greedy", "rss_mb", 0),
+        ("peak RSS beam, MB", "beam", "rss_mb", 0),
+        ("batch-1 latency greedy, ms (median)", "greedy", "latency_ms_median", 1),
+        ("batch-1 latency beam, ms (median)", "beam", "latency_ms_median", 1),
+        ("BLEU greedy", "greedy", "bleu", 2),
+        ("BLEU beam", "beam", "bleu", 2),
+    ]
+    header = "| | " + " | ".join(row["system"] for row in rows) + " |"
+    out = [header, "|---" * (len(rows) + 1) + "|"]
+    for label, mode, key, digits in lines:
+        cells = [_cell(row.get(mode, {}).get(key), digits) for row in rows]
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
+    for row in rows:
+        for mode in MODES:
+            startup = row.get(mode, {}).get("startup")
+            if startup:
+                out.append(
+                    f"\n{row['system']} {mode} start-up: import "
+                    f"{startup['import_s']:.2f} s, load {startup['load_s']:.2f} s, "
+                    f"first call {startup['first_call_s']:.2f} s"
+                )
+    return "\n".join(out)
+
+
+def run(setup: Setup, output: str) -> dict:
+    """Measures the peers (when `setup.peers`), then the project; writes
+    `results.json` and `results.md` into `output`."""
+    os.makedirs(output, exist_ok=True)
+    references = read_lines(setup.references)
+    timed_sources = repeated_file(setup.sources, setup.copies, output)
+    rows = peers(setup, references, output) if setup.peers else []
+    rows.append(ours(setup, timed_sources, references, output))
+    results = {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "setup": dataclasses.asdict(setup),
+        "rows": rows,
+    }
+    with open(os.path.join(output, "results.json"), "w", encoding="utf-8") as stream:
+        json.dump(results, stream, indent=1)
+    markdown = table(rows)
+    with open(os.path.join(output, "results.md"), "w", encoding="utf-8") as stream:
+        stream.write(markdown + "\n")
+    print(markdown)
+    return results
+
+
+def _in_process_main(argv: list[str]) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("command", choices=["in-process"])
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--sources", required=True)
+    parser.add_argument("--beam-size", type=int, required=True)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--latency-sentences", type=int, default=200)
+    parser.add_argument("--report", required=True)
+    args = parser.parse_args(argv)
+    result = in_process(
+        args.model,
+        args.sources,
+        args.beam_size,
+        args.batch_size,
+        args.latency_sentences,
+    )
+    with open(args.report, "w", encoding="utf-8") as stream:
+        json.dump(result, stream)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_in_process_main(sys.argv[1:]))

@@ -1,0 +1,189 @@
+"""The searches against plain NumPy definitions, on random step distributions.
+
+The TF searches take shortcuts (log-probabilities only where used, each
+hypothesis's `beam_size` best tokens instead of the whole vocabulary); these
+references rank every token of every hypothesis.
+"""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nlp_lstm.decoding.search import beam_search, greedy_search, top_k_rows
+
+BOS, EOS, VOCAB, STEPS = 2, 3, 9, 12
+
+
+def random_table(seed):
+    """Logits by step and previous token: `(STEPS, VOCAB, VOCAB)`."""
+    rng = np.random.default_rng(seed)
+    table = rng.normal(0.0, 2.0, (STEPS, VOCAB, VOCAB)).astype(np.float32)
+    table[:, :, EOS] -= 1.5  # outputs of a few tokens, not all of length 0
+    return table
+
+
+def step_fn_of(table):
+    """`step_fn` whose logits depend on the step (the state) and the last token."""
+    table = tf.constant(table)
+
+    def step_fn(ids, state, constants):
+        index = tf.stack([tf.minimum(state, STEPS - 1), ids], axis=1)
+        return tf.gather_nd(table, index), state + 1, tf.zeros([tf.shape(ids)[0], 1])
+
+    return step_fn
+
+
+def log_softmax(x):
+    x = x.astype(np.float64)
+    return x - x.max() - np.log(np.exp(x - x.max()).sum())
+
+
+def penalty(length, alpha):
+    return ((5.0 + length) / 6.0) ** alpha
+
+
+def reference_greedy(table, max_length):
+    tokens, score, previous = [], 0.0, BOS
+    for t in range(max_length + 1):
+        log_probs = log_softmax(table[min(t, STEPS - 1), previous])
+        token = EOS if t >= max_length else int(np.argmax(log_probs))
+        score += 0.0 if t >= max_length else log_probs[token]
+        if token == EOS:
+            return tokens, score
+        tokens.append(token)
+        previous = token
+    return tokens, score
+
+
+def reference_beam(table, max_length, k, alpha):
+    # (tokens, cumulative log-prob, finished); the beam starts with one.
+    beam = [([], 0.0, False)]
+    for t in range(max_length + 1):
+        candidates = []
+        for parent, (tokens, total, finished) in enumerate(beam):
+            if finished or t >= max_length:
+                length = len(tokens) + (0 if finished else 1)
+                extended = tokens if finished else tokens + [EOS]
+                candidates.append(
+                    (total / penalty(length, alpha), parent, EOS, extended, total, True)
+                )
+                continue
+            previous = tokens[-1] if tokens else BOS
+            log_probs = log_softmax(table[min(t, STEPS - 1), previous])
+            for token in range(VOCAB):
+                new_total = total + log_probs[token]
+                candidates.append(
+                    (
+                        new_total / penalty(len(tokens) + 1, alpha),
+                        parent,
+                        token,
+                        tokens + [token],
+                        new_total,
+                        token == EOS,
+                    )
+                )
+        # Best first; ties to the lower parent, then the lower token.
+        candidates.sort(key=lambda c: (-c[0], c[1], c[2]))
+        beam = [(c[3], c[4], c[5]) for c in candidates[:k]]
+        if all(finished for _, _, finished in beam):
+            break
+    scored = [
+        (total / penalty(len(tokens), alpha), tokens) for tokens, total, _ in beam
+    ]
+    score, tokens = max(scored, key=lambda pair: pair[0])
+    return [token for token in tokens if token != EOS], score
+
+
+def run(search, table, max_lengths, **kwargs):
+    batch = len(max_lengths)
+    result = search(
+        step_fn=step_fn_of(table),
+        state=tf.zeros([batch], tf.int32),
+        constants=(),
+        bos_id=BOS,
+        eos_id=EOS,
+        max_lengths=tf.constant(max_lengths, tf.int32),
+        source_length=1,
+        **kwargs,
+    )
+    return {key: value.numpy() for key, value in result.items()}
+
+
+@pytest.mark.parametrize("shrink", [False, True])
+@pytest.mark.parametrize("seed", range(6))
+def test_greedy_equals_the_reference(seed, shrink):
+    table = random_table(seed)
+    max_lengths = [1, 4, 7, 11]
+    result = run(greedy_search, table, max_lengths, shrink=shrink)
+    for row, max_length in enumerate(max_lengths):
+        tokens, score = reference_greedy(table, max_length)
+        length = result["lengths"][row]
+        assert result["ids"][row, :length].tolist() == tokens
+        np.testing.assert_allclose(result["scores"][row], score, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("shrink", [False, True])
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("beam_size, alpha", [(2, 0.0), (3, 0.6), (5, 1.0)])
+def test_beam_equals_the_reference(seed, beam_size, alpha, shrink):
+    table = random_table(seed)
+    max_lengths = [1, 4, 7, 11]
+    result = run(
+        beam_search,
+        table,
+        max_lengths,
+        beam_size=beam_size,
+        length_penalty=alpha,
+        shrink=shrink,
+    )
+    for row, max_length in enumerate(max_lengths):
+        tokens, score = reference_beam(table, max_length, beam_size, alpha)
+        length = result["lengths"][row]
+        assert result["ids"][row, :length].tolist() == tokens, (row, max_length)
+        np.testing.assert_allclose(result["scores"][row], score, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("search", [greedy_search, beam_search])
+def test_shrinking_computes_fewer_rows_for_the_same_result(search):
+    table = random_table(0)
+    max_lengths = [1, 2, 3, 11, 11, 11]
+    computed = {}
+    results = {}
+    for shrink in (False, True):
+        rows = tf.Variable(0)
+        step_fn = step_fn_of(table)
+
+        def counting_step(ids, state, constants, step_fn=step_fn, rows=rows):
+            rows.assign_add(tf.shape(ids)[0])
+            return step_fn(ids, state, constants)
+
+        kwargs = {"beam_size": 3} if search is beam_search else {}
+        result = search(
+            step_fn=counting_step,
+            state=tf.zeros([len(max_lengths)], tf.int32),
+            constants=(),
+            bos_id=BOS,
+            eos_id=EOS,
+            max_lengths=tf.constant(max_lengths, tf.int32),
+            source_length=1,
+            shrink=shrink,
+            **kwargs,
+        )
+        computed[shrink] = int(rows.numpy())
+        results[shrink] = {key: value.numpy() for key, value in result.items()}
+    assert computed[True] < computed[False]
+    for key, value in results[False].items():
+        np.testing.assert_allclose(results[True][key], value, rtol=1e-6)
+
+
+@pytest.mark.parametrize("width", [6, 1000, 7919, 8000])
+@pytest.mark.parametrize("k", [1, 3, 5])
+def test_blocked_top_k_equals_top_k(width, k):
+    rng = np.random.default_rng(width + k)
+    values = rng.normal(size=(40, width)).astype(np.float32)
+    values[:, ::3] = np.round(values[:, ::3], 1)  # ties, across blocks too
+    values[0] = 0.0  # a row of ties only
+    top, indices = top_k_rows(tf.constant(values), k)
+    expected_top, expected_indices = tf.math.top_k(values, k)
+    np.testing.assert_array_equal(indices.numpy(), expected_indices.numpy())
+    np.testing.assert_array_equal(top.numpy(), expected_top.numpy())
