@@ -30,7 +30,7 @@ from tensorflow.python.profiler.internal import (  # noqa: E402
     _pywrap_profiler_plugin as profiler_plugin,
 )
 
-from nlp_lstm.export import layout  # noqa: E402
+from nlp_lstm.export import layout, runtime  # noqa: E402
 from nlp_lstm.utils.iterables import sorted_map  # noqa: E402
 
 
@@ -65,6 +65,7 @@ def main(argv=None) -> int:
     parser.add_argument("--top", type=int, default=25)
     args = parser.parse_args(argv)
 
+    runtime.load_text_ops()
     loaded = tf.saved_model.load(layout.resolve(args.model))
     signature = loaded.signatures[args.signature]
     sources = read_sources(args.sources, args.sentences)
@@ -100,6 +101,14 @@ def main(argv=None) -> int:
             f"{kind:32s} {micros / 1e6:8.3f} {micros / total:6.1%} {runs:9d} "
             f"{micros / max(runs, 1):7.1f}"
         )
+    by_scope = collections.Counter()
+    for row in rows:
+        name = row["operation"]
+        scope = "decoder loop" if "/while/body/" in name and "encoder" not in name else (
+            "encoder" if "encoder" in name else "other")
+        by_scope[scope] += row["total_self_time"]
+    print("\nby scope: " + ", ".join(
+        f"{scope} {micros / 1e6:.3f} s" for scope, micros in by_scope.most_common()))
     print(f"\n{'op':60s} {'self s':>8s} {'runs':>8s}")
     for row in sorted(rows, key=lambda row: -row["total_self_time"])[: args.top]:
         print(

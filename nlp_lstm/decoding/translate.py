@@ -65,10 +65,9 @@ def translate_ids(
         max_lengths = default_lengths
     else:
         max_lengths = tf.where(max_lengths > 0, max_lengths, default_lengths)
-    # The output kernel is read (and transposed when tied) once per search.
-    step_fn = functools.partial(
-        model.decoding_step, output_kernel=model.output_kernel()
-    )
+    # The weights a step reads are prepared once per search.
+    step_fn = functools.partial(model.decoding_step, weights=model.decoding_weights())
+
     common = dict(
         step_fn=step_fn,
         state=state,

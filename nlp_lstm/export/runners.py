@@ -19,7 +19,6 @@ from nlp_lstm.export import layout, runtime
 from nlp_lstm.utils.iterables import batches, sorted_map
 
 tf = runtime.import_tensorflow()
-runtime.load_text_ops()
 
 DEFAULT_BATCH_SIZE = 64
 # Texts read, sorted by length and translated together: batches of similar
@@ -35,6 +34,7 @@ class RunnerWarning(UserWarning):
 def _load(path: str, task: str):
     """`(resolved path, metadata, loaded SavedModel)`; checks the metadata's task."""
     resolved = layout.resolve(path)
+    runtime.load_text_ops(resolved)
     metadata = layout.read_metadata(resolved)
     found = metadata.get("task", task)
     if found != task:

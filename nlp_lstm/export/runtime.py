@@ -52,11 +52,62 @@ def text_op_libraries() -> list[str]:
     return sorted(glob.glob(os.path.join(folder, "_*.so")))
 
 
-def load_text_ops() -> None:
-    """Registers every tensorflow-text op kernel, as `import tensorflow_text`
-    does, without importing its Python package (and Keras with it)."""
+def graph_ops(saved_model_dir: str) -> set[str]:
+    """The op types of a SavedModel's graph and function library."""
+    from tensorflow.core.protobuf import saved_model_pb2  # noqa: PLC0415
+
+    proto = saved_model_pb2.SavedModel()
+    with open(os.path.join(saved_model_dir, "saved_model.pb"), "rb") as stream:
+        proto.ParseFromString(stream.read())
+    ops = set()
+    for meta_graph in proto.meta_graphs:
+        ops.update(node.op for node in meta_graph.graph_def.node)
+        for function in meta_graph.graph_def.library.function:
+            ops.update(node.op for node in function.node_def)
+    return ops
+
+
+def _unregistered(ops) -> set[str]:
+    from tensorflow.python.framework import op_def_registry  # noqa: PLC0415
+
+    return {op for op in ops if op_def_registry.get(op) is None}
+
+
+# Words of library names that say nothing about which ops they hold.
+_GENERIC_WORDS = {"op", "ops", "tokenizer"}
+
+
+def _named_after(library: str, ops) -> bool:
+    """Whether every telling word of `library`'s name (`_sentencepiece_tokenizer.so`:
+    sentencepiece) is in the name of one of `ops`."""
+    words = set(os.path.basename(library)[1:-3].split("_")) - _GENERIC_WORDS
+    return any(all(word in op.lower() for word in words) for op in ops)
+
+
+def load_text_ops(saved_model_dir: str | None = None) -> None:
+    """Registers the tensorflow-text op kernels, as `import tensorflow_text`
+    does, without importing its Python package (and Keras with it).
+
+    With `saved_model_dir`, only the libraries of the ops that its graph uses
+    and TensorFlow lacks (each library is about 5 MB of memory; all of them,
+    100 MB), found by name and checked; without it, all of them.
+    """
     tf = import_tensorflow()
     if "tensorflow_text" in sys.modules:
         return
-    for library in text_op_libraries():
+    libraries = text_op_libraries()
+    missing = _unregistered(graph_ops(saved_model_dir)) if saved_model_dir else None
+    if missing is not None:
+        # Likely libraries first, the others only if ops are still missing.
+        libraries.sort(key=lambda library: not _named_after(library, missing))
+    for library in libraries:
+        if missing is not None and not missing:
+            return
         tf.load_op_library(library)
+        if missing is not None:
+            missing = _unregistered(missing)
+    if missing:
+        raise ValueError(
+            f"{saved_model_dir} uses ops that neither TensorFlow nor tensorflow-text "
+            f"registers: {sorted(missing)}; install the versions it was exported with"
+        )

@@ -13,6 +13,7 @@ Reference:
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from nlp_lstm.layers.linear import dense
@@ -74,8 +75,8 @@ class LuongDotAttention(Attention):
         self.built = True
 
     def score(self, query, keys):
-        # A batched matmul against the untransposed keys (no transpose per step).
-        return ops.einsum("btu,bsu->bts", query, keys)
+        # A batched matmul by the keys as they are (no transpose per step).
+        return tf.matmul(query, keys, transpose_b=True)
 
 
 @keras.saving.register_keras_serializable(package="nlp_lstm")
@@ -94,8 +95,8 @@ class LuongGeneralAttention(Attention):
         return dense(memory, self.kernel)  # (batch, source_time, units)
 
     def score(self, query, keys):
-        # A batched matmul against the untransposed keys (no transpose per step).
-        return ops.einsum("btu,bsu->bts", query, keys)
+        # A batched matmul by the keys as they are (no transpose per step).
+        return tf.matmul(query, keys, transpose_b=True)
 
 
 @keras.saving.register_keras_serializable(package="nlp_lstm")

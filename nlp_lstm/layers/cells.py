@@ -39,6 +39,14 @@ def lstm_step(z, carry):
     return o * tanh_carry, new_carry, tf.concat([i, f, g, o], axis=-1), tanh_carry
 
 
+def lstm_cell(z, carry):
+    """`lstm_step` for inference: `(hidden, new_carry)`, without the tensors
+    that only a backward pass needs."""
+    i, f, g, o = lstm_gates(z)
+    new_carry = f * carry + i * g
+    return o * tf.tanh(new_carry), new_carry
+
+
 def lstm_step_backward(d_hidden, d_carry, gates, carry, tanh_carry):
     """Gradients of `lstm_step`: `(d_z, d_previous_carry)`.
 

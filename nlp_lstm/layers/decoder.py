@@ -7,6 +7,7 @@ import tensorflow as tf
 from keras import ops
 
 from nlp_lstm.layers import attention as attention_lib
+from nlp_lstm.layers import cells as cells_lib
 from nlp_lstm.layers import decoder_loop
 from nlp_lstm.layers.encoder import state_size
 from nlp_lstm.layers.linear import dense
@@ -129,7 +130,20 @@ class AttentionDecoder(keras.layers.Layer):
         """Attention keys, computed once per source batch."""
         return self.attention_layer.prepare(memory)
 
-    def step(self, inputs, state, memory, keys, mask=None, training=False):
+    def inference_weights(self):
+        """Per LSTM cell `([kernel; recurrent_kernel], bias)`, for `step`
+        outside training: prepared once per decoding (not per step), each
+        cell is then one matmul a step instead of two. None for GRU cells."""
+        if self.cell != "lstm":
+            return None
+        return [
+            (ops.concatenate([cell.kernel, cell.recurrent_kernel], axis=0), cell.bias)
+            for cell in self.cells
+        ]
+
+    def step(
+        self, inputs, state, memory, keys, mask=None, training=False, weights=None
+    ):
         """One decoding step.
 
         Args:
@@ -138,10 +152,13 @@ class AttentionDecoder(keras.layers.Layer):
             memory: `(batch, source_time, memory_dim)` encoder outputs.
             keys: `prepare(memory)`.
             mask: `(batch, source_time)` bool, True on real source tokens.
+            weights: `inference_weights()` or None; only when not training.
 
         Returns:
             `(attentional, new_state, attention_weights)`.
         """
+        if training and weights is not None:
+            raise ValueError("inference_weights are for inference; pass training=False")
         per_layer = self.states_per_layer
         previous_attentional = state[-1]
         if self.input_feeding:
@@ -151,7 +168,16 @@ class AttentionDecoder(keras.layers.Layer):
         for index, cell in enumerate(self.cells):
             cell_state = list(state[index * per_layer : (index + 1) * per_layer])
             outputs = self.dropout_layer(outputs, training=training)
-            outputs, cell_state = cell(outputs, cell_state, training=training)
+            if weights is None:
+                outputs, cell_state = cell(outputs, cell_state, training=training)
+            else:
+                kernel, bias = weights[index]
+                hidden, carry = cell_state
+                z = tf.nn.bias_add(
+                    tf.matmul(tf.concat([outputs, hidden], axis=-1), kernel), bias
+                )
+                outputs, carry = cells_lib.lstm_cell(z, carry)
+                cell_state = [outputs, carry]
             new_state.extend(
                 cell_state if isinstance(cell_state, list | tuple) else [cell_state]
             )
@@ -189,8 +215,9 @@ class AttentionDecoder(keras.layers.Layer):
             return decoder_loop.supports(self.cell, self.attention)
         return self.implementation == "fused"
 
-    def _teacher_forcing_steps(self, inputs, initial_state, memory, keys, mask,
-                               training):
+    def _teacher_forcing_steps(
+        self, inputs, initial_state, memory, keys, mask, training
+    ):
         """`call` as a loop over `step` (any cell)."""
         time_major = tf.transpose(inputs, (1, 0, 2))  # (time, batch, embedding_dim)
         steps = tf.shape(time_major)[0]
@@ -211,8 +238,9 @@ class AttentionDecoder(keras.layers.Layer):
         outputs = tf.transpose(outputs.stack(), (1, 0, 2))  # (batch, time, units)
         return outputs, final_state
 
-    def _teacher_forcing_fused(self, inputs, initial_state, memory, keys, mask,
-                               training):
+    def _teacher_forcing_fused(
+        self, inputs, initial_state, memory, keys, mask, training
+    ):
         """`call` through `decoder_loop.attention_decoder_loop`: what stepping
         `step` computes, with everything that does not depend on the previous
         step taken out of the loop. The embedding part of the first layer's

@@ -95,9 +95,16 @@ class Translator(keras.Model):
     def logits(self, attentional):
         return self.output_projection(attentional, embeddings=self._output_embeddings())
 
-    def output_kernel(self):
-        """The output projection's `(units, vocab)` kernel, for `decoding_step`."""
-        return self.output_projection.kernel_matrix(self._output_embeddings())
+    def decoding_weights(self) -> dict:
+        """What `decoding_step` reads every step, prepared once per search:
+        the output projection's `(units, vocab)` kernel (the embeddings
+        transposed, when tied) and the decoder cells' stacked kernels."""
+        return {
+            "output_kernel": self.output_projection.kernel_matrix(
+                self._output_embeddings()
+            ),
+            "cells": self.decoder.inference_weights(),
+        }
 
     def call(self, inputs, training=False):
         source_ids, target_in = inputs
@@ -112,24 +119,21 @@ class Translator(keras.Model):
         """Tensors that stay fixed during decoding: `(memory, keys, mask)`."""
         return memory, self.decoder.prepare(memory), mask
 
-    def decoding_step(self, ids, state, constants, output_kernel=None):
+    def decoding_step(self, ids, state, constants, weights=None):
         """One step of inference: `(logits, new_state, attention_weights)`.
 
-        `output_kernel`: `self.output_kernel()`, computed once outside the
+        `weights`: `self.decoding_weights()`, computed once outside the
         decoding loop (`nlp_lstm.decoding.translate` does), else every step.
         """
         memory, keys, mask = constants
+        if weights is None:
+            weights = self.decoding_weights()
         embedded = self._target_embedding()(ids)
-        attentional, state, weights = self.decoder.step(
-            embedded, state, memory, keys, mask=mask
+        attentional, state, attention = self.decoder.step(
+            embedded, state, memory, keys, mask=mask, weights=weights["cells"]
         )
-        if output_kernel is None:
-            output_kernel = self.output_kernel()
-        return (
-            self.output_projection.project(attentional, output_kernel),
-            state,
-            weights,
-        )
+        logits = self.output_projection.project(attentional, weights["output_kernel"])
+        return logits, state, attention
 
     PARTS = (
         "source_embedding",

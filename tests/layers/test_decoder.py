@@ -74,12 +74,60 @@ class TestAttentionDecoder(TestCase):
                 np.asarray(outputs)[:, t], np.asarray(step_output), atol=1e-5
             )
 
+    @pytest.mark.parametrize("attention", ["luong_general", "bahdanau"])
+    @pytest.mark.parametrize("input_feeding", [True, False])
+    def test_step_with_inference_weights_equals_step(self, attention, input_feeding):
+        keras.utils.set_random_seed(6)
+        decoder = AttentionDecoder(
+            num_layers=2, units=6, attention=attention, input_feeding=input_feeding
+        )
+        inputs = np.random.RandomState(4).randn(2, 5, 3).astype("float32")
+        memory = np.random.RandomState(5).randn(2, 4, 6).astype("float32")
+        mask = np.array([[True] * 4, [True, True, False, False]])
+        decoder.build(inputs.shape, memory.shape)
+        keys = decoder.prepare(memory)
+        weights = decoder.inference_weights()
+        plain = fast = decoder.initial_state(
+            [np.random.RandomState(i).randn(2, 6).astype("float32") for i in range(4)]
+        )
+        for t in range(5):
+            expected, plain, _ = decoder.step(inputs[:, t], plain, memory, keys, mask)
+            output, fast, _ = decoder.step(
+                inputs[:, t], fast, memory, keys, mask, weights=weights
+            )
+            np.testing.assert_allclose(
+                np.asarray(output), np.asarray(expected), atol=1e-5
+            )
+            for got, want in zip(fast, plain, strict=True):
+                np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=1e-5)
+
+    def test_inference_weights_are_for_inference(self):
+        decoder = AttentionDecoder(num_layers=1, units=4)
+        decoder.build((2, 3, 4), (2, 5, 4))
+        memory = np.ones((2, 5, 4), "float32")
+        state = decoder.initial_state([np.zeros((2, 4), "float32")] * 2)
+        with pytest.raises(ValueError, match="inference_weights are for inference"):
+            decoder.step(
+                np.ones((2, 4), "float32"),
+                state,
+                memory,
+                decoder.prepare(memory),
+                training=True,
+                weights=decoder.inference_weights(),
+            )
+        assert (
+            AttentionDecoder(num_layers=1, units=4, cell="gru").inference_weights()
+            is None
+        )
+
 
 # The fused decoder loop against the step loop (outputs, states, gradients):
 # tests/layers/test_decoder_implementations.py.
 ENCODER_STATES = [
-    [np.full((2, 4), i, "float32"), np.random.RandomState(i).randn(2, 4)
-     .astype("float32")]
+    [
+        np.full((2, 4), i, "float32"),
+        np.random.RandomState(i).randn(2, 4).astype("float32"),
+    ]
     for i in range(2)
 ]
 
@@ -117,4 +165,3 @@ class TestBridge(TestCase):
     def test_copy_rejects_other_widths(self):
         with pytest.raises(ValueError, match="copy bridge needs encoder states"):
             Bridge(kind="copy", num_layers=1, units=3)(ENCODER_STATES)
-

@@ -31,7 +31,9 @@ def tiny_run(tmp_path_factory):
     # A copy of the corpus's first lines: the last test moves it away.
     (root / "corpus").mkdir()
     corpus = copy_lines(
-        "data/tatoeba_spa_eng/spa.txt.gz", root / "corpus" / "pairs.tsv.gz", 1000,
+        "data/tatoeba_spa_eng/spa.txt.gz",
+        root / "corpus" / "pairs.tsv.gz",
+        1000,
         gzip.open,
     )
     config = config_lib.load(
@@ -152,6 +154,8 @@ def test_cli_translate_and_evaluate(tiny_run, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     lines = result.stdout.split("\n")[:-1]
     assert len(lines) == len(SENTENCES) and lines[1] == ""
+    # TensorFlow's start-up notices (no GPU, oneDNN, CPU features) are gone.
+    assert result.stderr == "", result.stderr
     source, reference = tmp_path / "src.txt", tmp_path / "ref.txt"
     source.write_text("Hola.\nGracias.\n")
     reference.write_text("Hello.\nThank you.\n")
@@ -187,6 +191,27 @@ def test_cli_translate_and_evaluate(tiny_run, tmp_path):
     assert translator.translate(SENTENCES, beam_size=1, batch_size=2) == lines
     with pytest.raises(ValueError, match="holds a translation model, not a tagging"):
         SavedModelTagger(model_dir)
+
+
+def test_runner_runs_without_keras_in_a_fresh_process(tiny_run):
+    """The SavedModel runner needs TensorFlow and the tensorflow-text kernels
+    the graph uses, not Keras nor the tensorflow_text package; its outputs
+    equal those of a plain `tf.saved_model.load` with tensorflow_text."""
+    _, report, _ = tiny_run
+    code = f"""
+        import json, sys
+        from nlp_lstm.export.runners import SavedModelTranslator
+        translator = SavedModelTranslator({report["export_path"]!r})
+        outputs = translator.translate({SENTENCES!r}, batch_size=2)
+        modules = [name for name in ("keras", "tensorflow_text") if name in sys.modules]
+        print(json.dumps([outputs, modules]))
+    """
+    outputs, modules = json.loads(run_in_fresh_process(code).splitlines()[-1])
+    assert modules == []
+    expected = saved_model_outputs(
+        {"name": "sources", "values": SENTENCES}, [report["export_path"]]
+    )
+    assert outputs == expected[0]["translations"]
 
 
 def test_pipeline_script_rejects_bad_config_before_work(tmp_path):
@@ -258,12 +283,10 @@ def test_the_run_works_without_its_corpus(tiny_run, tmp_path, monkeypatch):
         {"name": "sources", "values": SENTENCES}, [exported, again]
     )
     assert outputs[1] == outputs[0]
-    metadata = json.loads(
-        (Path(again) / "assets.extra" / "nlp_lstm.json").read_text()
-    )
+    metadata = json.loads((Path(again) / "assets.extra" / "nlp_lstm.json").read_text())
     assert metadata["exported_from"].endswith(os.path.join("assets.extra", "bundle"))
-    assert nlp_lstm.load(str(run_dir)).translate(SENTENCES) == (
-        outputs[0]["translations"]
+    assert (
+        nlp_lstm.load(str(run_dir)).translate(SENTENCES) == (outputs[0]["translations"])
     )
     served = nlp_lstm.load(os.path.dirname(again))  # the runner of the export
     assert served.translate(SENTENCES) == outputs[0]["translations"]
