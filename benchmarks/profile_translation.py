@@ -104,11 +104,17 @@ def main(argv=None) -> int:
     by_scope = collections.Counter()
     for row in rows:
         name = row["operation"]
-        scope = "decoder loop" if "/while/body/" in name and "encoder" not in name else (
-            "encoder" if "encoder" in name else "other")
+        if "encoder" in name:
+            scope = "encoder"
+        else:
+            scope = "decoder loop" if "/while/body/" in name else "other"
         by_scope[scope] += row["total_self_time"]
-    print("\nby scope: " + ", ".join(
-        f"{scope} {micros / 1e6:.3f} s" for scope, micros in by_scope.most_common()))
+    print(
+        "\nby scope: "
+        + ", ".join(
+            f"{scope} {micros / 1e6:.3f} s" for scope, micros in by_scope.most_common()
+        )
+    )
     print(f"\n{'op':60s} {'self s':>8s} {'runs':>8s}")
     for row in sorted(rows, key=lambda row: -row["total_self_time"])[: args.top]:
         print(
