@@ -5,9 +5,10 @@ its own), one after the other:
 
 - **in-process**: a fresh process loads the SavedModel and translates the test
   set (its copies) at batch 64 through `SavedModelTranslator.translate`
-  (length-sorted batches, as the peers batch by length), timed after the first
-  call, as the peers' own timers measure; then batch-1 latency over the first
-  sentences. Start-up is split into import, load and first call.
+  (length-sorted batches, as the peers batch by length; one batch per core at
+  once, as `nlp-lstm translate` runs), timed after the first call, as the
+  peers' own timers measure; then batch-1 latency over the first sentences.
+  Start-up is split into import, load and first call.
 - **whole process**: `nlp-lstm translate` on the file, under `/usr/bin/time -v`
   (wall seconds and peak RSS), start-up included.
 - **peers**: OpenNMT-tf and OpenNMT-py, trained by `../shared/peers/bench.sh`,
@@ -31,6 +32,7 @@ import tempfile
 import time
 
 from nlp_lstm.evaluation.translation import corpus_scores
+from nlp_lstm.utils.cores import usable_cores
 
 MODES = {"greedy": 1, "beam": 5}
 PEER_LABELS = {"tf": "OpenNMT-tf 2.32", "py": "OpenNMT-py 3.5.1"}
@@ -47,7 +49,7 @@ class Setup:
     batch_size: int = 64
     latency_sentences: int = 200
     peers: str | None = None  # a bench.sh output folder (`.../m30k-n2000`)
-    threads: int = os.cpu_count() or 1
+    threads: int = dataclasses.field(default_factory=usable_cores)
 
 
 def read_lines(path: str) -> list[str]:
@@ -114,10 +116,14 @@ def in_process(
     """Runs in a fresh process (`python -m ... in-process`): start-up split
     into import, load and first call, then throughput and batch-1 latency."""
     start = time.perf_counter()
+    from nlp_lstm.export import runtime
     from nlp_lstm.export.runners import SavedModelTranslator
 
     imported = time.perf_counter()
-    translator = SavedModelTranslator(model)
+    # As `nlp-lstm translate` runs: one batch per core at once.
+    threads = usable_cores()
+    runtime.use_threads(threads)
+    translator = SavedModelTranslator(model, workers=threads)
     loaded = time.perf_counter()
     texts = read_lines(sources)
     translator.translate(texts[:1], beam_size=beam_size)
@@ -136,6 +142,7 @@ def in_process(
         "load_s": loaded - imported,
         "first_call_s": first - loaded,
         "translate_s": done - first,
+        "threads": threads,
         "sentences": len(texts),
         "sentences_per_s": len(texts) / (done - first),
         "latency_ms_median": 1000 * statistics.median(latencies),

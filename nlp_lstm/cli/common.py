@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import re
@@ -9,6 +10,8 @@ import sys
 import threading
 import warnings
 from collections.abc import Iterator
+
+from nlp_lstm.utils.cores import usable_cores
 
 DEFAULT_BATCH_SIZE = 64
 
@@ -24,6 +27,28 @@ NATIVE_NOISE = re.compile(
     r"|^To enable the following instructions: .* rebuild TensorFlow"
     r"|\] oneDNN supports DT_INT64 only on platforms with AVX-512"
 )
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a positive integer."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def add_threads_argument(parser) -> None:
+    """`--threads N`: batches run at once, one thread each."""
+    parser.add_argument(
+        "--threads",
+        type=positive_int,
+        default=usable_cores(),
+        help="batches run at once, one core each (default: the usable cores, "
+        f"{usable_cores()} here)",
+    )
 
 
 def stdin_lines() -> Iterator[bytes]:

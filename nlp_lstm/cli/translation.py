@@ -31,6 +31,7 @@ def add_commands(subparsers) -> None:
         default=None,
         help="1 for greedy; default: the exported beam size",
     )
+    common.add_threads_argument(translate)
     translate.set_defaults(handler=translate_command)
 
 
@@ -39,9 +40,11 @@ def translate_command(args) -> int:
     # Start-up: TensorFlow (imported when the command runs, so that
     # `nlp-lstm --help` starts without it), the model and its first call.
     with common.without_native_noise(), common.user_errors():
+        from nlp_lstm.export import runtime
         from nlp_lstm.export.runners import RunnerWarning, SavedModelTranslator
 
-        translator = SavedModelTranslator(args.model)
+        runtime.use_threads(args.threads)
+        translator = SavedModelTranslator(args.model, workers=args.threads)
         translator.warm_up(args.beam_size)
     with common.user_errors(), common.plain_warnings(RunnerWarning):
         # Raw bytes: lines that are not UTF-8 reach the model as they are.

@@ -53,6 +53,12 @@ def _signature(loaded, path: str, name: str):
     return loaded.signatures[name]
 
 
+def _check_workers(workers: int) -> int:
+    if not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    return workers
+
+
 def _check_batch_size(batch_size: int) -> None:
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
@@ -65,6 +71,9 @@ class SavedModelTranslator:
         path: str. A SavedModel version folder, a `saved_models/<name>` folder
             (its highest version) or a run folder (its `report.json`'s
             `export_path`).
+        workers: int. Batches translated at once, on threads; pair it with
+            `nlp_lstm.export.runtime.use_threads(workers)` (one thread a call:
+            what `nlp-lstm translate` does with every usable core).
 
     Attributes:
         path: str. The SavedModel version folder used.
@@ -78,8 +87,9 @@ class SavedModelTranslator:
 
     task = "translation"
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, workers: int = 1):
         self.path, self.metadata, self._loaded = _load(path, self.task)
+        self.workers = _check_workers(workers)
 
     @functools.cached_property
     def bundle(self):
@@ -133,6 +143,7 @@ class SavedModelTranslator:
             batch_size,
             key=len,
             window=batch_size * SORT_WINDOW_BATCHES,
+            workers=self.workers,
         )
 
     def translate(

@@ -111,3 +111,22 @@ def load_text_ops(saved_model_dir: str | None = None) -> None:
             f"{saved_model_dir} uses ops that neither TensorFlow nor tensorflow-text "
             f"registers: {sorted(missing)}; install the versions it was exported with"
         )
+
+
+def use_threads(parallel_calls: int) -> bool:
+    """Sets TensorFlow to run `parallel_calls` graph calls at once, each on
+    one thread (1 intra-op thread, `parallel_calls` inter-op threads).
+
+    A decoding loop is a long chain of small ops that one core runs best:
+    on the 2-core machine, two batches decoded at once on one thread each
+    translated 2.2-2.4x the sentences/s of one batch at a time on both
+    (`benchmarks/translation_speed.py`). Only possible before TensorFlow
+    runs its first op; returns whether it was set.
+    """
+    tf = import_tensorflow()
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(parallel_calls)
+    except RuntimeError:  # the runtime is already initialized
+        return False
+    return True

@@ -80,6 +80,24 @@ def remove_abandoned(base_dir: str) -> list[str]:
     return removed
 
 
+def _saved_root(module) -> tf.Module:
+    """What the SavedModel tracks besides its signatures: `module`'s variables
+    and resources (tokenizers), not its `tf.function` attributes or its Keras
+    model. Those would be saved as functions of their own, each traced a
+    second time beside the signatures' (and the Keras model's own), about
+    half of the graph that a server or runner then loads."""
+    root = tf.Module()
+    # The Keras model's weights, as the tf.Variables the functions capture.
+    weights = module.model.weights if hasattr(module, "model") else []
+    root.variables_of_module = [getattr(w, "value", w) for w in weights]
+    root.resources_of_module = [
+        child
+        for name, child in vars(module).items()
+        if not name.startswith("_") and isinstance(child, tf.Module)
+    ]
+    return root
+
+
 def write_version(
     module: tf.Module,
     signatures: dict,
@@ -115,7 +133,7 @@ def write_version(
         owner = os.path.join(temporary, OWNER_FILE)
         with open(owner, "w", encoding="utf-8") as stream:
             stream.write(_owner())
-        tf.saved_model.save(module, temporary, signatures=signatures)
+        tf.saved_model.save(_saved_root(module), temporary, signatures=signatures)
         extra = os.path.join(temporary, "assets.extra")
         os.makedirs(extra, exist_ok=True)
         info = dict(metadata)

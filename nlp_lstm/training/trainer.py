@@ -23,6 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from nlp_lstm.utils.cores import usable_cores
 from nlp_lstm.utils.files import atomic_write_json
 
 HIGHER_IS_BETTER = ("val_bleu", "val_chrf", "val_f1", "val_accuracy")
@@ -256,10 +257,6 @@ def restore_checkpoint(path: str, state: dict, random_state) -> bool:
     return iterator_restored
 
 
-def usable_cores() -> int:
-    return len(os.sched_getaffinity(0))
-
-
 def resolve_towers(towers: int = 0) -> int:
     """`towers`, or with 0 one tower per core, up to two."""
     return towers if towers > 0 else max(1, min(2, usable_cores()))
@@ -363,9 +360,7 @@ def _weighted_sum(gradients, weights):
             tf.concat([g.indices for g, _ in present], 0),
             present[0][0].dense_shape,
         )
-    return tf.add_n(
-        [tf.convert_to_tensor(g) * tf.cast(w, g.dtype) for g, w in present]
-    )
+    return tf.add_n([tf.convert_to_tensor(g) * tf.cast(w, g.dtype) for g, w in present])
 
 
 def _save_weights_atomically(model: keras.Model, path: str) -> None:

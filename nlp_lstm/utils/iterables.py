@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 
 def batches(items, size: int):
     """Yields lists of up to `size` consecutive items."""
@@ -15,8 +17,7 @@ def batches(items, size: int):
         yield batch
 
 
-
-def sorted_map(function, items, size: int, key, window: int):
+def sorted_map(function, items, size: int, key, window: int, workers: int = 1):
     """Yields `function`'s result for each item, in input order, calling
     `function` on lists of up to `size` items of similar `key`.
 
@@ -31,15 +32,25 @@ def sorted_map(function, items, size: int, key, window: int):
         size: int. Items per call.
         key: callable, item -> sort key.
         window: int. Items sorted together (a multiple of `size` wastes none).
+        workers: int. Calls of `function` run at once, on threads (for a
+            function that releases the GIL, as TensorFlow's calls do).
     """
-    for chunk in batches(items, window):
-        order = sorted(range(len(chunk)), key=lambda index: key(chunk[index]))
-        results = [None] * len(chunk)
-        for start in range(0, len(order), size):
-            positions = order[start : start + size]
-            outputs = function([chunk[index] for index in positions])
-            if len(outputs) != len(positions):
-                raise ValueError(f"{len(outputs)} results for {len(positions)} items")
-            for index, output in zip(positions, outputs, strict=True):
-                results[index] = output
-        yield from results
+    pool = ThreadPoolExecutor(workers) if workers > 1 else None
+    try:
+        for chunk in batches(items, window):
+            order = sorted(range(len(chunk)), key=lambda index: key(chunk[index]))
+            groups = [
+                order[start : start + size] for start in range(0, len(order), size)
+            ]
+            calls = [[chunk[index] for index in group] for group in groups]
+            outputs = pool.map(function, calls) if pool else map(function, calls)
+            results = [None] * len(chunk)
+            for group, output in zip(groups, outputs, strict=True):
+                if len(output) != len(group):
+                    raise ValueError(f"{len(output)} results for {len(group)} items")
+                for index, result in zip(group, output, strict=True):
+                    results[index] = result
+            yield from results
+    finally:
+        if pool:
+            pool.shutdown(cancel_futures=True)
