@@ -39,6 +39,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--references", default=os.path.join(DATA, "test_2016_flickr.de.gz")
     )
+    parser.add_argument(
+        "--before",
+        nargs=3,
+        metavar=("LABEL", "CODE", "MODEL"),
+        default=None,
+        help="also measure another checkout of the project (CODE, on PYTHONPATH) "
+        "with its export MODEL, as a row named LABEL, before this one",
+    )
     parser.add_argument("--copies", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--latency-sentences", type=int, default=200)
@@ -55,6 +63,15 @@ def main(argv: list[str] | None = None) -> int:
         batch_size=args.batch_size,
         latency_sentences=args.latency_sentences,
         peers=args.peers,
+        others=[
+            {
+                "label": args.before[0],
+                "code": os.path.abspath(args.before[1]),
+                "model": os.path.abspath(args.before[2]),
+            }
+        ]
+        if args.before
+        else [],
     )
     run(setup, os.path.abspath(args.output))
     return 0

@@ -49,6 +49,11 @@ class Setup:
     batch_size: int = 64
     latency_sentences: int = 200
     peers: str | None = None  # a bench.sh output folder (`.../m30k-n2000`)
+    # Another checkout of the project to measure (a "before" row), and its label.
+    code: str | None = None
+    label: str = "nlp_lstm SavedModel"
+    # More project rows before this one: dicts of `model`, `code`, `label`.
+    others: list = dataclasses.field(default_factory=list)
     threads: int = dataclasses.field(default_factory=usable_cores)
 
 
@@ -116,14 +121,20 @@ def in_process(
     """Runs in a fresh process (`python -m ... in-process`): start-up split
     into import, load and first call, then throughput and batch-1 latency."""
     start = time.perf_counter()
-    from nlp_lstm.export import runtime
+    try:
+        from nlp_lstm.export import runtime
+    except ImportError:  # a checkout from before it, for a "before" row
+        runtime = None
     from nlp_lstm.export.runners import SavedModelTranslator
 
     imported = time.perf_counter()
-    # As `nlp-lstm translate` runs: one batch per core at once.
     threads = usable_cores()
-    runtime.use_threads(threads)
-    translator = SavedModelTranslator(model, workers=threads)
+    if runtime is None:
+        translator = SavedModelTranslator(model)
+    else:
+        # As `nlp-lstm translate` runs: one batch per core at once.
+        runtime.use_threads(threads)
+        translator = SavedModelTranslator(model, workers=threads)
     loaded = time.perf_counter()
     texts = read_lines(sources)
     translator.translate(texts[:1], beam_size=beam_size)
@@ -154,9 +165,11 @@ def in_process(
 
 def ours(setup: Setup, timed_sources: str, references: list[str], work: str) -> dict:
     """The project's rows: in-process and whole-process, greedy and beam."""
-    row = {"system": "nlp_lstm SavedModel"}
+    row = {"system": setup.label}
+    env = dict(os.environ, PYTHONPATH=setup.code) if setup.code else None
     for mode, beam_size in MODES.items():
-        report = os.path.join(work, f"ours.{mode}.json")
+        name = re.sub(r"\W+", "_", setup.label)
+        report = os.path.join(work, f"{name}.{mode}.json")
         command = [
             sys.executable,
             "-m",
@@ -175,17 +188,17 @@ def ours(setup: Setup, timed_sources: str, references: list[str], work: str) -> 
             "--report",
             report,
         ]
-        measured = timed_command(command)
+        measured = timed_command(command, env=env)
         if measured["returncode"]:
             raise RuntimeError(
                 f"in-process {mode} failed:\n{measured['stderr'][-3000:]}"
             )
         with open(report, encoding="utf-8") as stream:
             inside = json.load(stream)
-        hypotheses = os.path.join(work, f"ours.{mode}.inprocess.txt")
+        hypotheses = os.path.join(work, f"{name}.{mode}.inprocess.txt")
         with open(hypotheses, "w", encoding="utf-8") as stream:
             stream.writelines(line + "\n" for line in inside.pop("outputs"))
-        output = os.path.join(work, f"ours.{mode}.txt")
+        output = os.path.join(work, f"{name}.{mode}.txt")
         whole = timed_command(
             [
                 "nlp-lstm",
@@ -199,6 +212,7 @@ def ours(setup: Setup, timed_sources: str, references: list[str], work: str) -> 
             ],
             stdin_path=timed_sources,
             stdout_path=output,
+            env=env,
         )
         if whole["returncode"]:
             raise RuntimeError(f"nlp-lstm translate failed:\n{whole['stderr'][-3000:]}")
@@ -388,6 +402,10 @@ def run(setup: Setup, output: str) -> dict:
     references = read_lines(setup.references)
     timed_sources = repeated_file(setup.sources, setup.copies, output)
     rows = peers(setup, references, output) if setup.peers else []
+    for extra in setup.others:
+        rows.append(
+            ours(dataclasses.replace(setup, **extra), timed_sources, references, output)
+        )
     rows.append(ours(setup, timed_sources, references, output))
     results = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),

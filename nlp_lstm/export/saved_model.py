@@ -87,9 +87,12 @@ def _saved_root(module) -> tf.Module:
     second time beside the signatures' (and the Keras model's own), about
     half of the graph that a server or runner then loads."""
     root = tf.Module()
-    # The Keras model's weights, as the tf.Variables the functions capture.
+    # The module's own tf.Variables, and its Keras model's weights as the
+    # tf.Variables that the functions capture.
     weights = module.model.weights if hasattr(module, "model") else []
-    root.variables_of_module = [getattr(w, "value", w) for w in weights]
+    root.variables_of_module = list(module.variables) + [
+        getattr(weight, "value", weight) for weight in weights
+    ]
     root.resources_of_module = [
         child
         for name, child in vars(module).items()

@@ -52,3 +52,19 @@ def test_sorted_map_streams_one_window_at_a_time():
 def test_sorted_map_rejects_a_function_that_drops_results():
     with pytest.raises(ValueError, match="1 results for 2 items"):
         list(sorted_map(lambda batch: batch[:1], ["a", "b"], 2, len, 2))
+
+
+def test_sorted_map_on_threads_keeps_the_order_and_the_batches():
+    words = [str(index) * (index % 7) for index in range(300)]
+    sequential, threaded = [], []
+
+    def record(calls):
+        def upper(batch):
+            calls.append(tuple(batch))
+            return [word.upper() for word in batch]
+
+        return upper
+
+    expected = list(sorted_map(record(sequential), words, 8, len, 64))
+    assert list(sorted_map(record(threaded), words, 8, len, 64, workers=3)) == expected
+    assert sorted(threaded) == sorted(sequential)
