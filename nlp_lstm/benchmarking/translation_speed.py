@@ -64,7 +64,9 @@ def read_lines(path: str) -> list[str]:
         return [line.rstrip("\n") for line in stream]
 
 
-def timed_command(command, stdin_path=None, stdout_path=None, env=None) -> dict:
+def timed_command(
+    command, stdin_path=None, stdout_path=None, env=None, cwd=None
+) -> dict:
     """Runs `command` under `/usr/bin/time -v`: wall seconds, peak RSS (MB),
     return code and the command's stderr (stdout goes to `stdout_path`)."""
     with tempfile.NamedTemporaryFile("r", suffix=".time") as report:
@@ -78,6 +80,7 @@ def timed_command(command, stdin_path=None, stdout_path=None, env=None) -> dict:
                 stdout=stdout,
                 stderr=subprocess.PIPE,
                 env=env,
+                cwd=cwd,
                 check=False,
             )
             seconds = time.perf_counter() - start
@@ -188,7 +191,8 @@ def ours(setup: Setup, timed_sources: str, references: list[str], work: str) -> 
             "--report",
             report,
         ]
-        measured = timed_command(command, env=env)
+        # From the checkout's folder: `python -m` puts the working folder first.
+        measured = timed_command(command, env=env, cwd=setup.code)
         if measured["returncode"]:
             raise RuntimeError(
                 f"in-process {mode} failed:\n{measured['stderr'][-3000:]}"
