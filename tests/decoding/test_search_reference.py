@@ -110,7 +110,7 @@ def run(search, table, max_lengths, **kwargs):
 
 
 @pytest.mark.parametrize("shrink", [False, True])
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(4))
 def test_greedy_equals_the_reference(seed, shrink):
     table = random_table(seed)
     max_lengths = [1, 4, 7, 11]
@@ -123,7 +123,7 @@ def test_greedy_equals_the_reference(seed, shrink):
 
 
 @pytest.mark.parametrize("shrink", [False, True])
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("beam_size, alpha", [(2, 0.0), (3, 0.6), (5, 1.0)])
 def test_beam_equals_the_reference(seed, beam_size, alpha, shrink):
     table = random_table(seed)

@@ -133,17 +133,20 @@ def test_cli_translate_and_evaluate(tiny_run, tmp_path):
     _, report, _ = tiny_run
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     model_dir = os.path.dirname(report["export_path"])  # highest version is picked
+    # The command, and which modules it imported: TensorFlow runs the
+    # SavedModel without Keras and without the tensorflow_text package.
+    modules = tmp_path / "modules.json"
+    command = f"""
+import json, sys
+from nlp_lstm.cli import main
+try:
+    main(["translate", "--model", {model_dir!r}, "--beam-size", "1"])
+finally:
+    imported = [name for name in ("keras", "tensorflow_text") if name in sys.modules]
+    open({str(modules)!r}, "w").write(json.dumps(imported))
+"""
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "nlp_lstm.cli",
-            "translate",
-            "--model",
-            model_dir,
-            "--beam-size",
-            "1",
-        ],
+        [sys.executable, "-c", command],
         input="\n".join(SENTENCES) + "\n",
         capture_output=True,
         text=True,
@@ -156,6 +159,7 @@ def test_cli_translate_and_evaluate(tiny_run, tmp_path):
     assert len(lines) == len(SENTENCES) and lines[1] == ""
     # TensorFlow's start-up notices (no GPU, oneDNN, CPU features) are gone.
     assert result.stderr == "", result.stderr
+    assert json.loads(modules.read_text()) == []
     source, reference = tmp_path / "src.txt", tmp_path / "ref.txt"
     source.write_text("Hola.\nGracias.\n")
     reference.write_text("Hello.\nThank you.\n")
@@ -191,27 +195,6 @@ def test_cli_translate_and_evaluate(tiny_run, tmp_path):
     assert translator.translate(SENTENCES, beam_size=1, batch_size=2) == lines
     with pytest.raises(ValueError, match="holds a translation model, not a tagging"):
         SavedModelTagger(model_dir)
-
-
-def test_runner_runs_without_keras_in_a_fresh_process(tiny_run):
-    """The SavedModel runner needs TensorFlow and the tensorflow-text kernels
-    the graph uses, not Keras nor the tensorflow_text package; its outputs
-    equal those of a plain `tf.saved_model.load` with tensorflow_text."""
-    _, report, _ = tiny_run
-    code = f"""
-        import json, sys
-        from nlp_lstm.export.runners import SavedModelTranslator
-        translator = SavedModelTranslator({report["export_path"]!r})
-        outputs = translator.translate({SENTENCES!r}, batch_size=2)
-        modules = [name for name in ("keras", "tensorflow_text") if name in sys.modules]
-        print(json.dumps([outputs, modules]))
-    """
-    outputs, modules = json.loads(run_in_fresh_process(code).splitlines()[-1])
-    assert modules == []
-    expected = saved_model_outputs(
-        {"name": "sources", "values": SENTENCES}, [report["export_path"]]
-    )
-    assert outputs == expected[0]["translations"]
 
 
 def test_pipeline_script_rejects_bad_config_before_work(tmp_path):
