@@ -118,6 +118,8 @@ def check_checkpoints(run_dir, keep):
     return latest
 
 
+@pytest.mark.slow  # about 45 s: over the default run's budget (resume itself is
+# also covered by tests/pipelines/test_translation.py, in the default run)
 def test_run_killed_at_a_random_moment_resumes_and_matches_uninterrupted(tmp_path):
     seed = int(os.environ.get("RESUME_TEST_SEED", random.randrange(10**6)))
     print(f"kill moment seed: {seed} (rerun with RESUME_TEST_SEED={seed})")
