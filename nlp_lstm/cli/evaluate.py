@@ -21,20 +21,12 @@ from nlp_lstm.cli import common, translation
 # Flags of each task: argparse dest -> flag. Their defaults are None, so that a
 # flag given for the wrong task can be told from one left out.
 TASK_FLAGS = {
-    "translation": {
-        "source": "--source",
-        "reference": "--reference",
-        "beam_size": "--beam-size",
-    },
-    "tagging": {
-        "data": "--data",
-        "data_format": "--data-format",
-        "format": "--format",
-        "token_column": "--token-column",
-        "tag_column": "--tag-column",
-        "tag_field": "--tag-field",
-        "scheme": "--scheme",
-    },
+    "translation": {"source": "--source", "reference": "--reference",
+                    "beam_size": "--beam-size"},
+    "tagging": {"data": "--data", "data_format": "--data-format",
+                "format": "--format", "token_column": "--token-column",
+                "tag_column": "--tag-column", "tag_field": "--tag-field",
+                "scheme": "--scheme"},
 }
 NEEDED = {
     "translation": "--source FILE --reference FILE",
@@ -46,50 +38,30 @@ DATA_FORMATS = ("conll", "conllu")
 def add_commands(subparsers) -> None:
     """Adds `evaluate` to the `nlp-lstm` parser."""
     evaluate = subparsers.add_parser(
-        "evaluate",
-        help="score a model on a test set (translator or tagger, as its metadata says)",
+        "evaluate", help="score a model on a test set (translator or tagger, "
+                         "as its metadata says)"
     )
     translation.add_model_arguments(evaluate)
     translator = evaluate.add_argument_group("translation models")
     translator.add_argument("--source", help="source sentences, one a line")
     translator.add_argument("--reference", help="reference translations, aligned")
-    translator.add_argument(
-        "--beam-size",
-        type=int,
-        default=None,
-        help="1 for greedy; default: the exported beam size",
-    )
+    translator.add_argument("--beam-size", type=int, default=None,
+                            help="1 for greedy; default: the exported beam size")
     tagger = evaluate.add_argument_group("tagging models")
     tagger.add_argument("--data", help="annotated CoNLL or CoNLL-U file (or .gz)")
-    tagger.add_argument(
-        "--data-format",
-        choices=DATA_FORMATS,
-        help="file format of --data (default conll)",
-    )
-    tagger.add_argument(
-        "--format",
-        choices=DATA_FORMATS,
-        help="deprecated: the old name of --data-format",
-    )
-    tagger.add_argument(
-        "--token-column", type=int, help="conll: column of the tokens (default 0)"
-    )
-    tagger.add_argument(
-        "--tag-column",
-        type=int,
-        help="conll: column of the tags (default -1, the last)",
-    )
-    tagger.add_argument(
-        "--tag-field",
-        choices=["upos", "xpos"],
-        help="conllu: which tag column (default upos)",
-    )
-    tagger.add_argument(
-        "--scheme",
-        choices=["iob1", "iob2", "bioes", "none"],
-        help="scheme of the file's tags; default: iob2 for conll "
-        "with an entity model, none otherwise",
-    )
+    tagger.add_argument("--data-format", choices=DATA_FORMATS,
+                        help="file format of --data (default conll)")
+    tagger.add_argument("--format", choices=DATA_FORMATS,
+                        help="deprecated: the old name of --data-format")
+    tagger.add_argument("--token-column", type=int,
+                        help="conll: column of the tokens (default 0)")
+    tagger.add_argument("--tag-column", type=int,
+                        help="conll: column of the tags (default -1, the last)")
+    tagger.add_argument("--tag-field", choices=["upos", "xpos"],
+                        help="conllu: which tag column (default upos)")
+    tagger.add_argument("--scheme", choices=["iob1", "iob2", "bioes", "none"],
+                        help="scheme of the file's tags; default: iob2 for conll "
+                             "with an entity model, none otherwise")
     evaluate.set_defaults(handler=evaluate_command)
 
 
@@ -161,10 +133,8 @@ def data_format(args) -> str:
             f"--format {args.format} and --data-format {args.data_format} disagree; "
             "give only --data-format"
         )
-    print(
-        f"warning: evaluate's --format is deprecated; use --data-format {args.format}",
-        file=sys.stderr,
-    )
+    print("warning: evaluate's --format is deprecated; use --data-format "
+          f"{args.format}", file=sys.stderr)
     return args.format
 
 
@@ -194,12 +164,9 @@ def evaluate_tagger(args, tagger, file_format: str) -> int:
         skipped, repairs = SkipReport(), SchemeReport()
         sentences = read_tagged_file(config, args.data, skipped, repairs)
         results = tagger.tag_tokens([s.tokens for s in sentences], args.batch_size)
-        scores = score_tagging(
-            [s.tags for s in sentences],
-            [result["tags"] for result in results],
-            scheme,
-            model_scheme,
-        )
+        scores = score_tagging([s.tags for s in sentences],
+                               [result["tags"] for result in results],
+                               scheme, model_scheme)
     scores["skipped_lines"] = skipped.as_dict()
     scores["repaired_tags"] = repairs.repaired
     print(json.dumps(scores, indent=2, ensure_ascii=False))

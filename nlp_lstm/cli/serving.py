@@ -81,11 +81,7 @@ def make_client(args):
     if args.grpc:
         return GrpcClient(args.grpc, args.model, args.version, args.signature, policy)
     return RestClient(
-        args.url,
-        args.model,
-        args.version,
-        args.signature,
-        args.request_format,
+        args.url, args.model, args.version, args.signature, args.request_format,
         policy,
     )
 

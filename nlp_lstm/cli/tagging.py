@@ -19,23 +19,14 @@ from nlp_lstm.cli import common
 def add_commands(subparsers) -> None:
     """Adds `tag` to the `nlp-lstm` parser."""
     tag = subparsers.add_parser("tag", help="tag stdin sentences to stdout")
-    tag.add_argument(
-        "--model",
-        required=True,
-        help="SavedModel version folder or saved_models/<name>",
-    )
-    tag.add_argument(
-        "--format",
-        choices=["conll", "json"],
-        default="conll",
-        help="output: token<TAB>tag lines (conll) or JSON lines",
-    )
+    tag.add_argument("--model", required=True,
+                     help="SavedModel version folder or saved_models/<name>")
+    tag.add_argument("--format", choices=["conll", "json"], default="conll",
+                     help="output: token<TAB>tag lines (conll) or JSON lines")
     tag.add_argument("--batch-size", type=int, default=common.DEFAULT_BATCH_SIZE)
-    tag.add_argument(
-        "--pretokenized",
-        action="store_true",
-        help="input tokens are separated by spaces; skip the model's tokenizer",
-    )
+    tag.add_argument("--pretokenized", action="store_true",
+                     help="input tokens are separated by spaces; skip the "
+                          "model's tokenizer")
     tag.set_defaults(handler=tag_command)
 
 

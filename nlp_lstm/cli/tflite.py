@@ -63,9 +63,8 @@ def run_command(args) -> int:
             ids, score = runner.translate_ids(line, beam=args.beam)
             text = runner.target_processor.decode(ids)
             if args.format == "json":
-                text = json.dumps(
-                    {"translation": text, "score": score}, ensure_ascii=False
-                )
+                text = json.dumps({"translation": text, "score": score},
+                                  ensure_ascii=False)
             out.write(text + "\n")
             continue
         (result,) = runner.tag([line])
@@ -91,10 +90,8 @@ def inspect_command(args) -> int:
         print(f"  {name:32s} {count}")
     flex = [name for name in counts if name.startswith("Flex")]
     custom = [name for name in counts if not name.isupper()]
-    print(
-        f"fused LSTM ops: {counts.get('UNIDIRECTIONAL_SEQUENCE_LSTM', 0)}; "
-        f"Flex ops: {len(flex)}; custom ops: {', '.join(custom) or 'none'}"
-    )
+    print(f"fused LSTM ops: {counts.get('UNIDIRECTIONAL_SEQUENCE_LSTM', 0)}; "
+          f"Flex ops: {len(flex)}; custom ops: {', '.join(custom) or 'none'}")
     return 0
 
 
@@ -106,24 +103,12 @@ def add_commands(subparsers) -> None:
     export.add_argument("--model", required=True, help="run folder or SavedModel")
     export.add_argument("--output", required=True, help="FILE.tflite")
     export.add_argument("--quantize", choices=QUANTIZATIONS, default="none")
-    export.add_argument(
-        "--tokenizer",
-        choices=TOKENIZERS,
-        default="app",
-        help="in-graph: text in (translator; TFText custom op)",
-    )
-    export.add_argument(
-        "--beam-size",
-        type=int,
-        default=None,
-        help="beam of translate_beam (default: the config's)",
-    )
-    export.add_argument(
-        "--max-tokens",
-        type=int,
-        default=512,
-        help="tagger: longest sentence (longer ones are cut)",
-    )
+    export.add_argument("--tokenizer", choices=TOKENIZERS, default="app",
+                        help="in-graph: text in (translator; TFText custom op)")
+    export.add_argument("--beam-size", type=int, default=None,
+                        help="beam of translate_beam (default: the config's)")
+    export.add_argument("--max-tokens", type=int, default=512,
+                        help="tagger: longest sentence (longer ones are cut)")
     export.set_defaults(handler=export_command)
 
     run = subparsers.add_parser(

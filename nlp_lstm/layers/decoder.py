@@ -215,9 +215,8 @@ class AttentionDecoder(keras.layers.Layer):
             return decoder_loop.supports(self.cell, self.attention)
         return self.implementation == "fused"
 
-    def _teacher_forcing_steps(
-        self, inputs, initial_state, memory, keys, mask, training
-    ):
+    def _teacher_forcing_steps(self, inputs, initial_state, memory, keys, mask,
+                               training):
         """`call` as a loop over `step` (any cell)."""
         time_major = tf.transpose(inputs, (1, 0, 2))  # (time, batch, embedding_dim)
         steps = tf.shape(time_major)[0]
@@ -238,9 +237,8 @@ class AttentionDecoder(keras.layers.Layer):
         outputs = tf.transpose(outputs.stack(), (1, 0, 2))  # (batch, time, units)
         return outputs, final_state
 
-    def _teacher_forcing_fused(
-        self, inputs, initial_state, memory, keys, mask, training
-    ):
+    def _teacher_forcing_fused(self, inputs, initial_state, memory, keys, mask,
+                               training):
         """`call` through `decoder_loop.attention_decoder_loop`: what stepping
         `step` computes, with everything that does not depend on the previous
         step taken out of the loop. The embedding part of the first layer's

@@ -360,7 +360,9 @@ def _weighted_sum(gradients, weights):
             tf.concat([g.indices for g, _ in present], 0),
             present[0][0].dense_shape,
         )
-    return tf.add_n([tf.convert_to_tensor(g) * tf.cast(w, g.dtype) for g, w in present])
+    return tf.add_n(
+        [tf.convert_to_tensor(g) * tf.cast(w, g.dtype) for g, w in present]
+    )
 
 
 def _save_weights_atomically(model: keras.Model, path: str) -> None:

@@ -79,15 +79,8 @@ def test_translator_flops_follow_the_attention_and_decoder_layers():
 
 def test_tagger_flops_match_a_hand_computation():
     embedder = WordEmbedder(
-        10,
-        4,
-        char_vocabulary_size=6,
-        char_encoder="cnn",
-        char_dim=3,
-        char_units=2,
-        char_kernel_size=3,
-        num_casing=8,
-        casing_dim=2,
+        10, 4, char_vocabulary_size=6, char_encoder="cnn", char_dim=3,
+        char_units=2, char_kernel_size=3, num_casing=8, casing_dim=2,
     )
     tagger = Tagger(embedder, StackedBidirectionalEncoder(2, 3), num_tags=5)
     tagger.build()
@@ -122,13 +115,9 @@ def test_trained_models_come_from_their_bundle(tmp_path):
     config = config_lib.load(
         config_lib.TaggingConfig,
         os.path.join(REPO_ROOT, "pipelines/configs/tagging_ud_ewt_upos.yaml"),
-        [
-            "model.embedder.word_dim=4",
-            "model.embedder.char_dim=3",
-            "model.embedder.char_units=2",
-            "model.encoder.num_layers=1",
-            "model.encoder.units=3",
-        ],
+        ["model.embedder.word_dim=4", "model.embedder.char_dim=3",
+         "model.embedder.char_units=2", "model.encoder.num_layers=1",
+         "model.encoder.units=3"],
     )
     sentences = [["Bob", "runs", "."], ["Alice", "sleeps", "well", "."]]
     tags = TagVocabulary.build([["PROPN", "VERB", "PUNCT", "ADV"]], "none")
@@ -195,15 +184,8 @@ def check_results(results: dict, suite: str) -> None:
     assert results["schema_version"] == 1
     assert results["suite"]["name"] == suite
     environment = results["environment"]
-    for key in (
-        "date",
-        "command",
-        "cpu_model",
-        "cpu_affinity",
-        "versions",
-        "tf_intra_op_threads",
-        "tf_inter_op_threads",
-    ):
+    for key in ("date", "command", "cpu_model", "cpu_affinity", "versions",
+                "tf_intra_op_threads", "tf_inter_op_threads"):
         assert key in environment, key
     assert environment["versions"]["tensorflow"] and environment["versions"]["keras"]
     assert _positive(results["matmul_peak"]["gflops"])
@@ -224,8 +206,7 @@ def check_results(results: dict, suite: str) -> None:
     formats = {(row["task"], row["format"], row["search"]) for row in rows}
     for task in ("translation", "tagging"):
         assert {f for t, f, _ in formats if t == task} >= {
-            "keras_eager",
-            "keras_function",
+            "keras_eager", "keras_function"
         }
     for row in rows:
         if "skipped" in row:
@@ -245,29 +226,14 @@ def check_results(results: dict, suite: str) -> None:
 def run_suite(suite: str, output, timeout: int) -> dict:
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     result = subprocess.run(
-        [
-            sys.executable,
-            "benchmarks/run.py",
-            "--suite",
-            suite,
-            "--output",
-            str(output),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        cwd=REPO_ROOT,
+        [sys.executable, "benchmarks/run.py", "--suite", suite, "--output",
+         str(output)],
+        capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO_ROOT,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "## Inference" in result.stdout
-    for name in (
-        "results.json",
-        "results.md",
-        "training.png",
-        "inference_latency.png",
-        "speed_quality.png",
-    ):
+    for name in ("results.json", "results.md", "training.png",
+                 "inference_latency.png", "speed_quality.png"):
         assert (output / name).is_file(), name
     return json.loads((output / "results.json").read_text())
 
@@ -276,9 +242,8 @@ def run_suite(suite: str, output, timeout: int) -> dict:
 def test_smoke_suite_writes_the_results_schema(tmp_path):
     results = run_suite("smoke", tmp_path, timeout=600)
     check_results(results, "smoke")
-    assert all(
-        row["model"] == "untrained" for row in results["inference"] if "model" in row
-    )
+    assert all(row["model"] == "untrained" for row in results["inference"]
+               if "model" in row)
     assert "no trained model" in (tmp_path / "results.md").read_text()
 
 

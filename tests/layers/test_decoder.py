@@ -124,10 +124,8 @@ class TestAttentionDecoder(TestCase):
 # The fused decoder loop against the step loop (outputs, states, gradients):
 # tests/layers/test_decoder_implementations.py.
 ENCODER_STATES = [
-    [
-        np.full((2, 4), i, "float32"),
-        np.random.RandomState(i).randn(2, 4).astype("float32"),
-    ]
+    [np.full((2, 4), i, "float32"), np.random.RandomState(i).randn(2, 4)
+     .astype("float32")]
     for i in range(2)
 ]
 
@@ -165,3 +163,4 @@ class TestBridge(TestCase):
     def test_copy_rejects_other_widths(self):
         with pytest.raises(ValueError, match="copy bridge needs encoder states"):
             Bridge(kind="copy", num_layers=1, units=3)(ENCODER_STATES)
+

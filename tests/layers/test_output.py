@@ -31,7 +31,8 @@ class TestOutputProjection(TestCase):
         )
         if tied and embedding_dim == 5:
             # The kernel is the transposed embedding matrix; the bias starts at 0.
-            self.assertAllClose(logits, inputs @ call_kwargs["embeddings"].T, atol=1e-5)
+            self.assertAllClose(logits, inputs @ call_kwargs["embeddings"].T,
+                                atol=1e-5)
 
     @pytest.mark.parametrize(
         "tied, embedding_dim", [(False, None), (True, 5), (True, 3)]

@@ -31,9 +31,7 @@ def tiny_run(tmp_path_factory):
     # A copy of the corpus's first lines: the last test moves it away.
     (root / "corpus").mkdir()
     corpus = copy_lines(
-        "data/tatoeba_spa_eng/spa.txt.gz",
-        root / "corpus" / "pairs.tsv.gz",
-        1000,
+        "data/tatoeba_spa_eng/spa.txt.gz", root / "corpus" / "pairs.tsv.gz", 1000,
         gzip.open,
     )
     config = config_lib.load(
@@ -266,10 +264,12 @@ def test_the_run_works_without_its_corpus(tiny_run, tmp_path, monkeypatch):
         {"name": "sources", "values": SENTENCES}, [exported, again]
     )
     assert outputs[1] == outputs[0]
-    metadata = json.loads((Path(again) / "assets.extra" / "nlp_lstm.json").read_text())
+    metadata = json.loads(
+        (Path(again) / "assets.extra" / "nlp_lstm.json").read_text()
+    )
     assert metadata["exported_from"].endswith(os.path.join("assets.extra", "bundle"))
-    assert (
-        nlp_lstm.load(str(run_dir)).translate(SENTENCES) == (outputs[0]["translations"])
+    assert nlp_lstm.load(str(run_dir)).translate(SENTENCES) == (
+        outputs[0]["translations"]
     )
     served = nlp_lstm.load(os.path.dirname(again))  # the runner of the export
     assert served.translate(SENTENCES) == outputs[0]["translations"]
