@@ -31,6 +31,8 @@ import sys
 import tempfile
 import time
 
+import sentencepiece
+
 from nlp_lstm.evaluation.translation import corpus_scores
 from nlp_lstm.utils.cores import usable_cores
 
@@ -247,8 +249,6 @@ def _peer_output_tokens(path: str) -> int:
 
 
 def _decode_pieces(pieces_path: str, sp_model: str, output: str, count: int) -> None:
-    import sentencepiece
-
     processor = sentencepiece.SentencePieceProcessor(model_file=sp_model)
     lines = read_lines(pieces_path)[:count]
     with open(output, "w", encoding="utf-8") as stream:
@@ -256,9 +256,16 @@ def _decode_pieces(pieces_path: str, sp_model: str, output: str, count: int) -> 
 
 
 def peer_commands(
-    peer: str, folder: str, mode: str, sources: str, output: str, threads: int
+    peer: str,
+    folder: str,
+    mode: str,
+    sources: str,
+    output: str,
+    threads: int,
+    batch_size: int,
 ) -> list[str]:
-    """`bench.sh`'s translate command for `peer` (`tf` or `py`)."""
+    """`bench.sh`'s translate command for `peer` (`tf` or `py`); OpenNMT-tf
+    reads its batch size from the config `bench.sh` wrote."""
     home = os.path.dirname(os.path.dirname(folder))  # PEERS_HOME
     run = os.path.join(folder, f"onmt-{peer}")
     if peer == "tf":
@@ -278,13 +285,15 @@ def peer_commands(
             output,
             "--log_prediction_time",
         ]
-    checkpoints = sorted(
-        name for name in os.listdir(run) if re.fullmatch(r"model_step_\d+\.pt", name)
-    )
+    steps = [
+        int(found.group(1))
+        for found in map(re.compile(r"model_step_(\d+)\.pt").fullmatch, os.listdir(run))
+        if found
+    ]
     return [
         os.path.join(home, "venv-onmt-py", "bin", "onmt_translate"),
         "-model",
-        os.path.join(run, checkpoints[-1]),
+        os.path.join(run, f"model_step_{max(steps)}.pt"),
         "-src",
         sources,
         "-output",
@@ -292,7 +301,7 @@ def peer_commands(
         "-beam_size",
         str(MODES[mode]),
         "-batch_size",
-        "64",
+        str(batch_size),
         "-batch_type",
         "sents",
         "-max_length",
@@ -338,7 +347,7 @@ def peers(setup: Setup, references: list[str], work: str) -> list[dict]:
         for mode in MODES:
             output = os.path.join(work, f"{peer}.{mode}.pieces")
             command = peer_commands(
-                peer, setup.peers, mode, pieces, output, setup.threads
+                peer, setup.peers, mode, pieces, output, setup.threads, setup.batch_size
             )
             measured = timed_command(command, env=env)
             if measured["returncode"]:

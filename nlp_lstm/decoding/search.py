@@ -160,13 +160,13 @@ def _relaxed(nest):
     )
 
 
-def _run(advance, finished, done, units, rows, outputs, steps, k, shrink):
+def _run(advance, done, units, rows, outputs, steps, k, shrink):
     """The search loop.
 
     Args:
         advance: `(t, units, rows) -> (units, rows)`, one step.
-        finished: `(units, rows) -> bool tensor`; the loop ends when all set.
-        done: `(units, rows) -> (units,) bool`, units that are over.
+        done: `(units, rows) -> (units,) bool`, units that are over; the loop
+            ends when all are.
         units, rows: dicts of per-unit and per-row tensors (`k` rows a unit).
         outputs: dict of batch-sized buffers, for the keys the caller reads.
         steps: int32 scalar, the most steps.
@@ -178,7 +178,7 @@ def _run(advance, finished, done, units, rows, outputs, steps, k, shrink):
     """
 
     def stop(t, units, rows):
-        return tf.logical_or(t >= steps, tf.reduce_all(finished(units, rows)))
+        return tf.logical_or(t >= steps, tf.reduce_all(done(units, rows)))
 
     if shrink:
 
@@ -312,7 +312,7 @@ def greedy_search(
     def finished(units, rows):
         return rows["finished"]
 
-    final = _run(advance, finished, finished, units, rows, outputs, steps, 1, shrink)
+    final = _run(advance, finished, units, rows, outputs, steps, 1, shrink)
     result = {
         "ids": final["ids"],
         "lengths": output_lengths(final["ids"], eos_id),
@@ -386,10 +386,11 @@ def beam_search(
     }
     if return_attention:
         rows["attention"] = tf.zeros([batch * k, steps, source_length], tf.float32)
+    kept = {**units, **rows}
     outputs = {
-        key: tf.zeros_like({**units, **rows}[key])
+        key: tf.zeros_like(kept[key])
         for key in ("cumulative", "lengths", "ids", "attention")
-        if key in units or key in rows
+        if key in kept
     }
 
     def advance(t, units, rows):
@@ -452,7 +453,6 @@ def beam_search(
 
     final = _run(
         advance,
-        lambda units, rows: units["finished"],
         lambda units, rows: tf.reduce_all(units["finished"], axis=1),
         units,
         rows,

@@ -53,6 +53,12 @@ def _signature(loaded, path: str, name: str):
     return loaded.signatures[name]
 
 
+def _translator_signature(beam_size: int | None) -> str:
+    """The translator signature for a beam size: greedy for 1, else the
+    exported beam search."""
+    return "translate_greedy" if beam_size == 1 else "serving_default"
+
+
 def _check_workers(workers: int) -> int:
     if not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
@@ -104,7 +110,7 @@ class SavedModelTranslator:
         beam; a warning when another one was asked for)."""
         if beam_size is not None and beam_size < 1:
             raise ValueError(f"beam_size must be positive or None, got {beam_size}")
-        name = "translate_greedy" if beam_size == 1 else "serving_default"
+        name = _translator_signature(beam_size)
         exported = self.metadata.get("beam_size")
         if beam_size not in (None, 1) and exported not in (None, beam_size):
             warnings.warn(
@@ -118,7 +124,7 @@ class SavedModelTranslator:
     def warm_up(self, beam_size: int | None = None) -> None:
         """Calls the signature `translate` would use once, on one short text:
         a signature's first call prepares its graph (about a second)."""
-        name = "translate_greedy" if beam_size == 1 else "serving_default"
+        name = _translator_signature(beam_size)
         _signature(self._loaded, self.path, name)(sources=tf.constant(["."]))
 
     def iter_translate(

@@ -54,16 +54,15 @@ def text_op_libraries() -> list[str]:
 
 def graph_ops(saved_model_dir: str) -> set[str]:
     """The op types of a SavedModel's graph and function library."""
-    from tensorflow.core.protobuf import saved_model_pb2  # noqa: PLC0415
+    import_tensorflow()
+    # After TensorFlow: the op check reads protos from `tensorflow.core`,
+    # whose import would otherwise import TensorFlow with Keras.
+    from nlp_lstm.export.serving import opcheck  # noqa: PLC0415
 
-    proto = saved_model_pb2.SavedModel()
-    with open(os.path.join(saved_model_dir, "saved_model.pb"), "rb") as stream:
-        proto.ParseFromString(stream.read())
-    ops = set()
-    for meta_graph in proto.meta_graphs:
-        ops.update(node.op for node in meta_graph.graph_def.node)
-        for function in meta_graph.graph_def.library.function:
-            ops.update(node.op for node in function.node_def)
+    meta_graph = opcheck.read_meta_graph(saved_model_dir)
+    ops = {node.op for node in meta_graph.graph_def.node}
+    for function in meta_graph.graph_def.library.function:
+        ops.update(node.op for node in function.node_def)
     return ops
 
 

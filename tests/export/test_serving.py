@@ -7,6 +7,7 @@ midway with SIGKILL."""
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -133,6 +134,19 @@ def test_exports_pass_the_op_check_of_both_servers(exported, capsys):
     assert "While" in ops["translate_greedy"]  # found inside called functions
     tagger_ops = opcheck.signature_ops(exported["paths"]["tiny_tagger"])
     assert "TFText>WhitespaceTokenizeWithOffsetsV2" in tagger_ops["serving_default"]
+
+
+def test_each_signature_is_saved_once(exported):
+    """The export tracks the module's variables and resources, not its
+    `tf.function` attributes: one traced function per serving method, and
+    none of the Keras model's own (which a server would load for nothing)."""
+    for path in exported["paths"].values():
+        library = opcheck.read_meta_graph(path).graph_def.library.function
+        names = [function.signature.name for function in library]
+        traced = [re.sub(r"_\d+$", "", name) for name in names
+                  if name.startswith("__inference_serve")]
+        assert traced and len(traced) == len(set(traced)), sorted(traced)
+        assert not any("serving_default" in name for name in names), names
 
 
 class Trimmer(tf.Module):

@@ -57,8 +57,8 @@ def server_ops(server_version: str) -> dict[str, frozenset[str]]:
     return ops
 
 
-def _read_meta_graph(saved_model_dir: str):
-
+def read_meta_graph(saved_model_dir: str):
+    """The `serve` MetaGraphDef of a SavedModel folder."""
     path = os.path.join(saved_model_dir, "saved_model.pb")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no saved_model.pb in {saved_model_dir}")
@@ -88,7 +88,7 @@ def signature_ops(saved_model_dir: str) -> dict[str, dict[str, set[str]]]:
     set}}`, where a signature's ops are those of the graph nodes its outputs
     depend on and of every function they call (transitively). Ops reached by
     no signature are under `OTHER`. Calls of library functions are not ops."""
-    meta_graph = _read_meta_graph(saved_model_dir)
+    meta_graph = read_meta_graph(saved_model_dir)
     graph = meta_graph.graph_def
     library = {function.signature.name: function for function in graph.library.function}
     nodes = {node.name: node for node in graph.node}
