@@ -135,6 +135,7 @@ def check_same_runs(tmp_path, train_translator):
             np.testing.assert_array_equal(value, theirs[name], err_msg=name)
 
 
+@pytest.mark.slow  # about 25 s: over the default run's budget
 def test_same_config_and_seed_give_the_same_tokenizer_losses_and_weights(tmp_path):
     check_same_runs(tmp_path, train_translator=False)
 
