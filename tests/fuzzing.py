@@ -17,6 +17,8 @@ import json
 import math
 import os
 import random
+import subprocess
+import sys
 
 import numpy as np
 import tensorflow as tf
@@ -422,3 +424,70 @@ def check_tflite_tagger(runner, rows: list[bytes]) -> None:
         kept = min(len(tokens), runner.max_tokens)
         assert set(tags[:kept]) <= allowed and set(tags[kept:]) <= {""}
     assert runner.tag(rows) == results, "not deterministic"
+
+
+# Runs in a fresh process (a crash there fails the test rather than ending
+# it): calls every signature of each SavedModel in ARGS with every wrong
+# rank and dtype of its inputs and with zero-sized dimensions, printing the
+# probe on stderr before each call and one JSON line of results at the end.
+WRONG_INPUT_PROBES = """
+import itertools, json, sys
+import numpy as np
+import tensorflow as tf
+import tensorflow_text  # noqa: F401
+
+SAMPLES = {tf.string: b"Zwei junge Manner", tf.int32: 5, tf.int64: 5, tf.float32: 5.0}
+results = []
+for path in ARGS:
+    loaded = tf.saved_model.load(path)
+    for name, function in sorted(loaded.signatures.items()):
+        specs = function.structured_input_signature[1]
+        for key, spec in sorted(specs.items()):
+            right = {k: tf.constant(SAMPLES[s.dtype], s.dtype, [2] * s.shape.rank)
+                     for k, s in specs.items()}
+            probes = []
+            for rank in range(4):
+                for size in (2, 0):
+                    shape = [size] * rank if size else [2] * (rank - 1) + [0]
+                    if rank == 0 and size == 0:
+                        continue
+                    wrong = "rank" if rank != spec.shape.rank else None
+                    probes.append((spec.dtype, shape, wrong))
+            for dtype in SAMPLES:
+                if dtype != spec.dtype:
+                    probes.append((dtype, [2] * spec.shape.rank, "dtype"))
+            for dtype, shape, wrong in probes:
+                probe = f"{path} {name} {key}={dtype.name}{shape}"
+                print(probe, file=sys.stderr, flush=True)
+                inputs = dict(right)
+                inputs[key] = tf.constant(SAMPLES[dtype], dtype, shape)
+                try:
+                    outputs = function(**inputs)
+                    rows = {k: int(v.shape[0]) for k, v in outputs.items()}
+                    results.append({"probe": probe, "wrong": wrong, "rows": rows,
+                                    "batch": shape[0] if shape else None})
+                except tf.errors.InvalidArgumentError as error:
+                    results.append({"probe": probe, "wrong": wrong,
+                                    "error": error.message})
+print(json.dumps(results))
+"""
+
+
+def wrong_input_results(paths: list[str]) -> list[dict]:
+    """Runs `WRONG_INPUT_PROBES` on SavedModel version folders `paths`."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    code = f"ARGS = {[str(path) for path in paths]!r}\n" + WRONG_INPUT_PROBES
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        cwd=REPO_ROOT,
+    )
+    probes = [line for line in result.stderr.splitlines() if line.startswith("/")]
+    assert result.returncode == 0, (
+        f"exit {result.returncode} at probe {probes[-1] if probes else None}: "
+        f"{result.stderr[-2000:]}"
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])

@@ -6,8 +6,11 @@ predict API (`/v1/models/<name>[/versions/<n>]:predict`, row and columnar
 forms, `{"b64": ...}` strings, `{"error": ...}` replies with the HTTP status
 of the error code) and the gRPC `PredictionService` (`Predict`,
 `GetModelMetadata`) on 127.0.0.1. Bad requests (unknown model, signature or
-input, wrong dtype or rank, a batch over `max_batch_size`, a body that is not
-UTF-8 JSON) get an error reply; nothing a client sends stops the server.
+input, wrong dtype, a batch over `max_batch_size`, a body that is not
+UTF-8 JSON) get an error reply; nothing a client sends stops the server. Like
+TF Serving, it does not check an input's shape against the signature: the
+graph gets whatever the request holds, and the model's own checks must
+reject a wrong rank (`nlp_lstm.export.signature`).
 
     with LoopbackServer({"tiny": "/tmp/saved_models/tiny"}) as server:
         server.rest_url, server.grpc_target
@@ -95,10 +98,6 @@ class Servable:
             ):
                 raise invalid(
                     f"input {name!r} must be {spec.dtype.name}, got {value.dtype}"
-                )
-            if not spec.shape.is_compatible_with(value.shape):
-                raise invalid(
-                    f"input {name!r} must have shape {spec.shape}, got {value.shape}"
                 )
             if value.ndim and value.shape[0] > max_batch_size:
                 raise invalid(

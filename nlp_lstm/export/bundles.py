@@ -10,12 +10,13 @@ from __future__ import annotations
 import os
 
 from nlp_lstm import config as config_lib
-from nlp_lstm.bundle.files import is_bundle
+from nlp_lstm.bundle.files import is_bundle, read_bundle
 from nlp_lstm.bundle.models import TaggerBundle, TranslatorBundle, load_bundle
 from nlp_lstm.export import layout
 from nlp_lstm.export.tagger import TaggerServing, export_tagger
 from nlp_lstm.export.translator import TranslatorModule, export_translator
 from nlp_lstm.text import sentencepiece as sp
+from nlp_lstm.utils.files import sha256_file
 
 
 def check_model_folder(path: str) -> None:
@@ -87,16 +88,47 @@ def _export_tagger(bundle: TaggerBundle, directory, name, warmup, extra):
     )
 
 
+def run_origin(run_dir: str) -> dict:
+    """What identifies the trained model of a run folder in its exports: the
+    folder and the SHA-256 of the weights its bundle holds."""
+    files = read_bundle(run_dir)
+    return {
+        "run_dir": os.path.abspath(run_dir),
+        "weights_sha256": sha256_file(files.weights_path),
+    }
+
+
+def published_version(base_dir: str, origin: dict) -> str | None:
+    """The newest version under `base_dir` exported from `origin`
+    (`run_origin`), if any: a pipeline killed after publishing its export
+    but before writing `report.json` reuses it when run again rather than
+    publishing the same model twice."""
+    for version in reversed(layout.versions(base_dir)):
+        path = os.path.join(base_dir, str(version))
+        try:
+            metadata = layout.read_metadata(path)
+        except (OSError, ValueError):
+            continue
+        if metadata.get("origin") == origin:
+            return path
+    return None
+
+
 def export_saved_model(
     bundle,
     directory: str | None = None,
     name: str | None = None,
     warmup: list[str] | None = None,
     extra_metadata: dict | None = None,
+    run_dir: str | None = None,
 ) -> str:
     """Writes the next SavedModel version of `bundle` under `directory/name`
     (default: the config's `export.directory` and `name`), carrying a copy of
     the bundle; returns the version folder.
+
+    With `run_dir` (the run folder the bundle was saved to), a version
+    already exported from that run's weights is returned instead of a new
+    one (`published_version`).
 
     Args:
         bundle: `TranslatorBundle` or `TaggerBundle`.
@@ -111,6 +143,11 @@ def export_saved_model(
     if warmup is None:
         warmup = bundle.metadata.get("samples")
     extra = dict(extra_metadata or {})
+    if run_dir is not None:
+        extra["origin"] = run_origin(run_dir)
+        published = published_version(os.path.join(directory, name), extra["origin"])
+        if published is not None:
+            return published
     if isinstance(bundle, TranslatorBundle):
         return _export_translator(bundle, directory, name, warmup, extra)
     return _export_tagger(bundle, directory, name, warmup, extra)

@@ -131,8 +131,16 @@ def write_version(
     """
 
     remove_abandoned(base_dir)
-    path = os.path.join(base_dir, str(next_version(base_dir)))
-    with atomic_directory(path) as temporary:
+
+    chosen = []
+
+    def next_path():
+        chosen.append(os.path.join(base_dir, str(next_version(base_dir))))
+        return chosen[-1]
+
+    # The version number is taken when the folder is published: two exports
+    # of one model at once get two versions.
+    with atomic_directory(next_path) as temporary:
         owner = os.path.join(temporary, OWNER_FILE)
         with open(owner, "w", encoding="utf-8") as stream:
             stream.write(_owner())
@@ -150,4 +158,4 @@ def write_version(
         with open(os.path.join(extra, METADATA_FILE), "w", encoding="utf-8") as stream:
             json.dump(info, stream, indent=2, sort_keys=True)
         os.remove(owner)
-    return path
+    return chosen[-1]

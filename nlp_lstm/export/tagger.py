@@ -32,10 +32,19 @@ import tensorflow_text  # noqa: F401  (registers the tokenizer ops)
 
 from nlp_lstm.config import TaggingExportConfig
 from nlp_lstm.export import layout, saved_model
-from nlp_lstm.text.words import PAD, TokenFeaturizer, pad_tokens, tokenize
+from nlp_lstm.export.signature import serving_signature
+from nlp_lstm.text.words import (
+    PAD,
+    TokenFeaturizer,
+    pad_tokens,
+    tokenize,
+    valid_utf8,
+)
 
 DEFAULT_MAX_TOKENS = TaggingExportConfig.max_tokens
 SIGNATURES = ("serving_default", "tag_tokens")
+SENTENCES = tf.TensorSpec([None], tf.string, name="sentences")
+TOKENS = tf.TensorSpec([None, None], tf.string, name="tokens")
 # Used for warmup requests when an export is given no sample sentences.
 DEFAULT_WARMUP_SENTENCES = (
     "Barack Obama visited Madrid yesterday .",
@@ -102,17 +111,16 @@ class TaggerServing(tf.Module):
             "truncated": truncated,
         }
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="sentences")])
+    @serving_signature(SENTENCES)
     def serve(self, sentences):
         tokens = tokenize(sentences, self.tokenizer)
         return self._tag(*pad_tokens(tokens, self.max_tokens))
 
-    @tf.function(
-        input_signature=[tf.TensorSpec([None, None], tf.string, name="tokens")]
-    )
+    @serving_signature(TOKENS)
     def tag_tokens(self, tokens):
         # A row ends at its first "" (padding is trailing; tokens after an
         # inner "" are dropped with it, as `lengths` then says).
+        tokens = valid_utf8(tokens)
         real = tf.cast(tf.not_equal(tokens, PAD), tf.int32)
         full = tf.reduce_sum(tf.math.cumprod(real, axis=1), axis=1)
         ragged = tf.RaggedTensor.from_tensor(tokens, lengths=full)

@@ -32,8 +32,10 @@ from nlp_lstm.config import DecodingConfig
 from nlp_lstm.decoding.search import output_lengths
 from nlp_lstm.decoding.translate import translate_ids
 from nlp_lstm.export import saved_model
+from nlp_lstm.export.signature import serving_signature
 from nlp_lstm.text import sentencepiece as sp
 from nlp_lstm.text.sentencepiece import EOS_ID, PAD_ID, UNK_ID, in_graph_tokenizer
+from nlp_lstm.text.words import valid_utf8
 
 SIGNATURES = {
     "serving_default": "sources -> translations, scores (beam search)",
@@ -41,6 +43,8 @@ SIGNATURES = {
     "translate_nbest": "sources -> translations, scores [batch, beam_size] (n-best)",
     "translate_ids": "source_ids -> translation_ids, lengths, scores, translations",
 }
+SOURCES = tf.TensorSpec([None], tf.string, name="sources")
+SOURCE_IDS = tf.TensorSpec([None, None], tf.int32, name="source_ids")
 
 # Used for warmup requests when an export is given no sample sources.
 DEFAULT_WARMUP_SOURCES = (
@@ -119,13 +123,12 @@ class TranslatorModule(tf.Module):
         return tokens.to_tensor(PAD_ID)
 
     def tokenize(self, sources):
-        """Raw strings -> padded ids ending with EOS, and a mask of empty inputs."""
-        sources = tf.strings.unicode_transcode(
-            sources, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD
-        )
-        sources = tf.strings.strip(sources)
-        empty = tf.equal(tf.strings.length(sources), 0)
-        return self._with_eos(self.source_tokenizer.tokenize(sources)), empty
+        """Raw strings -> padded ids ending with EOS, and a mask of empty
+        inputs: those with no piece left after the tokenizer's normalization
+        (whitespace of any kind, zero-width and other invisible characters)."""
+        pieces = self.source_tokenizer.tokenize(tf.strings.strip(valid_utf8(sources)))
+        empty = tf.equal(pieces.row_lengths(), 0)
+        return self._with_eos(pieces), empty
 
     def _search(self, source_ids, beam_size):
         # The search needs one row at least: an empty batch gets a dummy one,
@@ -156,15 +159,15 @@ class TranslatorModule(tf.Module):
         scores = tf.where(empty, 0.0, result["scores"])
         return {"translations": translations, "scores": scores}
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="sources")])
+    @serving_signature(SOURCES)
     def serve(self, sources):
         return self._translate(sources, self.beam_size)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="sources")])
+    @serving_signature(SOURCES)
     def serve_greedy(self, sources):
         return self._translate(sources, 1)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="sources")])
+    @serving_signature(SOURCES)
     def serve_nbest(self, sources):
         source_ids, empty = self.tokenize(sources)
         if self.beam_size == 1:
@@ -184,9 +187,7 @@ class TranslatorModule(tf.Module):
             "scores": tf.where(empty, 0.0, scores),
         }
 
-    @tf.function(
-        input_signature=[tf.TensorSpec([None, None], tf.int32, name="source_ids")]
-    )
+    @serving_signature(SOURCE_IDS)
     def serve_ids(self, source_ids):
         known = tf.logical_and(source_ids >= 0, source_ids < self.source_vocab_size)
         source_ids = tf.where(known, source_ids, UNK_ID)

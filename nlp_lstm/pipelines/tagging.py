@@ -71,7 +71,11 @@ def run(config: config_lib.TaggingConfig, verbose: int = 1) -> dict:
         model, featurizer, tokens["test"], gold["test"], data.tag_vocabulary
     )()
     scores = tagging_scores(gold["test"], predicted, data.scheme)
-    export_path = export_saved_model(bundle) if config.export.enabled else None
+    export_path = (
+        export_saved_model(bundle, run_dir=config.run_dir)
+        if config.export.enabled
+        else None
+    )
     report = _report(config, data, scores, test_loss, export_path, result)
     report["vocabulary"]["pretrained_found"] = pretrained_found
     atomic_write_json(os.path.join(config.run_dir, "report.json"), report)

@@ -90,7 +90,11 @@ def run(config: config_lib.TranslationConfig, verbose: int = 1) -> dict:
         os.path.join(config.run_dir, "test.hyp"),
         ("\n".join(hypotheses) + "\n").encode("utf-8"),
     )
-    export_path = export_saved_model(bundle) if config.export.enabled else None
+    export_path = (
+        export_saved_model(bundle, run_dir=config.run_dir)
+        if config.export.enabled
+        else None
+    )
 
     report = {
         **_test_report(config, scores, decode_seconds, export_path),

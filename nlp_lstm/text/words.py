@@ -23,6 +23,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from nlp_lstm.text.unicode import WHITE_SPACE
+
 PAD = ""
 UNK = "[UNK]"
 PAD_ID = 0
@@ -33,12 +35,26 @@ TOKENIZERS = ("whitespace", "unicode_script")
 CASING = ("pad", "lower", "upper", "title", "mixed", "numeric", "has_digit", "other")
 
 
+def valid_utf8(strings: tf.Tensor) -> tf.Tensor:
+    """`strings` with each invalid UTF-8 sequence replaced by U+FFFD, so that
+    every token and output string is text."""
+    return tf.strings.unicode_transcode(
+        strings, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD
+    )
+
+
 def tokenize(sentences: tf.Tensor, kind: str = "whitespace") -> tf.RaggedTensor:
     """Splits raw sentences `tf.string [batch]` into words, ragged `[batch, (words)]`.
 
     `unicode_script` also splits where the Unicode script changes, so that
     punctuation is cut from words ("Hello," -> "Hello", ",").
+
+    Words are separated by the Unicode `White_Space` characters
+    (`nlp_lstm.text.unicode.WHITE_SPACE`): they are made spaces first, as
+    `WhitespaceTokenizer` cuts a multi-byte one in half (U+00A0 left
+    `b"Barack\\xc2"`, invalid UTF-8).
     """
+    sentences = tf.strings.regex_replace(valid_utf8(sentences), WHITE_SPACE, " ")
     if kind == "whitespace":
         return tf_text.WhitespaceTokenizer().tokenize(sentences)
     if kind == "unicode_script":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -14,6 +15,30 @@ import psutil
 
 def _temporary_prefix(path: str) -> str:
     return f".tmp-{os.path.basename(path)}."
+
+
+def _umask() -> int:
+    """The process's umask (read from /proc where it can be, as setting it to
+    read it races with other threads)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as stream:
+            for line in stream:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def publishable(path: str) -> None:
+    """Gives a temporary file or folder the permissions of one created with
+    `open` or `mkdir` (0666 or 0777 less the umask), as `mkstemp` and
+    `mkdtemp` make them private (0600, 0700): a TF Serving or an app running
+    as another user must be able to read what is published."""
+    mode = 0o777 if os.path.isdir(path) else 0o666
+    os.chmod(path, mode & ~_umask())
 
 
 def remove_abandoned_temporaries(path: str) -> list[str]:
@@ -55,6 +80,7 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
             stream.write(data)
             stream.flush()
             os.fsync(stream.fileno())
+        publishable(temporary)
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -88,26 +114,55 @@ def sha256_file(path: str, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def atomic_write_json(path: str, value) -> None:
+def json_bytes(value) -> bytes:
+    """The bytes `atomic_write_json` writes for `value`."""
     text = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
-    atomic_write_bytes(path, text.encode("utf-8"))
+    return text.encode("utf-8")
+
+
+def atomic_write_json(path: str, value) -> None:
+    atomic_write_bytes(path, json_bytes(value))
 
 
 @contextlib.contextmanager
-def atomic_directory(path: str):
+def atomic_directory(path):
     """Yields a temporary directory that is renamed to `path` only on success.
 
     The temporary directory is a hidden sibling of `path`, so that a polling
     reader (TF Serving watches numeric version folders) never sees it.
+
+    Args:
+        path: str, or a function returning the destination (say, the next
+            free version number). A function is asked again when another
+            writer took the place it named meanwhile; a fixed `path` that
+            exists raises `FileExistsError` and publishes nothing.
     """
-    parent = os.path.dirname(os.path.abspath(path))
+    choose = path if callable(path) else (lambda: path)
+    parent = os.path.dirname(os.path.abspath(choose()))
     os.makedirs(parent, exist_ok=True)
-    temporary = tempfile.mkdtemp(dir=parent, prefix=f".tmp-{os.path.basename(path)}-")
+    prefix = f".tmp-{os.path.basename(choose())}-"
+    temporary = tempfile.mkdtemp(dir=parent, prefix=prefix)
     try:
         yield temporary
-        if os.path.exists(path):
-            raise FileExistsError(f"{path} already exists; refusing to overwrite it")
-        os.rename(temporary, path)
+        publishable(temporary)
+        _rename_directory(temporary, choose, retry=callable(path))
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise
+
+
+def _rename_directory(temporary: str, choose, retry: bool) -> str:
+    while True:
+        destination = choose()
+        if os.path.exists(destination) and not retry:
+            raise FileExistsError(
+                f"{destination} already exists; refusing to overwrite it"
+            )
+        try:
+            # rename(2) fails on a non-empty directory: a concurrent writer's.
+            if not os.path.exists(destination):
+                os.rename(temporary, destination)
+                return destination
+        except OSError as error:
+            if error.errno not in (errno.EEXIST, errno.ENOTEMPTY) or not retry:
+                raise

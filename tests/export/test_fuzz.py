@@ -87,6 +87,27 @@ def test_extreme_batches(exports, model):
                 assert np.all(translations[empty] == b""), name  # empty sources
 
 
+def test_every_signature_rejects_a_wrong_rank_or_dtype(exports):
+    """A server feeds requests unchecked (TF Serving checks no shape): a
+    wrong rank must be an InvalidArgument naming the input, never a crash
+    (a rank-0 string to the tagger once ended the process with SIGSEGV)."""
+    results = fuzzing.wrong_input_results([exports["translator"], exports["tagger"]])
+    signatures = {result["probe"].split()[1] for result in results}
+    assert signatures == {
+        "serving_default", "translate_greedy", "translate_nbest", "translate_ids",
+        "tag_tokens",
+    }
+    for result in results:
+        key = result["probe"].split()[2].split("=")[0]
+        if result["wrong"]:
+            assert "error" in result, f"accepted: {result}"
+            if result["wrong"] == "rank":
+                assert f"tensor {key} " in result["error"], result
+        else:
+            assert "error" not in result, result
+            assert set(result["rows"].values()) == {result["batch"]}, result
+
+
 # Text SentencePiece can represent: NFKC-normalized, no control or format
 # characters, single spaces between words.
 representable = st.text(

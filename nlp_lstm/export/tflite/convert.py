@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import collections
+import hashlib
 import json
 import os
 
 from ai_edge_litert import schema_py_generated as schema
 
-from nlp_lstm.utils.files import atomic_write_bytes, atomic_write_json
+from nlp_lstm.utils.files import (
+    atomic_write_bytes,
+    atomic_write_json,
+    json_bytes,
+    sha256_file,
+)
 
 QUANTIZATIONS = ("none", "float16", "dynamic-int8")
 TOKENIZERS = ("app", "in-graph")
@@ -107,52 +113,107 @@ def check_ops(ops, allowed_custom=()) -> None:
 
 
 def sidecar_paths(output: str) -> dict:
-    """Files written beside `FILE.tflite`: `FILE.json` (metadata) and, for
-    translators, `FILE.spm.model`; for taggers `FILE.vocab.json`."""
+    """The files of one export, by role, named after `FILE.tflite`: `model`
+    (the `.tflite`), `metadata` (`FILE.json`), translators' `sentencepiece`
+    (`FILE.spm.model`, the target's or the shared one) and
+    `source_sentencepiece` (`FILE.source.spm.model`), taggers' `vocabulary`
+    (`FILE.vocab.json`). A set is found from its `.tflite` name alone, so it
+    can be renamed as a whole."""
     stem = output[: -len(".tflite")] if output.endswith(".tflite") else output
     return {
+        "model": output,
         "metadata": stem + ".json",
         "sentencepiece": stem + ".spm.model",
+        "source_sentencepiece": stem + ".source.spm.model",
         "vocabulary": stem + ".vocab.json",
     }
 
 
+class MismatchedFilesError(ValueError):
+    """Files of an export set that were not written together."""
+
+
 def write_files(output: str, data: bytes, metadata: dict,
                 extra: dict | None = None) -> str:
-    """Writes the `.tflite`, then the files beside it, each atomically.
+    """Writes an export set: the files beside the `.tflite`, the `.tflite`,
+    then `FILE.json` last, each atomically. `FILE.json` records the SHA-256
+    of every other file, and `read_metadata` refuses a set whose files do
+    not match it (an export killed or out of disk between two files leaves
+    such a set), rather than pair a new tokenizer with an old model.
 
     Args:
         output: str. Path of the `.tflite`.
         data: bytes. The converted model.
-        metadata: dict. Written to `FILE.json`, with `ops` and `size_bytes`.
-        extra: dict. `{path: bytes or JSON value}` of other files.
+        metadata: dict. Written to `FILE.json`, with `ops`, `size_bytes`,
+            `files` and `sha256` added.
+        extra: dict. `{role: bytes or JSON value}` of the other files (roles
+            of `sidecar_paths`).
 
     Returns:
         `output`.
     """
-    ops = op_counts(data)
-    metadata = dict(metadata, ops=dict(sorted(ops.items())), size_bytes=len(data))
-    for path, value in (extra or {}).items():
-        if isinstance(value, bytes):
-            atomic_write_bytes(path, value)
-        else:
-            atomic_write_json(path, value)
+    paths = sidecar_paths(output)
+    contents = {
+        role: value if isinstance(value, bytes) else json_bytes(value)
+        for role, value in (extra or {}).items()
+    }
+    contents["model"] = data
+    metadata = dict(
+        metadata,
+        ops=dict(sorted(op_counts(data).items())),
+        size_bytes=len(data),
+        files={role: os.path.basename(paths[role]) for role in sorted(contents)},
+        sha256={
+            role: hashlib.sha256(value).hexdigest()
+            for role, value in sorted(contents.items())
+        },
+    )
+    for role, value in contents.items():
+        if role != "model":
+            atomic_write_bytes(paths[role], value)
     atomic_write_bytes(output, data)
-    atomic_write_json(sidecar_paths(output)["metadata"], metadata)
-    # The temporary files are private (0600); an app bundle needs readable ones.
-    umask = os.umask(0)
-    os.umask(umask)
-    for path in [output, sidecar_paths(output)["metadata"], *(extra or {})]:
-        os.chmod(path, 0o666 & ~umask)
+    atomic_write_json(paths["metadata"], metadata)
     return output
 
 
-def read_metadata(path: str) -> dict:
-
-    metadata_path = sidecar_paths(path)["metadata"]
-    if not os.path.isfile(metadata_path):
+def read_metadata(path: str, verify: bool = True) -> dict:
+    """The `FILE.json` of `FILE.tflite`; with `verify`, checks that every
+    file of the set is there with the SHA-256 recorded in it."""
+    paths = sidecar_paths(path)
+    if not os.path.isfile(paths["metadata"]):
         raise FileNotFoundError(
-            f"{metadata_path} not found: export the model with nlp-lstm export-tflite"
+            f"{paths['metadata']} not found: it is written beside {path} by "
+            "`nlp-lstm export-tflite`; export the model again, or pass the "
+            ".tflite that has it"
         )
-    with open(metadata_path, encoding="utf-8") as stream:
-        return json.load(stream)
+    try:
+        with open(paths["metadata"], encoding="utf-8") as stream:
+            metadata = json.load(stream)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise MismatchedFilesError(
+            f"{paths['metadata']} is not the JSON that export-tflite writes "
+            f"({error}); export the model again"
+        ) from None
+    if not isinstance(metadata, dict):
+        raise MismatchedFilesError(
+            f"{paths['metadata']} is not the JSON that export-tflite writes; "
+            "export the model again"
+        )
+    if verify:
+        for role, digest in metadata.get("sha256", {}).items():
+            if role not in paths:
+                continue
+            file = paths[role]
+            if not os.path.isfile(file):
+                raise MismatchedFilesError(
+                    f"{file} is missing: {path} needs it beside it; copy the "
+                    "whole set or export the model again"
+                )
+            if sha256_file(file) != digest:
+                raise MismatchedFilesError(
+                    f"{file} does not belong with {paths['metadata']} (its "
+                    "SHA-256 differs from the one recorded there: an export was "
+                    "interrupted, or the files come from different exports); "
+                    "export the model again with `nlp-lstm export-tflite`"
+                )
+    return metadata

@@ -73,13 +73,9 @@ def _translator(bundle: TranslatorBundle, output: str, tokenizer: str,
         max_source_tokens=decoding.max_source_tokens,
         sentencepiece_model=spm["source"] if tokenizer == "in-graph" else None,
     )
-    paths = convert_lib.sidecar_paths(output)
-    extra = {paths["sentencepiece"]: spm["target"]}
-    files = {"sentencepiece": os.path.basename(paths["sentencepiece"])}
+    extra = {"sentencepiece": spm["target"]}
     if spm["source"] != spm["target"]:
-        source_path = paths["sentencepiece"].replace(".spm.model", ".source.spm.model")
-        extra[source_path] = spm["source"]
-        files["source_sentencepiece"] = os.path.basename(source_path)
+        extra["source_sentencepiece"] = spm["source"]
     if tokenizer == "in-graph":
         source_input = _tensor("string", [1], "the source sentence, UTF-8, stripped")
     else:
@@ -119,7 +115,6 @@ def _translator(bundle: TranslatorBundle, output: str, tokenizer: str,
         "special_ids": {
             "pad": model.pad_id, "unk": 1, "bos": model.bos_id, "eos": model.eos_id,
         },
-        "files": files,
         "detokenize": "outside the file, with the SentencePiece model",
     }
     return module, metadata, extra
@@ -138,7 +133,6 @@ def _tagger(bundle, output: str, tokenizer: str, max_tokens: int | None):
         bundle.model, max_word_chars=vocabulary["max_word_chars"],
         max_tokens=max_tokens,
     )
-    paths = convert_lib.sidecar_paths(output)
     docs = {
         "word_ids": _tensor(
             "int32", [1, -1],
@@ -175,9 +169,8 @@ def _tagger(bundle, output: str, tokenizer: str, max_tokens: int | None):
         "word_tokenizer": vocabulary["tokenizer"],
         "head": "crf" if bundle.model.crf is not None else "softmax",
         "special_ids": {"pad": 0, "unk": 1},
-        "files": {"vocabulary": os.path.basename(paths["vocabulary"])},
     }
-    return module, metadata, {paths["vocabulary"]: vocabulary}
+    return module, metadata, {"vocabulary": vocabulary}
 
 
 def export_tflite(

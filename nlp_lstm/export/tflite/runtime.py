@@ -13,13 +13,13 @@ Example:
 from __future__ import annotations
 
 import json
-import os
 import re
 import unicodedata
 
 import numpy as np
 
 from nlp_lstm.export.tflite.convert import read_metadata, sidecar_paths
+from nlp_lstm.text.unicode import WHITE_SPACE
 
 
 def make_interpreter(path: str, num_threads: int = 1, custom_ops: bool = False):
@@ -61,14 +61,14 @@ class TFLiteTranslator:
             raise ValueError(f"{path} is not a translator (task {task!r})")
         self.in_graph = self.metadata["tokenizer"] == "in-graph"
         self.interpreter = make_interpreter(path, num_threads, self.in_graph)
-        directory = os.path.dirname(os.path.abspath(path))
-        files = self.metadata["files"]
+        paths = sidecar_paths(path)
         self.target_processor = sentencepiece.SentencePieceProcessor(
-            model_file=os.path.join(directory, files["sentencepiece"])
+            model_file=paths["sentencepiece"]
         )
-        source_file = files.get("source_sentencepiece", files["sentencepiece"])
+        if "source_sentencepiece" not in self.metadata["files"]:
+            paths["source_sentencepiece"] = paths["sentencepiece"]
         self.source_processor = sentencepiece.SentencePieceProcessor(
-            model_file=os.path.join(directory, source_file)
+            model_file=paths["source_sentencepiece"]
         )
         self.eos_id = self.metadata["special_ids"]["eos"]
         self.runners = {
@@ -107,7 +107,7 @@ class TFLiteTranslator:
         ]
 
 
-_SPACE = re.compile(r"\s+")
+_SPACE = re.compile(WHITE_SPACE + "+")
 
 
 def _script(char: str) -> str:

@@ -1,0 +1,12 @@
+"""Unicode character classes shared by the in-graph text ops and the
+TensorFlow-free TFLite runners, so that the two split text alike.
+
+`WHITE_SPACE` is a regex character class of the Unicode `White_Space`
+property (25 code points), written so that both Python's `re` and RE2 (the
+engine of `tf.strings.regex_replace`) read it the same way. Python's `\\s`
+and `str.split()` differ from it: they also split at U+001C..U+001F.
+"""
+
+WHITE_SPACE = (
+    "[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+)
