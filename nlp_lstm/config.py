@@ -12,6 +12,7 @@ import dataclasses
 import difflib
 import math
 import os
+import re
 import types
 import typing
 import warnings
@@ -165,6 +166,15 @@ def load(cls: type, path: str | None, overrides: list[str] | None = None) -> Any
                 data = yaml.safe_load(stream) or {}
             except yaml.YAMLError as error:
                 raise ConfigError(f"Config file {path} is not valid YAML: {error}")
+            except UnicodeDecodeError:
+                raise ConfigError(
+                    f"Config file {path} is not UTF-8 text; save it as UTF-8"
+                ) from None
+        if not isinstance(data, dict):
+            raise ConfigError(
+                f"Config file {path} must hold a mapping of keys (name: ..., "
+                f"data: ...), not a {type(data).__name__}"
+            )
     apply_overrides(data, list(overrides or []))
     config = from_dict(cls, data)
     check_input_files(config)
@@ -202,6 +212,38 @@ def check_file(path: str, key: str) -> None:
         )
 
 
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def check_name(name: str, key: str) -> None:
+    """A model name is one folder name (`saved_models/<name>`): letters,
+    digits, `.`, `_` and `-`, not starting with `.` (no `..`, no `/`), so
+    that it can never point outside its folder."""
+    if not isinstance(name, str) or not NAME.fullmatch(name):
+        raise ConfigError(
+            f"{key} must be a folder name of letters, digits, '.', '_' and '-' "
+            f"that starts with a letter or digit, got {name!r}"
+        )
+
+
+def check_folder(path: str, key: str) -> None:
+    """Fails unless `path` is a folder or can be made one here: its nearest
+    existing ancestor must be a folder this process can write in."""
+    current = os.path.abspath(path)
+    while not os.path.exists(current) and os.path.dirname(current) != current:
+        current = os.path.dirname(current)
+    if not os.path.isdir(current):
+        raise ConfigError(
+            f"{key}: {path} cannot be made a folder, as {current} is a file; "
+            f"set {key} to a folder path"
+        )
+    if not os.access(current, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"{key}: cannot write in {current} (permission denied); set {key} "
+            "to a folder you can write to"
+        )
+
+
 def join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
@@ -220,6 +262,9 @@ class TokenizerConfig:
     shared: bool = True
     directory: str = "tokenizers"
     max_sentences: int = 2_000_000
+
+    def check_files(self, prefix: str = "") -> None:
+        check_folder(self.directory, join(prefix, "directory"))
 
     def validate(self, prefix: str = "") -> None:
         if self.vocab_size < MIN_VOCAB_SIZE:
@@ -285,6 +330,11 @@ class TrainingConfig:
         check_positive(self.patience, join(prefix, "patience"))
 
 
+# Larger beams are refused: the search's time and memory grow with the beam
+# and translation quality does not (it usually drops past 10 or so).
+MAX_BEAM_SIZE = 64
+
+
 @dataclasses.dataclass
 class DecodingConfig:
     beam_size: int = 5
@@ -296,7 +346,7 @@ class DecodingConfig:
     max_source_tokens: int = 256
 
     def validate(self, prefix: str = "") -> None:
-        check_positive(self.beam_size, join(prefix, "beam_size"))
+        check_range(self.beam_size, join(prefix, "beam_size"), 1, MAX_BEAM_SIZE)
         check_positive(self.max_source_tokens, join(prefix, "max_source_tokens"))
         check_positive(
             self.length_penalty, join(prefix, "length_penalty"), allow_zero=True
@@ -311,6 +361,10 @@ class ExportConfig:
     enabled: bool = True
     directory: str = "saved_models"
     warmup_sentences: int = 8
+
+    def check_files(self, prefix: str = "") -> None:
+        if self.enabled:
+            check_folder(self.directory, join(prefix, "directory"))
 
 
 # ---------------------------------------------------------------------------
@@ -428,11 +482,11 @@ class TranslationConfig:
     decoding: DecodingConfig = dataclasses.field(default_factory=DecodingConfig)
     export: ExportConfig = dataclasses.field(default_factory=ExportConfig)
 
+    def check_files(self, prefix: str = "") -> None:
+        check_folder(self.run_dir, join(prefix, "run_dir"))
+
     def validate(self, prefix: str = "") -> None:
-        if not self.name or "/" in self.name:
-            raise ConfigError(
-                f"name must be a non-empty folder name, got {self.name!r}"
-            )
+        check_name(self.name, join(prefix, "name"))
         if self.model.share_embeddings and not self.tokenizer.shared:
             raise ConfigError(
                 "model.share_embeddings needs one vocabulary: "
@@ -615,11 +669,11 @@ class TaggingConfig:
         tasks, `none` for POS."""
         return self.model.scheme if self.is_entity_task else "none"
 
+    def check_files(self, prefix: str = "") -> None:
+        check_folder(self.run_dir, join(prefix, "run_dir"))
+
     def validate(self, prefix: str = "") -> None:
-        if not self.name or "/" in self.name:
-            raise ConfigError(
-                f"name must be a non-empty folder name, got {self.name!r}"
-            )
+        check_name(self.name, join(prefix, "name"))
         metric = self.training.early_stopping_metric
         wrong = "val_accuracy" if self.is_entity_task else "val_f1"
         if metric == wrong:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from nlp_lstm.cli import evaluate, serving, tagging, tflite, translation
+from nlp_lstm.cli import common, evaluate, serving, tagging, tflite, translation
 
 __all__ = ["build_parser", "main"]
 
@@ -41,10 +41,5 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Runs one `nlp-lstm` command; returns its exit status."""
     args = build_parser().parse_args(argv)
-    batch_size = getattr(args, "batch_size", None)
-    if batch_size is not None and batch_size < 1:
-        raise SystemExit(f"error: --batch-size must be positive, got {batch_size}")
-    try:
+    with common.user_errors():
         return args.handler(args)
-    except FileNotFoundError as error:
-        raise SystemExit(f"error: {error}") from None

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
+import math
 import os
 import re
 import sys
 import threading
+import urllib.parse
 import warnings
 from collections.abc import Iterator
 
+from nlp_lstm.config import MAX_BEAM_SIZE, ConfigError, check_name
 from nlp_lstm.utils.cores import usable_cores
+from nlp_lstm.utils.files import FolderInUseError
 
 DEFAULT_BATCH_SIZE = 64
 
@@ -29,15 +34,64 @@ NATIVE_NOISE = re.compile(
 )
 
 
-def positive_int(text: str) -> int:
-    """An argparse type: a positive integer."""
+def int_between(low: int, high: int | None = None):
+    """An argparse type: an integer from `low` to `high` (no upper bound if
+    None); the message says which values are allowed."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low or (high is not None and value > high):
+            allowed = f"from {low} to {high}" if high is not None else f">= {low}"
+            raise argparse.ArgumentTypeError(
+                f"must be an integer {allowed}, got {text!r}"
+            )
+        return value
+
+    return parse
+
+
+positive_int = int_between(1)
+non_negative_int = int_between(0)
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number above 0."""
     try:
-        value = int(text)
+        value = float(text)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+        value = math.nan
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text!r}")
     return value
+
+
+def beam_size(text: str) -> int:
+    """An argparse type: a beam size, 1 (greedy) to `MAX_BEAM_SIZE`."""
+    return int_between(1, MAX_BEAM_SIZE)(text)
+
+
+def model_name(text: str) -> str:
+    """An argparse type: a model folder name (`config.check_name`), never a
+    path that leads out of `--directory`."""
+    try:
+        check_name(text, "the name")
+    except ConfigError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
+def http_url(text: str) -> str:
+    """An argparse type: an `http://` or `https://` URL with a host."""
+    parsed = urllib.parse.urlsplit(text)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise argparse.ArgumentTypeError(
+            f"must be an http:// or https:// URL with a host, such as "
+            f"http://localhost:8501, got {text!r}"
+        )
+    return text
 
 
 def add_threads_argument(parser) -> None:
@@ -103,14 +157,42 @@ def without_native_noise(noise: re.Pattern = NATIVE_NOISE):
         os.close(stderr)
 
 
+# Hints for the OSErrors a command meets on its files.
+OS_ERROR_HINTS = {
+    errno.ENOSPC: "free some space there (nothing was published) and run it again",
+    errno.EDQUOT: "free some space there (nothing was published) and run it again",
+    errno.EACCES: "check the permissions of that path",
+    errno.EPERM: "check the permissions of that path",
+    errno.EROFS: "write somewhere else: the file system is read-only",
+}
+
+
+def error_message(error: BaseException) -> str | None:
+    """The one line a command prints for `error` when it is the user's input,
+    model or files that are wrong (not a bug); None for anything else."""
+    if isinstance(error, OSError) and error.errno in OS_ERROR_HINTS:
+        where = f": {error.filename}" if error.filename else ""
+        return f"{error.strerror}{where}; {OS_ERROR_HINTS[error.errno]}"
+    if isinstance(error, (ValueError, OSError, EOFError, FolderInUseError)):
+        return str(error) or type(error).__name__
+    if type(error).__module__.startswith("tensorflow") and hasattr(error, "message"):
+        lines = [line for line in error.message.splitlines() if line.strip()]
+        return lines[-1] if lines else type(error).__name__
+    return None
+
+
 @contextlib.contextmanager
 def user_errors():
-    """Turns the library's `ValueError`s (bad input, wrong model) into
-    `error: ...` exits without a traceback."""
+    """Turns errors of the user's input, model or files (`error_message`)
+    into an `error: ...` exit without a traceback (set NLP_LSTM_TRACEBACK=1
+    to see it)."""
     try:
         yield
-    except ValueError as error:
-        raise fail(str(error)) from None
+    except Exception as error:
+        message = error_message(error)
+        if message is None or os.environ.get("NLP_LSTM_TRACEBACK"):
+            raise
+        raise fail(message) from None
 
 
 @contextlib.contextmanager

@@ -45,7 +45,7 @@ def add_commands(subparsers) -> None:
     translator = evaluate.add_argument_group("translation models")
     translator.add_argument("--source", help="source sentences, one a line")
     translator.add_argument("--reference", help="reference translations, aligned")
-    translator.add_argument("--beam-size", type=int, default=None,
+    translator.add_argument("--beam-size", type=common.beam_size, default=None,
                             help="1 for greedy; default: the exported beam size")
     tagger = evaluate.add_argument_group("tagging models")
     tagger.add_argument("--data", help="annotated CoNLL or CoNLL-U file (or .gz)")
@@ -53,7 +53,7 @@ def add_commands(subparsers) -> None:
                         help="file format of --data (default conll)")
     tagger.add_argument("--format", choices=DATA_FORMATS,
                         help="deprecated: the old name of --data-format")
-    tagger.add_argument("--token-column", type=int,
+    tagger.add_argument("--token-column", type=common.non_negative_int,
                         help="conll: column of the tokens (default 0)")
     tagger.add_argument("--tag-column", type=int,
                         help="conll: column of the tags (default -1, the last)")
@@ -117,6 +117,11 @@ def evaluate_translator(args, translator) -> int:
         raise common.fail(
             f"{args.source} has {len(sources)} lines but {args.reference} has "
             f"{len(references)}: give aligned files"
+        )
+    if not sources:
+        raise common.fail(
+            f"{args.source} is empty: give one source sentence a line, and "
+            "its reference translation on the same line of --reference"
         )
     with common.user_errors(), common.plain_warnings(RunnerWarning):
         hypotheses = translator.translate(sources, args.beam_size, args.batch_size)

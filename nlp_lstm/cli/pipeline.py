@@ -12,6 +12,7 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from nlp_lstm import config as config_lib  # noqa: E402
+from nlp_lstm.cli import common  # noqa: E402
 from nlp_lstm.pipelines import tagging, translation  # noqa: E402
 from nlp_lstm.training import trainer  # noqa: E402
 
@@ -50,7 +51,8 @@ def main(description: str, config_class: str, pipeline: str, argv=None) -> int:
         return 2
     # Before TensorFlow's first op: thread pools for the training towers.
     trainer.configure_threads(trainer.resolve_towers(config.training.towers))
-    report = PIPELINES[pipeline].run(config)
+    with common.user_errors():
+        report = PIPELINES[pipeline].run(config)
     summary = {key: report[key] for key in SUMMARY_KEYS if key in report}
     print(json.dumps(summary, indent=2))
     return 0

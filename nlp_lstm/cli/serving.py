@@ -135,7 +135,10 @@ def add_commands(subparsers) -> None:
     )
     export.add_argument("run", help="run folder (runs/NAME) or its SavedModel")
     export.add_argument("--directory", help="SavedModel root (default: the run's)")
-    export.add_argument("--name", help="model folder name (default: the run's)")
+    export.add_argument(
+        "--name", type=common.model_name,
+        help="model folder name (default: the run's)",
+    )
     export.set_defaults(handler=export_command)
 
 
@@ -178,13 +181,15 @@ def _add_client(commands) -> None:
     client = commands.add_parser(
         "client", help="send stdin lines to a model server, print the results"
     )
-    client.add_argument("--url", help="REST endpoint, e.g. http://localhost:8501")
+    client.add_argument("--url", type=common.http_url, help="REST endpoint, e.g. http://localhost:8501")
     client.add_argument(
         "--grpc",
         help="gRPC endpoint, e.g. localhost:8500 (used instead of --url when given)",
     )
     client.add_argument("--model", required=True, help="model name on the server")
-    client.add_argument("--version", type=int, help="model version (default: latest)")
+    client.add_argument(
+        "--version", type=common.positive_int, help="model version (default: latest)"
+    )
     client.add_argument("--signature", default="serving_default")
     client.add_argument(
         "--request-format",
@@ -193,14 +198,19 @@ def _add_client(commands) -> None:
         help="REST body: row (instances) or columnar (inputs) form",
     )
     client.add_argument("--output", choices=["text", "json"], default="text")
-    client.add_argument("--batch-size", type=int, default=16)
-    client.add_argument("--timeout", type=float, default=30.0, help="seconds a request")
+    client.add_argument("--batch-size", type=common.positive_int, default=16)
     client.add_argument(
-        "--retries", type=int, default=3, help="retries when the server is unavailable"
+        "--timeout", type=common.positive_float, default=30.0, help="seconds a request"
+    )
+    client.add_argument(
+        "--retries",
+        type=common.non_negative_int,
+        default=3,
+        help="retries when the server is unavailable",
     )
     client.add_argument(
         "--backoff",
-        type=float,
+        type=common.positive_float,
         default=0.5,
         help="seconds before the first retry, doubled each time",
     )

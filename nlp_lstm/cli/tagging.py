@@ -23,7 +23,8 @@ def add_commands(subparsers) -> None:
                      help="SavedModel version folder or saved_models/<name>")
     tag.add_argument("--format", choices=["conll", "json"], default="conll",
                      help="output: token<TAB>tag lines (conll) or JSON lines")
-    tag.add_argument("--batch-size", type=int, default=common.DEFAULT_BATCH_SIZE)
+    tag.add_argument("--batch-size", type=common.positive_int,
+                     default=common.DEFAULT_BATCH_SIZE)
     tag.add_argument("--pretokenized", action="store_true",
                      help="input tokens are separated by spaces; skip the "
                           "model's tokenizer")

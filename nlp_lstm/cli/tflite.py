@@ -16,6 +16,7 @@ from nlp_lstm.cli import common
 
 # The LiteRT runners and the op listing need numpy only, not TensorFlow.
 from nlp_lstm.export.tflite import TFLiteTranslator, load_runner, op_counts
+from nlp_lstm.export.tflite.runtime import TruncationWarning
 
 QUANTIZATIONS = ("none", "float16", "dynamic-int8")
 TOKENIZERS = ("app", "in-graph")
@@ -57,6 +58,12 @@ def run_command(args) -> int:
     if not os.path.isfile(args.model):
         raise SystemExit(f"error: file not found: {args.model}")
     runner = load_runner(args.model, num_threads=args.threads)
+    with common.plain_warnings(TruncationWarning):
+        _run_lines(runner, args)
+    return 0
+
+
+def _run_lines(runner, args) -> None:
     out = sys.stdout
     for line in common.stdin_text():
         if isinstance(runner, TFLiteTranslator):
@@ -77,7 +84,6 @@ def run_command(args) -> int:
         else:
             out.write(" ".join(result["tags"]) + "\n")
     out.flush()
-    return 0
 
 
 def inspect_command(args) -> int:
@@ -105,9 +111,9 @@ def add_commands(subparsers) -> None:
     export.add_argument("--quantize", choices=QUANTIZATIONS, default="none")
     export.add_argument("--tokenizer", choices=TOKENIZERS, default="app",
                         help="in-graph: text in (translator; TFText custom op)")
-    export.add_argument("--beam-size", type=int, default=None,
+    export.add_argument("--beam-size", type=common.beam_size, default=None,
                         help="beam of translate_beam (default: the config's)")
-    export.add_argument("--max-tokens", type=int, default=512,
+    export.add_argument("--max-tokens", type=common.positive_int, default=512,
                         help="tagger: longest sentence (longer ones are cut)")
     export.set_defaults(handler=export_command)
 
@@ -117,7 +123,7 @@ def add_commands(subparsers) -> None:
     run.add_argument("--model", required=True, help="FILE.tflite")
     run.add_argument("--beam", action="store_true", help="translator: beam search")
     run.add_argument("--format", choices=["text", "conll", "json"], default="text")
-    run.add_argument("--threads", type=int, default=1)
+    run.add_argument("--threads", type=common.positive_int, default=1)
     run.set_defaults(handler=run_command)
 
     inspect = subparsers.add_parser("inspect", help="op list and size of a .tflite")

@@ -16,7 +16,9 @@ from nlp_lstm.cli import common
 def add_model_arguments(parser) -> None:
     """`--model`, `--beam-size` and `--batch-size`, shared with `evaluate`."""
     parser.add_argument("--model", required=True, help="SavedModel, model or run dir")
-    parser.add_argument("--batch-size", type=int, default=common.DEFAULT_BATCH_SIZE)
+    parser.add_argument(
+        "--batch-size", type=common.positive_int, default=common.DEFAULT_BATCH_SIZE
+    )
 
 
 def add_commands(subparsers) -> None:
@@ -27,7 +29,7 @@ def add_commands(subparsers) -> None:
     add_model_arguments(translate)
     translate.add_argument(
         "--beam-size",
-        type=int,
+        type=common.beam_size,
         default=None,
         help="1 for greedy; default: the exported beam size",
     )

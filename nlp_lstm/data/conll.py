@@ -12,7 +12,6 @@ sentences are held in Hugging Face `datasets.Dataset` objects (columns
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import os
 
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -20,6 +19,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import datasets  # noqa: E402
 
+from nlp_lstm.data.files import text_lines  # noqa: E402
 from nlp_lstm.data.parallel import SkipReport  # noqa: E402
 from nlp_lstm.text import tags as tag_schemes  # noqa: E402
 
@@ -45,30 +45,12 @@ class BadLine(ValueError):
     """A line of a corpus file that cannot be read; the message says where."""
 
 
-def _open_binary(path: str):
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"Corpus file not found: {path}")
-    if path.endswith(".gz"):
-        return gzip.open(path, "rb")
-    return open(path, "rb")
-
-
 def _lines(path: str):
-    """Yields `(line_number, text)`, reporting invalid UTF-8 by line.
-
-    Lines are decoded one by one (a text-mode stream decodes whole chunks, and
-    would blame the first line of the chunk).
-    """
-    with _open_binary(path) as stream:
-        for number, raw in enumerate(stream, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as error:
-                raise BadLine(
-                    f"{path}:{number}: invalid UTF-8 ({error.reason}); "
-                    "convert the file to UTF-8"
-                ) from None
-            yield number, line.rstrip("\r\n")
+    """Yields `(line_number, text)`; invalid UTF-8 is a `BadLine`."""
+    for number, line in text_lines(path):
+        if line is None:
+            raise BadLine(f"{path}:{number}: invalid UTF-8; convert the file to UTF-8")
+        yield number, line
 
 
 def _fail(report: SkipReport | None, reason: str, where: str, message: str) -> None:

@@ -8,7 +8,6 @@ held in Hugging Face `datasets.Dataset` objects built from local files only.
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import itertools
 import os
 
@@ -16,6 +15,8 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import datasets  # noqa: E402
+
+from nlp_lstm.data.files import text_lines  # noqa: E402
 
 MAX_REPORTED_LINES = 5
 
@@ -45,25 +46,12 @@ class SkipReport:
         }
 
 
-def _open_binary(path: str):
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"Corpus file not found: {path}")
-    if path.endswith(".gz"):
-        return gzip.open(path, "rb")
-    return open(path, "rb")
-
-
 def _decode_lines(path: str, report: SkipReport):
     """Yields (line_number, text or None) for each line; None for bad UTF-8."""
-    with _open_binary(path) as stream:
-        for number, raw in enumerate(stream, start=1):
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                report.add("invalid_utf8", f"{path}:{number}")
-                yield number, None
-                continue
-            yield number, text.rstrip("\r\n")
+    for number, text in text_lines(path):
+        if text is None:
+            report.add("invalid_utf8", f"{path}:{number}")
+        yield number, text
 
 
 def read_tsv_pairs(

@@ -18,7 +18,7 @@ from nlp_lstm.training.inputs import init_pretrained_embeddings, tagging_data
 from nlp_lstm.training.losses import tagger_loss
 from nlp_lstm.training.optimizers import build_optimizer
 from nlp_lstm.training.trainer import set_seed, train
-from nlp_lstm.utils.files import atomic_write_json
+from nlp_lstm.utils.files import atomic_write_json, exclusive_folder
 
 SAMPLE_SENTENCES = 8
 
@@ -32,6 +32,11 @@ def run(config: config_lib.TaggingConfig, verbose: int = 1) -> dict:
         `per_type`, `export_path` (None when export is disabled),
         `train_seconds`, and the data, vocabulary and validation details.
     """
+    with exclusive_folder(config.run_dir):
+        return _run(config, verbose)
+
+
+def _run(config: config_lib.TaggingConfig, verbose: int) -> dict:
     config_lib.check_memory(config)
     set_seed(config.training.seed)
     os.makedirs(config.run_dir, exist_ok=True)

@@ -23,7 +23,11 @@ from nlp_lstm.training.inputs import tokenizer_models
 from nlp_lstm.training.losses import translator_loss
 from nlp_lstm.training.optimizers import build_optimizer
 from nlp_lstm.training.trainer import set_seed, train
-from nlp_lstm.utils.files import atomic_write_bytes, atomic_write_json
+from nlp_lstm.utils.files import (
+    atomic_write_bytes,
+    atomic_write_json,
+    exclusive_folder,
+)
 
 VALIDATION_BLEU_SENTENCES = 500
 SAMPLE_SENTENCES = 8
@@ -34,6 +38,11 @@ def run(config: config_lib.TranslationConfig, verbose: int = 1) -> dict:
 
     The run folder ends up a bundle (`nlp_lstm.load(config.run_dir)`).
     """
+    with exclusive_folder(config.run_dir):
+        return _run(config, verbose)
+
+
+def _run(config: config_lib.TranslationConfig, verbose: int) -> dict:
     os.makedirs(config.run_dir, exist_ok=True)
     atomic_write_json(
         os.path.join(config.run_dir, "config.json"), config_lib.to_dict(config)

@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from nlp_lstm.utils.cores import usable_cores
-from nlp_lstm.utils.files import atomic_write_json
+from nlp_lstm.utils.files import atomic_write_json, atomic_write_with
 
 HIGHER_IS_BETTER = ("val_bleu", "val_chrf", "val_f1", "val_accuracy")
 
@@ -171,7 +171,7 @@ def train(
                             )
             window_start += time.perf_counter() - eval_start
         if step % config.checkpoint_every == 0 or step == config.steps or stopped_early:
-            manager.save(checkpoint_number=step)
+            save_checkpoint(manager, step)
     writer.flush()
     if monitor != "none" and os.path.exists(best_weights):
         model.load_weights(best_weights)
@@ -185,6 +185,30 @@ def train(
         stopped_early=stopped_early,
         history=history,
     )
+
+
+class CheckpointError(OSError):
+    """A checkpoint that could not be written (disk full, permissions)."""
+
+
+def save_checkpoint(manager: tf.train.CheckpointManager, step: int) -> None:
+    """`manager.save` at `step`; if the write fails, its partial files are
+    removed (the previous checkpoint stays the latest) and a
+    `CheckpointError` says what to do."""
+    try:
+        manager.save(checkpoint_number=step)
+    except (OSError, tf.errors.OpError) as error:
+        remove_stale_checkpoints(manager.directory, manager.checkpoints)
+        reason = getattr(error, "message", None) or str(error)
+        latest = manager.latest_checkpoint
+        resume = "it starts over"
+        if latest:
+            resume = f"it resumes from {os.path.basename(latest)}"
+        raise CheckpointError(
+            f"cannot save the checkpoint of step {step} in {manager.directory}: "
+            f"{reason.splitlines()[0]}. Free some space there (or fix its "
+            f"permissions) and run the same command again: {resume}"
+        ) from None
 
 
 def remove_stale_checkpoints(directory: str, kept: list[str]) -> None:
@@ -366,9 +390,7 @@ def _weighted_sum(gradients, weights):
 
 
 def _save_weights_atomically(model: keras.Model, path: str) -> None:
-    temporary = path.replace(".weights.h5", ".tmp.weights.h5")
-    model.save_weights(temporary)
-    os.replace(temporary, path)
+    atomic_write_with(path, model.save_weights)
 
 
 def _load_history(path: str) -> list:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import hashlib
 import json
 import os
 import shutil
+import socket
 import tempfile
 
 import psutil
@@ -166,3 +168,39 @@ def _rename_directory(temporary: str, choose, retry: bool) -> str:
         except OSError as error:
             if error.errno not in (errno.EEXIST, errno.ENOTEMPTY) or not retry:
                 raise
+
+
+class FolderInUseError(RuntimeError):
+    """A run folder that another live process holds (`exclusive_folder`)."""
+
+
+LOCK_FILE = ".lock"
+
+
+@contextlib.contextmanager
+def exclusive_folder(path: str, what: str = "run_dir"):
+    """Holds an exclusive lock on folder `path` (made if missing) for the
+    block, so that two runs never write the same checkpoints. The lock is
+    the kernel's (`flock` on `path/.lock`): a killed holder frees it at once.
+
+    Raises:
+        FolderInUseError: another process holds it; the message names it.
+    """
+    os.makedirs(path, exist_ok=True)
+    lock = os.open(os.path.join(path, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(lock, 200).decode("utf-8", errors="replace").strip()
+        os.close(lock)
+        raise FolderInUseError(
+            f"{path} is in use by another run ({holder or 'a live process'}); "
+            f"wait for it to end, or set {what} to another folder"
+        ) from None
+    try:
+        os.ftruncate(lock, 0)
+        os.pwrite(lock, f"pid {os.getpid()} on {socket.gethostname()}".encode(), 0)
+        yield path
+    finally:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        os.close(lock)

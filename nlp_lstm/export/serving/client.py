@@ -127,7 +127,7 @@ class RestClient:
         )
         try:
             with urllib.request.urlopen(request, timeout=self.policy.timeout) as reply:
-                return json.loads(reply.read().decode("utf-8"))
+                text = reply.read()
         except urllib.error.HTTPError as error:
             text = error.read().decode("utf-8", errors="replace")
             try:
@@ -155,6 +155,18 @@ class RestClient:
             raise ServingError(
                 f"connection to {self.endpoint} failed: {error}", retryable=True
             ) from None
+        try:
+            reply = json.loads(text.decode("utf-8"))
+        except ValueError:  # not UTF-8, or not JSON
+            raise ServingError(
+                f"the reply of {self.endpoint} is not JSON: {text[:100]!r}; is "
+                "--url the REST port of a TF Serving (8501 by default)?"
+            ) from None
+        if not isinstance(reply, dict):
+            raise ServingError(
+                f"the reply of {self.endpoint} is not a JSON object: {text[:100]!r}"
+            )
+        return reply
 
     def predict(self, values: list[bytes]) -> list[dict]:
         """One dict of outputs (name -> Python value) per input value."""
@@ -167,14 +179,21 @@ class RestClient:
             columns = reply["outputs"]
             if not isinstance(columns, dict):
                 columns = {"output": columns}
-            rows = [
-                {name: column[i] for name, column in columns.items()}
-                for i in range(len(values))
-            ]
+            try:
+                rows = [
+                    {name: column[i] for name, column in columns.items()}
+                    for i in range(len(values))
+                ]
+            except (IndexError, KeyError, TypeError):
+                raise ServingError(
+                    f"{len(values)} inputs but this reply: {str(reply)[:200]}"
+                ) from None
         else:
             raise ServingError(f"unexpected reply: {str(reply)[:200]}")
-        if len(rows) != len(values):
-            raise ServingError(f"{len(values)} inputs but {len(rows)} results")
+        if not isinstance(rows, list) or len(rows) != len(values):
+            raise ServingError(
+                f"{len(values)} inputs but this reply: {str(reply)[:200]}"
+            )
         return [
             {name: _from_json(value) for name, value in row.items()} for row in rows
         ]

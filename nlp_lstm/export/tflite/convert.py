@@ -6,6 +6,7 @@ import collections
 import hashlib
 import json
 import os
+import struct
 
 from ai_edge_litert import schema_py_generated as schema
 
@@ -73,10 +74,27 @@ def op_counts(path_or_bytes) -> collections.Counter:
     bodies included); custom ops by their custom name."""
 
     if isinstance(path_or_bytes, bytes | bytearray):
-        data = bytes(path_or_bytes)
+        data, name = bytes(path_or_bytes), "the model"
     else:
         with open(path_or_bytes, "rb") as stream:
-            data = stream.read()
+            data, name = stream.read(), path_or_bytes
+    try:
+        return _op_counts(data)
+    except (struct.error, IndexError, UnicodeDecodeError, ValueError) as error:
+        raise NotTFLiteError(
+            f"{name} is not a whole .tflite file ({len(data):,} bytes that do not "
+            f"parse as a TFLite model: {error}); export it again with "
+            "`nlp-lstm export-tflite`"
+        ) from None
+
+
+class NotTFLiteError(ValueError):
+    """Bytes that are not a (complete) TFLite flatbuffer."""
+
+
+def _op_counts(data: bytes) -> collections.Counter:
+    if len(data) < 8 or not schema.Model.ModelBufferHasIdentifier(data, 0):
+        raise ValueError("no TFL3 identifier")
     model = schema.Model.GetRootAs(data, 0)
     names = _builtin_names()
     codes = []

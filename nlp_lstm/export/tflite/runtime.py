@@ -15,11 +15,16 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+import warnings
 
 import numpy as np
 
 from nlp_lstm.export.tflite.convert import read_metadata, sidecar_paths
 from nlp_lstm.text.unicode import WHITE_SPACE
+
+
+class TruncationWarning(UserWarning):
+    """Input longer than the model takes, cut (the cut part is not tagged)."""
 
 
 def make_interpreter(path: str, num_threads: int = 1, custom_ops: bool = False):
@@ -211,9 +216,17 @@ class TFLiteTagger:
         return {name: features[name] for name in self.inputs}
 
     def tag_tokens(self, tokens: list[str]) -> list[str]:
-        """Tags of one pre-tokenized sentence (tokens past `max_tokens` get "")."""
+        """Tags of one pre-tokenized sentence (tokens past `max_tokens` get "",
+        with a `TruncationWarning`)."""
         if not tokens:
             return []
+        if len(tokens) > self.max_tokens:
+            warnings.warn(
+                f"a sentence of {len(tokens)} tokens was cut to the model's "
+                f"maximum of {self.max_tokens} tokens (the rest get no tag)",
+                TruncationWarning,
+                stacklevel=2,
+            )
         ids = self.runner(**self.features(list(tokens)))["tags"][0]
         tags = [self.tags[i] for i in ids.tolist()]
         return tags + [""] * (len(tokens) - len(tags))
