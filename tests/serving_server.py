@@ -204,7 +204,8 @@ class LoopbackServer:
             time.sleep(self.delay_seconds)
         if name not in self.servables:
             raise RequestError(
-                grpc.StatusCode.NOT_FOUND, f"Servable not found for request: {name}"
+                grpc.StatusCode.NOT_FOUND,
+                f"Servable not found for request: Latest({name})",
             )
         versions = self.servables[name]
         chosen = max(versions) if version is None else version

@@ -2,7 +2,7 @@
 
 nlp-lstm serving config saved_models/ [--policy latest|all|specific:N,M]
     [--base-path /models]
-nlp-lstm serving check saved_models/NAME/VERSION [--server-version 2.19|2.20]
+nlp-lstm serving check saved_models/NAME/VERSION [--server-version 2.19|2.20|2.21]
 nlp-lstm serving client --url http://HOST:8501 --model NAME [--version N]
     [--grpc HOST:8500]
 nlp-lstm serving export runs/NAME [--directory saved_models] [--name NAME]
@@ -171,7 +171,7 @@ def _add_check(commands) -> None:
     check.add_argument(
         "--server-version",
         action="append",
-        choices=["2.19", "2.20"],
+        choices=["2.19", "2.20", "2.21"],
         help="TF Serving release to check against (repeatable; default: all known)",
     )
     check.set_defaults(handler=check_command)

@@ -9,6 +9,7 @@ import tensorflow as tf
 from nlp_lstm.config import DecodingConfig
 from nlp_lstm.decoding.search import beam_search, greedy_search
 from nlp_lstm.text.sentencepiece import EOS_ID
+from nlp_lstm.text.unicode import normalize_spaces
 
 
 def max_output_lengths(source_lengths, ratio: float, offset: int):
@@ -126,12 +127,13 @@ class TextTranslator:
         )
 
     def __call__(self, texts: list[str], batch_size: int = 64) -> list[str]:
-        texts = [text.strip() for text in texts]
+        # As the exports: a text with no piece translates to "".
+        texts = [normalize_spaces(text) for text in texts]
         encoded = self.source_processor.encode(texts)
         order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
         outputs = [""] * len(texts)
         for start in range(0, len(order), batch_size):
-            chunk = [i for i in order[start : start + batch_size] if texts[i]]
+            chunk = [i for i in order[start : start + batch_size] if encoded[i]]
             if not chunk:
                 continue
             rows = [source_row(encoded[i], self.max_source_tokens) for i in chunk]

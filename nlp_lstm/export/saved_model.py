@@ -25,7 +25,7 @@ from nlp_lstm.export.serving import warmup as warmup_lib
 from nlp_lstm.utils.files import atomic_directory
 
 # TF Serving releases an export must load in (op sets in export/serving/opsets).
-DEFAULT_SERVER_VERSIONS = ("2.19", "2.20")
+DEFAULT_SERVER_VERSIONS = ("2.19", "2.20", "2.21")
 # Written in a temporary version folder while it is being exported (removed
 # before the rename): who writes it, so that a later export can tell a folder
 # left by a killed process from one still being written.
@@ -121,7 +121,7 @@ def write_version(
             config).
         warmup: list of `(signature_name, {input_name: array})`. Requests
             written to `assets.extra/tf_serving_warmup_requests`; none if None.
-        server_versions: TF Serving releases (`"2.19"`, `"2.20"`) whose op
+        server_versions: TF Serving releases (`"2.19"` to `"2.21"`) whose op
             sets every op of the graph must be in; the version is not
             published otherwise (`OpCompatibilityError`).
         bundle: a `TranslatorBundle` or `TaggerBundle` (anything with

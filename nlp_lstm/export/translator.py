@@ -35,7 +35,7 @@ from nlp_lstm.export import saved_model
 from nlp_lstm.export.signature import serving_signature
 from nlp_lstm.text import sentencepiece as sp
 from nlp_lstm.text.sentencepiece import EOS_ID, PAD_ID, UNK_ID, in_graph_tokenizer
-from nlp_lstm.text.words import valid_utf8
+from nlp_lstm.text.words import normalize_spaces
 
 SIGNATURES = {
     "serving_default": "sources -> translations, scores (beam search)",
@@ -126,7 +126,8 @@ class TranslatorModule(tf.Module):
         """Raw strings -> padded ids ending with EOS, and a mask of empty
         inputs: those with no piece left after the tokenizer's normalization
         (whitespace of any kind, zero-width and other invisible characters)."""
-        pieces = self.source_tokenizer.tokenize(tf.strings.strip(valid_utf8(sources)))
+        sources = tf.strings.strip(normalize_spaces(sources))
+        pieces = self.source_tokenizer.tokenize(sources)
         empty = tf.equal(pieces.row_lengths(), 0)
         return self._with_eos(pieces), empty
 

@@ -7,6 +7,17 @@ engine of `tf.strings.regex_replace`) read it the same way. Python's `\\s`
 and `str.split()` differ from it: they also split at U+001C..U+001F.
 """
 
+import re
+
 WHITE_SPACE = (
     "[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 )
+
+_WHITE_SPACE = re.compile(WHITE_SPACE)
+
+
+def normalize_spaces(text: str) -> str:
+    """`text` with each `White_Space` character made a space and the ends
+    stripped: what the translators tokenize, the Python twin of the graph's
+    `nlp_lstm.text.words.normalize_spaces` followed by `tf.strings.strip`."""
+    return _WHITE_SPACE.sub(" ", text).strip(" ")

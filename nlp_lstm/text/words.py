@@ -43,6 +43,12 @@ def valid_utf8(strings: tf.Tensor) -> tf.Tensor:
     )
 
 
+def normalize_spaces(strings: tf.Tensor) -> tf.Tensor:
+    """Valid UTF-8 (`valid_utf8`) with every Unicode `White_Space` character
+    made a space: what the tokenizers (words and SentencePiece) read."""
+    return tf.strings.regex_replace(valid_utf8(strings), WHITE_SPACE, " ")
+
+
 def tokenize(sentences: tf.Tensor, kind: str = "whitespace") -> tf.RaggedTensor:
     """Splits raw sentences `tf.string [batch]` into words, ragged `[batch, (words)]`.
 
@@ -54,7 +60,7 @@ def tokenize(sentences: tf.Tensor, kind: str = "whitespace") -> tf.RaggedTensor:
     `WhitespaceTokenizer` cuts a multi-byte one in half (U+00A0 left
     `b"Barack\\xc2"`, invalid UTF-8).
     """
-    sentences = tf.strings.regex_replace(valid_utf8(sentences), WHITE_SPACE, " ")
+    sentences = normalize_spaces(sentences)
     if kind == "whitespace":
         return tf_text.WhitespaceTokenizer().tokenize(sentences)
     if kind == "unicode_script":

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nlp_lstm.text import sentencepiece as sp
+from nlp_lstm.text.unicode import normalize_spaces
 from tests import fuzzing
 
 SENTENCES = fuzzing.SENTENCES
@@ -106,6 +107,28 @@ def test_every_signature_rejects_a_wrong_rank_or_dtype(exports):
         else:
             assert "error" not in result, result
             assert set(result["rows"].values()) == {result["batch"]}, result
+
+
+def test_sources_with_no_piece_translate_to_nothing(exports):
+    """Whitespace of any kind and invisible characters leave SentencePiece no
+    piece: every text signature returns the documented empty translation
+    with score 0 (greedy once decoded garbage from them)."""
+    from tests.text.test_unicode import IGNORABLE, SPACES
+
+    loaded = tf.saved_model.load(exports["translator"])
+    processor = fuzzing.model_info(exports["translator"]).source_processor
+    sources = SPACES + IGNORABLE[:200] + ["\u3000\xa0\u200b\ufeff", "Zwei Männer"]
+    empty = np.array([processor.encode(normalize_spaces(t)) == [] for t in sources])
+    assert empty[: len(SPACES)].all() and not empty[-1]
+    assert processor.encode("\u200b\ufeff") == []
+    batch = tf.constant([text.encode("utf-8") for text in sources])
+    for name in ("serving_default", "translate_greedy", "translate_nbest"):
+        outputs = loaded.signatures[name](sources=batch)
+        translations = outputs["translations"].numpy()
+        scores = outputs["scores"].numpy()
+        assert (translations[empty] == b"").all(), name
+        assert (scores[empty] == 0.0).all(), name
+        assert (translations[~empty] != b"").any(), name
 
 
 # Text SentencePiece can represent: NFKC-normalized, no control or format

@@ -1,9 +1,14 @@
 """TFLite export: fused LSTMs, builtin-only files, parity with Keras and the
 SavedModel, quantized variants, the LiteRT runners and the CLI."""
 
+import errno
 import io
 import json
+import os
+import pathlib
+import shutil
 import sys
+from unittest import mock
 
 import keras
 import numpy as np
@@ -18,7 +23,11 @@ from nlp_lstm.decoding.translate import translate_ids
 from nlp_lstm.export.tflite import convert as convert_lib
 from nlp_lstm.export.tflite.encoder import FusedEncoderLayers
 from nlp_lstm.export.tflite.export import export_tflite
-from nlp_lstm.export.tflite.runtime import TFLiteTagger, TFLiteTranslator
+from nlp_lstm.export.tflite.runtime import (
+    TFLiteTagger,
+    TFLiteTranslator,
+    TruncationWarning,
+)
 from nlp_lstm.export.translator import TranslatorModule
 from nlp_lstm.layers.crf import CRF
 from nlp_lstm.layers.encoder import StackedBidirectionalEncoder
@@ -28,6 +37,7 @@ from nlp_lstm.models.translator import build_translator
 from nlp_lstm.text import sentencepiece as sp
 from nlp_lstm.text.tags import TagVocabulary
 from nlp_lstm.text.words import CASING, CharVocabulary, TokenFeaturizer, WordVocabulary
+from nlp_lstm.utils import files as files_lib
 
 SENTENCES = [
     "a man is riding a horse",
@@ -267,7 +277,8 @@ def test_tagger_tflite_matches_keras_and_the_featurizer(tagger_parts, tmp_path):
     ids = source.model.decode(padded).numpy()
     np.testing.assert_array_equal(result["tags"], ids)
     assert runner.tag(["Cats, dogs."])[0]["tokens"] == ["Cats", ",", "dogs", "."]
-    long_tags = runner.tag_tokens(["a"] * 45)  # cut at max_tokens
+    with pytest.warns(TruncationWarning, match="45 tokens was cut to .* 40"):
+        long_tags = runner.tag_tokens(["a"] * 45)  # cut at max_tokens
     assert long_tags[40:] == [""] * 5 and "" not in long_tags[:40]
     quantized = export_tflite(
         source, str(tmp_path / "tagger.int8.tflite"), quantize="dynamic-int8"
@@ -293,3 +304,55 @@ def test_cli_inspect_and_tflite_run(translator_files, monkeypatch, capsys):
     outputs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     expected = TFLiteTranslator(path).translate(SENTENCES[:2] + [""])
     assert [o["translation"] for o in outputs] == expected
+
+
+def _copy_set(path: str, destination) -> str:
+    """Copies the files of the export set of `path` under another stem."""
+    target = str(destination / "renamed.tflite")
+    for role, file in convert_lib.sidecar_paths(path).items():
+        if os.path.exists(file):
+            shutil.copyfile(file, convert_lib.sidecar_paths(target)[role])
+    return target
+
+
+def test_a_set_that_was_not_written_together_is_refused(translator_files, tmp_path):
+    """An export killed (or out of disk) between two files of a set leaves a
+    new tokenizer beside the old model: the runner must refuse the pair, and
+    a set renamed as a whole must still load."""
+    renamed = _copy_set(translator_files["none"], tmp_path)
+    expected = TFLiteTranslator(translator_files["none"]).translate(SENTENCES[:2])
+    assert TFLiteTranslator(renamed).translate(SENTENCES[:2]) == expected
+    paths = convert_lib.sidecar_paths(renamed)
+    # Another export of a different model into the same name, stopped after
+    # its first file.
+    other = sp.train_sentencepiece(SENTENCES * 20 + ["zebra quagga okapi"] * 5, 310)
+
+    def fail_on_model(path, data):
+        if path == renamed:
+            raise OSError(errno.ENOSPC, "No space left on device", path)
+        write_bytes(path, data)
+
+    write_bytes = files_lib.atomic_write_bytes
+    with mock.patch.object(convert_lib, "atomic_write_bytes", fail_on_model):
+        with pytest.raises(OSError, match="No space left"):
+            convert_lib.write_files(
+                renamed, pathlib.Path(renamed).read_bytes(), {"task": "translation"},
+                {"sentencepiece": other},
+            )
+    assert pathlib.Path(paths["sentencepiece"]).read_bytes() == other
+    with pytest.raises(convert_lib.MismatchedFilesError, match="renamed.spm.model"):
+        TFLiteTranslator(renamed)
+    with pytest.raises(SystemExit, match="error: .*renamed.spm.model does not belong"):
+        cli.main(["tflite-run", "--model", renamed])
+    os.remove(paths["sentencepiece"])
+    with pytest.raises(convert_lib.MismatchedFilesError, match="is missing"):
+        TFLiteTranslator(renamed)
+
+
+def test_inspect_of_a_damaged_file_is_one_error(translator_files, tmp_path):
+    data = pathlib.Path(translator_files["none"]).read_bytes()
+    for name, damaged in [("cut", data[:1000]), ("noise", os.urandom(5000))]:
+        path = tmp_path / f"{name}.tflite"
+        path.write_bytes(damaged)
+        with pytest.raises(SystemExit, match=f"error: .*{name}.tflite is not a whole"):
+            cli.main(["inspect", str(path)])

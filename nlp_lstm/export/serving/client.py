@@ -69,9 +69,18 @@ def _json_value(value: bytes):
         return {"b64": base64.b64encode(value).decode("ascii")}
 
 
+def _is_b64(value) -> bool:
+    return isinstance(value, dict) and set(value) == {"b64"}
+
+
+def _named(value) -> bool:
+    """A JSON object of named outputs (a `{"b64": ...}` object is one value)."""
+    return isinstance(value, dict) and not _is_b64(value)
+
+
 def _from_json(value):
     """JSON output values -> Python values; `{"b64": ...}` -> bytes."""
-    if isinstance(value, dict) and set(value) == {"b64"}:
+    if _is_b64(value):
         return base64.b64decode(value["b64"])
     if isinstance(value, list):
         return [_from_json(item) for item in value]
@@ -174,10 +183,12 @@ class RestClient:
         reply = self.policy.call(lambda: self._post(body))
         if "predictions" in reply:
             rows = reply["predictions"]
-            rows = [row if isinstance(row, dict) else {"output": row} for row in rows]
+            if not isinstance(rows, list):
+                raise ServingError(f"unexpected reply: {str(reply)[:200]}")
+            rows = [row if _named(row) else {"output": row} for row in rows]
         elif "outputs" in reply:
             columns = reply["outputs"]
-            if not isinstance(columns, dict):
+            if not _named(columns):
                 columns = {"output": columns}
             try:
                 rows = [

@@ -2,7 +2,7 @@
 
 A stock `tensorflow_model_server` registers the TensorFlow core ops of the
 release it was built from plus the tensorflow-text ops of the tf-text release
-it links (2.16 to 2.19 link tf-text 2.12, 2.20 links tf-text 2.20). A graph
+it links (2.16 to 2.19 link tf-text 2.12, 2.20 and 2.21 link tf-text 2.20). A graph
 with any other op fails to load with `Op type not registered`. The op sets are
 data files in `opsets/` (see `servers.json` and each file's header for where
 the list comes from and `registry_dump.py` for how it was made).

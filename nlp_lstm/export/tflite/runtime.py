@@ -20,7 +20,7 @@ import warnings
 import numpy as np
 
 from nlp_lstm.export.tflite.convert import read_metadata, sidecar_paths
-from nlp_lstm.text.unicode import WHITE_SPACE
+from nlp_lstm.text.unicode import WHITE_SPACE, normalize_spaces
 
 
 class TruncationWarning(UserWarning):
@@ -87,9 +87,11 @@ class TFLiteTranslator:
         return np.asarray([ids + [self.eos_id]], np.int32)
 
     def translate_ids(self, text, beam: bool = False, max_length: int = 0):
-        """`(ids, score)` of one sentence; empty input gives `([], 0.0)`."""
-        text = _as_text(text).strip()
-        if not text:
+        """`(ids, score)` of one sentence; a sentence with no piece (empty,
+        whitespace, invisible characters) gives `([], 0.0)`, as the
+        SavedModel does."""
+        text = normalize_spaces(_as_text(text))
+        if not self.source_processor.encode(text):
             return [], 0.0
         runner = self.runners["translate_beam" if beam else "translate_greedy"]
         inputs = {
