@@ -186,6 +186,19 @@ def main(argv=None) -> int:
             row = {"model": path, "signature": name, **counts}
             results.append(row)
             print(json.dumps(row), flush=True)
+    # Every wrong rank and dtype of every input, in a child process (a crash
+    # there is a failure of this run, not its end).
+    for path in models if (args.model or args.tiny or not args.tflite) else []:
+        try:
+            probes = fuzzing.wrong_input_results([path])
+            accepted = [p["probe"] for p in probes if p["wrong"] and "error" not in p]
+            failure = f"accepted: {accepted[:3]}" if accepted else None
+        except AssertionError as error:
+            probes, failure = [], str(error)[:3000]
+        row = {"model": path, "signature": "(wrong ranks and dtypes)",
+               "calls": len(probes), "failure": failure}
+        results.append(row)
+        print(json.dumps(row), flush=True)
     for path in args.tflite:
         runner = load_runner(path)
         for name in fuzzing.tflite_signatures(runner):

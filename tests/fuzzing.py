@@ -17,12 +17,15 @@ import json
 import math
 import os
 import random
+import re
 import subprocess
 import sys
 
 import numpy as np
 import tensorflow as tf
 from hypothesis import strategies as st
+
+from nlp_lstm.text.unicode import WHITE_SPACE
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LONG_LENGTH = 100_000
@@ -44,11 +47,23 @@ SCRIPTS = [
     "a\u200bb\u200dc\ufeffd",
 ]
 WHITESPACE = ["", " ", "\t", "\n", "\r\n", "\u00a0", "\u3000", "   \t \n "]
+# Default_Ignorable_Code_Point (Unicode DerivedCoreProperties.txt) and the 25
+# White_Space code points: every one of them, in any mix.
+DEFAULT_IGNORABLE = [
+    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160),
+    (0x17B4, 0x17B5), (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E),
+    (0x2060, 0x206F), (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF),
+    (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A),
+    (0xE0000, 0xE0FFF),
+]
+IGNORABLE = [chr(c) for low, high in DEFAULT_IGNORABLE for c in range(low, high + 1)]
+SPACES = [chr(c) for c in range(0x110000) if re.fullmatch(WHITE_SPACE, chr(c))]
 LONG_UNITS = ["a", "word ", "🙂", "中文 ", "Mann und Frau, ", "\u0301", " "]
 
 text_pieces = st.one_of(
     st.sampled_from(SCRIPTS),
     st.sampled_from(WHITESPACE),
+    st.lists(st.sampled_from(SPACES + IGNORABLE), min_size=1, max_size=4).map("".join),
     st.text(max_size=40),  # any code point but surrogates, control chars included
     st.text(st.characters(categories=["Cc", "Cf", "Zl", "Zp", "Co"]), max_size=8),
 )
@@ -328,6 +343,8 @@ def _check_tagger(info: ModelInfo, outputs: dict) -> None:
     assert (lengths >= 0).all() and (lengths <= info.max_tokens).all(), lengths.max()
     for key in ("tokens", "tags"):
         assert outputs[key].ndim == 2 and outputs[key].shape[1] <= info.max_tokens
+    for token in outputs["tokens"].reshape(-1):
+        token.decode("utf-8")  # valid UTF-8 out
     tags = outputs["tags"]
     time = np.arange(tags.shape[1])[None, :]
     real = time < lengths[:, None]

@@ -86,3 +86,29 @@ def test_bad_override_syntax():
 def test_inconsistent_sharing_is_explained():
     with pytest.raises(ConfigError, match="share_embeddings needs one vocabulary"):
         load("tokenizer.shared=false")
+
+
+def test_a_config_that_is_not_a_mapping_is_named(tmp_path):
+    path = tmp_path / "list.yaml"
+    path.write_text("- name: x\n- data: y\n")
+    with pytest.raises(ConfigError, match=f"{path} must hold a mapping .* not a list"):
+        config_lib.load(TranslationConfig, str(path))
+    path.write_bytes("name: x\n".encode("utf-16"))
+    with pytest.raises(ConfigError, match="is not UTF-8 text"):
+        config_lib.load(TranslationConfig, str(path))
+
+
+def test_output_folders_that_cannot_be_made_are_named_before_work(tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for key in ("run_dir", "export.directory", "tokenizer.directory"):
+        with pytest.raises(ConfigError, match=f"{key}: .* as {afile} is a file"):
+            config_lib.load(
+                TranslationConfig, None, [f"data.path={afile}", f"{key}={afile}/a/b"]
+            )
+
+
+@pytest.mark.parametrize("name", ["..", ".", "../../x", "a/b", "", ".hidden", "a b"])
+def test_a_model_name_cannot_leave_its_folder(name):
+    with pytest.raises(ConfigError, match="name must be a folder name"):
+        config_lib.load(TranslationConfig, None, [f"name={name}"])

@@ -26,6 +26,12 @@ DEFAULT_BATCH_SIZE = 64
 SORT_WINDOW_BATCHES = 16
 
 
+def _text(value: bytes) -> str:
+    # Exports before 2026-12 could return invalid UTF-8 tokens: one bad token
+    # must not stop a stream of lines.
+    return value.decode("utf-8", errors="replace")
+
+
 class RunnerWarning(UserWarning):
     """The runner did something other than asked (another beam size, cut
     sentences); the result is still valid."""
@@ -141,7 +147,8 @@ class SavedModelTranslator:
 
         def translate_batch(batch):
             outputs = signature(sources=tf.constant(batch, tf.string))
-            return [text.decode("utf-8") for text in outputs["translations"].numpy()]
+            texts = outputs["translations"].numpy()
+            return [text.decode("utf-8", errors="replace") for text in texts]
 
         yield from sorted_map(
             translate_batch,
@@ -223,8 +230,8 @@ class SavedModelTagger:
         tags = outputs["tags"].numpy()
         for row, length in enumerate(outputs["lengths"].numpy()):
             yield {
-                "tokens": [token.decode("utf-8") for token in tokens[row, :length]],
-                "tags": [tag.decode("utf-8") for tag in tags[row, :length]],
+                "tokens": [_text(token) for token in tokens[row, :length]],
+                "tags": [_text(tag) for tag in tags[row, :length]],
             }
 
     def warm_up(self, pretokenized: bool = False) -> None:

@@ -15,6 +15,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import shutil
 import time
 import warnings
@@ -200,6 +201,8 @@ def save_checkpoint(manager: tf.train.CheckpointManager, step: int) -> None:
     except (OSError, tf.errors.OpError) as error:
         remove_stale_checkpoints(manager.directory, manager.checkpoints)
         reason = getattr(error, "message", None) or str(error)
+        # TF's "{{function_node ...}} PATH; REASON [Op:SaveV2]" -> PATH; REASON
+        reason = re.sub(r"\{\{[^}]*\}\}\s*|\s*\[Op:\w+\]", "", reason)
         latest = manager.latest_checkpoint
         resume = "it starts over"
         if latest:

@@ -79,6 +79,3 @@ def test_evaluate_rejects_flags_of_the_other_task(tmp_path, task, flags, message
         cli.main(["evaluate", "--model", model, *flags])
 
 
-def test_batch_size_must_be_positive():
-    with pytest.raises(SystemExit, match="--batch-size must be positive, got 0"):
-        cli.main(["translate", "--model", "m", "--batch-size", "0"])

@@ -113,13 +113,12 @@ def test_sources_with_no_piece_translate_to_nothing(exports):
     """Whitespace of any kind and invisible characters leave SentencePiece no
     piece: every text signature returns the documented empty translation
     with score 0 (greedy once decoded garbage from them)."""
-    from tests.text.test_unicode import IGNORABLE, SPACES
-
     loaded = tf.saved_model.load(exports["translator"])
     processor = fuzzing.model_info(exports["translator"]).source_processor
-    sources = SPACES + IGNORABLE[:200] + ["\u3000\xa0\u200b\ufeff", "Zwei Männer"]
+    sources = fuzzing.SPACES + fuzzing.IGNORABLE[:200]
+    sources += ["\u3000\xa0\u200b\ufeff", "Zwei Männer"]
     empty = np.array([processor.encode(normalize_spaces(t)) == [] for t in sources])
-    assert empty[: len(SPACES)].all() and not empty[-1]
+    assert empty[: len(fuzzing.SPACES)].all() and not empty[-1]
     assert processor.encode("\u200b\ufeff") == []
     batch = tf.constant([text.encode("utf-8") for text in sources])
     for name in ("serving_default", "translate_greedy", "translate_nbest"):

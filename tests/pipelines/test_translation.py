@@ -215,18 +215,29 @@ def test_pipeline_script_rejects_bad_config_before_work(tmp_path):
 
 
 def test_run_again_resumes_from_checkpoint_and_exports_next_version(tiny_run):
+    from nlp_lstm.export.layout import read_metadata
     from nlp_lstm.pipelines.translation import run
 
     config, first, root = tiny_run
     config.training.steps = 40
     report = run(config, verbose=0)
-    config.training.steps = 30
     assert report["train_steps"] == 40
     assert [h["step"] for h in report["history"]] == [15, 30, 40]
     # The resumed part trained only 10 steps: its time adds to the first run's.
     assert report["train_seconds"] >= first["train_seconds"]
-    assert report["export_path"].endswith(os.path.join(config.name, "2"))
-    assert sorted(os.listdir(root / "saved_models" / config.name)) == ["1", "2"]
+    models = root / "saved_models" / config.name
+    # A new version when the best weights changed, never the same model twice.
+    origins = [read_metadata(str(models / v))["origin"] for v in os.listdir(models)]
+    digests = [origin["weights_sha256"] for origin in origins]
+    assert len(set(digests)) == len(digests) == len(os.listdir(models))
+    assert report["export_path"] == str(models / str(len(digests)))
+    # Killed after publishing its version, before report.json: run again, it
+    # finds that version rather than publish a duplicate.
+    (root / "run" / "report.json").unlink()
+    again = run(config, verbose=0)
+    config.training.steps = 30
+    assert again["export_path"] == report["export_path"]
+    assert len(os.listdir(models)) == len(digests)
     assert (root / "run" / "tokenizer.model").read_bytes() == (
         root / "tokenizers" / f"{config.name}.model"
     ).read_bytes()

@@ -2,26 +2,14 @@
 point: the in-graph tokenizer (SavedModel, training) and the TensorFlow-free
 TFLite runner must give the same valid UTF-8 tokens."""
 
-import re
 import unicodedata
 
 import pytest
 import tensorflow as tf
 
 from nlp_lstm.export.tflite.runtime import split_words
-from nlp_lstm.text.unicode import WHITE_SPACE
 from nlp_lstm.text.words import TOKENIZERS, tokenize
-
-# Default_Ignorable_Code_Point (Unicode DerivedCoreProperties.txt).
-DEFAULT_IGNORABLE = [
-    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160),
-    (0x17B4, 0x17B5), (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E),
-    (0x2060, 0x206F), (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF),
-    (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A),
-    (0xE0000, 0xE0FFF),
-]
-IGNORABLE = [chr(c) for low, high in DEFAULT_IGNORABLE for c in range(low, high + 1)]
-SPACES = [chr(c) for c in range(0x110000) if re.fullmatch(WHITE_SPACE, chr(c))]
+from tests.fuzzing import IGNORABLE, SPACES
 
 
 def test_white_space_is_the_unicode_property():

@@ -213,3 +213,48 @@ def test_iterator_of_a_changed_data_pipeline_restarts_the_data_order(tmp_path):
         )
     assert not restored  # the trainer starts a new iterator
     assert float(model.numpy()) == 3.0  # the rest resumes
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 320 KiB tmpfs where the machine lets the tests mount one (a real
+    ENOSPC from TensorFlow's writer), else None."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=320k", "tmpfs", str(mount)],
+        capture_output=True,
+    )
+    yield str(mount) if result.returncode == 0 else None
+    if result.returncode == 0:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_during_a_checkpoint_keeps_the_previous_one(
+    small_disk, tmp_path, monkeypatch
+):
+    directory = small_disk or str(tmp_path / "checkpoints")
+    variable = tf.Variable(tf.zeros([40_000]))  # 160 KB a checkpoint
+    manager = tf.train.CheckpointManager(
+        tf.train.Checkpoint(v=variable), directory, max_to_keep=3
+    )
+    trainer.save_checkpoint(manager, 1)
+    if small_disk is None:  # no tmpfs here: the write fails as a full disk does
+        save = manager.save
+
+        def full(checkpoint_number):
+            os.makedirs(os.path.join(directory, f"ckpt-{checkpoint_number}_temp"))
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(manager, "save", full)
+    variable.assign(tf.ones([40_000]))
+    with pytest.raises(trainer.CheckpointError) as error:
+        trainer.save_checkpoint(manager, 2)
+    message = str(error.value)
+    assert f"step 2 in {directory}" in message and "resumes from ckpt-1" in message
+    assert not [name for name in os.listdir(directory) if "ckpt-2" in name]
+    tf.train.Checkpoint(v=variable).restore(manager.latest_checkpoint)
+    assert manager.latest_checkpoint.endswith("ckpt-1")
+    assert float(tf.reduce_sum(variable)) == 0.0
+    if small_disk is None:
+        monkeypatch.setattr(manager, "save", save)

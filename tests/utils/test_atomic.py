@@ -172,3 +172,66 @@ def test_atomic_directory_never_exposes_a_partial_folder(tmp_path):
     with files.atomic_directory(str(target)) as temporary:
         np.save(os.path.join(temporary, "x.npy"), np.arange(3))
     assert sorted(os.listdir(target)) == ["x.npy"]
+
+
+@pytest.fixture
+def umask_022():
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def test_published_files_and_folders_get_the_umasks_permissions(tmp_path, umask_022):
+    """mkstemp/mkdtemp make private temporaries (0600/0700): once published,
+    a TF Serving or an app running as another user must read them."""
+    files.atomic_write_bytes(str(tmp_path / "tokenizer.model"), b"x")
+    files.atomic_write_json(str(tmp_path / "report.json"), {"a": 1})
+    with files.atomic_directory(str(tmp_path / "1")) as temporary:
+        open(os.path.join(temporary, "saved_model.pb"), "w").close()
+    assert (tmp_path / "tokenizer.model").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "report.json").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "1").stat().st_mode & 0o777 == 0o755
+    os.umask(0o077)
+    files.atomic_write_bytes(str(tmp_path / "private"), b"x")
+    assert (tmp_path / "private").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_numbered_folder_taken_meanwhile_gets_the_next_number(tmp_path):
+    """Two exports of one model at once: the second to publish takes the next
+    version instead of failing with a misleading "already exists"."""
+    (tmp_path / "1").mkdir()
+    (tmp_path / "1" / "saved_model.pb").write_bytes(b"first")
+
+    def next_path():
+        numbers = [int(n) for n in os.listdir(tmp_path) if n.isdigit()]
+        return str(tmp_path / str(max(numbers, default=0) + 1))
+
+    with files.atomic_directory(next_path) as temporary:
+        (tmp_path / "2").mkdir()  # another export publishes version 2 meanwhile
+        (tmp_path / "2" / "saved_model.pb").write_bytes(b"other")
+        open(os.path.join(temporary, "saved_model.pb"), "wb").write(b"mine")
+    assert (tmp_path / "2" / "saved_model.pb").read_bytes() == b"other"
+    assert (tmp_path / "3" / "saved_model.pb").read_bytes() == b"mine"
+    with pytest.raises(FileExistsError, match="already exists"):
+        with files.atomic_directory(str(tmp_path / "3")):
+            pass
+
+
+def test_a_run_folder_is_held_by_one_run(tmp_path):
+    run_dir = str(tmp_path / "run")
+    with files.exclusive_folder(run_dir):
+        with pytest.raises(files.FolderInUseError, match=f"pid {os.getpid()} on"):
+            with files.exclusive_folder(run_dir):
+                pass
+        holder = subprocess.run(
+            [sys.executable, "-c",
+             "import sys; from nlp_lstm.utils import files\n"
+             "try:\n with files.exclusive_folder(sys.argv[1]): pass\n"
+             "except files.FolderInUseError as e: print(e)",
+             run_dir],
+            capture_output=True, text=True, timeout=60, cwd=REPO_ROOT,
+        )
+        assert "is in use by another run" in holder.stdout
+        assert "set run_dir to another folder" in holder.stdout
+    with files.exclusive_folder(run_dir):  # free again
+        pass
