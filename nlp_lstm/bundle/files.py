@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import hashlib
 import json
 import os
 import shutil
 from importlib import metadata as package_metadata
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from nlp_lstm import config as config_lib
@@ -203,6 +205,27 @@ def _listed_files(files: dict) -> list[str]:
 def _read_json(path: str) -> dict:
     with open(path, encoding="utf-8") as stream:
         return json.load(stream)
+
+
+def weights_digest(path: str) -> str:
+    """The SHA-256 of the weight values in a `.weights.h5` file (every
+    dataset's name, dtype, shape and bytes, in name order): equal for equal
+    weights, which the file's own bytes are not (HDF5 metadata differs
+    between two saves of the same values)."""
+    import h5py  # noqa: PLC0415 (Keras's dependency; needed here only)
+
+    digest = hashlib.sha256()
+    with h5py.File(path, "r") as stream:
+        names = []
+        stream.visititems(
+            lambda name, item: names.append(name)
+            if isinstance(item, h5py.Dataset) else None
+        )
+        for name in sorted(names):
+            value = np.asarray(stream[name][()])
+            digest.update(f"{name} {value.dtype.str} {value.shape}\n".encode())
+            digest.update(np.ascontiguousarray(value).tobytes())
+    return digest.hexdigest()
 
 
 def is_bundle(path: str) -> bool:

@@ -10,13 +10,12 @@ from __future__ import annotations
 import os
 
 from nlp_lstm import config as config_lib
-from nlp_lstm.bundle.files import is_bundle, read_bundle
+from nlp_lstm.bundle.files import is_bundle, read_bundle, weights_digest
 from nlp_lstm.bundle.models import TaggerBundle, TranslatorBundle, load_bundle
 from nlp_lstm.export import layout
 from nlp_lstm.export.tagger import TaggerServing, export_tagger
 from nlp_lstm.export.translator import TranslatorModule, export_translator
 from nlp_lstm.text import sentencepiece as sp
-from nlp_lstm.utils.files import sha256_file
 
 
 def check_model_folder(path: str) -> None:
@@ -90,11 +89,11 @@ def _export_tagger(bundle: TaggerBundle, directory, name, warmup, extra):
 
 def run_origin(run_dir: str) -> dict:
     """What identifies the trained model of a run folder in its exports: the
-    folder and the SHA-256 of the weights its bundle holds."""
+    folder and the digest of the weight values its bundle holds."""
     files = read_bundle(run_dir)
     return {
         "run_dir": os.path.abspath(run_dir),
-        "weights_sha256": sha256_file(files.weights_path),
+        "weights_sha256": weights_digest(files.weights_path),
     }
 
 
