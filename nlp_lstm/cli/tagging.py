@@ -14,6 +14,7 @@ import json
 import sys
 
 from nlp_lstm.cli import common
+from nlp_lstm.text.unicode import split_white_space
 
 
 def add_commands(subparsers) -> None:
@@ -52,7 +53,7 @@ def tag_command(args) -> int:
         tagger.warm_up(args.pretokenized)
     with common.user_errors(), common.plain_warnings(RunnerWarning):
         if args.pretokenized:
-            tokens = (line.split() for line in common.stdin_text())
+            tokens = (split_white_space(line) for line in common.stdin_text())
             results = tagger.iter_tag_tokens(tokens, args.batch_size)
         else:
             results = tagger.iter_tag(common.stdin_text(), args.batch_size)

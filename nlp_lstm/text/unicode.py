@@ -21,3 +21,9 @@ def normalize_spaces(text: str) -> str:
     stripped: what the translators tokenize, the Python twin of the graph's
     `nlp_lstm.text.words.normalize_spaces` followed by `tf.strings.strip`."""
     return _WHITE_SPACE.sub(" ", text).strip(" ")
+
+
+def split_white_space(text: str) -> list[str]:
+    """The words of `text` between `White_Space` characters (Python's
+    `str.split()` also splits at U+001C..U+001F, the graph does not)."""
+    return [word for word in _WHITE_SPACE.split(text) if word]

@@ -20,7 +20,7 @@ import warnings
 import numpy as np
 
 from nlp_lstm.export.tflite.convert import read_metadata, sidecar_paths
-from nlp_lstm.text.unicode import WHITE_SPACE, normalize_spaces
+from nlp_lstm.text.unicode import normalize_spaces, split_white_space
 
 
 class TruncationWarning(UserWarning):
@@ -114,7 +114,6 @@ class TFLiteTranslator:
         ]
 
 
-_SPACE = re.compile(WHITE_SPACE + "+")
 
 
 def _script(char: str) -> str:
@@ -129,7 +128,7 @@ def split_words(sentence: str, kind: str) -> list[str]:
     """Whitespace tokens, or (`unicode_script`) also split where the script
     changes, like tensorflow_text's `UnicodeScriptTokenizer` (punctuation and
     digits are the Common script)."""
-    tokens = [token for token in _SPACE.split(sentence) if token]
+    tokens = split_white_space(sentence)
     if kind == "whitespace":
         return tokens
     words = []
