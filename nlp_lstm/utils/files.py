@@ -153,21 +153,22 @@ def atomic_directory(path):
         raise
 
 
-def _rename_directory(temporary: str, choose, retry: bool) -> str:
-    while True:
+def _rename_directory(temporary: str, choose, retry: bool, attempts: int = 100):
+    """Renames `temporary` to `choose()`; with `retry`, asks `choose` again
+    while the place it names is taken (by a concurrent writer), up to
+    `attempts` times."""
+    for _ in range(attempts if retry else 1):
         destination = choose()
-        if os.path.exists(destination) and not retry:
-            raise FileExistsError(
-                f"{destination} already exists; refusing to overwrite it"
-            )
+        if os.path.exists(destination):
+            continue
         try:
             # rename(2) fails on a non-empty directory: a concurrent writer's.
-            if not os.path.exists(destination):
-                os.rename(temporary, destination)
-                return destination
+            os.rename(temporary, destination)
+            return destination
         except OSError as error:
-            if error.errno not in (errno.EEXIST, errno.ENOTEMPTY) or not retry:
+            if error.errno not in (errno.EEXIST, errno.ENOTEMPTY):
                 raise
+    raise FileExistsError(f"{destination} already exists; refusing to overwrite it")
 
 
 class FolderInUseError(RuntimeError):
