@@ -331,7 +331,7 @@ class TrainingConfig:
 
 
 # Larger beams are refused: the search's time and memory grow with the beam
-# and translation quality does not (it usually drops past 10 or so).
+# (a typo like 1000 would otherwise run out of memory rather than fail).
 MAX_BEAM_SIZE = 64
 
 

@@ -28,17 +28,14 @@ def export_command(args) -> int:
 
     if not args.output.endswith(".tflite"):
         raise SystemExit(f"error: --output must end with .tflite, got {args.output}")
-    try:
-        path = export_tflite(
-            args.model,
-            args.output,
-            quantize=args.quantize,
-            tokenizer=args.tokenizer,
-            beam_size=args.beam_size,
-            max_tokens=args.max_tokens,
-        )
-    except ValueError as error:
-        raise SystemExit(f"error: {error}")
+    path = export_tflite(  # errors: one line, by cli.main's `user_errors`
+        args.model,
+        args.output,
+        quantize=args.quantize,
+        tokenizer=args.tokenizer,
+        beam_size=args.beam_size,
+        max_tokens=args.max_tokens,
+    )
     counts = op_counts(path)
     print(
         json.dumps(

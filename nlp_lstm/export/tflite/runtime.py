@@ -83,7 +83,10 @@ class TFLiteTranslator:
 
     def encode(self, text: str) -> np.ndarray:
         """Source ids `(1, time)` as the SavedModel tokenizes them."""
-        ids = self.source_processor.encode(text)[: self.metadata["max_source_tokens"]]
+        return self._source_row(self.source_processor.encode(normalize_spaces(text)))
+
+    def _source_row(self, ids: list[int]) -> np.ndarray:
+        ids = ids[: self.metadata["max_source_tokens"]]
         return np.asarray([ids + [self.eos_id]], np.int32)
 
     def translate_ids(self, text, beam: bool = False, max_length: int = 0):
@@ -91,7 +94,8 @@ class TFLiteTranslator:
         whitespace, invisible characters) gives `([], 0.0)`, as the
         SavedModel does."""
         text = normalize_spaces(_as_text(text))
-        if not self.source_processor.encode(text):
+        pieces = self.source_processor.encode(text)
+        if not pieces:
             return [], 0.0
         runner = self.runners["translate_beam" if beam else "translate_greedy"]
         inputs = {
@@ -101,7 +105,7 @@ class TFLiteTranslator:
         if self.in_graph:
             inputs["source"] = np.asarray([text.encode("utf-8")], object)
         else:
-            inputs["source_ids"] = self.encode(text)
+            inputs["source_ids"] = self._source_row(pieces)
         outputs = runner(**inputs)
         length = int(outputs["length"][0])
         return outputs["ids"][0, :length].tolist(), float(outputs["score"][0])
@@ -243,7 +247,8 @@ class TFLiteTagger:
 
 def load_runner(path: str, num_threads: int = 1):
     """`TFLiteTranslator` or `TFLiteTagger`, from the file's metadata."""
-    task = read_metadata(path).get("task")
+    # The runner verifies the set; here only its task is read.
+    task = read_metadata(path, verify=False).get("task")
     if task == "translation":
         return TFLiteTranslator(path, num_threads)
     return TFLiteTagger(path, num_threads)
