@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from nlp_lstm.layers.encoder import state_size
+from nlp_lstm.layers.cells import state_size
 
 
 @keras.saving.register_keras_serializable(package="nlp_lstm")

@@ -9,7 +9,7 @@ from keras import ops
 from nlp_lstm.layers import attention as attention_lib
 from nlp_lstm.layers import cells as cells_lib
 from nlp_lstm.layers import decoder_loop
-from nlp_lstm.layers.encoder import state_size
+from nlp_lstm.layers.cells import state_size
 from nlp_lstm.layers.linear import dense
 
 CELLS = {"lstm": keras.layers.LSTMCell, "gru": keras.layers.GRUCell}

@@ -3,7 +3,7 @@ backward pass: the `"fused"` implementation of `AttentionDecoder`.
 
 It runs what stepping `AttentionDecoder.step` computes (stacked LSTM cells,
 input feeding, a dot-product Luong score over precomputed keys, the tanh
-attentional projection), for training on CPU. As in `lstm_loops`, the
+attentional projection), for training on CPU. As in `rnn_loops`, the
 backward loop only carries the gradients that flow through time; the weight
 gradients are then one matmul over all steps. The tests check it against the
 step loop, outputs and gradients.
@@ -16,7 +16,7 @@ import typing
 import tensorflow as tf
 
 from nlp_lstm.layers.cells import lstm_step, lstm_step_backward
-from nlp_lstm.layers.lstm_loops import flatten_steps
+from nlp_lstm.layers.rnn_loops import flatten_steps
 
 # Attention kinds whose score is `query . key` over precomputed keys: the ones
 # this loop computes.

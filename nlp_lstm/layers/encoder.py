@@ -5,19 +5,13 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from nlp_lstm.layers import lstm_loops
+from nlp_lstm.layers import cells, rnn_loops
+from nlp_lstm.layers.cells import state_size
 
-RNN_LAYERS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
 # How each bidirectional layer runs: "keras" through the Keras `Bidirectional`
-# layer (the definition, any cell), "loops" through `lstm_loops` (LSTM only:
-# both directions in one loop, hand-written backward pass), "auto" through
-# "loops" for LSTM and "keras" otherwise.
+# layer (the definition), "loops" through `rnn_loops` (both directions in one
+# loop, hand-written backward pass), "auto" through "loops".
 IMPLEMENTATIONS = ("auto", "keras", "loops")
-
-
-def state_size(cell: str) -> int:
-    """Number of state tensors of one direction of `cell` (LSTM: h and c)."""
-    return 2 if cell == "lstm" else 1
 
 
 def sequence_lengths(inputs, mask=None):
@@ -30,7 +24,8 @@ def sequence_lengths(inputs, mask=None):
 
 @keras.saving.register_keras_serializable(package="nlp_lstm")
 class StackedBidirectionalEncoder(keras.layers.Layer):
-    """N stacked bidirectional LSTM (or GRU) layers over a padded batch.
+    """N stacked bidirectional recurrent layers (LSTM, peephole LSTM or GRU)
+    over a padded batch.
 
     Padding is masked: the forward direction's final state is the state at the
     last real token, and the backward direction starts at it. From the second
@@ -39,14 +34,15 @@ class StackedBidirectionalEncoder(keras.layers.Layer):
     Args:
         num_layers: int. Number of bidirectional layers.
         units: int. Hidden size of each direction; outputs have `2 * units`.
-        cell: str. `"lstm"` or `"gru"`.
+        cell: str. A `cells.CELLS` name: `"lstm"`, `"peephole_lstm"` or
+            `"gru"`.
         dropout: float. Dropout on the inputs of every layer.
         residual: bool. Residual connections from the second layer on.
         implementation: str. How each bidirectional layer runs: `"keras"`
-            (the Keras `Bidirectional` layer, any cell), `"loops"` (LSTM
-            only: `lstm_loops.bidirectional_lstm`, the same math with a
+            (the Keras `Bidirectional` layer over the cell, the definition),
+            `"loops"` (`rnn_loops.bidirectional_rnn`, the same math with a
             hand-written backward pass, faster to train on CPU) or `"auto"`
-            (`"loops"` for LSTM, `"keras"` for GRU).
+            (`"loops"`).
 
     Call arguments:
         inputs: float tensor `(batch, time, features)`.
@@ -56,10 +52,15 @@ class StackedBidirectionalEncoder(keras.layers.Layer):
         layer_fn: callable or None. Runs one bidirectional layer in place of
             `run_layer`, with the same arguments and results (an export
             passes its fused runner); the residual stack stays this one.
+        initial_states: None (zeros) or, per layer, the list of its states
+            in the layout of the final states (below): the forward
+            direction's state before the first token and the backward
+            direction's before the last (a chunk of a longer sequence starts
+            from the states its neighbours ended with).
 
     Returns:
         `(outputs, states)`: outputs `(batch, time, 2 * units)`, and for each
-        layer a list of its final states (h, and c for LSTM), each the
+        layer a list of its final states (h, and c for LSTMs), each the
         concatenation of both directions, `(batch, 2 * units)`.
 
     Example:
@@ -84,18 +85,13 @@ class StackedBidirectionalEncoder(keras.layers.Layer):
             raise ValueError(f"num_layers must be a positive integer, got {num_layers}")
         if not isinstance(units, int) or units < 1:
             raise ValueError(f"units must be a positive integer, got {units}")
-        if cell not in RNN_LAYERS:
-            raise ValueError(f"cell must be one of {sorted(RNN_LAYERS)}, got {cell!r}")
+        cells.get(cell)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         if implementation not in IMPLEMENTATIONS:
             raise ValueError(
                 f"implementation must be one of {IMPLEMENTATIONS}, got "
                 f"{implementation!r}"
-            )
-        if implementation == "loops" and cell != "lstm":
-            raise ValueError(
-                f"implementation 'loops' needs cell 'lstm', got cell {cell!r}"
             )
         self.num_layers = num_layers
         self.units = units
@@ -104,10 +100,9 @@ class StackedBidirectionalEncoder(keras.layers.Layer):
         self.residual = residual
         self.implementation = implementation
         self.supports_masking = True
-        rnn = RNN_LAYERS[cell]
         self.rnn_layers = [
             keras.layers.Bidirectional(
-                rnn(units, return_sequences=True, return_state=True),
+                cells.keras_rnn(cell, units, return_sequences=True, return_state=True),
                 name=f"bidirectional_{index}",
             )
             for index in range(num_layers)
@@ -127,18 +122,28 @@ class StackedBidirectionalEncoder(keras.layers.Layer):
 
     @property
     def uses_loops(self) -> bool:
-        """Whether `run_layer` takes the `lstm_loops` fast path."""
-        if self.implementation == "auto":
-            return self.cell == "lstm"
-        return self.implementation == "loops"
+        """Whether `run_layer` takes the `rnn_loops` fast path."""
+        return self.implementation in ("auto", "loops")
 
-    def call(self, inputs, mask=None, training=False, layer_fn=None):
+    def call(self, inputs, mask=None, training=False, layer_fn=None,
+             initial_states=None):
         run = self.run_layer if layer_fn is None else layer_fn
+        if initial_states is not None and len(initial_states) != self.num_layers:
+            raise ValueError(
+                f"initial_states needs one list per layer ({self.num_layers}), "
+                f"got {len(initial_states)}"
+            )
         outputs = inputs
         final_states = []
         for index, layer in enumerate(self.rnn_layers):
             layer_inputs = self.dropout_layer(outputs, training=training)
-            layer_outputs, states = run(layer, layer_inputs, mask, training)
+            if initial_states is None:
+                layer_outputs, states = run(layer, layer_inputs, mask, training)
+            else:
+                layer_outputs, states = run(
+                    layer, layer_inputs, mask, training,
+                    initial_state=initial_states[index],
+                )
             final_states.append(states)
             if self.residual and index > 0:
                 # (batch, time, 2 * units): same width as the previous layer's.
@@ -146,7 +151,8 @@ class StackedBidirectionalEncoder(keras.layers.Layer):
             outputs = layer_outputs
         return outputs, final_states
 
-    def run_layer(self, layer, inputs, mask=None, training=False):
+    def run_layer(self, layer, inputs, mask=None, training=False,
+                  initial_state=None):
         """One bidirectional layer of `rnn_layers`, by `implementation`.
 
         Args:
@@ -154,34 +160,46 @@ class StackedBidirectionalEncoder(keras.layers.Layer):
             inputs: `(batch, time, features)`.
             mask: bool `(batch, time)` right padding, or None.
             training: bool.
+            initial_state: None (zeros) or the layer's states, in the layout
+                of its final states.
 
         Returns:
             `(outputs, states)`: `(batch, time, 2 * units)` (zeros on
-            padding) and the final states (h, and c for LSTM), each the
+            padding) and the final states (h, and c for LSTMs), each the
             concatenation of both directions, `(batch, 2 * units)`.
         """
         if self.uses_loops:
-            return self._run_lstm(layer, inputs, mask)
-        return self._run_keras(layer, inputs, mask, training)
+            return self._run_loops(layer, inputs, mask, initial_state)
+        return self._run_keras(layer, inputs, mask, training, initial_state)
 
-    def _run_keras(self, layer, inputs, mask, training):
-        """One layer through the Keras `Bidirectional` wrapper (any cell)."""
+    def _run_keras(self, layer, inputs, mask, training, initial_state=None):
+        """One layer through the Keras `Bidirectional` wrapper."""
+        if initial_state is not None:
+            halves = [keras.ops.split(state, 2, axis=-1) for state in initial_state]
+            # Keras takes the forward direction's states, then the backward's.
+            initial_state = [h[0] for h in halves] + [h[1] for h in halves]
+        results = layer(inputs, mask=mask, training=training,
+                        initial_state=initial_state)
         num_states = state_size(self.cell)
-        results = layer(inputs, mask=mask, training=training)
         outputs, states = results[0], results[1:]
         forward, backward = states[:num_states], states[num_states:]
         return outputs, [
             keras.ops.concatenate([f, b], axis=-1) for f, b in zip(forward, backward)
         ]
 
-    def _run_lstm(self, layer, inputs, mask):
-        """One LSTM layer: the Keras layer's weights and math, both directions
-        in one loop with a hand-written backward pass (`lstm_loops`). The mask
-        must be right padding, as every batch of this package is."""
+    def _run_loops(self, layer, inputs, mask, initial_state=None):
+        """One layer: the Keras layer's weights and its cell's math, both
+        directions in one loop with a hand-written backward pass
+        (`rnn_loops`). The mask must be right padding, as every batch of this
+        package is."""
         lengths = sequence_lengths(inputs, mask)
-        cells = (layer.forward_layer.cell, layer.backward_layer.cell)
-        weights = [(c.kernel, c.recurrent_kernel, c.bias) for c in cells]
-        return lstm_loops.bidirectional_lstm(inputs, lengths, *weights)
+        forward, backward = (
+            cells.cell_weights(direction.cell)
+            for direction in (layer.forward_layer, layer.backward_layer)
+        )
+        return rnn_loops.bidirectional_rnn(
+            inputs, lengths, forward, backward, self.cell, initial_state
+        )
 
     def compute_mask(self, inputs, mask=None):
         return mask

@@ -1,0 +1,230 @@
+"""Bidirectional recurrent loops with hand-written backward passes, for
+training on CPU, for every cell of `nlp_lstm.layers.cells`.
+
+Autodiff through a `tf.while_loop` computes every weight gradient step by step
+(`x_t^T dz_t`, a matmul whose inner size is the batch) and accumulates them
+one at a time. Here the backward loop only carries the gradients that flow
+through time; the weight gradients are then one matmul over all steps
+(`X^T dZ` with an inner size of `time * batch`), as cuDNN does. The step math
+is the cell's (`cells.Cell.forward` / `backward`), so each cell is written
+once; the tests check the loop against the Keras layers, outputs and
+gradients.
+
+`bidirectional_rnn` runs one layer of the encoder; the decoder's loop is in
+`decoder_loop`.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from nlp_lstm.layers import cells
+from nlp_lstm.layers.linear import dense
+
+
+def flatten_steps(tensor):
+    """`(time, batch, features)` -> `(time * batch, features)`."""
+    return tf.reshape(tensor, [-1, tf.shape(tensor)[-1]])
+
+
+def _both(forward, backward, axis=0):
+    """The two directions' tensors stacked on a new `axis`."""
+    return tf.stack([tf.convert_to_tensor(forward), tf.convert_to_tensor(backward)],
+                    axis=axis)
+
+
+def bidirectional_rnn(inputs, lengths, forward, backward, cell: str = "lstm",
+                      initial_state=None):
+    """One bidirectional recurrent layer over right-padded sequences.
+
+    Both directions run in one loop: the backward direction reads each
+    sequence reversed within its length (`tf.reverse_sequence`), so at step
+    `t` both directions see their `t`-th real token and the padding comes
+    last for both. Past a sequence's length the states are carried unchanged
+    and the outputs are zero, as Keras does with a mask.
+
+    Args:
+        inputs: `(batch, time, features)`.
+        lengths: int `(batch,)`: real tokens of each sequence.
+        forward, backward: `cells.cell_weights` of each direction's Keras cell.
+        cell: str. A `cells.CELLS` name.
+        initial_state: None (zeros) or, per state of the cell, `(batch, 2 *
+            units)`: the forward direction's state before the first token,
+            then the backward direction's state before (in its reading order)
+            the last token; the layout of the final states.
+
+    Returns:
+        `(outputs, final_states)`: outputs `(batch, time, 2 * units)`
+        (forward then backward features) and, per state of the cell (h, and
+        c for LSTMs), `(batch, 2 * units)`: each direction's state after its
+        last token.
+    """
+    math = cells.get(cell)
+    kernel = tf.concat(
+        [tf.convert_to_tensor(forward["kernel"]), tf.convert_to_tensor(backward["kernel"])],
+        axis=-1,
+    )
+    bias = tf.concat(
+        [tf.convert_to_tensor(forward["bias"]), tf.convert_to_tensor(backward["bias"])],
+        axis=-1,
+    )
+    recurrent = _both(forward["recurrent_kernel"], backward["recurrent_kernel"])
+    units = recurrent.shape[1]
+    recurrent_bias = None
+    if forward["recurrent_bias"] is not None:
+        # (2, 1, gates * units)
+        recurrent_bias = _both(forward["recurrent_bias"], backward["recurrent_bias"])
+        recurrent_bias = recurrent_bias[:, None]
+    params = [_both(f, b)[:, None] for f, b in zip(forward["params"], backward["params"])]
+    lengths = tf.cast(lengths, tf.int32)
+    # (batch, time, 2 * gates * units): the input projection of every step.
+    projected = dense(inputs, kernel) + bias
+    projected_forward, projected_backward = tf.split(projected, 2, axis=-1)
+    projected_backward = tf.reverse_sequence(
+        projected_backward, lengths, seq_axis=1, batch_axis=0
+    )
+    # (time, 2, batch, gates * units)
+    projected = tf.transpose(
+        tf.stack([projected_forward, projected_backward]), (2, 0, 1, 3)
+    )
+    steps = tf.shape(projected)[0]
+    batch = tf.shape(inputs)[0]
+    if initial_state is None:
+        initial = [tf.zeros([2, batch, units], inputs.dtype)] * math.num_states
+    else:
+        if len(initial_state) != math.num_states:
+            raise ValueError(
+                f"a {cell} layer takes {math.num_states} initial states, got "
+                f"{len(initial_state)}"
+            )
+        # (2, batch, units) each
+        initial = [tf.stack(tf.split(state, 2, axis=-1)) for state in initial_state]
+    # (time, 1, batch, 1): 1 on real steps.
+    step_mask = tf.sequence_mask(lengths, steps, dtype=inputs.dtype)
+    step_mask = tf.transpose(step_mask)[:, None, :, None]
+    outputs, final = _bidirectional_recurrence(
+        math, projected, step_mask, recurrent, recurrent_bias, params, initial
+    )
+    outputs = tf.transpose(outputs, (1, 2, 0, 3))  # (2, batch, time, units)
+    output_backward = tf.reverse_sequence(
+        outputs[1], lengths, seq_axis=1, batch_axis=0
+    )
+    outputs = tf.concat([outputs[0], output_backward], axis=-1)
+    final = [tf.concat([state[0], state[1]], axis=-1) for state in final]
+    return outputs, final
+
+
+def _recurrent_projection(hidden, recurrent, recurrent_bias):
+    """`h @ U (+ b)` of both directions, `(2, batch, gates * units)`; one
+    plain matmul per direction, which runs faster than one batched matmul."""
+    q = tf.stack([tf.matmul(hidden[0], recurrent[0]), tf.matmul(hidden[1], recurrent[1])])
+    return q if recurrent_bias is None else q + recurrent_bias
+
+
+def _bidirectional_recurrence(math, projected, step_mask, recurrent,
+                              recurrent_bias, params, initial):
+    """`(outputs, final_states)` of both directions from the input projections
+    `projected` `(time, 2, batch, gates * units)`, with a hand-written
+    backward pass. Outputs are `(time, 2, batch, units)`, zero on padding.
+
+    Longer than most functions: `tf.custom_gradient` needs the forward loop
+    and its `grad` closure (which reads the forward's saved arrays) in one
+    scope."""
+    has_recurrent_bias = recurrent_bias is not None
+    flat = [projected, recurrent] + ([recurrent_bias] if has_recurrent_bias else [])
+    flat += list(params) + list(initial)
+    num_params = len(params)
+
+    @tf.custom_gradient
+    def run(*tensors):
+        projected, recurrent, *rest = tensors
+        recurrent_bias = rest.pop(0) if has_recurrent_bias else None
+        params, initial = rest[:num_params], rest[num_params:]
+        steps = tf.shape(projected)[0]
+        dtype = projected.dtype
+
+        def array():
+            return tf.TensorArray(dtype, size=steps)
+
+        def pre_activations(t, hidden):
+            q = _recurrent_projection(hidden, recurrent, recurrent_bias)
+            return (projected[t] + q, None) if math.merged else (projected[t], q)
+
+        def body(t, state, saved):
+            output, new_state, step_saved = math.forward(
+                *pre_activations(t, state[0]), state, params
+            )
+            mask = step_mask[t]
+            values = [state[0], *step_saved, output * mask]
+            saved = [array.write(t, value) for array, value in zip(saved, values)]
+            state = [mask * new + (1.0 - mask) * old for new, old in zip(new_state, state)]
+            return t + 1, state, saved
+
+        _, final, saved = tf.while_loop(
+            lambda t, *_: t < steps,
+            body,
+            (tf.constant(0), initial, [array() for _ in range(math.num_saved + 2)]),
+        )
+        saved = [a.stack() for a in saved]
+        previous_hidden, cell_saved, outputs = saved[0], saved[1:-1], saved[-1]
+
+        def grad(d_outputs, *d_final):
+            d_final = [tf.zeros_like(s) if d is None else d for s, d in zip(final, d_final)]
+            d_params = [tf.zeros_like(p) for p in params]
+
+            def back(t, d_state, d_params, d_p_array, d_q_array):
+                mask = step_mask[t]
+                # Gradients reaching this step's cell outputs (masked steps pass
+                # the carried gradients straight to the previous step).
+                d_cell = [mask * (d_state[0] + d_outputs[t])]
+                d_cell += [mask * d for d in d_state[1:]]
+                d_p, d_q, d_previous, d_step_params = math.backward(
+                    d_cell, [s[t] for s in cell_saved], previous_hidden[t], params
+                )
+                d_hidden = tf.stack(
+                    [
+                        tf.matmul(d_q[0], recurrent[0], transpose_b=True),
+                        tf.matmul(d_q[1], recurrent[1], transpose_b=True),
+                    ]
+                )
+                if d_previous[0] is not None:
+                    d_hidden += d_previous[0]
+                d_previous = [d_hidden] + list(d_previous[1:])
+                d_state = [p + (1.0 - mask) * d for p, d in zip(d_previous, d_state)]
+                d_params = [
+                    acc + tf.reduce_sum(d, axis=-2, keepdims=True)
+                    for acc, d in zip(d_params, d_step_params)
+                ]
+                d_p_array = d_p_array.write(t, d_p)
+                if not math.merged:
+                    d_q_array = d_q_array.write(t, d_q)
+                return t - 1, d_state, d_params, d_p_array, d_q_array
+
+            _, d_initial, d_params, d_p_array, d_q_array = tf.while_loop(
+                lambda t, *_: t >= 0,
+                back,
+                (steps - 1, d_final, d_params, array(), array()),
+            )
+            d_p = d_p_array.stack()  # (time, 2, batch, gates * units)
+            d_q = d_p if math.merged else d_q_array.stack()
+            # (2, units, gates * units): one matmul over all steps per direction.
+            d_recurrent = tf.stack(
+                [
+                    tf.matmul(
+                        flatten_steps(previous_hidden[:, d]),
+                        flatten_steps(d_q[:, d]),
+                        transpose_a=True,
+                    )
+                    for d in range(2)
+                ]
+            )
+            grads = [d_p, d_recurrent]
+            if has_recurrent_bias:
+                grads.append(tf.reduce_sum(d_q, axis=(0, 2))[:, None])
+            return grads + d_params + list(d_initial)
+
+        return (outputs, *final), grad
+
+    # Variables are read here, so that their gradients flow through the reads.
+    results = run(*[tf.convert_to_tensor(x) for x in flat])
+    return results[0], list(results[1:])
