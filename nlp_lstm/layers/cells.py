@@ -324,23 +324,23 @@ class PeepholeLSTMCell(keras.layers.LSTMCell):
         return hidden, [hidden, carry]
 
 
-def keras_cell(name: str, units: int, **kwargs) -> keras.layers.Layer:
-    """The Keras cell that holds the weights of a `name` cell."""
-    get(name)
-    if name == "lstm":
+def keras_cell(kind: str, units: int, **kwargs) -> keras.layers.Layer:
+    """The Keras cell that holds the weights of a `kind` cell."""
+    get(kind)
+    if kind == "lstm":
         return keras.layers.LSTMCell(units, **kwargs)
-    if name == "peephole_lstm":
+    if kind == "peephole_lstm":
         return PeepholeLSTMCell(units, **kwargs)
     return keras.layers.GRUCell(units, **kwargs)
 
 
-def keras_rnn(name: str, units: int, **kwargs) -> keras.layers.Layer:
-    """A Keras RNN layer over a `name` cell (the Keras `LSTM` and `GRU`
+def keras_rnn(kind: str, units: int, **kwargs) -> keras.layers.Layer:
+    """A Keras RNN layer over a `kind` cell (the Keras `LSTM` and `GRU`
     layers for those, `keras.layers.RNN` over `PeepholeLSTMCell`)."""
-    get(name)
-    if name == "lstm":
+    get(kind)
+    if kind == "lstm":
         return keras.layers.LSTM(units, **kwargs)
-    if name == "gru":
+    if kind == "gru":
         return keras.layers.GRU(units, **kwargs)
     return keras.layers.RNN(PeepholeLSTMCell(units), **kwargs)
 

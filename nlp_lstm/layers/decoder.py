@@ -1,4 +1,5 @@
-"""Stacked LSTM (or GRU) decoder with attention, input feeding and a bridge."""
+"""Stacked recurrent decoder (LSTM, peephole LSTM or GRU) with attention,
+input feeding and a bridge."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from nlp_lstm.layers import decoder_loop
 from nlp_lstm.layers.cells import state_size
 from nlp_lstm.layers.linear import dense
 
-CELLS = {"lstm": keras.layers.LSTMCell, "gru": keras.layers.GRUCell}
 # How `AttentionDecoder.call` runs teacher forcing; see its docstring.
 IMPLEMENTATIONS = ("auto", "steps", "fused")
 
@@ -27,20 +27,21 @@ class AttentionDecoder(keras.layers.Layer):
     vector, which feeds the output projection (Luong et al. 2015).
 
     The decoder state is a flat list of tensors: the states of every cell (h, c
-    for LSTM; h for GRU), then the previous attentional vector. Decoding code
+    for LSTMs; h for GRU), then the previous attentional vector. Decoding code
     treats it as an opaque nest.
 
     Args:
         num_layers: int. Number of stacked cells.
         units: int. Hidden size of each cell and of the attentional vector.
-        cell: str. `"lstm"` or `"gru"`.
+        cell: str. A `cells.CELLS` name: `"lstm"`, `"peephole_lstm"` or
+            `"gru"`.
         dropout: float. Dropout on each cell's input and on the attentional vector.
         attention: str. `"luong_dot"`, `"luong_general"` or `"bahdanau"`.
         input_feeding: bool. Feed the previous attentional vector to the first cell.
         implementation: str. How teacher forcing (`call`) runs; `step` is the
             definition either way. `"steps"`: a `tf.while_loop` over `step`
             (any cell, any attention). `"fused"`: `decoder_loop`'s loop with a
-            hand-written backward pass, for LSTM cells with `"luong_dot"` or
+            hand-written backward pass (any cell), for `"luong_dot"` or
             `"luong_general"` attention (faster training on CPU). `"auto"`:
             fused where allowed, else steps.
 
@@ -70,8 +71,7 @@ class AttentionDecoder(keras.layers.Layer):
             raise ValueError(f"num_layers must be a positive integer, got {num_layers}")
         if not isinstance(units, int) or units < 1:
             raise ValueError(f"units must be a positive integer, got {units}")
-        if cell not in CELLS:
-            raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
+        cells_lib.get(cell)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         if implementation not in IMPLEMENTATIONS:
@@ -81,9 +81,8 @@ class AttentionDecoder(keras.layers.Layer):
             )
         if implementation == "fused" and not decoder_loop.supports(cell, attention):
             raise ValueError(
-                'implementation="fused" needs cell="lstm" and attention in '
-                f"{decoder_loop.SCORES}, got cell={cell!r} and "
-                f'attention={attention!r}; use "steps" or "auto"'
+                f'implementation="fused" needs attention in {decoder_loop.SCORES}, '
+                f'got attention={attention!r}; use "steps" or "auto"'
             )
         self.num_layers = num_layers
         self.units = units
@@ -92,7 +91,10 @@ class AttentionDecoder(keras.layers.Layer):
         self.attention = attention
         self.input_feeding = input_feeding
         self.implementation = implementation
-        self.cells = [CELLS[cell](units, name=f"cell_{i}") for i in range(num_layers)]
+        self.cells = [
+            cells_lib.keras_cell(cell, units, name=f"cell_{i}")
+            for i in range(num_layers)
+        ]
         self.attention_layer = attention_lib.get(attention, units, name="attention")
         self.attention_projection = keras.layers.Dense(
             units, activation="tanh", use_bias=False, name="attention_projection"
@@ -131,15 +133,17 @@ class AttentionDecoder(keras.layers.Layer):
         return self.attention_layer.prepare(memory)
 
     def inference_weights(self):
-        """Per LSTM cell `([kernel; recurrent_kernel], bias)`, for `step`
-        outside training: prepared once per decoding (not per step), each
-        cell is then one matmul a step instead of two. None for GRU cells."""
-        if self.cell != "lstm":
-            return None
-        return [
-            (ops.concatenate([cell.kernel, cell.recurrent_kernel], axis=0), cell.bias)
-            for cell in self.cells
-        ]
+        """Per cell its `cells.cell_weights`, for `step` outside training,
+        read once per decoding (not per step); an LSTM's kernel is then
+        `[kernel; recurrent_kernel]`, so that each LSTM cell is one matmul a
+        step instead of two."""
+        weights = [cells_lib.cell_weights(cell) for cell in self.cells]
+        if cells_lib.get(self.cell).merged:
+            for layer in weights:
+                layer["kernel"] = ops.concatenate(
+                    [layer["kernel"], layer["recurrent_kernel"]], axis=0
+                )
+        return weights
 
     def step(
         self, inputs, state, memory, keys, mask=None, training=False, weights=None
@@ -171,13 +175,9 @@ class AttentionDecoder(keras.layers.Layer):
             if weights is None:
                 outputs, cell_state = cell(outputs, cell_state, training=training)
             else:
-                kernel, bias = weights[index]
-                hidden, carry = cell_state
-                z = tf.nn.bias_add(
-                    tf.matmul(tf.concat([outputs, hidden], axis=-1), kernel), bias
+                outputs, cell_state = self._inference_cell(
+                    weights[index], outputs, cell_state
                 )
-                outputs, carry = cells_lib.lstm_cell(z, carry)
-                cell_state = [outputs, carry]
             new_state.extend(
                 cell_state if isinstance(cell_state, list | tuple) else [cell_state]
             )
@@ -187,6 +187,20 @@ class AttentionDecoder(keras.layers.Layer):
         )
         attentional_out = self.dropout_layer(attentional, training=training)
         return attentional_out, new_state + [attentional], weights
+
+    def _inference_cell(self, weights, inputs, state):
+        """One cell's step from its `inference_weights`: `(output, state)`."""
+        math = cells_lib.get(self.cell)
+        if math.merged:
+            p = tf.matmul(tf.concat([inputs, state[0]], axis=-1), weights["kernel"])
+            p, q = tf.nn.bias_add(p, weights["bias"]), None
+        else:
+            p = tf.nn.bias_add(tf.matmul(inputs, weights["kernel"]), weights["bias"])
+            q = tf.nn.bias_add(
+                tf.matmul(state[0], weights["recurrent_kernel"]),
+                weights["recurrent_bias"],
+            )
+        return math.call(p, q, list(state), weights["params"])
 
     def call(self, inputs, initial_state, memory, mask=None, training=False):
         """Teacher forcing over a whole target batch.
@@ -245,26 +259,28 @@ class AttentionDecoder(keras.layers.Layer):
         input projection is one matmul over all steps, and the dropout masks
         of all steps are drawn at once (independent per step and element, as
         in `step`)."""
-        first = self.cells[0]
+        layers = [cells_lib.cell_weights(cell) for cell in self.cells]
+        first = layers[0]
         embedding_dim = inputs.shape[-1]
         dropout = training and self.dropout > 0
         if dropout:
             inputs = self.dropout_layer(inputs, training=True)
-        # (time, batch, 4 * units): input projection of every step at once.
-        projected = dense(inputs, first.kernel[:embedding_dim]) + first.bias
+        # (time, batch, gates * units): input projection of every step at once.
+        projected = dense(inputs, first["kernel"][:embedding_dim]) + first["bias"]
         projected = tf.transpose(projected, (1, 0, 2))
         steps = tf.shape(projected)[0]
         batch = tf.shape(projected)[1]
         if self.input_feeding:
             first_recurrent = ops.concatenate(
-                [first.kernel[embedding_dim:], first.recurrent_kernel], axis=0
+                [first["kernel"][embedding_dim:], first["recurrent_kernel"]], axis=0
             )
         else:
-            first_recurrent = first.recurrent_kernel
-        # Per layer, `[input; h] @ [kernel; recurrent]` is one matmul a step.
+            first_recurrent = first["recurrent_kernel"]
+        # Per layer `[kernel; recurrent]`: for LSTMs `[input; h] @` it is one
+        # matmul a step.
         stacked = [
-            ops.concatenate([cell.kernel, cell.recurrent_kernel], axis=0)
-            for cell in self.cells[1:]
+            ops.concatenate([layer["kernel"], layer["recurrent_kernel"]], axis=0)
+            for layer in layers[1:]
         ]
         # Masks per step: the fed-back attentional vector, each upper layer's
         # input and the attentional output, (time, batch, units) each.
@@ -288,9 +304,16 @@ class AttentionDecoder(keras.layers.Layer):
             tf.cast(score_bias, keys.dtype),
             masks,
             [first_recurrent] + stacked,
-            [cell.bias for cell in self.cells[1:]],
+            [layer["bias"] for layer in layers[1:]],
             self.attention_projection.kernel,
             self.input_feeding,
+            cell=self.cell,
+            recurrent_biases=[
+                layer["recurrent_bias"]
+                for layer in layers
+                if layer["recurrent_bias"] is not None
+            ],
+            params=[layer["params"] for layer in layers],
         )
         return tf.transpose(outputs, (1, 0, 2)), final_state
 

@@ -1,12 +1,12 @@
-"""The attentional LSTM decoder's teacher-forcing loop, with a hand-written
+"""The attentional decoder's teacher-forcing loop, with a hand-written
 backward pass: the `"fused"` implementation of `AttentionDecoder`.
 
-It runs what stepping `AttentionDecoder.step` computes (stacked LSTM cells,
-input feeding, a dot-product Luong score over precomputed keys, the tanh
-attentional projection), for training on CPU. As in `rnn_loops`, the
-backward loop only carries the gradients that flow through time; the weight
-gradients are then one matmul over all steps. The tests check it against the
-step loop, outputs and gradients.
+It runs what stepping `AttentionDecoder.step` computes (stacked cells of any
+kind of `nlp_lstm.layers.cells`, input feeding, a dot-product Luong score over
+precomputed keys, the tanh attentional projection), for training on CPU. As
+in `rnn_loops`, the backward loop only carries the gradients that flow
+through time; the weight gradients are then one matmul over all steps. The
+tests check it against the step loop, outputs and gradients.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import typing
 
 import tensorflow as tf
 
-from nlp_lstm.layers.cells import lstm_step, lstm_step_backward
+from nlp_lstm.layers import cells
 from nlp_lstm.layers.rnn_loops import flatten_steps
 
 # Attention kinds whose score is `query . key` over precomputed keys: the ones
@@ -26,7 +26,7 @@ SCORES = ("luong_dot", "luong_general")
 def supports(cell: str, attention: str) -> bool:
     """Whether the loop computes an `AttentionDecoder` with this cell and
     attention kind."""
-    return cell == "lstm" and attention in SCORES
+    return cell in cells.CELLS and attention in SCORES
 
 
 class _Weights(typing.NamedTuple):
@@ -38,6 +38,8 @@ class _Weights(typing.NamedTuple):
     attention_kernel: tf.Tensor
     kernels: list
     biases: list
+    recurrent_biases: list
+    params: list  # per layer, the cell's extra weights
 
 
 def attention_decoder_loop(
@@ -51,14 +53,18 @@ def attention_decoder_loop(
     biases,
     attention_kernel,
     input_feeding: bool,
+    cell: str = "lstm",
+    recurrent_biases=(),
+    params=(),
 ):
-    """Teacher-forced stacked LSTM decoder with Luong attention.
+    """Teacher-forced stacked recurrent decoder with Luong attention.
 
     Args:
-        projected: `(time, batch, 4 * units)`: the first layer's input
+        projected: `(time, batch, gates * units)`: the first layer's input
             projection of every step (target embeddings @ kernel + bias).
-        states: list of `2 * num_layers + 1` tensors `(batch, units)`: h and c
-            of every layer, then the previous attentional vector.
+        states: list of `num_states * num_layers + 1` tensors `(batch,
+            units)`: the cell states of every layer (h, and c for LSTMs),
+            then the previous attentional vector.
         memory: `(batch, source_time, memory_dim)` encoder outputs.
         keys: `(batch, source_time, units)` attention keys.
         score_bias: `(batch, source_time)`, 0 on real positions and
@@ -66,41 +72,64 @@ def attention_decoder_loop(
         masks: `(time, batch or 1, (num_layers + 1) * units)` dropout masks
             (already scaled; no gradient): the fed attentional vector, the
             inputs of layers 2.., and the attentional output.
-        kernels: per layer `[input; h]` weights: the first layer's is
-            `(units + units, 4 * units)` with input feeding (`(units, 4 *
-            units)` without), the others `(2 * units, 4 * units)`.
-        biases: biases of layers 2.. `(4 * units,)` (the first layer's is in
-            `projected`).
+        kernels: per layer `[input; h]` weights (the input kernel stacked on
+            the recurrent one): the first layer's is `(units + units, gates *
+            units)` with input feeding (`(units, gates * units)` without),
+            the others `(2 * units, gates * units)`.
+        biases: input biases of layers 2.. `(gates * units,)` (the first
+            layer's is in `projected`).
         attention_kernel: `(memory_dim + units, units)`: the attentional
             vector is `tanh([context; h] @ attention_kernel)`.
         input_feeding: bool.
+        cell: str. A `cells.CELLS` name.
+        recurrent_biases: per layer `(gates * units,)` for cells with a
+            recurrent bias (GRU), else empty.
+        params: per layer, the list of the cell's extra weights (the
+            peepholes), else empty.
 
     Returns:
         `(outputs, final_states)`: `(time, batch, units)` attentional vectors
         after dropout, and the states after the last step.
     """
+    math = cells.get(cell)
     num_layers = len(kernels)
-    if len(states) != 2 * num_layers + 1 or len(biases) != num_layers - 1:
+    num_states = math.num_states * num_layers + 1
+    if len(states) != num_states or len(biases) != num_layers - 1:
         raise ValueError(
-            f"{num_layers} layers need {2 * num_layers + 1} states and "
+            f"{num_layers} {cell} layers need {num_states} states and "
             f"{num_layers - 1} biases, got {len(states)} and {len(biases)}"
         )
+    params = [list(p) for p in params] or [[] for _ in range(num_layers)]
+    num_params = len(params[0])
     flat_inputs = [projected, memory, keys, attention_kernel, *kernels, *biases]
+    flat_inputs += list(recurrent_biases) + [p for layer in params for p in layer]
     flat_inputs += list(states)
     # Variables are read here, so that their gradients flow through the reads.
     flat_inputs = [tf.convert_to_tensor(x) for x in flat_inputs]
+    num_weights = len(flat_inputs) - num_states
 
     @tf.custom_gradient
     def run(*tensors):
+        rest = list(tensors[4 : num_weights])
+        layer_kernels = rest[:num_layers]
+        layer_biases = rest[num_layers : 2 * num_layers - 1]
+        rest = rest[2 * num_layers - 1 :]
+        layer_recurrent_biases = rest[: len(recurrent_biases)]
+        rest = rest[len(recurrent_biases) :]
+        layer_params = [
+            rest[j * num_params : (j + 1) * num_params] for j in range(num_layers)
+        ]
         weights = _Weights(
             *tensors[:4],
-            kernels=list(tensors[4 : 4 + num_layers]),
-            biases=list(tensors[4 + num_layers : 3 + 2 * num_layers]),
+            kernels=layer_kernels,
+            biases=layer_biases,
+            recurrent_biases=layer_recurrent_biases,
+            params=layer_params,
         )
-        initial = list(tensors[3 + 2 * num_layers :])
+        initial = list(tensors[num_weights:])
         mask_parts = tf.split(masks, num_layers + 1, axis=-1)
         outputs, final, saved = _forward(
-            weights, initial, score_bias, mask_parts, input_feeding
+            math, weights, initial, score_bias, mask_parts, input_feeding
         )
 
         def grad(d_outputs, *d_final):
@@ -108,7 +137,7 @@ def attention_decoder_loop(
                 tf.zeros_like(s) if d is None else d for s, d in zip(final, d_final)
             ]
             return _backward(
-                weights, saved, mask_parts, d_outputs, d_final, input_feeding
+                math, weights, saved, mask_parts, d_outputs, d_final, input_feeding
             )
 
         return (outputs, *final), grad
@@ -122,13 +151,32 @@ def _step_masks(mask_parts, t):
     return [part[tf.minimum(t, tf.shape(part)[0] - 1)] for part in mask_parts]
 
 
-def _forward(weights, initial, score_bias, mask_parts, input_feeding):
+def _layer_pre_activations(math, weights, j, t, layer_inputs, units):
+    """`(p, q)` of layer `j` at step `t` from `layer_inputs` = `[input; h]`
+    (for the LSTM family `p` is the whole pre-activation and `q` None)."""
+    kernel = weights.kernels[j]
+    if j == 0:
+        bias = weights.projected[t]
+    else:
+        bias = weights.biases[j - 1]
+    if math.merged:
+        return bias + tf.matmul(layer_inputs, kernel), None
+    q = tf.matmul(layer_inputs[:, -units:], kernel[-units:])
+    if weights.recurrent_biases:
+        q += weights.recurrent_biases[j]
+    if layer_inputs.shape[-1] > units:
+        bias = bias + tf.matmul(layer_inputs[:, :-units], kernel[:-units])
+    return bias, q
+
+
+def _forward(math, weights, initial, score_bias, mask_parts, input_feeding):
     """`(outputs, final_states, saved)`: the loop, and per step what the
     backward pass needs (one `tf.while_loop` body over all layers and the
     attention: longer than most functions, since splitting the body would
     pass a dozen loop variables between pieces)."""
     num_layers = len(weights.kernels)
-    kernels, biases = weights.kernels, weights.biases
+    per_layer = math.num_states
+    units = initial[0].shape[-1]
     steps = tf.shape(weights.projected)[0]
 
     def array():
@@ -136,9 +184,7 @@ def _forward(weights, initial, score_bias, mask_parts, input_feeding):
 
     saved = {
         "inputs": [array() for _ in range(num_layers)],
-        "gates": [array() for _ in range(num_layers)],
-        "carry": [array() for _ in range(num_layers)],
-        "tanh_carry": [array() for _ in range(num_layers)],
+        "cell": [[array() for _ in range(math.num_saved)] for _ in range(num_layers)],
         "weights": array(),
         "top": array(),
         "context_inputs": array(),
@@ -151,20 +197,21 @@ def _forward(weights, initial, score_bias, mask_parts, input_feeding):
         new_state = []
         output = None
         for j in range(num_layers):
-            hidden, carry = state[2 * j], state[2 * j + 1]
+            layer_state = state[per_layer * j : per_layer * (j + 1)]
             if j == 0:
                 parts = [attentional * step_masks[0]] if input_feeding else []
-                layer_inputs = tf.concat(parts + [hidden], axis=-1)
-                z = weights.projected[t] + tf.matmul(layer_inputs, kernels[0])
             else:
-                layer_inputs = tf.concat([output * step_masks[j], hidden], axis=-1)
-                z = tf.matmul(layer_inputs, kernels[j]) + biases[j - 1]
-            output, new_carry, gates, tanh_carry = lstm_step(z, carry)
+                parts = [output * step_masks[j]]
+            layer_inputs = tf.concat(parts + [layer_state[0]], axis=-1)
+            p, q = _layer_pre_activations(math, weights, j, t, layer_inputs, units)
+            output, layer_state, cell_saved = math.forward(
+                p, q, layer_state, weights.params[j]
+            )
             saved["inputs"][j] = saved["inputs"][j].write(t, layer_inputs)
-            saved["gates"][j] = saved["gates"][j].write(t, gates)
-            saved["carry"][j] = saved["carry"][j].write(t, carry)
-            saved["tanh_carry"][j] = saved["tanh_carry"][j].write(t, tanh_carry)
-            new_state.extend([output, new_carry])
+            saved["cell"][j] = [
+                a.write(t, value) for a, value in zip(saved["cell"][j], cell_saved)
+            ]
+            new_state.extend(layer_state)
         # Products and sums rather than batched matmuls: with one query per
         # sentence these are matrix-vector products, which the batched matmul
         # kernels run far below their speed.
@@ -184,24 +231,41 @@ def _forward(weights, initial, score_bias, mask_parts, input_feeding):
         lambda t, *_: t < steps, body, (tf.constant(0), initial, saved, array())
     )
     stacked = {
-        key: [a.stack() for a in value] if isinstance(value, list) else value.stack()
-        for key, value in saved.items()
+        "inputs": [a.stack() for a in saved["inputs"]],
+        "cell": [[a.stack() for a in layer] for layer in saved["cell"]],
     }
+    for key in ("weights", "top", "context_inputs", "attentional"):
+        stacked[key] = saved[key].stack()
     return outputs.stack(), final, stacked
 
 
-def _backward(weights, saved, mask_parts, d_outputs, d_final, input_feeding):
+def _backward(math, weights, saved, mask_parts, d_outputs, d_final, input_feeding):
     """The gradients of `attention_decoder_loop`'s differentiable inputs (in
     their order), from those of its outputs and final states."""
-    d_z, d_initial, arrays = _backward_through_time(
-        weights, saved, mask_parts, d_outputs, d_final, input_feeding
+    d_p, d_q, d_params, d_initial, arrays = _backward_through_time(
+        math, weights, saved, mask_parts, d_outputs, d_final, input_feeding
     )
+    units = d_initial[0].shape[-1]
     d_scores = arrays["scores"].stack()  # (time, batch, source_time)
-    d_kernels = [
-        tf.matmul(flatten_steps(x), flatten_steps(dz), transpose_a=True)
-        for x, dz in zip(saved["inputs"], d_z)
-    ]
-    d_biases = [tf.reduce_sum(flatten_steps(dz), axis=0) for dz in d_z[1:]]
+    if math.merged:
+        d_kernels = [
+            tf.matmul(flatten_steps(x), flatten_steps(dz), transpose_a=True)
+            for x, dz in zip(saved["inputs"], d_p)
+        ]
+    else:
+        d_kernels = []
+        for x, dp, dq in zip(saved["inputs"], d_p, d_q):
+            d_recurrent = tf.matmul(
+                flatten_steps(x[..., -units:]), flatten_steps(dq), transpose_a=True
+            )
+            d_input = tf.matmul(
+                flatten_steps(x[..., :-units]), flatten_steps(dp), transpose_a=True
+            )
+            d_kernels.append(tf.concat([d_input, d_recurrent], axis=0))
+    d_biases = [tf.reduce_sum(flatten_steps(dp), axis=0) for dp in d_p[1:]]
+    d_recurrent_biases = []
+    if weights.recurrent_biases:
+        d_recurrent_biases = [tf.reduce_sum(flatten_steps(dq), axis=0) for dq in d_q]
     d_attention_kernel = tf.matmul(
         flatten_steps(saved["context_inputs"]),
         flatten_steps(arrays["attentional"].stack()),
@@ -210,38 +274,43 @@ def _backward(weights, saved, mask_parts, d_outputs, d_final, input_feeding):
     d_keys = tf.einsum("tbs,tbu->bsu", d_scores, saved["top"])
     d_memory = tf.einsum("tbs,tbm->bsm", saved["weights"], arrays["context"].stack())
     return [
-        d_z[0],
+        d_p[0],
         d_memory,
         d_keys,
         d_attention_kernel,
         *d_kernels,
         *d_biases,
+        *d_recurrent_biases,
+        *[d for layer in d_params for d in layer],
         *d_initial,
     ]
 
 
 def _backward_through_time(
-    weights, saved, mask_parts, d_outputs, d_final, input_feeding
+    math, weights, saved, mask_parts, d_outputs, d_final, input_feeding
 ):
-    """The backward loop: `(d_z per layer, d_initial_states, arrays)`, where
-    `arrays` holds per step the gradients of the scores, the context and the
-    attentional pre-activation."""
+    """The backward loop: `(d_p, d_q per layer, d_params per layer,
+    d_initial_states, arrays)`, where `arrays` holds per step the gradients
+    of the scores, the context and the attentional pre-activation."""
     num_layers = len(weights.kernels)
+    per_layer = math.num_states
     kernels = weights.kernels
-    units = kernels[-1].shape[-1] // 4
+    units = d_final[0].shape[-1]
     steps = tf.shape(weights.projected)[0]
 
     def array():
         return tf.TensorArray(weights.projected.dtype, size=steps)
 
     arrays = {
-        "z": [array() for _ in range(num_layers)],
+        "p": [array() for _ in range(num_layers)],
+        "q": [array() for _ in range(num_layers)],
         "scores": array(),
         "context": array(),
         "attentional": array(),
     }
+    d_params = [[tf.zeros_like(p) for p in layer] for layer in weights.params]
 
-    def back(t, carries, arrays):
+    def back(t, carries, d_params, arrays):
         step_masks = _step_masks(mask_parts, t)
         # d of the attentional vector: from the output and, through input
         # feeding, from step t + 1.
@@ -252,34 +321,54 @@ def _backward_through_time(
         arrays["scores"] = arrays["scores"].write(t, d_scores)
         arrays["context"] = arrays["context"].write(t, d_context)
         arrays["attentional"] = arrays["attentional"].write(t, d_pre)
-        new_carries = [None] * (2 * num_layers + 1)
+        new_carries = [None] * (per_layer * num_layers + 1)
+        new_params = [list(layer) for layer in d_params]
         d_hidden_above = d_top
         for j in reversed(range(num_layers)):
-            d_hidden = carries[2 * j] + d_hidden_above
-            d_z, d_carry = lstm_step_backward(
-                d_hidden,
-                carries[2 * j + 1],
-                saved["gates"][j][t],
-                saved["carry"][j][t],
-                saved["tanh_carry"][j][t],
+            first = per_layer * j
+            d_state = [carries[first] + d_hidden_above]
+            d_state += list(carries[first + 1 : first + per_layer])
+            layer_inputs = saved["inputs"][j][t]
+            d_p, d_q, d_previous, d_step_params = math.backward(
+                d_state,
+                [a[t] for a in saved["cell"][j]],
+                layer_inputs[:, -units:],
+                weights.params[j],
             )
-            arrays["z"][j] = arrays["z"][j].write(t, d_z)
-            d_inputs = tf.matmul(d_z, kernels[j], transpose_b=True)
-            new_carries[2 * j] = d_inputs[:, -units:]
-            new_carries[2 * j + 1] = d_carry
+            arrays["p"][j] = arrays["p"][j].write(t, d_p)
+            if math.merged:
+                d_inputs = tf.matmul(d_p, kernels[j], transpose_b=True)
+            else:
+                arrays["q"][j] = arrays["q"][j].write(t, d_q)
+                d_inputs = tf.concat(
+                    [
+                        tf.matmul(d_p, kernels[j][:-units], transpose_b=True),
+                        tf.matmul(d_q, kernels[j][-units:], transpose_b=True),
+                    ],
+                    axis=-1,
+                )
+            d_hidden = d_inputs[:, -units:]
+            if d_previous[0] is not None:
+                d_hidden += d_previous[0]
+            new_carries[first : first + per_layer] = [d_hidden, *d_previous[1:]]
+            new_params[j] = [
+                acc + tf.reduce_sum(d, axis=0)
+                for acc, d in zip(d_params[j], d_step_params)
+            ]
             if j > 0:
                 d_hidden_above = d_inputs[:, :units] * step_masks[j]
         if input_feeding:
             new_carries[-1] = d_inputs[:, :units] * step_masks[0]
         else:
             new_carries[-1] = tf.zeros_like(carries[-1])
-        return t - 1, new_carries, arrays
+        return t - 1, new_carries, new_params, arrays
 
-    _, d_initial, arrays = tf.while_loop(
-        lambda t, *_: t >= 0, back, (steps - 1, d_final, arrays)
+    _, d_initial, d_params, arrays = tf.while_loop(
+        lambda t, *_: t >= 0, back, (steps - 1, d_final, d_params, arrays)
     )
-    d_z = [a.stack() for a in arrays["z"]]  # (time, batch, 4 * units)
-    return d_z, d_initial, arrays
+    d_p = [a.stack() for a in arrays["p"]]  # (time, batch, gates * units)
+    d_q = d_p if math.merged else [a.stack() for a in arrays["q"]]
+    return d_p, d_q, d_params, d_initial, arrays
 
 
 def _attention_backward(weights, saved, t, d_attentional):

@@ -115,10 +115,6 @@ class TestAttentionDecoder(TestCase):
                 training=True,
                 weights=decoder.inference_weights(),
             )
-        assert (
-            AttentionDecoder(num_layers=1, units=4, cell="gru").inference_weights()
-            is None
-        )
 
 
 # The fused decoder loop against the step loop (outputs, states, gradients):

@@ -67,39 +67,50 @@ def outputs_states_and_gradients(decoder, inputs, state, memory, mask):
     return outputs, final, gradients
 
 
-FUSED_CASES = list(
-    itertools.product(["luong_dot", "luong_general"], [True, False], [1, 2])
-)
+CELLS = ("lstm", "peephole_lstm", "gru")
+# (weights per cell, states per cell)
+CELL_SHAPES = {"lstm": (3, 2), "peephole_lstm": (4, 2), "gru": (3, 1)}
+# Every attention, feeding and depth, each with one cell in turn, and every
+# cell in the deepest case.
+FUSED_CASES = [
+    (*case, cell)
+    for case, cell in zip(
+        itertools.product(["luong_dot", "luong_general"], [True, False], [1, 2]),
+        itertools.cycle(CELLS),
+    )
+] + [("luong_general", True, 2, cell) for cell in CELLS]
 
 
-@pytest.mark.parametrize("attention, input_feeding, num_layers", FUSED_CASES)
-def test_fused_loop_equals_step_loop(attention, input_feeding, num_layers):
+@pytest.mark.parametrize("attention, input_feeding, num_layers, cell", FUSED_CASES)
+def test_fused_loop_equals_step_loop(attention, input_feeding, num_layers, cell):
     results = []
     for implementation in ("fused", "steps"):
         decoder, args = decoder_and_inputs(
-            implementation, attention, input_feeding=input_feeding,
+            implementation, attention, cell=cell, input_feeding=input_feeding,
             num_layers=num_layers,
         )
         assert decoder.uses_fused_loop == (implementation == "fused")
         results.append(outputs_states_and_gradients(decoder, *args))
     (fused, fused_final, fused_grads), (steps, steps_final, steps_grads) = results
+    num_weights, num_states = CELL_SHAPES[cell]
     np.testing.assert_allclose(fused, steps, atol=1e-5)
-    assert len(fused_final) == len(steps_final) == 2 * num_layers + 1
+    assert len(fused_final) == len(steps_final) == num_states * num_layers + 1
     for a, b in zip(fused_final, steps_final):
         np.testing.assert_allclose(a, b, atol=1e-5)
     # Weights (cells, attention, projection), memory, initial states.
-    expected = 3 * num_layers + (attention == "luong_general") + 1 + 1
-    assert len(fused_grads) == len(steps_grads) == expected + 2 * num_layers + 1
+    expected = num_weights * num_layers + (attention == "luong_general") + 1 + 1
+    states = num_states * num_layers + 1
+    assert len(fused_grads) == len(steps_grads) == expected + states
     for a, b in zip(fused_grads, steps_grads):
-        np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
+        np.testing.assert_allclose(a, b, atol=2e-5, rtol=1e-5)
     assert np.any(fused_grads[-1]) == input_feeding
     # Padded memory positions get no gradient.
-    memory_grad = fused_grads[-(2 * num_layers + 2)]
+    memory_grad = fused_grads[-(states + 1)]
     assert not np.any(memory_grad[2, 1:]) and np.any(memory_grad[2, 0])
 
 
 STEP_CASES = list(
-    itertools.product(sorted(ATTENTIONS), ["lstm", "gru"], [True, False], [1, 2])
+    itertools.product(sorted(ATTENTIONS), CELLS, [True, False], [1, 2])
 )
 
 
@@ -124,7 +135,9 @@ def test_step_loop_equals_calling_step(attention, cell, input_feeding, num_layer
         ("luong_general", "lstm", True),
         ("luong_dot", "lstm", True),
         ("bahdanau", "lstm", False),
-        ("luong_general", "gru", False),
+        ("luong_general", "gru", True),
+        ("luong_dot", "peephole_lstm", True),
+        ("bahdanau", "gru", False),
     ],
 )
 def test_auto_picks_the_fused_loop_where_allowed(attention, cell, fused):
@@ -133,12 +146,32 @@ def test_auto_picks_the_fused_loop_where_allowed(attention, cell, fused):
     assert decoder.uses_fused_loop == fused
 
 
-@pytest.mark.parametrize(
-    "attention, cell", [("bahdanau", "lstm"), ("luong_general", "gru")]
-)
-def test_fused_rejects_what_it_does_not_compute(attention, cell):
-    with pytest.raises(ValueError, match=f"fused.*cell={cell!r}.*{attention!r}"):
-        AttentionDecoder(cell=cell, attention=attention, implementation="fused")
+@pytest.mark.parametrize("cell", CELLS)
+def test_fused_rejects_what_it_does_not_compute(cell):
+    with pytest.raises(ValueError, match="fused.*attention='bahdanau'"):
+        AttentionDecoder(cell=cell, attention="bahdanau", implementation="fused")
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_inference_weights_step_equals_the_keras_cells_step(cell):
+    """`step` with `inference_weights` (the cells' math on weights read once)
+    equals `step` through the Keras cells."""
+    decoder, (inputs, state, memory, mask) = decoder_and_inputs(
+        "steps", "luong_general", cell
+    )
+    keys = decoder.prepare(memory)
+    weights = decoder.inference_weights()
+    for t in range(TIME):
+        expected, expected_state, _ = decoder.step(
+            inputs[:, t], state, memory, keys, mask=mask
+        )
+        output, new_state, _ = decoder.step(
+            inputs[:, t], state, memory, keys, mask=mask, weights=weights
+        )
+        np.testing.assert_allclose(output, expected, atol=1e-6)
+        for a, b in zip(new_state, expected_state, strict=True):
+            np.testing.assert_allclose(a, b, atol=1e-6)
+        state = new_state
 
 
 def test_unknown_implementation_is_rejected():

@@ -30,58 +30,83 @@ def padded_batch():
     return tf.constant(x * mask[:, :, None]), tf.constant(mask)
 
 
-def run_with_gradients(encoder, x, mask, weights):
+def run_with_gradients(encoder, x, mask, weights, initial_states=None):
+    initial = [s for layer in initial_states or [] for s in layer]
     with tf.GradientTape() as tape:
-        tape.watch(x)
-        outputs, states = encoder(x, mask=mask)
+        tape.watch([x, *initial])
+        outputs, states = encoder(x, mask=mask, initial_states=initial_states)
         loss = tf.reduce_sum(outputs * weights) + tf.reduce_sum(
-            states[0][1] * states[1][0]
+            states[0][-1] * states[1][0]
         )
-    gradients = tape.gradient(loss, [x] + encoder.trainable_variables)
+    gradients = tape.gradient(loss, [x] + encoder.trainable_variables + initial)
     return outputs, states, gradients
 
 
-def test_loops_implementation_matches_the_keras_definition_masked():
-    """Outputs, final states and every gradient of the whole residual stack
-    on a right-padded batch, `"loops"` against `"keras"`."""
+# (weights per direction of one layer, states per layer)
+CELL_SHAPES = {"lstm": (3, 2), "peephole_lstm": (4, 2), "gru": (3, 1)}
+
+
+@pytest.mark.parametrize("cell", sorted(CELL_SHAPES))
+@pytest.mark.parametrize("with_initial_states", [False, True])
+def test_loops_implementation_matches_the_keras_definition_masked(
+    cell, with_initial_states
+):
+    """Outputs, final states and every gradient (weights, inputs, initial
+    states) of the whole residual stack on a right-padded batch, `"loops"`
+    against `"keras"`, for every cell."""
     keras.utils.set_random_seed(8)
     x, mask = padded_batch()
     encoders = {
-        name: StackedBidirectionalEncoder(2, 4, implementation=name)
+        name: StackedBidirectionalEncoder(2, 4, cell=cell, implementation=name)
         for name in ("keras", "loops")
     }
     for encoder in encoders.values():
         encoder.build(x.shape)
     encoders["loops"].set_weights(encoders["keras"].get_weights())
+    num_weights, num_states = CELL_SHAPES[cell]
+    rng = np.random.default_rng(5)
+    initial_states = None
+    if with_initial_states:
+        initial_states = [
+            [tf.constant(rng.normal(size=(3, 8)), tf.float32) for _ in range(num_states)]
+            for _ in range(2)
+        ]
     weights = tf.constant(np.random.default_rng(4).normal(size=(3, 6, 8)), tf.float32)
     real = mask.numpy()[:, :, None]
     (outputs, states, gradients), (expected, expected_states, expected_gradients) = [
-        run_with_gradients(encoders[name], x, mask, weights * real)
+        run_with_gradients(encoders[name], x, mask, weights * real, initial_states)
         for name in ("loops", "keras")
     ]
     np.testing.assert_allclose(outputs * real, expected * real, atol=1e-5)
     for layer_states, layer_expected in zip(states, expected_states, strict=True):
-        assert len(layer_states) == 2  # h and c
+        assert len(layer_states) == num_states
         for value, reference in zip(layer_states, layer_expected, strict=True):
             np.testing.assert_allclose(value, reference, atol=1e-5)
-    assert len(gradients) == 1 + 12
+    num_initial = 2 * num_states if with_initial_states else 0
+    assert len(gradients) == 1 + 4 * num_weights + num_initial
     for gradient, reference in zip(gradients, expected_gradients, strict=True):
         np.testing.assert_allclose(gradient, reference, atol=1e-5)
     # Padded positions of the input get no gradient.
     assert not np.any(gradients[0].numpy()[2, 1:])
+    if with_initial_states:
+        # The initial states matter (a wrong layout would not show otherwise).
+        _, zero_states, _ = run_with_gradients(encoders["loops"], x, mask, weights)
+        assert not np.allclose(zero_states[0][0], states[0][0], atol=1e-3)
 
 
-def test_auto_picks_loops_for_lstm_and_keras_for_gru():
-    assert StackedBidirectionalEncoder(1, 2).uses_loops
-    assert not StackedBidirectionalEncoder(1, 2, implementation="keras").uses_loops
-    assert not StackedBidirectionalEncoder(1, 2, cell="gru").uses_loops
+def test_auto_picks_loops_for_every_cell():
+    for cell in CELL_SHAPES:
+        assert StackedBidirectionalEncoder(1, 2, cell=cell).uses_loops
+        assert not StackedBidirectionalEncoder(
+            1, 2, cell=cell, implementation="keras"
+        ).uses_loops
 
 
 @pytest.mark.parametrize(
     "kwargs, message",
     [
         ({"implementation": "cudnn"}, "implementation must be one of .*'cudnn'"),
-        ({"implementation": "loops", "cell": "gru"}, "needs cell 'lstm'.*'gru'"),
+        ({"cell": "rnn"}, "cell must be one of lstm, peephole_lstm, gru, got 'rnn'"),
     ],
 )
 def test_implementation_errors_quote_the_value(kwargs, message):

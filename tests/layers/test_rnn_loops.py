@@ -1,4 +1,4 @@
-"""The hand-written backward passes of the LSTM loops against autodiff."""
+"""The hand-written backward passes of the recurrent loops against autodiff."""
 
 import keras
 import numpy as np
@@ -100,7 +100,7 @@ def test_encoder_loop_matches_keras_layers_and_gradients():
     encoder.build(x.shape)
     weights = tf.constant(np.random.default_rng(4).normal(size=(3, 6, 8)), tf.float32)
     results = []
-    for run in (encoder._run_lstm, None):
+    for run in (encoder._run_loops, None):
         with tf.GradientTape() as tape:
             tape.watch(x)
             outputs, inputs = [], x
