@@ -283,7 +283,7 @@ class TokenizerConfig:
 class EncoderConfig:
     num_layers: int = 2
     units: int = 128
-    cell: typing.Literal["lstm", "gru"] = "lstm"
+    cell: typing.Literal["lstm", "peephole_lstm", "gru"] = "lstm"
     dropout: float = 0.2
     residual: bool = True
 
@@ -438,7 +438,7 @@ ATTENTION_KINDS = ("luong_dot", "luong_general", "bahdanau")
 class DecoderConfig:
     num_layers: int = 2
     units: int = 256
-    cell: typing.Literal["lstm", "gru"] = "lstm"
+    cell: typing.Literal["lstm", "peephole_lstm", "gru"] = "lstm"
     dropout: float = 0.2
     attention: str = "luong_general"
     input_feeding: bool = True

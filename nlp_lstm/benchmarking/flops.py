@@ -17,7 +17,8 @@ from __future__ import annotations
 
 TRAINING_MULTIPLIER = 3  # forward + backward (twice the forward)
 
-GATES = {"lstm": 4, "gru": 3}
+# Gate blocks of each cell's kernels (the peepholes are elementwise: zero).
+GATES = {"lstm": 4, "peephole_lstm": 4, "gru": 3}
 
 
 def rnn_flops(batch: int, steps: int, input_dim: int, units: int, cell: str) -> int:
@@ -88,7 +89,7 @@ def translator_forward_flops(model, source_shape, target_shape) -> dict:
 
     bridge_flops = 0
     if bridge.kind == "dense":
-        states = bridge.num_layers * (2 if bridge.cell == "lstm" else 1)
+        states = bridge.num_layers * (1 if bridge.cell == "gru" else 2)
         bridge_flops = states * 2 * batch * memory_dim * bridge.units
     parts["bridge"] = bridge_flops
 

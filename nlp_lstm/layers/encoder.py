@@ -170,10 +170,12 @@ class StackedBidirectionalEncoder(keras.layers.Layer):
         """
         if self.uses_loops:
             return self._run_loops(layer, inputs, mask, initial_state)
-        return self._run_keras(layer, inputs, mask, training, initial_state)
+        return self.run_keras(layer, inputs, mask, training, initial_state)
 
-    def _run_keras(self, layer, inputs, mask, training, initial_state=None):
-        """One layer through the Keras `Bidirectional` wrapper."""
+    def run_keras(self, layer, inputs, mask=None, training=False,
+                  initial_state=None):
+        """One layer through the Keras `Bidirectional` wrapper (the
+        definition; `run_layer`'s arguments and results)."""
         if initial_state is not None:
             halves = [keras.ops.split(state, 2, axis=-1) for state in initial_state]
             # Keras takes the forward direction's states, then the backward's.

@@ -48,7 +48,7 @@ def built_cell(kind, seed=3):
     rng = np.random.default_rng(seed)
     # Nonzero biases (and peepholes large enough to matter).
     for variable in cell.weights:
-        if "bias" in variable.path or "peephole" in variable.path:
+        if variable.name in ("bias", "peepholes"):
             variable.assign(rng.normal(size=variable.shape) * 0.5)
     return cell
 

@@ -107,7 +107,7 @@ def test_encoder_loop_matches_keras_layers_and_gradients():
             states = []
             for layer in encoder.rnn_layers:
                 if run is None:
-                    out, state = encoder._run_keras(layer, inputs, mask, False)
+                    out, state = encoder.run_keras(layer, inputs, mask, False)
                 else:
                     out, state = run(layer, inputs, mask)
                 outputs.append(out)

@@ -118,15 +118,15 @@ def op_list(path_or_bytes) -> list[str]:
     return sorted(op_counts(path_or_bytes))
 
 
-def check_ops(ops, allowed_custom=()) -> None:
+def check_ops(ops, allowed_custom=(), fused: bool = True) -> None:
     """Raises if `ops` has a Flex (Select TF) op or an unexpected custom op, or
-    no fused LSTM."""
+    (with `fused`, a model with LSTM layers) no fused LSTM."""
     flex = [op for op in ops if op.startswith("Flex") or op == "DELEGATE"]
     custom = [op for op in ops if not op.isupper() and op not in allowed_custom]
     custom = [op for op in custom if op not in flex]
     if flex or custom:
         raise RuntimeError(f"non-builtin ops in the TFLite file: {flex + custom}")
-    if FUSED_LSTM_OP not in ops:
+    if fused and FUSED_LSTM_OP not in ops:
         raise RuntimeError(f"the LSTMs were not fused: no {FUSED_LSTM_OP} in {ops}")
 
 

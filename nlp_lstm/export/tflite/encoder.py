@@ -3,6 +3,9 @@
 They plug into the models' own seams: `FusedEncoderLayers` is a `layer_fn`
 of `StackedBidirectionalEncoder.call` (the encoder keeps its residual stack)
 and `FusedBidirectional.encode_words` a `char_fn` of `WordEmbedder.call`.
+LSTM and peephole LSTM layers become `UNIDIRECTIONAL_SEQUENCE_LSTM` ops; GRU
+layers, which TFLite has no fused op for, run through the Keras layers (their
+`tf.while_loop` converts to a builtin `WHILE`).
 """
 
 from __future__ import annotations
@@ -10,7 +13,11 @@ from __future__ import annotations
 import tensorflow as tf
 
 from nlp_lstm.export.tflite.fused_lstm import FusedLSTM, last_outputs
+from nlp_lstm.layers import cells
 from nlp_lstm.layers.encoder import sequence_lengths
+
+# Cells that become `UNIDIRECTIONAL_SEQUENCE_LSTM` ops.
+FUSED_CELLS = ("lstm", "peephole_lstm")
 
 
 class FusedBidirectional:
@@ -22,13 +29,24 @@ class FusedBidirectional:
     """
 
     def __init__(self, layer, batch: int = 1):
-        if layer.forward_layer.__class__.__name__ != "LSTM":
+        kind = cells.cell_kind(layer.forward_layer.cell)
+        if kind not in FUSED_CELLS:
             raise ValueError(
-                "only LSTM layers convert to fused TFLite ops, got "
-                f"{layer.forward_layer.__class__.__name__}"
+                f"only {' and '.join(FUSED_CELLS)} layers convert to fused TFLite "
+                f"ops, got {kind}"
             )
         self.forward = FusedLSTM(layer.forward_layer, batch)
         self.backward = FusedLSTM(layer.backward_layer, batch)
+
+    @property
+    def peepholes(self) -> list:
+        """`(recurrent_kernel, peepholes)` of each direction with peepholes,
+        for `peepholes.add_peepholes`."""
+        return [
+            (lstm.recurrent, lstm.peepholes)
+            for lstm in (self.forward, self.backward)
+            if lstm.peepholes is not None
+        ]
 
     def __call__(self, x, lengths):
         """`(forward, backward)` outputs, each `(batch, time, units)`, of
@@ -72,26 +90,39 @@ class FusedBidirectional:
 
 class FusedEncoderLayers:
     """A `layer_fn` of `StackedBidirectionalEncoder.call`: each of the
-    encoder's layers as fused ops (`UNIDIRECTIONAL_SEQUENCE_LSTM`).
+    encoder's layers as fused ops (`UNIDIRECTIONAL_SEQUENCE_LSTM`), or for a
+    GRU encoder through the Keras layers.
 
     Outputs at padded positions are not defined (they are masked downstream).
 
     Args:
-        encoder: a built `StackedBidirectionalEncoder` with LSTM cells.
+        encoder: a built `StackedBidirectionalEncoder`.
         batch: int. Fixed batch size.
 
-    Example: `encoder(x, mask=mask, layer_fn=FusedEncoderLayers(encoder))`.
+    Example: `encoder(x, mask=mask, layer_fn=FusedEncoderLayers(encoder))`;
+    after conversion, write `peepholes` into the file
+    (`peepholes.add_peepholes`).
     """
 
     def __init__(self, encoder, batch: int = 1):
-        if encoder.cell != "lstm":
-            raise ValueError(f"only LSTM encoders convert, got cell {encoder.cell!r}")
-        # By identity: the encoder calls `layer_fn` with its own layers.
-        self.layers = {
-            id(layer): FusedBidirectional(layer, batch) for layer in encoder.rnn_layers
-        }
+        self.encoder = encoder
+        self.layers = {}
+        if encoder.cell in FUSED_CELLS:
+            # By identity: the encoder calls `layer_fn` with its own layers.
+            self.layers = {
+                id(layer): FusedBidirectional(layer, batch)
+                for layer in encoder.rnn_layers
+            }
+
+    @property
+    def peepholes(self) -> list:
+        """What `peepholes.add_peepholes` needs for the converted file."""
+        return [entry for fused in self.layers.values() for entry in fused.peepholes]
 
     def __call__(self, layer, inputs, mask=None, training=False):
+        if not self.layers:
+            # Keras' GRU loop: a WHILE of builtin ops once converted.
+            return self.encoder.run_keras(layer, inputs, mask)
         fused = self.layers[id(layer)]
         lengths = sequence_lengths(inputs, mask)
         forward, backward = fused(inputs, lengths)

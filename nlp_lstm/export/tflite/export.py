@@ -10,6 +10,7 @@ from nlp_lstm.bundle import TranslatorBundle
 from nlp_lstm.export import layout
 from nlp_lstm.export.bundles import bundle_of
 from nlp_lstm.export.tflite import convert as convert_lib
+from nlp_lstm.export.tflite import peepholes as peepholes_lib
 from nlp_lstm.export.tflite.tagger import TaggerTFLite
 from nlp_lstm.export.tflite.translator import TranslatorTFLite
 from nlp_lstm.text.words import CASING
@@ -219,8 +220,10 @@ def export_tflite(
         module, metadata, extra = _tagger(bundle, output, tokenizer, max_tokens)
     custom = tokenizer == "in-graph"
     data = convert_lib.convert(module, module.functions(), quantize, custom)
+    if module.peepholes:
+        data = peepholes_lib.add_peepholes(data, module.peepholes)
     allowed = (convert_lib.TFTEXT_TOKENIZE_OP,) if custom else ()
-    convert_lib.check_ops(convert_lib.op_list(data), allowed)
+    convert_lib.check_ops(convert_lib.op_list(data), allowed, module.fuses_lstms)
     metadata.update(
         {
             "format": FORMAT,

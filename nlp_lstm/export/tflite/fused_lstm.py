@@ -17,6 +17,10 @@ depend on the padding, and the backward direction runs on
 `tf.reverse_sequence` of its input. The final cell state, which the fused op
 cannot return, is recomputed from the output sequence in closed form
 (`final_cell_state`).
+
+A peephole LSTM converts the same way, its peepholes written into the fused
+op afterwards (`peepholes.add_peepholes`, with the `FusedLSTM.peepholes` of
+its layers): the graph TensorFlow runs before conversion is the plain LSTM.
 """
 
 from __future__ import annotations
@@ -27,13 +31,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from nlp_lstm.layers import cells
 from nlp_lstm.layers.cells import lstm_gates, lstm_step
 
 _COUNTER = itertools.count()
 
 
 def lstm_weights(layer) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`(kernel, recurrent_kernel, bias)` of a Keras `LSTM` or `LSTMCell`."""
+    """`(kernel, recurrent_kernel, bias)` of a Keras `LSTM` or `LSTMCell`
+    (or their peephole variants: `peephole_weights` reads the peepholes)."""
     cell = getattr(layer, "cell", layer)
     activations = (
         getattr(cell.activation, "__name__", None),
@@ -51,6 +57,16 @@ def lstm_weights(layer) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     else:
         bias = np.zeros((kernel.shape[1],), np.float32)
     return kernel, recurrent, bias
+
+
+def peephole_weights(layer) -> np.ndarray | None:
+    """The peepholes `(3, units)` (input, forget, output) of a peephole LSTM
+    layer or cell, None for a plain LSTM."""
+    cell = getattr(layer, "cell", layer)
+    params = cells.cell_weights(cell)["params"]
+    if not params:
+        return None
+    return np.asarray(params[0].numpy(), np.float32).reshape(3, -1)
 
 
 def _reference_lstm(x, h0, c0, kernel, recurrent_kernel, bias):
@@ -118,14 +134,22 @@ class FusedLSTM:
     the input and forget gates; its output is dropped.
 
     Args:
-        layer: a built Keras `LSTM` or `LSTMCell`.
+        layer: a built Keras `LSTM` or `LSTMCell`, or their peephole variant
+            (`cells.PeepholeLSTMCell`, in a `keras.layers.RNN`).
         batch: int. Fixed batch size of the calls.
+
+    Attributes:
+        peepholes: `(3, units)` or None: what `peepholes.add_peepholes` must
+            write into this layer's fused op after conversion.
+        recurrent: the recurrent kernel, by which that op is found.
     """
 
     def __init__(self, layer, batch: int = 1):
         kernel, recurrent, bias = lstm_weights(layer)
         self.units = recurrent.shape[0]
         self.batch = batch
+        self.peepholes = peephole_weights(layer)
+        self.recurrent = recurrent
         self.kernel = tf.constant(kernel)
         self.recurrent_kernel = tf.constant(recurrent)
         self.bias = tf.constant(bias)
@@ -194,7 +218,9 @@ class FusedLSTM:
         The gates at step `t` depend only on `x_t` and `h_{t-1}`, both known
         once the outputs are, so `c_T = sum_s prod_{r>s} f_r * i_s * g_s` is
         computed in parallel over time; the products are taken in log space
-        (`exp` of a difference of cumulative sums, always <= 1).
+        (`exp` of a difference of cumulative sums, always <= 1). A peephole
+        LSTM's gates also read `c_{t-1}`: its cell state is then one
+        elementwise loop over time (no matmul inside).
         """
         if reverse:
             x = tf.reverse_sequence(x, lengths, seq_axis=1, batch_axis=0)
@@ -207,6 +233,8 @@ class FusedLSTM:
             + tf.einsum("btu,ug->btg", previous, self.recurrent_kernel)
             + self.bias
         )  # (batch, time, 4 * units)
+        if self.peepholes is not None:
+            return self._peephole_cell_state(z, lengths)
         i, f, g, _ = lstm_gates(z)
         valid = tf.range(tf.shape(x)[1])[None, :, None] < lengths[:, None, None]
         log_f = tf.where(valid, tf.math.log(tf.maximum(f, 1e-30)), 0.0)
@@ -214,6 +242,29 @@ class FusedLSTM:
         cumulative = tf.cumsum(log_f, axis=1)
         decay = tf.exp(cumulative[:, -1:] - cumulative)
         return tf.reduce_sum(decay * added, axis=1)
+
+
+    def _peephole_cell_state(self, z, lengths):
+        """The peephole LSTM's cell state after `lengths` steps of the
+        pre-activations `z (batch, time, 4 * units)`."""
+        peepholes = tf.constant(self.peepholes.reshape(-1))
+        steps = tf.shape(z)[1]
+
+        def body(t, carry):
+            _, new_carry, _, _ = cells.peephole_lstm_step(z[:, t], carry, peepholes)
+            return t + 1, tf.where((t < lengths)[:, None], new_carry, carry)
+
+        # The state after the first step (`i * g`, as c_0 = 0), computed
+        # before the loop rather than starting from a zeros constant: the
+        # converter would merge that constant with the fused ops' initial
+        # states, variable tensors that LiteRT leaves holding their final
+        # states.
+        i, _, g, _ = lstm_gates(z[:, 0])
+        first = i * g * tf.cast(lengths > 0, z.dtype)[:, None]
+        _, carry = tf.while_loop(
+            lambda t, _: t < steps, body, (tf.constant(1), first)
+        )
+        return carry
 
 
 def last_outputs(outputs, lengths):

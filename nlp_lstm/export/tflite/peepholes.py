@@ -62,10 +62,11 @@ _TYPE_NAMES = {
 def add_peepholes(model_bytes: bytes, peepholes) -> bytes:
     """Adds peephole weights to fused LSTMs of a converted `.tflite`.
 
-    Each entry names its op by the Keras recurrent kernel of the layer it
-    was converted from: the op whose `recurrent_to_*` weights (dequantized
-    where they are quantized) equal that kernel within `MATCH_TOLERANCE`.
-    Ops that get no peepholes are left as they are.
+    Each entry names its ops by the Keras recurrent kernel of the layer they
+    were converted from: the ops whose `recurrent_to_*` weights (dequantized
+    where they are quantized) equal that kernel within `MATCH_TOLERANCE`, at
+    most one per subgraph (each signature of a file is a subgraph with its
+    own copy of the layer). Ops that get no peepholes are left as they are.
 
     Args:
         model_bytes: bytes. A `.tflite` from `convert.convert`.
@@ -79,7 +80,8 @@ def add_peepholes(model_bytes: bytes, peepholes) -> bytes:
 
     Raises:
         ValueError: an entry has the wrong shape, matches no fused op or
-            several (same recurrent weights), two entries match one op, the
+            several in one subgraph (same recurrent weights), two entries
+            match one op, the
             op already has peepholes, or its weight type takes no peepholes
             here (float16 weights fed to the op directly, a fully integer
             LSTM).
@@ -105,14 +107,14 @@ def add_peepholes(model_bytes: bytes, peepholes) -> bytes:
             )
         if not np.all(np.isfinite(weights)):
             raise ValueError(f"peepholes[{number}]: non-finite peephole weights")
-        key = _match(fused, recurrent_kernel, number)
-        if key in chosen:
-            raise ValueError(
-                f"peepholes[{chosen[key]}] and peepholes[{number}] both match the "
-                f"fused LSTM {_where(key)}"
-            )
-        chosen[key] = number
-        additions.append((key, weights))
+        for key in _match(fused, recurrent_kernel, number):
+            if key in chosen:
+                raise ValueError(
+                    f"peepholes[{chosen[key]}] and peepholes[{number}] both match "
+                    f"the fused LSTM {_where(key)}"
+                )
+            chosen[key] = number
+            additions.append((key, weights))
     for (subgraph_index, op_index), weights in additions:
         _attach(model, subgraph_index, op_index, weights)
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
@@ -127,13 +129,14 @@ def _fused_ops(model) -> list:
         max(code.builtinCode, code.deprecatedBuiltinCode)
         for code in model.operatorCodes
     ]
+    lstm = schema.BuiltinOperator.UNIDIRECTIONAL_SEQUENCE_LSTM
     fused = []
     for subgraph_index, subgraph in enumerate(model.subgraphs):
         producers = {
             int(output): op for op in subgraph.operators for output in op.outputs
         }
         for op_index, op in enumerate(subgraph.operators):
-            if codes[op.opcodeIndex] != schema.BuiltinOperator.UNIDIRECTIONAL_SEQUENCE_LSTM:
+            if codes[op.opcodeIndex] != lstm:
                 continue
             gates = [
                 _constant(model, subgraph, producers, int(op.inputs[index]), codes)
@@ -188,9 +191,9 @@ def _constant(model, subgraph, producers, tensor_index, codes):
     return None
 
 
-def _match(fused, recurrent_kernel, number):
-    """The `(subgraph, op)` of the one fused LSTM whose recurrent weights are
-    `recurrent_kernel`; raises if none or several are."""
+def _match(fused, recurrent_kernel, number) -> list:
+    """The `(subgraph, op)` of each fused LSTM whose recurrent weights are
+    `recurrent_kernel`; raises if none is, or several in one subgraph."""
     units = recurrent_kernel.shape[0]
     # Keras `(output, gate * units + cell)` -> the kernel's `[gate, cell, output]`.
     expected = recurrent_kernel.reshape(units, 4, units).transpose(1, 2, 0)
@@ -214,14 +217,15 @@ def _match(fused, recurrent_kernel, number):
             f"({len(fused)} fused ops) has this recurrent kernel{closest}; pass "
             "the recurrent kernel of the layer that was converted"
         )
-    if len(matches) > 1:
+    subgraphs = [key[0] for key in matches]
+    if len(set(subgraphs)) < len(subgraphs):
         raise ValueError(
             f"peepholes[{number}]: the recurrent kernel matches {len(matches)} "
             f"fused LSTMs ({', '.join(_where(key) for key in matches)}), which "
             "share their recurrent weights; cannot tell which one gets the "
             "peepholes"
         )
-    return matches[0]
+    return matches
 
 
 def _where(key) -> str:
@@ -256,7 +260,8 @@ def _attach(model, subgraph_index, op_index, weights) -> None:
             "peepholes of the same type"
         )
     output_name = subgraph.tensors[int(op.outputs[0])].name
-    output_name = output_name.decode() if isinstance(output_name, bytes) else output_name
+    if isinstance(output_name, bytes):
+        output_name = output_name.decode()
     for row, (index, name) in enumerate(zip(PEEPHOLE_INPUTS, _PEEPHOLE_NAMES)):
         values = weights[row]
         tensor = schema.TensorT()

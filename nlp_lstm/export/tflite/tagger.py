@@ -24,7 +24,7 @@ class TaggerTFLite(tf.Module):
     encoder's layers (and a char BiLSTM) run by fused ops.
 
     Args:
-        model: a trained `Tagger` (LSTM encoder).
+        model: a trained `Tagger` (any encoder cell).
         max_word_chars: int. Characters per word in `char_ids`.
         max_tokens: int. Longest sentence; the app cuts longer ones.
     """
@@ -37,8 +37,9 @@ class TaggerTFLite(tf.Module):
         self.weights = weight_values(model)
         self.max_word_chars = max_word_chars
         self.max_tokens = max_tokens
+        self.encoder_layers = FusedEncoderLayers(model.encoder)
         self.encoder_fn = functools.partial(
-            model.encoder, layer_fn=FusedEncoderLayers(model.encoder)
+            model.encoder, layer_fn=self.encoder_layers
         )
         self.embedder_fn = None
         embedder = model.embedder
@@ -63,6 +64,17 @@ class TaggerTFLite(tf.Module):
             inputs, embedder_fn=self.embedder_fn, encoder_fn=self.encoder_fn
         )
         return {"tags": tags}
+
+    @property
+    def fuses_lstms(self) -> bool:
+        """Whether the file must have fused LSTM ops (an LSTM encoder or char
+        BiLSTM)."""
+        return bool(self.encoder_layers.layers) or self.embedder_fn is not None
+
+    @property
+    def peepholes(self) -> list:
+        """What `peepholes.add_peepholes` writes into the converted file."""
+        return self.encoder_layers.peepholes
 
     def functions(self) -> list:
         specs = {

@@ -14,7 +14,9 @@ Signatures (batch 1):
 The computation is the package's own: `nlp_lstm.decoding.translate.
 translate_ids` on the model, with the encoder's layers passed as fused
 `UNIDIRECTIONAL_SEQUENCE_LSTM` ops (`FusedEncoderLayers`, through
-`Translator.encode(encoder_fn=)`); nothing else differs. The decoder's cells
+`Translator.encode(encoder_fn=)`; peephole LSTMs get their peepholes written
+into those ops after conversion, GRU layers run as Keras' loop, a builtin
+`WHILE`); nothing else differs. The decoder's cells
 run one step at a time inside the search's `tf.while_loop` (their cell state
 is carried from step to step, which the fused op cannot return); the search
 already allocates its buffers once at the maximum length, as TFLite needs.
@@ -37,7 +39,7 @@ class TranslatorTFLite(tf.Module):
     the encoder's layers run by fused ops.
 
     Args:
-        model: a trained `Translator` (LSTM encoder).
+        model: a trained `Translator` (any encoder cell).
         beam_size: int. Beam of `translate_beam`.
         length_penalty: float. GNMT length penalty alpha of the beam search.
         max_length_ratio, max_length_offset: default output length limit.
@@ -61,8 +63,9 @@ class TranslatorTFLite(tf.Module):
             raise ValueError(f"beam_size must be at least 2, got {beam_size}")
         self.model = model
         self.weights = weight_values(model)
+        self.encoder_layers = FusedEncoderLayers(model.encoder)
         self.encoder_fn = functools.partial(
-            model.encoder, layer_fn=FusedEncoderLayers(model.encoder)
+            model.encoder, layer_fn=self.encoder_layers
         )
         self.beam_size = beam_size
         self.length_penalty = length_penalty
@@ -101,6 +104,16 @@ class TranslatorTFLite(tf.Module):
         ids = self.tokenizer.tokenize(source).flat_values[: self.max_source_tokens]
         ids = tf.concat([tf.cast(ids, tf.int32), [self.model.eos_id]], axis=0)
         return ids[None]
+
+    @property
+    def fuses_lstms(self) -> bool:
+        """Whether the file must have fused LSTM ops (an LSTM encoder)."""
+        return bool(self.encoder_layers.layers)
+
+    @property
+    def peepholes(self) -> list:
+        """What `peepholes.add_peepholes` writes into the converted file."""
+        return self.encoder_layers.peepholes
 
     def functions(self) -> list:
         """The concrete functions to convert, one per signature."""

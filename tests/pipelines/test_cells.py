@@ -1,0 +1,138 @@
+"""Every cell end to end: a tiny translator and a tiny tagger with peephole
+LSTM and GRU encoders (and decoder) are trained by the pipelines on their fast
+paths, exported, and the SavedModel (reloaded in a fresh process) and the
+`.tflite` (builtin ops only) give what the trained model gives."""
+
+import gzip
+import json
+import os
+
+import numpy as np
+import pytest
+
+import nlp_lstm
+from nlp_lstm import config as config_lib
+from nlp_lstm.export.tflite import convert as convert_lib
+from nlp_lstm.export.tflite.export import export_tflite
+from nlp_lstm.export.tflite.runtime import TFLiteTagger, TFLiteTranslator
+from tests.helpers import REPO_ROOT, copy_lines, run_in_fresh_process
+
+VARIANTS = ["peephole_lstm", "gru"]
+SOURCES = ["Hola, ¿cómo estás?", "Tengo un perro.", "¡Buenos días!", ""]
+SENTENCES = ["Barack Obama visited Madrid .", "the cat sat on the mat", "USA"]
+
+
+def ops_of(path) -> dict:
+    """How often each op occurs in the file; builtin ops only."""
+    ops = convert_lib.op_counts(path)
+    assert not [op for op in ops if op.startswith("Flex") or not op.isupper()], ops
+    return ops
+
+
+@pytest.fixture(scope="module", params=VARIANTS)
+def translator_run(request, tmp_path_factory):
+    from nlp_lstm.pipelines.translation import run
+
+    cell = request.param
+    root = tmp_path_factory.mktemp(f"translation_{cell}")
+    os.chdir(REPO_ROOT)
+    corpus = copy_lines(
+        "data/tatoeba_spa_eng/spa.txt.gz", root / "pairs.tsv.gz", 600, gzip.open
+    )
+    config = config_lib.load(
+        config_lib.TranslationConfig,
+        "pipelines/configs/translation_tatoeba_es_en.yaml",
+        [
+            f"data.path={corpus}",
+            "data.dev_size=40",
+            "data.test_size=20",
+            "data.max_examples=200",
+            "training.steps=12",
+            "training.eval_every=12",
+            "tokenizer.vocab_size=400",
+            "decoding.beam_size=3",
+            f"run_dir={root / 'run'}",
+            f"export.directory={root / 'saved_models'}",
+            f"tokenizer.directory={root / 'tokenizers'}",
+            "model.embedding_dim=16",
+            "model.encoder.units=8",
+            "model.decoder.units=16",
+            f"model.encoder.cell={cell}",
+            f"model.decoder.cell={cell}",
+        ],
+    )
+    report = run(config, verbose=0)
+    return cell, report, root
+
+
+def test_translator_trains_exports_and_converts_with_each_cell(translator_run):
+    cell, report, root = translator_run
+    assert report["train_steps"] == 12 and np.isfinite(report["best_validation"])
+    bundle = nlp_lstm.load(str(root / "run"))
+    model = bundle.model
+    assert model.encoder.cell == model.decoder.cell == cell
+    # The fast training paths ran this cell.
+    assert model.encoder.uses_loops and model.decoder.uses_fused_loop
+    expected = {beam: bundle.translate(SOURCES, beam_size=beam) for beam in (1, 3)}
+    output = run_in_fresh_process(
+        f"""
+        import json
+        import tensorflow as tf
+        import tensorflow_text  # noqa: F401
+        loaded = tf.saved_model.load({report["export_path"]!r})
+        sources = tf.constant({SOURCES!r})
+        print(json.dumps({{name: [t.decode() for t in loaded.signatures[name](
+            sources=sources)["translations"].numpy()]
+            for name in ("serving_default", "translate_greedy")}}))
+        """
+    )
+    served = json.loads(output.strip().splitlines()[-1])
+    assert served["translate_greedy"] == expected[1]
+    assert served["serving_default"] == expected[3]
+    path = export_tflite(str(root / "run"), str(root / f"{cell}.tflite"), beam_size=3)
+    ops = ops_of(path)
+    # Each direction of each layer in each of the two signatures.
+    fused = 4 * model.encoder.num_layers if cell == "peephole_lstm" else 0
+    assert ops["UNIDIRECTIONAL_SEQUENCE_LSTM"] == fused and ops["WHILE"] > 0
+    runner = TFLiteTranslator(path)
+    assert runner.translate(SOURCES) == expected[1]
+    assert runner.translate(SOURCES, beam=True) == expected[3]
+
+
+@pytest.mark.parametrize("cell", VARIANTS)
+def test_tagger_trains_exports_and_converts_with_each_cell(cell, tmp_path):
+    from nlp_lstm.pipelines import tagging
+
+    os.chdir(REPO_ROOT)
+    config = config_lib.load(
+        config_lib.TaggingConfig,
+        os.path.join("pipelines", "configs", "tagging_wnut17.yaml"),
+        [
+            "training.steps=10",
+            "training.eval_every=10",
+            "training.checkpoint_every=10",
+            "data.max_examples=60",
+            "data.batch_size=8",
+            "model.embedder.word_dim=16",
+            "model.embedder.char_dim=8",
+            "model.embedder.char_units=8",
+            "model.encoder.units=16",
+            "model.encoder.num_layers=2",
+            "export.max_tokens=64",
+            f"model.encoder.cell={cell}",
+            f"run_dir={tmp_path / 'run'}",
+            f"export.directory={tmp_path / 'saved_models'}",
+        ],
+    )
+    report = tagging.run(config, verbose=0)
+    bundle = nlp_lstm.load(str(tmp_path / "run"))
+    assert bundle.model.encoder.cell == cell and bundle.model.encoder.uses_loops
+    expected = [row["tags"] for row in bundle.tag(SENTENCES)]
+    served = [row["tags"] for row in nlp_lstm.load(report["export_path"]).tag(SENTENCES)]
+    assert served == expected
+    path = export_tflite(str(tmp_path / "run"), str(tmp_path / f"{cell}.tflite"))
+    ops = ops_of(path)
+    # The char BiLSTM is an LSTM whatever the encoder's cell.
+    fused = 2 + (4 if cell == "peephole_lstm" else 0)
+    assert ops["UNIDIRECTIONAL_SEQUENCE_LSTM"] == fused
+    assert [row["tags"] for row in TFLiteTagger(path).tag(SENTENCES)] == expected
