@@ -111,8 +111,7 @@ def peephole_lstm_step(z, carry, peepholes):
     return o * tanh_carry, new_carry, tf.concat([i, f, g, o], axis=-1), tanh_carry
 
 
-def peephole_lstm_step_backward(d_hidden, d_carry, gates, carry, tanh_carry,
-                                peepholes):
+def peephole_lstm_step_backward(d_hidden, d_carry, gates, carry, tanh_carry, peepholes):
     """Gradients of `peephole_lstm_step`: `(d_z, d_previous_carry,
     d_peepholes)`, the last per batch row `(batch, 3 * units)`."""
     i, f, g, o = tf.split(gates, 4, axis=-1)
@@ -219,8 +218,9 @@ class LSTM(Cell):
 
     def backward(self, d_state, saved, hidden, params):
         gates, carry, tanh_carry = saved
-        d_z, d_carry = lstm_step_backward(d_state[0], d_state[1], gates, carry,
-                                          tanh_carry)
+        d_z, d_carry = lstm_step_backward(
+            d_state[0], d_state[1], gates, carry, tanh_carry
+        )
         return d_z, d_z, [None, d_carry], []
 
     def call(self, p, q, state, params):

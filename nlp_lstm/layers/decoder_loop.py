@@ -110,7 +110,7 @@ def attention_decoder_loop(
 
     @tf.custom_gradient
     def run(*tensors):
-        rest = list(tensors[4 : num_weights])
+        rest = list(tensors[4:num_weights])
         layer_kernels = rest[:num_layers]
         layer_biases = rest[num_layers : 2 * num_layers - 1]
         rest = rest[2 * num_layers - 1 :]

@@ -29,12 +29,14 @@ def flatten_steps(tensor):
 
 def _both(forward, backward, axis=0):
     """The two directions' tensors stacked on a new `axis`."""
-    return tf.stack([tf.convert_to_tensor(forward), tf.convert_to_tensor(backward)],
-                    axis=axis)
+    return tf.stack(
+        [tf.convert_to_tensor(forward), tf.convert_to_tensor(backward)], axis=axis
+    )
 
 
-def bidirectional_rnn(inputs, lengths, forward, backward, cell: str = "lstm",
-                      initial_state=None):
+def bidirectional_rnn(
+    inputs, lengths, forward, backward, cell: str = "lstm", initial_state=None
+):
     """One bidirectional recurrent layer over right-padded sequences.
 
     Both directions run in one loop: the backward direction reads each
@@ -61,7 +63,10 @@ def bidirectional_rnn(inputs, lengths, forward, backward, cell: str = "lstm",
     """
     math = cells.get(cell)
     kernel = tf.concat(
-        [tf.convert_to_tensor(forward["kernel"]), tf.convert_to_tensor(backward["kernel"])],
+        [
+            tf.convert_to_tensor(forward["kernel"]),
+            tf.convert_to_tensor(backward["kernel"]),
+        ],
         axis=-1,
     )
     bias = tf.concat(
@@ -75,7 +80,9 @@ def bidirectional_rnn(inputs, lengths, forward, backward, cell: str = "lstm",
         # (2, 1, gates * units)
         recurrent_bias = _both(forward["recurrent_bias"], backward["recurrent_bias"])
         recurrent_bias = recurrent_bias[:, None]
-    params = [_both(f, b)[:, None] for f, b in zip(forward["params"], backward["params"])]
+    params = [
+        _both(f, b)[:, None] for f, b in zip(forward["params"], backward["params"])
+    ]
     lengths = tf.cast(lengths, tf.int32)
     # (batch, time, 2 * gates * units): the input projection of every step.
     projected = dense(inputs, kernel) + bias
@@ -106,9 +113,7 @@ def bidirectional_rnn(inputs, lengths, forward, backward, cell: str = "lstm",
         math, projected, step_mask, recurrent, recurrent_bias, params, initial
     )
     outputs = tf.transpose(outputs, (1, 2, 0, 3))  # (2, batch, time, units)
-    output_backward = tf.reverse_sequence(
-        outputs[1], lengths, seq_axis=1, batch_axis=0
-    )
+    output_backward = tf.reverse_sequence(outputs[1], lengths, seq_axis=1, batch_axis=0)
     outputs = tf.concat([outputs[0], output_backward], axis=-1)
     final = [tf.concat([state[0], state[1]], axis=-1) for state in final]
     return outputs, final
@@ -117,12 +122,15 @@ def bidirectional_rnn(inputs, lengths, forward, backward, cell: str = "lstm",
 def _recurrent_projection(hidden, recurrent, recurrent_bias):
     """`h @ U (+ b)` of both directions, `(2, batch, gates * units)`; one
     plain matmul per direction, which runs faster than one batched matmul."""
-    q = tf.stack([tf.matmul(hidden[0], recurrent[0]), tf.matmul(hidden[1], recurrent[1])])
+    q = tf.stack(
+        [tf.matmul(hidden[0], recurrent[0]), tf.matmul(hidden[1], recurrent[1])]
+    )
     return q if recurrent_bias is None else q + recurrent_bias
 
 
-def _bidirectional_recurrence(math, projected, step_mask, recurrent,
-                              recurrent_bias, params, initial):
+def _bidirectional_recurrence(
+    math, projected, step_mask, recurrent, recurrent_bias, params, initial
+):
     """`(outputs, final_states)` of both directions from the input projections
     `projected` `(time, 2, batch, gates * units)`, with a hand-written
     backward pass. Outputs are `(time, 2, batch, units)`, zero on padding.
@@ -157,7 +165,9 @@ def _bidirectional_recurrence(math, projected, step_mask, recurrent,
             mask = step_mask[t]
             values = [state[0], *step_saved, output * mask]
             saved = [array.write(t, value) for array, value in zip(saved, values)]
-            state = [mask * new + (1.0 - mask) * old for new, old in zip(new_state, state)]
+            state = [
+                mask * new + (1.0 - mask) * old for new, old in zip(new_state, state)
+            ]
             return t + 1, state, saved
 
         _, final, saved = tf.while_loop(
@@ -169,7 +179,9 @@ def _bidirectional_recurrence(math, projected, step_mask, recurrent,
         previous_hidden, cell_saved, outputs = saved[0], saved[1:-1], saved[-1]
 
         def grad(d_outputs, *d_final):
-            d_final = [tf.zeros_like(s) if d is None else d for s, d in zip(final, d_final)]
+            d_final = [
+                tf.zeros_like(s) if d is None else d for s, d in zip(final, d_final)
+            ]
             d_params = [tf.zeros_like(p) for p in params]
 
             def back(t, d_state, d_params, d_p_array, d_q_array):

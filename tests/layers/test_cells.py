@@ -18,7 +18,11 @@ def sigmoid(x):
 
 def numpy_step(kind, x, state, weights):
     """One step of `kind` from the equations, in NumPy: `(h, new_state)`."""
-    kernel, recurrent, bias = weights["kernel"], weights["recurrent_kernel"], weights["bias"]
+    kernel, recurrent, bias = (
+        weights["kernel"],
+        weights["recurrent_kernel"],
+        weights["bias"],
+    )
     h = state[0]
     if kind == "gru":
         # Cho et al. 2014 with the reset gate after the recurrent matmul
@@ -58,7 +62,9 @@ def numpy_weights(cell):
         key: (
             [np.asarray(p) for p in value]
             if key == "params"
-            else None if value is None else np.asarray(value)
+            else None
+            if value is None
+            else np.asarray(value)
         )
         for key, value in cells.cell_weights(cell).items()
     }
@@ -90,7 +96,9 @@ def test_cell_math_and_keras_cell_follow_the_equations(kind):
     state = random_state(kind, rng)
     expected, expected_state = numpy_step(kind, x, state, weights)
     output, keras_state = cell(x, state)
-    keras_state = keras_state if isinstance(keras_state, list | tuple) else [keras_state]
+    keras_state = (
+        keras_state if isinstance(keras_state, list | tuple) else [keras_state]
+    )
     math = cells.get(kind)
     p, q = pre_activations(kind, x, state, weights)
     math_output, math_state = math.call(p, q, state, weights["params"])
@@ -118,8 +126,7 @@ def test_cell_backward_equals_autodiff_of_its_forward(kind):
     p = tf.constant(p)
     q = None if q is None else tf.constant(q)
     params = [tf.constant(v) for v in weights["params"]]
-    d_state = [tf.constant(rng.normal(size=(BATCH, UNITS)), tf.float32)
-               for _ in state]
+    d_state = [tf.constant(rng.normal(size=(BATCH, UNITS)), tf.float32) for _ in state]
     sources = [p] + ([] if q is None else [q]) + state + params
     with tf.GradientTape() as tape:
         tape.watch(sources)

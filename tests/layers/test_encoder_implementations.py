@@ -68,7 +68,10 @@ def test_loops_implementation_matches_the_keras_definition_masked(
     initial_states = None
     if with_initial_states:
         initial_states = [
-            [tf.constant(rng.normal(size=(3, 8)), tf.float32) for _ in range(num_states)]
+            [
+                tf.constant(rng.normal(size=(3, 8)), tf.float32)
+                for _ in range(num_states)
+            ]
             for _ in range(2)
         ]
     weights = tf.constant(np.random.default_rng(4).normal(size=(3, 6, 8)), tf.float32)

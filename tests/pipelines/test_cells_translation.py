@@ -1,7 +1,7 @@
-"""Every cell end to end: a tiny translator and a tiny tagger with peephole
-LSTM and GRU encoders (and decoder) are trained by the pipelines on their fast
-paths, exported, and the SavedModel (reloaded in a fresh process) and the
-`.tflite` (builtin ops only) give what the trained model gives."""
+"""Every cell end to end: a tiny translator with a peephole LSTM or GRU
+encoder and decoder is trained by the pipeline on the fast paths, exported,
+and the SavedModel (reloaded in a fresh process) and the `.tflite` (builtin
+ops only) translate as the trained model does. The tagger's: test_cells_tagging.py."""
 
 import gzip
 import json
@@ -14,12 +14,11 @@ import nlp_lstm
 from nlp_lstm import config as config_lib
 from nlp_lstm.export.tflite import convert as convert_lib
 from nlp_lstm.export.tflite.export import export_tflite
-from nlp_lstm.export.tflite.runtime import TFLiteTagger, TFLiteTranslator
+from nlp_lstm.export.tflite.runtime import TFLiteTranslator
 from tests.helpers import REPO_ROOT, copy_lines, run_in_fresh_process
 
 VARIANTS = ["peephole_lstm", "gru"]
 SOURCES = ["Hola, ¿cómo estás?", "Tengo un perro.", "¡Buenos días!", ""]
-SENTENCES = ["Barack Obama visited Madrid .", "the cat sat on the mat", "USA"]
 
 
 def ops_of(path) -> dict:
@@ -97,42 +96,3 @@ def test_translator_trains_exports_and_converts_with_each_cell(translator_run):
     runner = TFLiteTranslator(path)
     assert runner.translate(SOURCES) == expected[1]
     assert runner.translate(SOURCES, beam=True) == expected[3]
-
-
-@pytest.mark.parametrize("cell", VARIANTS)
-def test_tagger_trains_exports_and_converts_with_each_cell(cell, tmp_path):
-    from nlp_lstm.pipelines import tagging
-
-    os.chdir(REPO_ROOT)
-    config = config_lib.load(
-        config_lib.TaggingConfig,
-        os.path.join("pipelines", "configs", "tagging_wnut17.yaml"),
-        [
-            "training.steps=10",
-            "training.eval_every=10",
-            "training.checkpoint_every=10",
-            "data.max_examples=60",
-            "data.batch_size=8",
-            "model.embedder.word_dim=16",
-            "model.embedder.char_dim=8",
-            "model.embedder.char_units=8",
-            "model.encoder.units=16",
-            "model.encoder.num_layers=2",
-            "export.max_tokens=64",
-            f"model.encoder.cell={cell}",
-            f"run_dir={tmp_path / 'run'}",
-            f"export.directory={tmp_path / 'saved_models'}",
-        ],
-    )
-    report = tagging.run(config, verbose=0)
-    bundle = nlp_lstm.load(str(tmp_path / "run"))
-    assert bundle.model.encoder.cell == cell and bundle.model.encoder.uses_loops
-    expected = [row["tags"] for row in bundle.tag(SENTENCES)]
-    served = [row["tags"] for row in nlp_lstm.load(report["export_path"]).tag(SENTENCES)]
-    assert served == expected
-    path = export_tflite(str(tmp_path / "run"), str(tmp_path / f"{cell}.tflite"))
-    ops = ops_of(path)
-    # The char BiLSTM is an LSTM whatever the encoder's cell.
-    fused = 2 + (4 if cell == "peephole_lstm" else 0)
-    assert ops["UNIDIRECTIONAL_SEQUENCE_LSTM"] == fused
-    assert [row["tags"] for row in TFLiteTagger(path).tag(SENTENCES)] == expected
