@@ -29,8 +29,11 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(REPO_ROOT, "benchmarks", "results", "cells")
 CELLS = ("lstm", "peephole_lstm", "gru")
 TASKS = {
-    "multi30k": ("translation", "pipelines/configs/translation_multi30k_en_de.yaml",
-                 "bleu"),
+    "multi30k": (
+        "translation",
+        "pipelines/configs/translation_multi30k_en_de.yaml",
+        "bleu",
+    ),
     "ud_ewt": ("tagging", "pipelines/configs/tagging_ud_ewt_upos.yaml", "accuracy"),
 }
 
@@ -252,7 +255,9 @@ def main(argv=None) -> int:
     speed_parser.add_argument("--suite", default="quick")
     quality_parser = sub.add_parser("quality")
     quality_parser.add_argument("--steps", type=int, default=2000)
-    quality_parser.add_argument("--runs", default=os.path.join(REPO_ROOT, "runs", "cells"))
+    quality_parser.add_argument(
+        "--runs", default=os.path.join(REPO_ROOT, "runs", "cells")
+    )
     sub.add_parser("report")
     args = parser.parse_args(argv)
     if args.command == "speed":

@@ -511,7 +511,9 @@ class TaggingDataConfig:
     gzipped. `scheme` is the tagging scheme of the files (`none` for POS tags);
     `repair` turns an I- tag that starts an entity into B- (IOB2/BIOES).
     `bad_lines` says what to do with a malformed line: `skip` drops its token
-    and reports the file and line, `error` stops.
+    and reports the file and line, `error` stops. `documents: true` (CoNLL
+    files with `-DOCSTART-` lines) keeps each document whole as one sequence,
+    up to `max_length` tokens; pair it with `training.tbptt`.
     """
 
     format: typing.Literal["conll", "conllu"] = "conll"
@@ -529,6 +531,7 @@ class TaggingDataConfig:
     batch_size: int = 32
     shuffle_buffer: int = 20000
     tokenizer: typing.Literal["whitespace", "unicode_script"] = "whitespace"
+    documents: bool = False
 
     def check_files(self, prefix: str = "") -> None:
         for name in ("train", "dev", "test"):
@@ -539,6 +542,11 @@ class TaggingDataConfig:
             raise ConfigError(
                 f"{join(prefix, 'token_column')} and tag_column must differ, "
                 f"both are {self.token_column}"
+            )
+        if self.documents and self.format != "conll":
+            raise ConfigError(
+                f"{join(prefix, 'documents')} needs format: conll (documents are "
+                f"marked by -DOCSTART- lines), got format: {self.format}"
             )
         check_positive(self.max_examples, join(prefix, "max_examples"), allow_zero=True)
         check_positive(self.max_length, join(prefix, "max_length"))
@@ -612,8 +620,26 @@ class TaggerModelConfig:
 
 
 @dataclasses.dataclass
+class TBPTTConfig:
+    """Truncated backpropagation through time (`training.tbptt`).
+
+    `chunk: K` (0: off) cuts each training sequence into chunks of K tokens:
+    the recurrent states are carried across chunks, the gradients stop at
+    chunk boundaries, and memory follows K rather than the sequence length
+    (`nlp_lstm.training.tbptt`). For long sequences, such as whole documents
+    (`data.documents: true`).
+    """
+
+    chunk: int = 0
+
+    def validate(self, prefix: str = "") -> None:
+        check_positive(self.chunk, join(prefix, "chunk"), allow_zero=True)
+
+
+@dataclasses.dataclass
 class TaggingTrainingConfig(TrainingConfig):
-    """`TrainingConfig` with the tagging metrics for early stopping.
+    """`TrainingConfig` with the tagging metrics for early stopping and
+    truncated BPTT.
 
     `early_stopping_metric: auto` watches `val_f1` for entity tasks and
     `val_accuracy` for POS.
@@ -624,6 +650,7 @@ class TaggingTrainingConfig(TrainingConfig):
     ] = "auto"
     label_smoothing: float = 0.0
     eval_every: int = 500
+    tbptt: TBPTTConfig = dataclasses.field(default_factory=TBPTTConfig)
 
 
 @dataclasses.dataclass
@@ -718,9 +745,12 @@ def _translation_memory(config: TranslationConfig) -> tuple[int, int, int]:
 
 
 def _tagging_memory(config: TaggingConfig) -> tuple[int, int, int]:
-    """`(floats, batch_size, length)` of one tagging training step."""
+    """`(floats, batch_size, length)` of one tagging training step (with
+    truncated BPTT, of one chunk)."""
     data, embedder = config.data, config.model.embedder
     batch, length = data.batch_size, data.max_length
+    if config.training.tbptt.chunk:
+        length = min(length, config.training.tbptt.chunk)
     tokens = batch * length
     char_floats = embedder.char_dim + embedder.char_units * (
         LSTM_FLOATS_PER_UNIT if embedder.char_encoder == "lstm" else 2

@@ -36,6 +36,8 @@ class TaggedSentence:
     tags: list
     lines: list
     path: str
+    # The number of `-DOCSTART-` lines before it in its file.
+    document: int = 0
 
     def where(self, index: int) -> str:
         return f"{self.path}:{self.lines[index]}"
@@ -87,15 +89,20 @@ def read_conll(
         `TaggedSentence`s (never empty).
     """
     expected = None
+    document = 0
     tokens, tags, lines = [], [], []
     for number, line in _lines(path):
         if not line.strip():
             if tokens:
-                yield TaggedSentence(tokens, tags, lines, path)
+                yield TaggedSentence(tokens, tags, lines, path, document)
             tokens, tags, lines = [], [], []
             continue
         columns = _split_columns(line)
         if columns[0] == DOCSTART:
+            if tokens:
+                yield TaggedSentence(tokens, tags, lines, path, document)
+                tokens, tags, lines = [], [], []
+            document += 1
             continue
         if expected is None:
             expected = len(columns)
@@ -119,7 +126,33 @@ def read_conll(
         tags.append(columns[tag_column])
         lines.append(number)
     if tokens:
-        yield TaggedSentence(tokens, tags, lines, path)
+        yield TaggedSentence(tokens, tags, lines, path, document)
+
+
+def join_documents(sentences) -> list:
+    """The sentences of each document (`TaggedSentence.document`) as one
+    `TaggedSentence`, in file order; raises if the file marks none."""
+    sentences = list(sentences)
+    if sentences and all(s.document == 0 for s in sentences):
+        raise ValueError(
+            f"{sentences[0].path} has no -DOCSTART- lines, so its documents are "
+            "not marked; set data.documents: false"
+        )
+    documents = []
+    for sentence in sentences:
+        if documents and documents[-1].document == sentence.document:
+            last = documents[-1]
+            last.tokens += sentence.tokens
+            last.tags += sentence.tags
+            last.lines += sentence.lines
+        else:
+            documents.append(
+                TaggedSentence(
+                    list(sentence.tokens), list(sentence.tags), list(sentence.lines),
+                    sentence.path, sentence.document,
+                )
+            )
+    return documents
 
 
 def read_conllu(path: str, field: str = "upos", report: SkipReport | None = None):
@@ -241,6 +274,7 @@ def check_scheme(
         [tags[i] for i in keep],
         [sentence.lines[i] for i in keep],
         sentence.path,
+        sentence.document,
     )
 
 
@@ -263,6 +297,8 @@ def read_tagged_file(data_config, path: str, report: SkipReport | None, scheme_r
         )
         if sentence.tokens:
             checked.append(sentence)
+    if data_config.documents:
+        checked = join_documents(checked)
     if not checked:
         raise ValueError(
             f"{path} has no sentences; check data.format ({data_config.format}) "

@@ -85,17 +85,23 @@ class Tagger(keras.Model):
         encoded = self.dropout_layer(encoded, training=training)
         return self.projection(encoded)  # (batch, time, num_tags)
 
-    def tag_loss(self, inputs, tags, training=False):
-        """Mean negative log-likelihood per token of gold `tags (batch, time)`.
+    def tag_loss(self, inputs, tags, training=False, encoder_fn=None):
+        """Mean negative log-likelihood per token of gold `tags (batch, time)`
+        (`encoder_fn`: as in `scores`).
 
         Returns:
             `(loss, tokens)`: the loss and the number of real tokens.
         """
         mask = self.mask(inputs)
-        scores = tf.cast(self(inputs, training=training), tf.float32)
+        scores = tf.cast(
+            self(inputs, training=training, encoder_fn=encoder_fn), tf.float32
+        )
         tokens = tf.reduce_sum(tf.cast(mask, tf.float32))
         if self.crf is not None:
-            nll = -tf.reduce_sum(self.crf.log_likelihood(scores, tags, mask))
+            likelihood = self.crf.log_likelihood(scores, tags, mask)
+            # A row with no token (a chunk past a sequence's end) adds nothing.
+            likelihood = tf.where(tf.reduce_any(mask, axis=1), likelihood, 0.0)
+            nll = -tf.reduce_sum(likelihood)
         else:
             losses = tf.nn.sparse_softmax_cross_entropy_with_logits(
                 tf.cast(tags, tf.int32), scores

@@ -17,6 +17,7 @@ from nlp_lstm.text.words import PAD
 from nlp_lstm.training.inputs import init_pretrained_embeddings, tagging_data
 from nlp_lstm.training.losses import tagger_loss
 from nlp_lstm.training.optimizers import build_optimizer
+from nlp_lstm.training.tbptt import TruncatedBPTT
 from nlp_lstm.training.trainer import set_seed, train
 from nlp_lstm.utils.files import atomic_write_json, exclusive_folder
 
@@ -64,6 +65,11 @@ def _run(config: config_lib.TaggingConfig, verbose: int) -> dict:
         ),
         config.run_dir,
         verbose=verbose,
+        gradient_fn=(
+            TruncatedBPTT(model, featurizer, config.training.tbptt.chunk)
+            if config.training.tbptt.chunk
+            else None
+        ),
     )
     samples = [" ".join(row) for row in tokens["test"][:SAMPLE_SENTENCES]]
     bundle = TaggerBundle(

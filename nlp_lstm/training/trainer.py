@@ -55,6 +55,7 @@ def train(
     config,
     run_dir: str,
     verbose: int = 1,
+    gradient_fn=None,
 ) -> TrainResult:
     """Trains `model` for `config.steps` steps (a `TrainingConfig`), resuming if
     `run_dir` holds checkpoints of the same run.
@@ -63,6 +64,9 @@ def train(
         model: a built Keras model.
         optimizer: its optimizer.
         loss_fn: `(model, batch, training) -> (loss, tokens)`.
+        gradient_fn: None, or `batch -> (loss, tokens, gradients)` that
+            computes the gradients its own way (truncated BPTT) in place of
+            differentiating `loss_fn`; see `make_train_step`.
         dataset: an endless `tf.data.Dataset` of batches.
         evaluate_fn: `(model) -> dict` with the early-stopping metric.
         config: `TrainingConfig`.
@@ -112,7 +116,9 @@ def train(
     # Evaluations logged after the restored checkpoint happen again.
     history = [h for h in _load_history(history_path) if h["step"] <= restored_step]
 
-    train_step = make_train_step(model, optimizer, loss_fn, config.towers)
+    train_step = make_train_step(
+        model, optimizer, loss_fn, config.towers, gradient_fn=gradient_fn
+    )
     writer = tf.summary.create_file_writer(os.path.join(run_dir, "logs"))
     step = int(optimizer.iterations.numpy())
     progress = keras.utils.Progbar(
@@ -358,13 +364,29 @@ def make_gradient_fn(model, loss_fn, towers: int | None = None):
     return one_tower if towers == 1 else tower_gradients
 
 
-def make_train_step(model, optimizer, loss_fn, towers: int | None = None):
+def make_train_step(model, optimizer, loss_fn, towers: int | None = None,
+                    gradient_fn=None):
     """One training step, `batch -> (loss, tokens)`: the gradients of
     `make_gradient_fn` (towers as there), then `optimizer.apply_gradients`.
     `reduce_retracing` makes the second batch shape trace a shape-generic
-    graph, so that every length bucket does not cost a new trace."""
-    gradient_fn = make_gradient_fn(model, loss_fn, towers)
+    graph, so that every length bucket does not cost a new trace.
+
+    A `gradient_fn` (`batch -> (loss, tokens, gradients)`, e.g.
+    `tbptt.TruncatedBPTT`) replaces the gradients; it runs its own compiled
+    pieces from Python, so only the update is one compiled function."""
     variables = model.trainable_variables
+    if gradient_fn is not None:
+        apply = tf.function(
+            lambda gradients: optimizer.apply_gradients(zip(gradients, variables))
+        )
+
+        def stepped(batch):
+            loss, tokens, gradients = gradient_fn(batch)
+            apply(gradients)
+            return loss, tokens
+
+        return stepped
+    gradient_fn = make_gradient_fn(model, loss_fn, towers)
 
     @tf.function(reduce_retracing=True)
     def train_step(batch):
