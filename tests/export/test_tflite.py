@@ -356,3 +356,36 @@ def test_inspect_of_a_damaged_file_is_one_error(translator_files, tmp_path):
         path.write_bytes(damaged)
         with pytest.raises(SystemExit, match=f"error: .*{name}.tflite is not a whole"):
             cli.main(["inspect", str(path)])
+
+
+def test_fused_lstms_do_not_clip_the_cell_state():
+    """A cell state that grows past 10 and then halves: the converter's cell
+    clip of 10 would change the outputs; the exported ops have none."""
+    from nlp_lstm.export.tflite.peepholes import remove_cell_clip
+
+    encoder = StackedBidirectionalEncoder(num_layers=1, units=1)
+    encoder.build((1, None, 2))
+    layer = encoder.rnn_layers[0]
+    for direction in (layer.forward_layer, layer.backward_layer):
+        cell = direction.cell
+        # Gates i, f, g, o from x = (grow, halve): "grow" opens i, f and g
+        # (c += 1 a step), "halve" closes i and leaves f at 1/2.
+        cell.kernel.assign(np.array([[9.0, 9.0, 9.0, 0.0], [-20.0, 0.0, 0.0, 0.0]]))
+        cell.recurrent_kernel.assign(np.zeros((1, 4)))
+        cell.bias.assign(np.zeros(4))
+    layer_fn = FusedEncoderLayers(encoder)
+
+    class Module(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([1, None, 2], tf.float32)])
+        def encode(self, x):
+            return {"outputs": encoder(x, layer_fn=layer_fn)[0]}
+
+    module = Module()
+    clipped = convert_lib.convert(module, [module.encode.get_concrete_function()])
+    x = np.array([[[1.0, 0.0]] * 20 + [[0.0, 1.0]] * 4], np.float32)
+    expected = np.asarray(encoder(x)[0])[0, :, 0]  # forward direction
+    results = {}
+    for name, data in (("clipped", clipped), ("exported", remove_cell_clip(clipped))):
+        results[name] = interpreter(data).get_signature_runner()(x=x)["outputs"][0, :, 0]
+    np.testing.assert_allclose(results["exported"], expected, atol=1e-5)
+    assert np.max(np.abs(results["clipped"] - expected)) > 1e-3

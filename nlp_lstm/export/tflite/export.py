@@ -222,6 +222,7 @@ def export_tflite(
     data = convert_lib.convert(module, module.functions(), quantize, custom)
     if module.peepholes:
         data = peepholes_lib.add_peepholes(data, module.peepholes)
+    data = peepholes_lib.remove_cell_clip(data)
     allowed = (convert_lib.TFTEXT_TOKENIZE_OP,) if custom else ()
     convert_lib.check_ops(convert_lib.op_list(data), allowed, module.fuses_lstms)
     metadata.update(

@@ -1,4 +1,10 @@
-"""Peephole weights for the fused LSTMs of a converted `.tflite`.
+"""Edits of the fused LSTMs of a converted `.tflite`: peephole weights, and
+no cell clip.
+
+The converter gives every `UNIDIRECTIONAL_SEQUENCE_LSTM` a cell clip of 10
+(`cell_clip` in its options), which Keras does not have: a cell state past
+10 that later shrinks would then give other outputs than the SavedModel.
+`remove_cell_clip` sets it to 0 (no clipping in `lstm_eval.cc`).
 
 `UNIDIRECTIONAL_SEQUENCE_LSTM` has optional peephole inputs (9
 `cell_to_input`, 10 `cell_to_forget`, 11 `cell_to_output`, each `[units]`, a
@@ -117,6 +123,15 @@ def add_peepholes(model_bytes: bytes, peepholes) -> bytes:
             additions.append((key, weights))
     for (subgraph_index, op_index), weights in additions:
         _attach(model, subgraph_index, op_index, weights)
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def remove_cell_clip(model_bytes: bytes) -> bytes:
+    """The file with every fused LSTM's `cell_clip` set to 0 (none), as Keras
+    computes."""
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(model_bytes))
+    for _, op, _ in _fused_ops(model):
+        op.builtinOptions.cellClip = 0.0
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
