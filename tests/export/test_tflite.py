@@ -386,6 +386,7 @@ def test_fused_lstms_do_not_clip_the_cell_state():
     expected = np.asarray(encoder(x)[0])[0, :, 0]  # forward direction
     results = {}
     for name, data in (("clipped", clipped), ("exported", remove_cell_clip(clipped))):
-        results[name] = interpreter(data).get_signature_runner()(x=x)["outputs"][0, :, 0]
+        runner = interpreter(data).get_signature_runner()
+        results[name] = runner(x=x)["outputs"][0, :, 0]
     np.testing.assert_allclose(results["exported"], expected, atol=1e-5)
     assert np.max(np.abs(results["clipped"] - expected)) > 1e-3
