@@ -105,7 +105,7 @@ def test_conllu_bad_lines(tmp_path):
 def data_config(path, scheme="iob2", repair=False, **kwargs):
     values = dict(format="conll", token_column=0, tag_column=-1, tag_field="upos",
                   scheme=scheme, repair=repair, bad_lines="skip", max_examples=0,
-                  train=path, dev=path, test=path)
+                  train=path, dev=path, test=path, documents=False)
     values.update(kwargs)
     return types.SimpleNamespace(**values)
 
