@@ -8,11 +8,11 @@ import os
 import pytest
 
 import nlp_lstm
-from nlp_lstm import config as config_lib
 from nlp_lstm.export.tflite import convert as convert_lib
 from nlp_lstm.export.tflite.export import export_tflite
 from nlp_lstm.export.tflite.runtime import TFLiteTagger
 from tests.helpers import REPO_ROOT
+from tests.pipelines.test_tagging import tiny_config
 
 VARIANTS = ["peephole_lstm", pytest.param("gru", marks=pytest.mark.slow)]
 SENTENCES = ["Barack Obama visited Madrid .", "the cat sat on the mat", "USA"]
@@ -30,24 +30,15 @@ def test_tagger_trains_exports_and_converts_with_each_cell(cell, tmp_path):
     from nlp_lstm.pipelines import tagging
 
     os.chdir(REPO_ROOT)
-    config = config_lib.load(
-        config_lib.TaggingConfig,
-        os.path.join("pipelines", "configs", "tagging_wnut17.yaml"),
+    config = tiny_config(
+        tmp_path,
+        "tagging_wnut17.yaml",
         [
             "training.steps=10",
             "training.eval_every=10",
             "training.checkpoint_every=10",
-            "data.max_examples=60",
-            "data.batch_size=8",
-            "model.embedder.word_dim=16",
-            "model.embedder.char_dim=8",
-            "model.embedder.char_units=8",
-            "model.encoder.units=16",
             "model.encoder.num_layers=2",
-            "export.max_tokens=64",
             f"model.encoder.cell={cell}",
-            f"run_dir={tmp_path / 'run'}",
-            f"export.directory={tmp_path / 'saved_models'}",
         ],
     )
     report = tagging.run(config, verbose=0)
