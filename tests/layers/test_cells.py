@@ -181,3 +181,15 @@ def test_unknown_cells_are_named_with_the_choices():
         cell = keras.layers.GRUCell(2, reset_after=False)
         cell.build((None, 3))
         cells.cell_weights(cell)
+
+
+def test_the_configs_offer_exactly_the_cells():
+    """`config.py` sits below the layers, so its cell literals are written out:
+    they must be the `CELLS` names."""
+    import typing
+
+    from nlp_lstm import config as config_lib
+
+    for section in (config_lib.EncoderConfig, config_lib.DecoderConfig):
+        hints = typing.get_type_hints(section)
+        assert typing.get_args(hints["cell"]) == cells.CELL_KINDS
