@@ -142,6 +142,7 @@ def translation_training_dataset(config, sources, targets) -> tf.data.Dataset:
 
 # Tagging batches: sentences of similar lengths (buckets this many tokens wide).
 TAGGING_BUCKET_WIDTH = 4
+TAGGING_BUCKETS = 32
 TAGGING_EVAL_BATCH_SIZE = 128
 
 
@@ -165,17 +166,20 @@ def tagging_training_dataset(tokens, tag_ids, max_length: int, batch_size: int,
     so that the iterator holds no lookup table and can be checkpointed.
     """
     lengths = np.array([min(len(row), max_length) for row in tokens], np.int32)
+    longest = int(lengths.max())
     dataset = tf.data.Dataset.from_tensor_slices(
         (
-            pad_rows(tokens, max_length, pad, object),
-            pad_rows(tag_ids, max_length, 0, np.int32),
+            pad_rows(tokens, longest, pad, object),
+            pad_rows(tag_ids, longest, 0, np.int32),
             lengths,
         )
     )
     dataset = dataset.shuffle(min(shuffle_buffer, len(lengths)), seed=seed)
     # Batches of sentences of similar lengths: batching in corpus order padded
-    # about 70% of the tokens of UD English-EWT batches.
-    boundaries = bucket_boundaries(max_length, TAGGING_BUCKET_WIDTH)
+    # about 70% of the tokens of UD English-EWT batches. Long sequences
+    # (documents) get wider buckets, at most `TAGGING_BUCKETS` of them.
+    width = max(TAGGING_BUCKET_WIDTH, -(-longest // TAGGING_BUCKETS))
+    boundaries = bucket_boundaries(longest, width)
     dataset = dataset.repeat().bucket_by_sequence_length(
         element_length_func=lambda tokens, tags, length: length,
         bucket_boundaries=boundaries,
