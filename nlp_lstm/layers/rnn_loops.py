@@ -62,16 +62,10 @@ def bidirectional_rnn(
         last token.
     """
     math = cells.get(cell)
-    kernel = tf.concat(
-        [
-            tf.convert_to_tensor(forward["kernel"]),
-            tf.convert_to_tensor(backward["kernel"]),
-        ],
-        axis=-1,
-    )
-    bias = tf.concat(
-        [tf.convert_to_tensor(forward["bias"]), tf.convert_to_tensor(backward["bias"])],
-        axis=-1,
+    # Both directions' input projections side by side: one matmul for both.
+    kernel, bias = (
+        tf.concat([tf.convert_to_tensor(d[key]) for d in (forward, backward)], -1)
+        for key in ("kernel", "bias")
     )
     recurrent = _both(forward["recurrent_kernel"], backward["recurrent_kernel"])
     units = recurrent.shape[1]
