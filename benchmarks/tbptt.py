@@ -140,8 +140,9 @@ def report(results: dict) -> str:
         "(`python benchmarks/tbptt.py`; median of "
         f"{results['steps']} steps after a warm-up; peak RSS of a fresh process).",
         "",
-        "| tokens | full: step s | full: peak MB | tbptt: step s | tbptt: peak MB |",
-        "|---|---|---|---|---|",
+        "| tokens | full: step s | full: s per 1k tokens | full: peak MB "
+        "| tbptt: step s | tbptt: s per 1k tokens | tbptt: peak MB |",
+        "|---|---|---|---|---|---|---|",
     ]
     by = {(r["mode"], r["tokens"]): r for r in results["rows"]}
     for length in sorted({r["tokens"] for r in results["rows"]}):
@@ -149,10 +150,12 @@ def report(results: dict) -> str:
         for mode in ("full", "tbptt"):
             row = by.get((mode, length), {})
             if "error" in row or not row:
-                cells += ["failed", "failed"]
+                cells += ["failed"] * 3
             else:
+                seconds = row["step_seconds_median"]
                 cells += [
-                    f"{row['step_seconds_median']:.2f}",
+                    f"{seconds:.2f}",
+                    f"{1000 * seconds / row['tokens']:.3f}",
                     f"{row['peak_rss_mb']:,.0f}",
                 ]
         lines.append(f"| {length:,} | " + " | ".join(cells) + " |")
