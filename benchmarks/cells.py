@@ -162,7 +162,10 @@ def report() -> str:
         lines += [
             f"Training speed, suite `{speed_result['suite']['name']}` "
             "(`python benchmarks/cells.py speed`), "
-            f"{speed_result['environment'].get('cpu', '')}:",
+            f"{speed_result['environment'].get('cpu_model', '')}, "
+            f"{speed_result['environment'].get('cpu_count', '')} cores, "
+            f"{speed_result['environment'].get('date', '')[:10]}, nothing else "
+            "running:",
             "",
             "| task | cell | parameters | step ms (median) | tokens/s | vs lstm |",
             "|---|---|---|---|---|---|",
@@ -181,9 +184,10 @@ def report() -> str:
             f"Quality after {quality_result['steps']} training steps "
             "(`python benchmarks/cells.py quality --steps "
             f"{quality_result['steps']}`; test set; the configs' other settings "
-            "unchanged; one seed):",
+            "unchanged; one seed; the runs shared the cores with other work, so "
+            "their minutes are no speed measure: the speed table is):",
             "",
-            "| task | cell | metric | test | best dev | train minutes |",
+            "| task | cell | metric | test | best dev | train minutes (not quiet) |",
             "|---|---|---|---|---|---|",
         ]
         for row in quality_result["rows"]:

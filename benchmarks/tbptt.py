@@ -7,7 +7,7 @@ Each (mode, length) runs in a fresh process, so that its peak resident memory
 (`ru_maxrss`) is its own: one warm-up step, then the timed steps. Run it alone
 on the machine.
 
-    python benchmarks/tbptt.py [--lengths 1000,2000,...] [--chunk 64]
+    python benchmarks/tbptt.py [--lengths 1000,2000,...] [--chunk 128] [--report]
 
 Results: benchmarks/results/tbptt/ (results.json, results.md, tbptt.png).
 """
@@ -97,7 +97,14 @@ def main(argv=None) -> int:
     parser.add_argument("--chunk", type=int, default=128)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--child", nargs=2, metavar=("MODE", "LENGTH"))
+    parser.add_argument(
+        "--report", action="store_true", help="only redraw from results.json"
+    )
     args = parser.parse_args(argv)
+    if args.report:
+        with open(os.path.join(RESULTS, "results.json"), encoding="utf-8") as f:
+            print(report(json.load(f)))
+        return 0
     if args.child:
         mode, length = args.child[0], int(args.child[1])
         print(json.dumps(child(mode, length, args.chunk, args.steps)))
@@ -180,11 +187,11 @@ def _plot(results: dict) -> None:
         )
         x = [r["tokens"] for r in rows]
         label = "full BPTT" if mode == "full" else f"TBPTT, chunk {results['chunk']}"
-        axes[0].plot(
-            x, [r["step_seconds_median"] for r in rows], marker="o", label=label
-        )
+        per_1k = [1000 * r["step_seconds_median"] / r["tokens"] for r in rows]
+        axes[0].plot(x, per_1k, marker="o", label=label)
         axes[1].plot(x, [r["peak_rss_mb"] for r in rows], marker="o", label=label)
-    for axis, title in zip(axes, ("step seconds", "peak RSS (MB)")):
+    titles = ("training step seconds per 1k tokens", "peak RSS (MB)")
+    for axis, title in zip(axes, titles):
         axis.set_xscale("log", base=2)
         axis.set_xlabel("document tokens")
         axis.set_title(title)
