@@ -98,23 +98,21 @@ class TruncatedBPTT:
             for start in range(0, max(length, 1), self.chunk)
         ]
 
-    def boundary_states(self, features) -> list:
-        """Per chunk, the encoder's initial states there: per layer the list
-        of its states (the encoder's `initial_states` layout)."""
-        mask = self.model.mask(features)
-        spans = self.chunks(int(mask.shape[1]))
-        inputs = [
-            self._embed({k: v[:, a:b] for k, v in features.items()}) for a, b in spans
-        ]
-        masks = [mask[:, a:b] for a, b in spans]
-        batch = int(mask.shape[0])
+    def boundary_states(self, chunk_features: list) -> list:
+        """Per chunk (`chunk_features`: the feature dict of each chunk), the
+        encoder's initial states there: per layer the list of its states
+        (the encoder's `initial_states` layout)."""
+        inputs = [self._embed(features) for features in chunk_features]
+        masks = [self.model.mask(features) for features in chunk_features]
+        count = len(chunk_features)
+        batch = int(masks[0].shape[0])
         zeros = [tf.zeros((batch, self.units))] * self.num_states
-        states = [[] for _ in spans]
+        states = [[] for _ in range(count)]
         encoder = self.model.encoder
         for index in range(encoder.num_layers):
             # Left to right: the forward direction's state entering each chunk.
             forward_in, forward = [], zeros
-            for c in range(len(spans)):
+            for c in range(count):
                 forward_in.append(forward)
                 _, final = self._layer(
                     index, inputs[c], masks[c], _join(forward, zeros)
@@ -122,8 +120,8 @@ class TruncatedBPTT:
                 forward = _halves(final, 0)
             # Right to left: the backward direction's, and the layer's outputs.
             backward = zeros
-            outputs = [None] * len(spans)
-            for c in reversed(range(len(spans))):
+            outputs = [None] * count
+            for c in reversed(range(count)):
                 initial = _join(forward_in[c], backward)
                 states[c].append(initial)
                 outputs[c], final = self._layer(index, inputs[c], masks[c], initial)
@@ -139,13 +137,13 @@ class TruncatedBPTT:
         mask = self.model.mask(features)
         total = tf.reduce_sum(tf.cast(mask, tf.float32))
         normalizer = tf.maximum(total, 1.0)
-        states = self.boundary_states(features)
         spans = self.chunks(int(mask.shape[1]))
+        chunk_features = [{k: v[:, a:b] for k, v in features.items()} for a, b in spans]
+        states = self.boundary_states(chunk_features)
         loss, gradients = 0.0, None
-        for (a, b), initial in zip(spans, states):
-            chunk_features = {k: v[:, a:b] for k, v in features.items()}
+        for (a, b), features, initial in zip(spans, chunk_features, states):
             share, chunk_gradients = self._gradients(
-                chunk_features, batch_tags[:, a:b], initial, normalizer
+                features, batch_tags[:, a:b], initial, normalizer
             )
             loss += share
             if gradients is None:
