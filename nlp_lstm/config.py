@@ -367,6 +367,41 @@ class ExportConfig:
             check_folder(self.directory, join(prefix, "directory"))
 
 
+@dataclasses.dataclass
+class CardConfig:
+    """What the model card (`nlp_lstm.bundle.card`) says that no file can
+    tell, filled in by the user: fields left empty are listed on the card as
+    missing, never invented. Also how the test set is sliced for it.
+
+    Attributes:
+        languages: the languages, as the user names them (translators:
+            source then target).
+        data_licence: the training data's licence, as its source declares it.
+        intended_use, out_of_scope_use: who should use the model for what,
+            and what it must not be used for.
+        contact: who answers for the model.
+        rare_below: words of the test set seen fewer times than this in the
+            training data are "rare" in the card's slices.
+        plots: write the training curves, attention heatmaps and confusion
+            matrix into the run folder's `plots/`.
+        attention_examples: test sentences drawn as attention heatmaps.
+    """
+
+    languages: list[str] = dataclasses.field(default_factory=list)
+    data_licence: str = ""
+    intended_use: str = ""
+    out_of_scope_use: str = ""
+    contact: str = ""
+    rare_below: int = 5
+    plots: bool = True
+    attention_examples: int = 3
+
+    def validate(self, prefix: str = "") -> None:
+        check_positive(self.rare_below, join(prefix, "rare_below"))
+        check_positive(self.attention_examples, join(prefix, "attention_examples"),
+                       allow_zero=True)
+
+
 # ---------------------------------------------------------------------------
 # Translation pipeline.
 
@@ -481,6 +516,7 @@ class TranslationConfig:
     training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
     decoding: DecodingConfig = dataclasses.field(default_factory=DecodingConfig)
     export: ExportConfig = dataclasses.field(default_factory=ExportConfig)
+    card: CardConfig = dataclasses.field(default_factory=CardConfig)
 
     def check_files(self, prefix: str = "") -> None:
         check_folder(self.run_dir, join(prefix, "run_dir"))
@@ -676,6 +712,7 @@ class TaggingConfig:
         default_factory=TaggingTrainingConfig
     )
     export: TaggingExportConfig = dataclasses.field(default_factory=TaggingExportConfig)
+    card: CardConfig = dataclasses.field(default_factory=CardConfig)
 
     @property
     def is_entity_task(self) -> bool:

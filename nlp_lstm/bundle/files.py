@@ -7,7 +7,8 @@ exported SavedModel) with:
 - `bundle.json`: what the folder holds (written last: a folder without it is
   no bundle) — format, task, name, package / TensorFlow / Keras versions,
   creation time, the training data files with their sizes and SHA-256, a few
-  test inputs (`samples`), and the names of the files below;
+  test inputs (`samples`), the test-set evaluation the model card shows
+  (`evaluation`, when the pipeline wrote it), and the names of the files below;
 - `config.json`: the whole run config;
 - `model.weights.h5`: the weights of the model as exported;
 - translators: the SentencePiece model(s), `tokenizer.model` (shared) or
@@ -137,6 +138,7 @@ def write_bundle(
     vocabularies: dict | None = None,
     data: list[dict] | None = None,
     samples: list[str] | None = None,
+    evaluation: dict | None = None,
 ) -> str:
     """Writes a bundle into `directory` (created if needed); returns it.
 
@@ -155,6 +157,9 @@ def write_bundle(
             from `config` when None.
         samples: list of str. A few test inputs (the exports' warmup
             requests are made of them).
+        evaluation: dict or None. The test-set metrics overall and per
+            slice (`nlp_lstm.bundle.card.test_evaluation`), which the model
+            card of every export shows.
     """
     if task not in TASKS:
         raise ValueError(f"task must be one of {sorted(TASKS)}, got {task!r}")
@@ -182,6 +187,8 @@ def write_bundle(
         "samples": list(samples or []),
         "files": files,
     }
+    if evaluation is not None:
+        metadata["evaluation"] = evaluation
     atomic_write_json(os.path.join(directory, BUNDLE_FILE), metadata)
     return directory
 

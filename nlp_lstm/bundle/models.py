@@ -27,10 +27,12 @@ from nlp_lstm.utils.iterables import batches
 
 def _save(bundle, directory: str, **assets) -> str:
     """Writes `bundle` (with its tokenizers or vocabularies, `assets`) into
-    `directory`; `data` and `samples` are kept from its metadata when there."""
+    `directory`; `data`, `samples` and `evaluation` are kept from its
+    metadata when there."""
     write_bundle(
         directory, bundle.task, bundle.config, bundle.model, **assets,
         data=bundle.metadata.get("data"), samples=bundle.metadata.get("samples"),
+        evaluation=bundle.metadata.get("evaluation"),
     )
     bundle.metadata = read_bundle(directory).metadata
     return directory
@@ -106,6 +108,12 @@ class TranslatorBundle:
             for text in texts
         ]
         return self.text_translator(beam_size)(texts, batch_size=batch_size)
+
+    def align(self, texts: list[str], beam_size: int | None = None) -> list[dict]:
+        """Translations of `texts` with their attention weights
+        (`TextTranslator.align`: `translation`, `source_pieces`,
+        `target_pieces`, `weights`)."""
+        return self.text_translator(beam_size).align(list(texts))
 
 
 @dataclasses.dataclass

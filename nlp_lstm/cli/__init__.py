@@ -5,6 +5,8 @@ nlp-lstm tag --model DIR [--format conll|json] [--pretokenized] < sentences.txt
 nlp-lstm evaluate --model DIR --source FILE --reference FILE      (translators)
 nlp-lstm evaluate --model DIR --data FILE [--data-format conll|conllu]  (taggers)
 nlp-lstm export-tflite | tflite-run | inspect ...
+nlp-lstm card MODEL [--json]          (the model card)
+nlp-lstm align --model DIR [--plot OUT.png] < sources.txt   (attention)
 nlp-lstm serving config | check | client | export ...
 
 One module per command group adds its commands with `add_commands(subparsers)`;
@@ -17,14 +19,14 @@ from __future__ import annotations
 import argparse
 import os
 
-from nlp_lstm.cli import common, evaluate, serving, tagging, tflite, translation
+from nlp_lstm.cli import card, common, evaluate, serving, tagging, tflite, translation
 
 __all__ = ["build_parser", "main"]
 
 # Read by TensorFlow when a command imports it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-COMMAND_GROUPS = (translation, evaluate, tagging, tflite, serving)
+COMMAND_GROUPS = (translation, evaluate, tagging, tflite, serving, card)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,6 +2,7 @@
 
 nlp-lstm export-tflite --model RUN_OR_SAVEDMODEL --output FILE.tflite
     [--quantize none|float16|dynamic-int8] [--tokenizer in-graph|app]
+    [--skip-quality]
 nlp-lstm tflite-run --model FILE.tflite [--beam] [--format text|conll|json] < in
 nlp-lstm inspect FILE.tflite
 """
@@ -35,6 +36,7 @@ def export_command(args) -> int:
         tokenizer=args.tokenizer,
         beam_size=args.beam_size,
         max_tokens=args.max_tokens,
+        measure_quality=not args.skip_quality,
     )
     counts = op_counts(path)
     print(
@@ -112,6 +114,8 @@ def add_commands(subparsers) -> None:
                         help="beam of translate_beam (default: the config's)")
     export.add_argument("--max-tokens", type=common.positive_int, default=512,
                         help="tagger: longest sentence (longer ones are cut)")
+    export.add_argument("--skip-quality", action="store_true",
+                        help="do not run the file on the test set for its card")
     export.set_defaults(handler=export_command)
 
     run = subparsers.add_parser(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
 import tensorflow as tf
 
 from nlp_lstm.config import DecodingConfig
@@ -114,16 +115,19 @@ class TextTranslator:
         self.source_processor = source_processor
         self.target_processor = target_processor
         self.max_source_tokens = max_source_tokens
-        self._translate = tf.function(
-            lambda ids: translate_ids(
-                model,
-                ids,
-                beam_size=beam_size,
-                length_penalty=length_penalty,
-                max_length_ratio=max_length_ratio,
-                max_length_offset=max_length_offset,
-            ),
-            input_signature=[tf.TensorSpec([None, None], tf.int32)],
+        search = functools.partial(
+            translate_ids,
+            model,
+            beam_size=beam_size,
+            length_penalty=length_penalty,
+            max_length_ratio=max_length_ratio,
+            max_length_offset=max_length_offset,
+        )
+        spec = [tf.TensorSpec([None, None], tf.int32)]
+        self._translate = tf.function(search, input_signature=spec)
+        # Traced on the first `align`.
+        self._align = tf.function(
+            functools.partial(search, return_attention=True), input_signature=spec
         )
 
     def __call__(self, texts: list[str], batch_size: int = 64) -> list[str]:
@@ -147,3 +151,39 @@ class TextTranslator:
             for i, text in zip(chunk, decoded, strict=True):
                 outputs[i] = text
         return outputs
+
+    def align(self, texts: list[str]) -> list[dict]:
+        """Translations with the attention weights behind them, one sentence
+        at a time (as `__call__` translates them).
+
+        Returns:
+            One dict per text: `translation`, `source_pieces` (the pieces
+            the model read, then `</s>`), `target_pieces` (the output's, then
+            `</s>` when it ended before the length limit) and `weights`, a
+            float array `(len(target_pieces), len(source_pieces))` whose row
+            `t` is the attention of output step `t` over the source.
+        """
+        aligned = []
+        for text in texts:
+            encoded = self.source_processor.encode(normalize_spaces(text))
+            if not encoded:
+                aligned.append({"translation": "", "source_pieces": [],
+                                "target_pieces": [], "weights": np.zeros((0, 0))})
+                continue
+            row = source_row(encoded, self.max_source_tokens)
+            result = self._align(tf.constant([row], tf.int32))
+            length = int(result["lengths"].numpy()[0])
+            ids = result["ids"].numpy()[0]
+            ended = length < len(ids) and int(ids[length]) == EOS_ID
+            steps = length + int(ended)
+            weights = result["attention"].numpy()[0, :steps, : len(row)]
+            target = self.target_processor
+            aligned.append({
+                "translation": target.decode(ids[:length].tolist()),
+                "source_pieces": [self.source_processor.id_to_piece(i)
+                                  for i in row[:-1]] + ["</s>"],
+                "target_pieces": [target.id_to_piece(int(i)) for i in ids[:length]]
+                + ["</s>"] * ended,
+                "weights": weights,
+            })
+        return aligned

@@ -142,6 +142,24 @@ def score_tagging(gold: list[list[str]], predicted: list[list[str]],
     >>> score_tagging([["I-PER", "O"]], [["S-PER"]], "iob1", "bioes")["f1"]
     100.0
     """
+    converted, padded, truncated = align_predictions(
+        gold, predicted, gold_scheme, scheme
+    )
+    scores = tagging_scores(converted, padded, scheme)
+    scores.update({"sentences": len(gold), "truncated_sentences": truncated,
+                   "scheme": scheme})
+    return scores
+
+
+def align_predictions(gold: list[list[str]], predicted: list[list[str]],
+                      gold_scheme: str, scheme: str):
+    """Gold tags in the model's `scheme` and predictions padded to their
+    length, as `score_tagging` scores them.
+
+    Returns:
+        `(gold, predicted, truncated)`: converted gold tags, padded
+        predictions and the number of predictions that were shorter.
+    """
     if (gold_scheme == "none") != (scheme == "none"):
         raise ValueError(
             f"the data's scheme is {gold_scheme!r} but the model's is {scheme!r}: "
@@ -166,7 +184,4 @@ def score_tagging(gold: list[list[str]], predicted: list[list[str]],
             list(predicted_tags) + [filler] * (len(gold_tags) - len(predicted_tags))
         )
         converted.append(tag_schemes.convert(gold_tags, gold_scheme, scheme))
-    scores = tagging_scores(converted, padded, scheme)
-    scores.update({"sentences": len(gold), "truncated_sentences": truncated,
-                   "scheme": scheme})
-    return scores
+    return converted, padded, truncated

@@ -7,15 +7,23 @@ copy each SavedModel version carries in `assets.extra/bundle/`.
 
 from __future__ import annotations
 
+import json
 import os
 
 from nlp_lstm import config as config_lib
+from nlp_lstm.bundle import card as card_lib
 from nlp_lstm.bundle.files import is_bundle, read_bundle, weights_digest
 from nlp_lstm.bundle.models import TaggerBundle, TranslatorBundle, load_bundle
 from nlp_lstm.export import layout
 from nlp_lstm.export.tagger import TaggerServing, export_tagger
+from nlp_lstm.export.tflite import convert as tflite_convert
 from nlp_lstm.export.translator import TranslatorModule, export_translator
 from nlp_lstm.text import sentencepiece as sp
+
+
+def read_json(path: str) -> dict:
+    with open(path, encoding="utf-8") as stream:
+        return json.load(stream)
 
 
 def check_model_folder(path: str) -> None:
@@ -150,3 +158,28 @@ def export_saved_model(
     if isinstance(bundle, TranslatorBundle):
         return _export_translator(bundle, directory, name, warmup, extra)
     return _export_tagger(bundle, directory, name, warmup, extra)
+
+
+def model_card(path: str) -> dict:
+    """The model card of any model path: a `.tflite` (`FILE.card.json`
+    beside it), a run folder or a SavedModel folder (the card written with
+    it; built from its bundle when an older export has none)."""
+    if path.endswith(".tflite"):
+        card_path = tflite_convert.sidecar_paths(path)["card"]
+        if not os.path.isfile(card_path):
+            raise FileNotFoundError(
+                f"{path} has no model card beside it ({card_path}): export it "
+                "again with `nlp-lstm export-tflite`, which writes one"
+            )
+        return read_json(card_path)
+    check_model_folder(path)
+    if is_bundle(path):
+        written = os.path.join(path, card_lib.JSON_FILE)
+        copy = {"format": "run folder"}
+    else:
+        version = layout.resolve(path)
+        written = layout.card_paths(version)[0]
+        copy = {"format": "SavedModel"}
+    if os.path.isfile(written):
+        return read_json(written)
+    return card_lib.build_card(read_bundle(bundle_path(path)), copy)

@@ -12,6 +12,9 @@ import os
 METADATA_FILE = "nlp_lstm.json"
 # The model bundle inside `assets.extra/` (`nlp_lstm.bundle`).
 BUNDLE_DIRECTORY = "bundle"
+# The model card inside `assets.extra/` (`nlp_lstm.bundle.card`).
+CARD_JSON = "model_card.json"
+CARD_MARKDOWN = "model_card.md"
 
 
 def versions(base_dir: str) -> list[int]:
@@ -53,3 +56,9 @@ def read_metadata(saved_model_dir: str) -> dict:
         return {}
     with open(path, encoding="utf-8") as stream:
         return json.load(stream)
+
+
+def card_paths(saved_model_dir: str) -> tuple[str, str]:
+    """`(json, markdown)` paths of a version folder's model card."""
+    extra = os.path.join(saved_model_dir, "assets.extra")
+    return os.path.join(extra, CARD_JSON), os.path.join(extra, CARD_MARKDOWN)

@@ -19,6 +19,8 @@ import time
 import psutil
 import tensorflow as tf
 
+from nlp_lstm.bundle import card as card_lib
+from nlp_lstm.export import layout
 from nlp_lstm.export.layout import BUNDLE_DIRECTORY, METADATA_FILE, versions
 from nlp_lstm.export.serving import opcheck
 from nlp_lstm.export.serving import warmup as warmup_lib
@@ -127,7 +129,8 @@ def write_version(
         bundle: a `TranslatorBundle` or `TaggerBundle` (anything with
             `save(directory)`), written to `assets.extra/bundle/` so that the
             version folder describes itself (`nlp_lstm.load` rebuilds the
-            Keras model from it); none if None.
+            Keras model from it), with its model card beside it
+            (`assets.extra/model_card.{json,md}`); none if None.
     """
 
     remove_abandoned(base_dir)
@@ -155,6 +158,8 @@ def write_version(
             warmup_lib.write_warmup(temporary, os.path.basename(base_dir), warmup)
         if bundle is not None:
             bundle.save(os.path.join(extra, BUNDLE_DIRECTORY))
+            card = card_lib.build_card(bundle, {"format": "SavedModel"})
+            card_lib.write_card(card, *layout.card_paths(temporary))
         with open(os.path.join(extra, METADATA_FILE), "w", encoding="utf-8") as stream:
             json.dump(info, stream, indent=2, sort_keys=True)
         os.remove(owner)

@@ -8,7 +8,10 @@ import os
 
 from nlp_lstm import config as config_lib
 from nlp_lstm.bundle import TaggerBundle
+from nlp_lstm.bundle.card import write_run_card
 from nlp_lstm.data.batching import tagging_training_dataset
+from nlp_lstm.evaluation import plots
+from nlp_lstm.evaluation.slices import tagging_slices
 from nlp_lstm.evaluation.tagging import tagging_scores
 from nlp_lstm.evaluation.validation import TaggerEvaluator
 from nlp_lstm.export.bundles import export_saved_model
@@ -76,12 +79,18 @@ def _run(config: config_lib.TaggingConfig, verbose: int) -> dict:
         config, model, featurizer, data.tag_vocabulary,
         metadata={"samples": samples},
     )
-    bundle.save(config.run_dir)
-
     test_loss, predicted = TaggerEvaluator(
         model, featurizer, tokens["test"], gold["test"], data.tag_vocabulary
     )()
     scores = tagging_scores(gold["test"], predicted, data.scheme)
+    bundle.metadata["evaluation"] = test_evaluation(config, data, predicted, scores)
+    bundle.save(config.run_dir)
+    card_path = write_run_card(bundle, config.run_dir)
+    plot_paths = (
+        draw_plots(config, result.history, gold["test"], predicted)
+        if config.card.plots
+        else []
+    )
     export_path = (
         export_saved_model(bundle, run_dir=config.run_dir)
         if config.export.enabled
@@ -89,6 +98,7 @@ def _run(config: config_lib.TaggingConfig, verbose: int) -> dict:
     )
     report = _report(config, data, scores, test_loss, export_path, result)
     report["vocabulary"]["pretrained_found"] = pretrained_found
+    report["card"], report["plots"] = card_path, plot_paths
     atomic_write_json(os.path.join(config.run_dir, "report.json"), report)
     return report
 
@@ -126,3 +136,79 @@ def _report(config, data, scores: dict, test_loss: float, export_path,
         },
         "config": config_lib.to_dict(config),
     }
+
+
+def test_evaluation(config, data, predicted: list[list[str]], scores: dict) -> dict:
+    """What the model card shows of the test set: the scores, the same per
+    slice with bootstrap intervals, and the limits the data shows."""
+    tokens, gold = data.tokens, data.gold
+    words = data.featurizer.words
+    in_vocabulary = words.in_vocabulary(tokens["test"])
+    sliced = tagging_slices(
+        tokens["test"], gold["test"], predicted, data.scheme, in_vocabulary
+    )
+    test_tokens = sum(len(row) for row in tokens["test"])
+    oov = test_tokens - sum(sum(row) for row in in_vocabulary)
+    longest = max((len(row) for row in tokens["train"]), default=0)
+    cut = sum(len(row) > config.data.max_length for row in tokens["train"])
+    kinds = sorted(
+        {tag.split("-", 1)[-1] for tag in data.tag_vocabulary.tags if tag != "O"}
+    ) if config.is_entity_task else list(data.tag_vocabulary.tags)
+    embedder = config.model.embedder
+    languages = config.card.languages
+    notes = [
+        f"Sentences longer than {config.export.max_tokens} tokens are cut there "
+        "by the exports (the rest is left untagged).",
+        f"Raw text is split into words by the {config.data.tokenizer} tokenizer; "
+        "text tokenized otherwise should be passed as tokens.",
+        f"Trained on {len(tokens['train']):,} sentences (the longest has "
+        f"{longest} tokens; {cut} longer than {config.data.max_length} were cut "
+        "in training).",
+        f"It predicts only {', '.join(kinds)}"
+        + (" entities" if config.is_entity_task else " tags")
+        + "; anything else is not covered.",
+        f"{oov:,} of the {test_tokens:,} test tokens "
+        f"({100.0 * oov / max(test_tokens, 1):.1f}%) are out of the word "
+        f"vocabulary ({words.size:,} words seen at least {embedder.min_frequency} "
+        "times in training); the model reads their characters only.",
+        (f"Trained on {', '.join(languages)} text only."
+         if languages else "The language is not stated (card.languages)."),
+    ]
+    return {
+        "test_set": {
+            "description": f"{len(tokens['test']):,} sentences of "
+                           f"{os.path.basename(config.data.test)}",
+            "sentences": len(tokens["test"]),
+        },
+        "decoding": ("Viterbi decoding of the CRF" if config.model.head == "crf"
+                     else "the most likely tag of each token"),
+        "scores": scores,
+        "slices": sliced,
+        "limits": {
+            "max_tokens": config.export.max_tokens,
+            "train_max_length": config.data.max_length,
+            "train_sentences_cut": cut,
+            "train_longest_sentence": longest,
+            "types": kinds,
+            "test_tokens_out_of_vocabulary": oov,
+            "notes": notes,
+        },
+    }
+
+
+def draw_plots(config, history: list[dict], gold, predicted) -> list:
+    """The run's training curves and the test set's confusion matrix, in
+    `run_dir/plots/`; returns the paths."""
+    folder = os.path.join(config.run_dir, "plots")
+    os.makedirs(folder, exist_ok=True)
+    paths = []
+    if history:
+        paths.append(plots.training_curves(
+            history, os.path.join(folder, "training.png"), config.name
+        ))
+    if any(gold):
+        paths.append(plots.confusion_matrix(
+            gold, predicted, os.path.join(folder, "confusion.png"),
+            f"{config.name}: test tokens, gold against predicted",
+        ))
+    return paths

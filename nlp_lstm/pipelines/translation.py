@@ -8,12 +8,15 @@ import time
 
 from nlp_lstm import config as config_lib
 from nlp_lstm.bundle import TranslatorBundle
+from nlp_lstm.bundle.card import write_run_card
 from nlp_lstm.data.batching import (
     encode_split,
     translation_dataset,
     translation_training_dataset,
 )
 from nlp_lstm.data.parallel import load_parallel_corpus
+from nlp_lstm.evaluation import plots
+from nlp_lstm.evaluation.slices import RARITY, translation_slices, word_counts
 from nlp_lstm.evaluation.translation import corpus_scores
 from nlp_lstm.evaluation.validation import TranslationValidator
 from nlp_lstm.export.bundles import export_saved_model
@@ -89,8 +92,6 @@ def _run(config: config_lib.TranslationConfig, verbose: int) -> dict:
         config.run_dir,
         verbose=verbose,
     )
-    bundle.save(config.run_dir)
-
     start = time.perf_counter()
     hypotheses = bundle.translate(list(test["source"]))
     decode_seconds = time.perf_counter() - start
@@ -98,6 +99,16 @@ def _run(config: config_lib.TranslationConfig, verbose: int) -> dict:
     atomic_write_bytes(
         os.path.join(config.run_dir, "test.hyp"),
         ("\n".join(hypotheses) + "\n").encode("utf-8"),
+    )
+    bundle.metadata["evaluation"] = test_evaluation(
+        config, corpus, hypotheses, scores, dropped
+    )
+    bundle.save(config.run_dir)
+    card_path = write_run_card(bundle, config.run_dir)
+    plot_paths = (
+        draw_plots(config, bundle, result.history, list(test["source"]))
+        if config.card.plots
+        else []
     )
     export_path = (
         export_saved_model(bundle, run_dir=config.run_dir)
@@ -113,6 +124,8 @@ def _run(config: config_lib.TranslationConfig, verbose: int) -> dict:
             "target": target_processor.vocab_size(),
         },
         "parameters": int(sum(v.numpy().size for v in model.trainable_variables)),
+        "card": card_path,
+        "plots": plot_paths,
     }
     atomic_write_json(os.path.join(config.run_dir, "report.json"), report)
     if verbose:
@@ -150,3 +163,98 @@ def _training_report(result, corpus, skipped, dropped: int) -> dict:
         "skipped_lines": skipped.as_dict(),
         "dropped_too_long": dropped,
     }
+
+
+def test_evaluation(config, corpus, hypotheses: list[str], scores: dict,
+                    dropped: int) -> dict:
+    """What the model card shows of the test set: the scores, the same per
+    slice with bootstrap intervals, and the limits the data shows."""
+    test, train_sources = corpus["test"], list(corpus["train"]["source"])
+    sources = list(test["source"])
+    counts = word_counts(train_sources)
+    sliced = translation_slices(
+        sources, hypotheses, list(test["target"]), counts, config.card.rare_below
+    )
+    beam = config.decoding.beam_size
+    decoding = (
+        "greedy search" if beam == 1
+        else f"beam search of {beam} (length penalty {config.decoding.length_penalty})"
+    )
+    lengths = sorted(len(text.split()) for text in train_sources)
+    longest = lengths[-1] if lengths else 0
+    p99 = lengths[int(0.99 * (len(lengths) - 1))] if lengths else 0
+    unseen = next(
+        (row["sentences"] for row in sliced["slices"]["rare_words"]
+         if row["slice"] == RARITY[0]),
+        0,
+    )
+    longer = sum(len(text.split()) > longest for text in sources)
+    decoding_config = config.decoding
+    languages = config.card.languages
+    notes = [
+        f"Sources longer than {decoding_config.max_source_tokens} SentencePiece "
+        "pieces are cut there before translation.",
+        f"Outputs stop after ceil({decoding_config.max_length_ratio} x source "
+        f"pieces) + {decoding_config.max_length_offset} pieces.",
+        f"Trained on {len(train_sources):,} sentence pairs of at most "
+        f"{config.data.max_length} pieces a side ({dropped:,} longer pairs left "
+        f"out); the longest training source has {longest} words, 99% have at "
+        f"most {p99}: {longer} of the {len(sources):,} test sources are longer "
+        "than any training source.",
+        f"{unseen} of the {len(sources):,} test sources "
+        f"({100.0 * unseen / max(len(sources), 1):.1f}%) have a word never seen "
+        "in the training sources.",
+        (f"Trained on {' -> '.join(languages)} only; other languages and "
+         "directions are not covered."
+         if languages else "The languages are not stated (card.languages)."),
+    ]
+    return {
+        "test_set": {
+            "description": _test_description(config, len(sources)),
+            "sentences": len(sources),
+        },
+        "decoding": decoding,
+        "scores": scores,
+        "slices": sliced,
+        "limits": {
+            "max_source_tokens": decoding_config.max_source_tokens,
+            "train_max_length": config.data.max_length,
+            "dropped_too_long": dropped,
+            "train_source_words": {"max": longest, "p99": p99},
+            "test_sources_longer_than_training": longer,
+            "test_sources_with_unseen_words": unseen,
+            "notes": notes,
+        },
+    }
+
+
+def _test_description(config, sentences: int) -> str:
+    data = config.data
+    if data.format == "tsv":
+        return (f"{sentences:,} pairs held out of {os.path.basename(data.path)} "
+                f"(seed {data.seed})")
+    return (f"{sentences:,} pairs of {os.path.basename(data.test_source)} / "
+            f"{os.path.basename(data.test_target)}")
+
+
+def draw_plots(config, bundle, history: list[dict], test_sources: list[str]) -> list:
+    """The run's training curves and the attention of a few test sentences,
+    in `run_dir/plots/`; returns the paths."""
+    folder = os.path.join(config.run_dir, "plots")
+    os.makedirs(folder, exist_ok=True)
+    paths = []
+    if history:
+        paths.append(plots.training_curves(
+            history, os.path.join(folder, "training.png"), config.name
+        ))
+    examples = [text for text in test_sources if text.strip()]
+    examples = examples[: config.card.attention_examples]
+    for index, aligned in enumerate(bundle.align(examples, beam_size=1), start=1):
+        if not aligned["source_pieces"]:
+            continue
+        paths.append(plots.attention_heatmap(
+            aligned["source_pieces"], aligned["target_pieces"], aligned["weights"],
+            os.path.join(folder, f"attention_{index}.png"),
+            f"{examples[index - 1]}\n-> {aligned['translation']}",
+        ))
+    return paths

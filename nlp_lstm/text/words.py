@@ -162,6 +162,19 @@ class WordVocabulary:
     def all_words(self) -> list[str]:
         return [PAD, UNK] + self.words
 
+    def in_vocabulary(self, sentences: list[list[str]]) -> list[list[bool]]:
+        """Whether each token has its own embedding: its normalized form
+        (`normalize_words`, as the model looks it up) is in the vocabulary."""
+        flat = [token for row in sentences for token in row]
+        if not flat:
+            return [[] for _ in sentences]
+        known = set(self.words)
+        normalized = normalize_words(
+            tf.constant(flat, tf.string), self.lowercase, self.normalize_digits
+        ).numpy()
+        found = iter(word.decode("utf-8") in known for word in normalized)
+        return [[next(found) for _ in row] for row in sentences]
+
     def get_config(self) -> dict:
         return {
             "words": self.words,

@@ -153,6 +153,9 @@ def train(
             metrics = {k: float(v) for k, v in evaluate_fn(model).items()}
             metrics["train_loss"] = loss  # of this step, so a resumed run logs it too
             metrics["step"] = step
+            # Training time so far (checkpointed: a resumed run goes on counting),
+            # for the curves against wall time.
+            metrics["train_seconds"] = round(float(elapsed.numpy()), 2)
             history.append(metrics)
             atomic_write_json(history_path, history)
             if verbose:

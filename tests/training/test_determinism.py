@@ -119,6 +119,10 @@ def checkpoint_tensors(run_dir):
     }
 
 
+def untimed(history):
+    return [{k: v for k, v in h.items() if k != "train_seconds"} for h in history]
+
+
 def check_same_runs(tmp_path, train_translator):
     first, second = run_twice(tmp_path, train_translator)
     model = (tmp_path / "first/tokenizers/tatoeba_es_en.model").read_bytes()
@@ -126,7 +130,8 @@ def check_same_runs(tmp_path, train_translator):
     assert sp.processor(model).vocab_size() <= 500
     for task in ("translator", "tagger") if train_translator else ("tagger",):
         assert [h["step"] for h in first[task]] == [2, 4, 6, 8]
-        assert first[task] == second[task], task  # losses, bit for bit
+        # Losses, bit for bit; the training time of each evaluation differs.
+        assert untimed(first[task]) == untimed(second[task]), task
         assert len({h["train_loss"] for h in first[task]}) == 4
         ours = checkpoint_tensors(str(tmp_path / "first" / task / "checkpoints"))
         theirs = checkpoint_tensors(str(tmp_path / "second" / task / "checkpoints"))
@@ -151,7 +156,7 @@ def test_real_size_translator_training_is_deterministic(tmp_path):
     same validation and training losses, bit for bit."""
     first, second = run_twice(tmp_path, True, child=REAL_SIZE_CHILD)
     assert [h["step"] for h in first["translator"]] == [10, 20, 30]
-    assert first == second
+    assert untimed(first["translator"]) == untimed(second["translator"])
 
 
 def test_tokenizer_bytes_depend_on_the_seed_only():

@@ -135,7 +135,8 @@ def sidecar_paths(output: str) -> dict:
     (the `.tflite`), `metadata` (`FILE.json`), translators' `sentencepiece`
     (`FILE.spm.model`, the target's or the shared one) and
     `source_sentencepiece` (`FILE.source.spm.model`), taggers' `vocabulary`
-    (`FILE.vocab.json`). A set is found from its `.tflite` name alone, so it
+    (`FILE.vocab.json`), the model card (`FILE.card.json`, `FILE.card.md`).
+    A set is found from its `.tflite` name alone, so it
     can be renamed as a whole."""
     stem = output[: -len(".tflite")] if output.endswith(".tflite") else output
     return {
@@ -144,6 +145,8 @@ def sidecar_paths(output: str) -> dict:
         "sentencepiece": stem + ".spm.model",
         "source_sentencepiece": stem + ".source.spm.model",
         "vocabulary": stem + ".vocab.json",
+        "card": stem + ".card.json",
+        "card_markdown": stem + ".card.md",
     }
 
 

@@ -5,15 +5,23 @@ from __future__ import annotations
 
 import datetime
 import os
+import warnings
 
 from nlp_lstm.bundle import TranslatorBundle
+from nlp_lstm.bundle import card as card_lib
+from nlp_lstm.data.conll import load_tagging_corpus
+from nlp_lstm.data.parallel import load_parallel_corpus
+from nlp_lstm.evaluation.tagging import score_tagging
+from nlp_lstm.evaluation.translation import corpus_scores
 from nlp_lstm.export import layout
 from nlp_lstm.export.bundles import bundle_of
 from nlp_lstm.export.tflite import convert as convert_lib
 from nlp_lstm.export.tflite import peepholes as peepholes_lib
+from nlp_lstm.export.tflite.runtime import TruncationWarning, load_runner
 from nlp_lstm.export.tflite.tagger import TaggerTFLite
 from nlp_lstm.export.tflite.translator import TranslatorTFLite
 from nlp_lstm.text.words import CASING
+from nlp_lstm.utils.files import sha256_file
 
 FORMAT = "nlp_lstm.tflite/1"
 
@@ -181,8 +189,10 @@ def export_tflite(
     tokenizer: str = "app",
     beam_size: int | None = None,
     max_tokens: int | None = None,
+    measure_quality: bool = True,
 ) -> str:
-    """Exports a trained translator or tagger to `output` (`.tflite`).
+    """Exports a trained translator or tagger to `output` (`.tflite`), with
+    its model card beside it (`FILE.card.json`, `FILE.card.md`).
 
     Args:
         model: str, `TranslatorBundle` or `TaggerBundle`. A run folder, a
@@ -197,6 +207,9 @@ def export_tflite(
         beam_size: int or None. Beam of `translate_beam` (default: the config's).
         max_tokens: int or None. Tagger: longest sentence (default: the
             config's `export.max_tokens`).
+        measure_quality: bool. Run the file on the bundle's test set (when
+            its data files are here, unchanged) and put the quality change
+            on the card (`quality_change`).
 
     Returns:
         `output`.
@@ -238,4 +251,89 @@ def export_tflite(
             ),
         }
     )
+    convert_lib.write_files(output, data, metadata, extra)
+    # The card measures the file just written, then joins its set.
+    card = card_lib.build_card(bundle, {
+        "format": "tflite",
+        "quantization": quantize,
+        "tokenizer": tokenizer,
+        "quality_change": (
+            quality_change(bundle, output) if measure_quality
+            else {"measured": False, "reason": "skipped at export (--skip-quality)"}
+        ),
+    })
+    extra["card"] = card
+    extra["card_markdown"] = card_lib.render_markdown(card).encode("utf-8")
     return convert_lib.write_files(output, data, metadata, extra)
+
+
+def _test_set(bundle):
+    """The bundle's test set read from its config's data files, or the
+    reason it cannot be: a file missing or changed since training (its
+    SHA-256 differs from the bundle's record)."""
+    for record in bundle.metadata.get("data", []):
+        path = record["path"]
+        if not os.path.isfile(path):
+            return None, f"the training data file {path} is not on this machine"
+        if sha256_file(path) != record["sha256"]:
+            return None, f"{path} changed since training (its SHA-256 differs)"
+    config = bundle.config
+    if bundle.task == "translation":
+        corpus, _ = load_parallel_corpus(config.data)
+        return corpus["test"], None
+    corpus, _ = load_tagging_corpus(config.data)
+    return corpus["test"], None
+
+
+def quality_change(bundle, path: str) -> dict:
+    """The test-set quality of the `.tflite` at `path` against that of the
+    trained model (the bundle's `evaluation`): BLEU for translators (beam
+    search when the config's beam is over 1, else greedy), entity F1 or
+    accuracy for taggers.
+
+    Returns:
+        `{"measured": True, "metric", "reference", "exported", "change",
+        "sentences", "setting"}`, or `{"measured": False, "reason"}` when
+        the bundle has no evaluation or its test data is not here.
+    """
+    evaluation = bundle.metadata.get("evaluation")
+    if evaluation is None:
+        return {"measured": False,
+                "reason": "the bundle has no test-set evaluation to compare with"}
+    test, reason = _test_set(bundle)
+    if reason is not None:
+        return {"measured": False, "reason": reason}
+    runner = load_runner(path)
+    config = bundle.config
+    if bundle.task == "translation":
+        beam = config.decoding.beam_size > 1
+        hypotheses = runner.translate(list(test["source"]), beam=beam)
+        metric = "bleu"
+        exported = corpus_scores(hypotheses, list(test["target"]))[metric]
+        setting = (f"beam search of {runner.metadata['beam_size']} in the file"
+                   if beam else "greedy search in the file")
+        setting += f"; the trained model: {evaluation['decoding']}"
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", TruncationWarning)
+            predicted = [
+                [tag for tag in runner.tag_tokens(list(tokens)) if tag]
+                for tokens in test["tokens"]
+            ]
+        scores = score_tagging(
+            [list(tags) for tags in test["tags"]], predicted,
+            config.data.scheme, config.model_scheme,
+        )
+        metric = "f1" if config.is_entity_task else "accuracy"
+        exported = scores[metric]
+        setting = "the same decoding as the trained model"
+    reference = evaluation["scores"][metric]
+    return {
+        "measured": True,
+        "metric": metric,
+        "reference": reference,
+        "exported": exported,
+        "change": round(exported - reference, 2),
+        "sentences": len(test),
+        "setting": setting,
+    }
