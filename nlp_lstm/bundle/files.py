@@ -193,6 +193,60 @@ def write_bundle(
     return directory
 
 
+def data_problem(metadata: dict) -> str | None:
+    """Why the training data a bundle records (`metadata["data"]`) cannot be
+    read again here: a file missing, or changed since training (its SHA-256
+    differs); None when all are here as they were."""
+    for record in metadata.get("data", []):
+        path = record["path"]
+        if not os.path.isfile(path):
+            return f"the training data file {path} is not on this machine"
+        if sha256_file(path) != record["sha256"]:
+            return f"{path} changed since training (its SHA-256 differs)"
+    return None
+
+
+def located_config(config, metadata: dict):
+    """`config` with its data file paths replaced by the absolute paths the
+    bundle recorded when it was trained (`metadata["data"]`), so that a run
+    trained with relative paths reads its data from any working folder."""
+    paths = [path for path in dict.fromkeys(data_files(config)) if path]
+    records = metadata.get("data", [])
+    if len(paths) != len(records):
+        return config
+    recorded = {path: record["path"] for path, record in zip(paths, records)}
+    data = config.data
+    moved = {
+        field.name: recorded[getattr(data, field.name)]
+        for field in dataclasses.fields(data)
+        if isinstance(getattr(data, field.name), str)
+        and getattr(data, field.name) in recorded
+    }
+    return dataclasses.replace(config, data=dataclasses.replace(data, **moved))
+
+
+def require_data(metadata: dict, purpose: str) -> None:
+    """Raises `FileNotFoundError` naming the fix unless the training data is
+    here as it was (`data_problem`); `purpose` says what needed it."""
+    problem = data_problem(metadata)
+    if problem is not None:
+        raise FileNotFoundError(
+            f"cannot {purpose}: {problem}. Put the data files the config names "
+            "back (bundle.json lists them with their SHA-256)."
+        )
+
+
+def set_evaluation(directory: str, evaluation: dict) -> dict:
+    """Puts `evaluation` into the bundle in `directory` (its `bundle.json`
+    only, rewritten atomically: the weights, and so what identifies the
+    trained model, stay as they are); returns the new metadata."""
+    path = os.path.join(directory, BUNDLE_FILE)
+    metadata = _read_json(path)
+    metadata["evaluation"] = evaluation
+    atomic_write_json(path, metadata)
+    return metadata
+
+
 def copy_bundle(source: str, destination: str) -> None:
     """Copies the bundle files of folder `source` into `destination`."""
     metadata = _read_json(os.path.join(source, BUNDLE_FILE))

@@ -1,15 +1,18 @@
 """`nlp-lstm card` and `nlp-lstm align`: what a model is, and what it looks at.
 
-nlp-lstm card MODEL [--json]
+nlp-lstm card MODEL [--json] [--evaluate]
 nlp-lstm align --model DIR [--beam-size N] [--plot OUT.png] [--text TEXT] < sentences
 
 `card` prints the model card written with the model (a run folder's
 `card.md`, a SavedModel's `assets.extra/model_card.md`, a `.tflite`'s
-`FILE.card.md`). `align` translates sentences (`--text`, else stdin lines)
-with a translator's Keras model (a run folder, or the bundle a SavedModel
-carries) and prints one JSON object a sentence: the pieces read, the pieces
-written and the attention weights between them; `--plot` draws each as a
-heatmap (`OUT.png` for one sentence, `OUT-1.png`, `OUT-2.png`, ... for more).
+`FILE.card.md`); `--evaluate` first measures a run folder on its test set
+again and rewrites its card and plots (runs made before cards).
+
+`align` translates sentences (`--text`, else stdin lines) with a translator's
+Keras model (a run folder, or the bundle a SavedModel carries) and prints
+one JSON object a sentence: the pieces read, the pieces written and the
+attention weights between them; `--plot` draws each as a heatmap (`OUT.png`
+for one sentence, `OUT-1.png`, `OUT-2.png`, ... for more).
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ def add_commands(subparsers) -> None:
     )
     card.add_argument("model", help="run folder, SavedModel folder or FILE.tflite")
     card.add_argument("--json", action="store_true", help="print the JSON card")
+    card.add_argument("--evaluate", action="store_true",
+                      help="run folder: evaluate it on its test set again and "
+                           "rewrite its card and plots first (needs its data)")
     card.set_defaults(handler=card_command)
 
     align = subparsers.add_parser(
@@ -48,6 +54,8 @@ def card_command(args) -> int:
     from nlp_lstm.bundle.card import render_markdown
     from nlp_lstm.export.bundles import model_card
 
+    if args.evaluate:
+        evaluate_run(args.model)
     with common.user_errors():
         card = model_card(args.model)
     if args.json:
@@ -55,6 +63,22 @@ def card_command(args) -> int:
     else:
         print(render_markdown(card), end="")
     return 0
+
+
+def evaluate_run(path: str) -> None:
+    """`card --evaluate`: the pipeline's `describe_run` of a run folder."""
+    with common.without_native_noise(), common.user_errors():
+        # Imported when the command runs: `nlp-lstm --help` starts without it.
+        from nlp_lstm.bundle import is_bundle, read_bundle
+        from nlp_lstm.pipelines import tagging, translation
+
+        if not is_bundle(path):
+            raise common.fail(
+                f"--evaluate needs a run folder (with bundle.json), got {path}: "
+                "evaluate the run the export came from, then export it again"
+            )
+        pipeline = {"translation": translation, "tagging": tagging}
+        pipeline[read_bundle(path).task].describe_run(path, verbose=0)
 
 
 def plot_paths(plot: str, count: int) -> list[str]:

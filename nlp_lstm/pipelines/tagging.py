@@ -7,8 +7,9 @@ import dataclasses
 import os
 
 from nlp_lstm import config as config_lib
-from nlp_lstm.bundle import TaggerBundle
+from nlp_lstm.bundle import TaggerBundle, load_bundle
 from nlp_lstm.bundle.card import write_run_card
+from nlp_lstm.bundle.files import located_config, require_data, set_evaluation
 from nlp_lstm.data.batching import tagging_training_dataset
 from nlp_lstm.evaluation import plots
 from nlp_lstm.evaluation.slices import tagging_slices
@@ -21,7 +22,7 @@ from nlp_lstm.training.inputs import init_pretrained_embeddings, tagging_data
 from nlp_lstm.training.losses import tagger_loss
 from nlp_lstm.training.optimizers import build_optimizer
 from nlp_lstm.training.tbptt import TruncatedBPTT
-from nlp_lstm.training.trainer import set_seed, train
+from nlp_lstm.training.trainer import read_history, set_seed, train
 from nlp_lstm.utils.files import atomic_write_json, exclusive_folder
 
 SAMPLE_SENTENCES = 8
@@ -85,12 +86,7 @@ def _run(config: config_lib.TaggingConfig, verbose: int) -> dict:
     scores = tagging_scores(gold["test"], predicted, data.scheme)
     bundle.metadata["evaluation"] = test_evaluation(config, data, predicted, scores)
     bundle.save(config.run_dir)
-    card_path = write_run_card(bundle, config.run_dir)
-    plot_paths = (
-        draw_plots(config, result.history, gold["test"], predicted)
-        if config.card.plots
-        else []
-    )
+    card_path, plot_paths = describe(config, bundle, result.history, data, predicted)
     export_path = (
         export_saved_model(bundle, run_dir=config.run_dir)
         if config.export.enabled
@@ -212,3 +208,47 @@ def draw_plots(config, history: list[dict], gold, predicted) -> list:
             f"{config.name}: test tokens, gold against predicted",
         ))
     return paths
+
+
+def describe(config, bundle, history, data, predicted) -> tuple[str, list[str]]:
+    """Writes the run folder's model card and (`card.plots`) its plots;
+    returns their paths."""
+    card_path = write_run_card(bundle, config.run_dir)
+    if not config.card.plots:
+        return card_path, []
+    return card_path, draw_plots(config, history, data.gold["test"], predicted)
+
+
+def describe_run(run_dir: str, verbose: int = 1) -> dict:
+    """Evaluates a tagger's run folder on its test set again and writes what
+    `run` writes after training: the evaluation in `bundle.json`, the card
+    and the plots (for runs made before cards, or after a change of the
+    `card` section). The training data must be there, unchanged.
+
+    Returns:
+        The evaluation.
+    """
+    with exclusive_folder(run_dir):
+        bundle = load_bundle(run_dir)
+        require_data(bundle.metadata, f"evaluate {run_dir} again")
+        # The data where it was trained from; the card where the run is now.
+        config = dataclasses.replace(
+            located_config(bundle.config, bundle.metadata), run_dir=run_dir
+        )
+        data = dataclasses.replace(
+            tagging_data(config), featurizer=bundle.featurizer,
+            tag_vocabulary=bundle.tag_vocabulary,
+        )
+        _, predicted = TaggerEvaluator(
+            bundle.model, bundle.featurizer, data.tokens["test"],
+            data.gold["test"], bundle.tag_vocabulary,
+        )()
+        scores = tagging_scores(data.gold["test"], predicted, data.scheme)
+        evaluation = test_evaluation(config, data, predicted, scores)
+        bundle.metadata = set_evaluation(run_dir, evaluation)
+        describe(config, bundle, read_history(run_dir), data, predicted)
+    if verbose:
+        metric = "f1" if config.is_entity_task else "accuracy"
+        print(f"{metric} {scores[metric]} on {scores.get('sentences', len(predicted))}"
+              f" test sentences; card: {os.path.join(run_dir, 'card.md')}")
+    return evaluation

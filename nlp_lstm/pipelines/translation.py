@@ -3,12 +3,14 @@ evaluate -> export."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 
 from nlp_lstm import config as config_lib
-from nlp_lstm.bundle import TranslatorBundle
+from nlp_lstm.bundle import TranslatorBundle, load_bundle
 from nlp_lstm.bundle.card import write_run_card
+from nlp_lstm.bundle.files import located_config, require_data, set_evaluation
 from nlp_lstm.data.batching import (
     encode_split,
     translation_dataset,
@@ -25,7 +27,7 @@ from nlp_lstm.text import sentencepiece as sp
 from nlp_lstm.training.inputs import tokenizer_models
 from nlp_lstm.training.losses import translator_loss
 from nlp_lstm.training.optimizers import build_optimizer
-from nlp_lstm.training.trainer import set_seed, train
+from nlp_lstm.training.trainer import read_history, set_seed, train
 from nlp_lstm.utils.files import (
     atomic_write_bytes,
     atomic_write_json,
@@ -104,12 +106,7 @@ def _run(config: config_lib.TranslationConfig, verbose: int) -> dict:
         config, corpus, hypotheses, scores, dropped
     )
     bundle.save(config.run_dir)
-    card_path = write_run_card(bundle, config.run_dir)
-    plot_paths = (
-        draw_plots(config, bundle, result.history, list(test["source"]))
-        if config.card.plots
-        else []
-    )
+    card_path, plot_paths = describe(config, bundle, result.history)
     export_path = (
         export_saved_model(bundle, run_dir=config.run_dir)
         if config.export.enabled
@@ -258,3 +255,47 @@ def draw_plots(config, bundle, history: list[dict], test_sources: list[str]) -> 
             f"{examples[index - 1]}\n-> {aligned['translation']}",
         ))
     return paths
+
+
+def describe(config, bundle, history: list[dict]) -> tuple[str, list[str]]:
+    """Writes the run folder's model card and (`card.plots`) its plots;
+    returns their paths."""
+    card_path = write_run_card(bundle, config.run_dir)
+    if not config.card.plots:
+        return card_path, []
+    examples = bundle.metadata.get("samples", [])
+    return card_path, draw_plots(config, bundle, history, examples)
+
+
+def describe_run(run_dir: str, verbose: int = 1) -> dict:
+    """Evaluates a translator's run folder on its test set again and writes
+    what `run` writes after training: the evaluation in `bundle.json`, the
+    card and the plots (for runs made before cards, or after a change of
+    the `card` section). The training data must be there, unchanged.
+
+    Returns:
+        The evaluation.
+    """
+    with exclusive_folder(run_dir):
+        bundle = load_bundle(run_dir)
+        require_data(bundle.metadata, f"evaluate {run_dir} again")
+        # The data where it was trained from; the card where the run is now.
+        config = dataclasses.replace(
+            located_config(bundle.config, bundle.metadata), run_dir=run_dir
+        )
+        corpus, _ = load_parallel_corpus(config.data)
+        _, _, dropped = encode_split(
+            config, sp.processor(bundle.tokenizers["source"]),
+            sp.processor(bundle.tokenizers["target"]), corpus["train"],
+        )
+        test = corpus["test"]
+        hypotheses = bundle.translate(list(test["source"]))
+        scores = corpus_scores(hypotheses, list(test["target"]))
+        evaluation = test_evaluation(config, corpus, hypotheses, scores, dropped)
+        bundle.metadata = set_evaluation(run_dir, evaluation)
+        describe(config, bundle, read_history(run_dir))
+    if verbose:
+        print(f"BLEU {scores['bleu']} on {scores['sentences']} test sentences; "
+              f"card: {os.path.join(run_dir, 'card.md')}")
+    return evaluation
+

@@ -421,6 +421,11 @@ def _save_weights_atomically(model: keras.Model, path: str) -> None:
     atomic_write_with(path, model.save_weights)
 
 
+def read_history(run_dir: str) -> list:
+    """The evaluations a run folder's training logged (`history.json`)."""
+    return _load_history(os.path.join(run_dir, "history.json"))
+
+
 def _load_history(path: str) -> list:
     if not os.path.exists(path):
         return []

@@ -152,6 +152,14 @@ def tiny_config(tmp_path, name, extra=()):
     return config_lib.load(config_lib.TaggingConfig, path, overrides)
 
 
+def read_test_split(config):
+    """The tokens and gold tags of the test sentences a run was scored on."""
+    from nlp_lstm.data.conll import load_tagging_corpus
+
+    test = load_tagging_corpus(config.data)[0]["test"]
+    return [list(t) for t in test["tokens"]], [list(t) for t in test["tags"]]
+
+
 def text(tensor):
     return [[t.decode("utf-8") for t in row] for row in tensor.numpy()]
 
@@ -250,6 +258,34 @@ def test_entity_pipeline_exports_a_savedmodel_that_reloads_in_a_fresh_process(
     with pytest.raises(SystemExit, match="--source is a flag of translation models"):
         cli.main(args + ["--source", str(data)])
 
+    # The model card: `evaluate`'s scores on the same test sentences, per
+    # type as the report; the slices cover the test set; a confusion matrix.
+    card = json.loads((tmp_path / "run" / "card.json").read_text())
+    overall = card["evaluation"]["slices"]["overall"]
+    assert overall["f1"] == saved["f1"] and overall["accuracy"] == saved["accuracy"]
+    families = card["evaluation"]["slices"]["slices"]
+    by_type = {row["slice"]: row for row in families["type"]}
+    assert {name: row["f1"] for name, row in by_type.items()} == {
+        name: row["f1"] for name, row in saved["per_type"].items()
+    }
+    test_file = tmp_path / "test.conll"
+    with open(test_file, "w", encoding="utf-8") as stream:
+        for tokens, tags in zip(*read_test_split(config), strict=True):
+            stream.writelines(f"{t}\t{g}\n" for t, g in zip(tokens, tags, strict=True))
+            stream.write("\n")
+    capsys.readouterr()
+    assert cli.main(["evaluate", "--model", str(tmp_path / "run"), "--data",
+                     str(test_file)]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert (scores["f1"], scores["accuracy"]) == (overall["f1"], overall["accuracy"])
+    assert scores["sentences"] == saved["test_sentences"] == 60
+    assert sum(row["sentences"] for row in families["sentence_length"]) == 60
+    assert sum(row["tokens"] for row in families["vocabulary"]) == overall["tokens"]
+    assert sorted(os.path.basename(p) for p in report["plots"]) == [
+        "confusion.png", "training.png"
+    ]
+    before_card = json.loads((tmp_path / "run" / "card.json").read_text())
+
     # The run folder is a bundle: without its corpus, from another working
     # directory, it re-exports (SavedModel from the run folder, TFLite from
     # the SavedModel's own bundle) with the outputs of the first exports.
@@ -274,6 +310,14 @@ def test_entity_pipeline_exports_a_savedmodel_that_reloads_in_a_fresh_process(
     assert TFLiteTagger(after).tag(SENTENCES[:3]) == TFLiteTagger(before).tag(
         SENTENCES[:3]
     )
+    # The first file's card measured it on the test set; the second could not.
+    cards = [json.loads((tmp_path / f"{name}.card.json").read_text())
+             for name in ("before", "after")]
+    change = cards[0]["export"]["quality_change"]
+    assert change["measured"] and change["metric"] == "f1"
+    assert change["reference"] == before_card["evaluation"]["scores"]["f1"]
+    assert abs(change["change"]) <= 2.0  # float32: the same model
+    assert "is not on this machine" in cards[1]["export"]["quality_change"]["reason"]
 
 
 def test_pos_pipeline_reports_accuracy(tmp_path, monkeypatch):

@@ -245,6 +245,101 @@ def test_run_again_resumes_from_checkpoint_and_exports_next_version(tiny_run):
     ).read_bytes()
 
 
+def png_size(path) -> tuple[int, int]:
+    data = Path(path).read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    return tuple(int.from_bytes(data[i : i + 4], "big") for i in (16, 20))
+
+
+def test_model_card_scores_equal_evaluate_and_slices_partition(
+    tiny_run, tmp_path, capsys
+):
+    """The card of the run folder, of the SavedModel and `nlp-lstm card`: the
+    test scores are `evaluate`'s; each slice family covers the test set once."""
+    from nlp_lstm.cli import main
+    from nlp_lstm.data.parallel import load_parallel_corpus
+    from nlp_lstm.export.layout import card_paths
+
+    config, _, root = tiny_run
+    run_dir = root / "run"
+    # On disk: an earlier test ran the pipeline again (a second version).
+    report = json.loads((run_dir / "report.json").read_text())
+    card = json.loads((run_dir / "card.json").read_text())
+    evaluation = card["evaluation"]
+    overall = evaluation["slices"]["overall"]
+    assert overall["bleu"] == report["bleu"] and overall["chrf"] == report["chrf"]
+    test = load_parallel_corpus(config.data)[0]["test"]
+    source, reference = tmp_path / "test.src", tmp_path / "test.ref"
+    source.write_text("\n".join(test["source"]) + "\n", encoding="utf-8")
+    reference.write_text("\n".join(test["target"]) + "\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(run_dir), "--source", str(source),
+                 "--reference", str(reference)]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert (scores["bleu"], scores["chrf"]) == (overall["bleu"], overall["chrf"])
+    assert scores["sentences"] == overall["sentences"] == len(test) == 50
+    for family in ("source_length", "rare_words"):
+        rows = evaluation["slices"]["slices"][family]
+        assert sum(row["sentences"] for row in rows) == len(test), family
+    assert card["languages"] == [] and "languages" in card["missing"]
+    assert {f["sha256"] for f in card["training_data"]["files"]} == {
+        f["sha256"] for f in json.loads((run_dir / "bundle.json").read_text())["data"]
+    }
+
+    # The SavedModel carries the same card; `nlp-lstm card` prints it.
+    saved_json, saved_markdown = card_paths(report["export_path"])
+    saved = json.loads(Path(saved_json).read_text())
+    assert saved["export"] == {"format": "SavedModel"}
+    assert saved["evaluation"] == evaluation
+    capsys.readouterr()
+    assert main(["card", os.path.dirname(report["export_path"])]) == 0
+    printed = capsys.readouterr().out
+    assert printed == Path(saved_markdown).read_text()
+    assert printed.startswith(f"# Model card: {config.name}")
+    assert f"| all | 50 | {overall['bleu']:.2f} [" in printed
+    assert main(["card", str(run_dir), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == card
+
+    # Plots: training curves and one heatmap per drawn test sentence.
+    names = sorted(os.path.basename(path) for path in report["plots"])
+    assert names == ["attention_1.png", "attention_2.png", "attention_3.png",
+                     "training.png"]
+    assert all(min(png_size(path)) > 100 for path in report["plots"])
+
+
+def test_align_prints_attention_and_draws_it(tiny_run, tmp_path, capsys):
+    from nlp_lstm.cli import main
+
+    _, _, root = tiny_run
+    report = json.loads((root / "run" / "report.json").read_text())
+    capsys.readouterr()
+    plot = tmp_path / "align.png"
+    assert main(["align", "--model", os.path.dirname(report["export_path"]),
+                 "--text", "Tengo un perro muy grande.", "--plot", str(plot)]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    aligned = json.loads(line)
+    weights = aligned["weights"]
+    assert aligned["source_pieces"][-1] == "</s>"
+    assert len(weights) == len(aligned["target_pieces"]) >= 1
+    assert all(len(row) == len(aligned["source_pieces"]) for row in weights)
+    for row in weights:  # a distribution over the source pieces
+        assert abs(sum(row) - 1.0) < 1e-3 and min(row) >= 0.0
+    assert aligned["plot"] == str(plot) and min(png_size(plot)) > 100
+    with pytest.raises(SystemExit, match="--plot must name a .png file"):
+        main(["align", "--model", str(root / "run"), "--text", "Hola",
+              "--plot", str(tmp_path / "out.jpg")])
+
+
+def test_describe_run_reproduces_the_pipeline_evaluation(tiny_run):
+    from nlp_lstm.pipelines.translation import describe_run
+
+    _, _, root = tiny_run
+    run_dir = root / "run"
+    before = json.loads((run_dir / "card.json").read_text())["evaluation"]
+    assert describe_run(str(run_dir), verbose=0) == before
+    assert json.loads((run_dir / "card.json").read_text())["evaluation"] == before
+
+
 def test_the_run_works_without_its_corpus(tiny_run, tmp_path, monkeypatch):
     """Last in this file: moves the corpus away. The run folder is a bundle:
     from another working directory it loads, re-exports (from the bundle the
@@ -289,3 +384,16 @@ def test_the_run_works_without_its_corpus(tiny_run, tmp_path, monkeypatch):
     after = export_tflite(str(run_dir), str(tmp_path / "after.tflite"))
     expected = TFLiteTranslator(before).translate(SENTENCES)
     assert TFLiteTranslator(after).translate(SENTENCES) == expected
+
+    # The cards beside the files: the first export measured its quality on
+    # the test set; without the corpus it says why it could not.
+    cards = [json.loads(Path(path[: -len(".tflite")] + ".card.json").read_text())
+             for path in (before, after)]
+    measured = cards[0]["export"]["quality_change"]
+    assert measured["measured"] and measured["metric"] == "bleu"
+    assert measured["sentences"] == 50
+    assert measured["reference"] == cards[0]["evaluation"]["scores"]["bleu"]
+    assert measured["change"] == round(measured["exported"] - measured["reference"], 2)
+    reason = cards[1]["export"]["quality_change"]["reason"]
+    assert "is not on this machine" in reason
+    assert cards[1]["evaluation"] == cards[0]["evaluation"]

@@ -9,6 +9,7 @@ import warnings
 
 from nlp_lstm.bundle import TranslatorBundle
 from nlp_lstm.bundle import card as card_lib
+from nlp_lstm.bundle.files import data_problem, located_config
 from nlp_lstm.data.conll import load_tagging_corpus
 from nlp_lstm.data.parallel import load_parallel_corpus
 from nlp_lstm.evaluation.tagging import score_tagging
@@ -21,7 +22,6 @@ from nlp_lstm.export.tflite.runtime import TruncationWarning, load_runner
 from nlp_lstm.export.tflite.tagger import TaggerTFLite
 from nlp_lstm.export.tflite.translator import TranslatorTFLite
 from nlp_lstm.text.words import CASING
-from nlp_lstm.utils.files import sha256_file
 
 FORMAT = "nlp_lstm.tflite/1"
 
@@ -269,15 +269,11 @@ def export_tflite(
 
 def _test_set(bundle):
     """The bundle's test set read from its config's data files, or the
-    reason it cannot be: a file missing or changed since training (its
-    SHA-256 differs from the bundle's record)."""
-    for record in bundle.metadata.get("data", []):
-        path = record["path"]
-        if not os.path.isfile(path):
-            return None, f"the training data file {path} is not on this machine"
-        if sha256_file(path) != record["sha256"]:
-            return None, f"{path} changed since training (its SHA-256 differs)"
-    config = bundle.config
+    reason it cannot be (`data_problem`)."""
+    problem = data_problem(bundle.metadata)
+    if problem is not None:
+        return None, problem
+    config = located_config(bundle.config, bundle.metadata)
     if bundle.task == "translation":
         corpus, _ = load_parallel_corpus(config.data)
         return corpus["test"], None
