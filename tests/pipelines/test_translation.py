@@ -281,7 +281,10 @@ def test_model_card_scores_equal_evaluate_and_slices_partition(
     for family in ("source_length", "rare_words"):
         rows = evaluation["slices"]["slices"][family]
         assert sum(row["sentences"] for row in rows) == len(test), family
-    assert card["languages"] == [] and "languages" in card["missing"]
+    # Stated in the config's `card` section, or listed as missing.
+    assert card["languages"] == ["Spanish", "English"]
+    assert card["training_data"]["licence"].startswith("CC BY 2.0 FR")
+    assert card["missing"] == ["contact"]
     assert {f["sha256"] for f in card["training_data"]["files"]} == {
         f["sha256"] for f in json.loads((run_dir / "bundle.json").read_text())["data"]
     }
