@@ -383,7 +383,8 @@ class CardConfig:
         rare_below: words of the test set seen fewer times than this in the
             training data are "rare" in the card's slices.
         plots: write the training curves, attention heatmaps and confusion
-            matrix into the run folder's `plots/`.
+            matrix into the run folder's `plots/` (translators then also log
+            validation BLEU at each evaluation, for its curve).
         attention_examples: test sentences drawn as attention heatmaps.
     """
 

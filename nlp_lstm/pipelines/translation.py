@@ -72,7 +72,11 @@ def _run(config: config_lib.TranslationConfig, verbose: int) -> dict:
         config, model, tokenizers,
         metadata={"samples": list(test["source"])[:SAMPLE_SENTENCES]},
     )
-    validation_bleu = config.training.early_stopping_metric == "val_bleu"
+    # Validation BLEU (greedy, on the first dev sentences) when it stops
+    # training, and for the training curves of the run's plots.
+    validation_bleu = (
+        config.training.early_stopping_metric == "val_bleu" or config.card.plots
+    )
     validator = TranslationValidator(
         model,
         # Validation loss is the plain negative log-likelihood (no smoothing).

@@ -306,6 +306,32 @@ def test_cli_inspect_and_tflite_run(translator_files, monkeypatch, capsys):
     assert [o["translation"] for o in outputs] == expected
 
 
+def test_cli_card_of_a_tflite_says_what_was_not_measured(
+    translator_files, tmp_path, capsys
+):
+    path = translator_files["none"]
+    card_path = convert_lib.sidecar_paths(path)["card"]
+    card = json.loads(pathlib.Path(card_path).read_text())
+    assert card["export"]["format"] == "tflite"
+    assert card["export"]["quantization"] == "none"
+    # A bundle saved without a pipeline has no evaluation to compare with.
+    assert card["export"]["quality_change"] == {
+        "measured": False,
+        "reason": "the bundle has no test-set evaluation to compare with",
+    }
+    assert convert_lib.read_metadata(path)["files"]["card"].endswith(".card.json")
+    capsys.readouterr()
+    assert cli.main(["card", path]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("# Model card: tiny_translator")
+    assert "- This copy: tflite, quantization none" in printed
+    assert "Quality change: not measured (the bundle has no test-set" in printed
+    lonely = tmp_path / "lonely.tflite"
+    shutil.copyfile(path, lonely)
+    with pytest.raises(SystemExit, match="has no model card beside it"):
+        cli.main(["card", str(lonely)])
+
+
 def _copy_set(path: str, destination) -> str:
     """Copies the files of the export set of `path` under another stem."""
     target = str(destination / "renamed.tflite")
