@@ -294,6 +294,38 @@ class EncoderConfig:
 
 
 @dataclasses.dataclass
+class ClusterConfig:
+    """The workers of `training.distribution: multi_worker`, when not given
+    by the `TF_CONFIG` environment variable (which it then overrides).
+
+    Attributes:
+        workers: `host:port` of every worker, the chief (worker 0) first.
+        index: this process's position in `workers`.
+        timeout_seconds: how long a worker waits for its peers (at start-up
+            and in every all-reduce) before it fails naming them.
+    """
+
+    workers: list[str] = dataclasses.field(default_factory=list)
+    index: int = -1
+    timeout_seconds: int = 120
+
+    def validate(self, prefix: str = "") -> None:
+        check_positive(self.timeout_seconds, join(prefix, "timeout_seconds"))
+        if self.workers and not 0 <= self.index < len(self.workers):
+            raise ConfigError(
+                f"{join(prefix, 'index')} must be from 0 to {len(self.workers) - 1} "
+                f"(the position of this worker in {join(prefix, 'workers')}), "
+                f"got {self.index}"
+            )
+        for address in self.workers:
+            host, _, port = address.rpartition(":")
+            if not host or not port.isdigit():
+                raise ConfigError(
+                    f"{join(prefix, 'workers')}: {address!r} is not host:port"
+                )
+
+
+@dataclasses.dataclass
 class TrainingConfig:
     optimizer: typing.Literal["adam", "rmsprop"] = "adam"
     learning_rate: float = 1e-3
@@ -316,9 +348,16 @@ class TrainingConfig:
     # one tower (tests/training/test_training_step.py and
     # tests/training/test_dropout_statistics.py).
     towers: int = 0
+    # Replicas with tf.distribute (`nlp_lstm.training.distribute`): `none`;
+    # `mirrored`, `replicas` logical CPU devices of this machine; or
+    # `multi_worker`, one process per worker (`TF_CONFIG` or `cluster`).
+    distribution: typing.Literal["none", "mirrored", "multi_worker"] = "none"
+    replicas: int = 2
+    cluster: ClusterConfig = dataclasses.field(default_factory=ClusterConfig)
 
     def validate(self, prefix: str = "") -> None:
         check_positive(self.towers, join(prefix, "towers"), allow_zero=True)
+        check_positive(self.replicas, join(prefix, "replicas"))
         check_positive(self.learning_rate, join(prefix, "learning_rate"))
         check_positive(self.steps, join(prefix, "steps"))
         check_positive(self.eval_every, join(prefix, "eval_every"))

@@ -18,6 +18,8 @@ from nlp_lstm.evaluation.validation import TaggerEvaluator
 from nlp_lstm.export.bundles import export_saved_model
 from nlp_lstm.models.tagger import build_tagger
 from nlp_lstm.text.words import PAD
+from nlp_lstm.training import distribute
+from nlp_lstm.training.distribute import Distribution
 from nlp_lstm.training.inputs import init_pretrained_embeddings, tagging_data
 from nlp_lstm.training.losses import tagger_loss
 from nlp_lstm.training.optimizers import build_optimizer
@@ -37,44 +39,55 @@ def run(config: config_lib.TaggingConfig, verbose: int = 1) -> dict:
         `per_type`, `export_path` (None when export is disabled),
         `train_seconds`, and the data, vocabulary and validation details.
     """
-    with exclusive_folder(config.run_dir):
-        return _run(config, verbose)
+    strategy, role = distribute.setup(config.training)
+    with distribute.worker_config(config, role) as (config, restore_dir):
+        distribution = Distribution(strategy, role, restore_dir)
+        with exclusive_folder(config.run_dir):
+            report = _run(config, verbose if role.is_chief else 0, distribution)
+        distribute.finish(distribution)
+        return report
 
 
-def _run(config: config_lib.TaggingConfig, verbose: int) -> dict:
+def _run(config: config_lib.TaggingConfig, verbose: int,
+         distribution: Distribution) -> dict:
     config_lib.check_memory(config)
     set_seed(config.training.seed)
     os.makedirs(config.run_dir, exist_ok=True)
     data = tagging_data(config)
     tokens, gold, featurizer = data.tokens, data.gold, data.featurizer
     words, chars = featurizer.words, featurizer.chars
-    model = build_tagger(config.model, data.tag_vocabulary, words.size, chars.size)
+    with distribute.scope(distribution.strategy):
+        model = build_tagger(config.model, data.tag_vocabulary, words.size, chars.size)
     pretrained_found = init_pretrained_embeddings(model, config, words)
     validation = TaggerEvaluator(
         model, featurizer, tokens["dev"], gold["dev"], data.tag_vocabulary
     )
     train_ids = [data.tag_vocabulary.encode(tags) for tags in gold["train"]]
-    result = train(
-        model,
-        build_optimizer(config.training),
-        tagger_loss(featurizer),
-        tagging_training_dataset(
-            tokens["train"], train_ids, config.data.max_length,
-            config.data.batch_size, config.data.shuffle_buffer,
-            config.training.seed, pad=PAD,
-        ),
-        lambda model: validation.metrics(data.scheme, config.is_entity_task),
-        dataclasses.replace(
-            config.training, early_stopping_metric=config.early_stopping_metric
-        ),
-        config.run_dir,
-        verbose=verbose,
-        gradient_fn=(
-            TruncatedBPTT(model, featurizer, config.training.tbptt.chunk)
-            if config.training.tbptt.chunk
-            else None
-        ),
-    )
+    with distribute.scope(distribution.strategy):
+        result = train(
+            model,
+            build_optimizer(config.training),
+            tagger_loss(featurizer),
+            tagging_training_dataset(
+                tokens["train"], train_ids, config.data.max_length,
+                config.data.batch_size, config.data.shuffle_buffer,
+                config.training.seed, pad=PAD,
+            ),
+            lambda model: validation.metrics(data.scheme, config.is_entity_task),
+            dataclasses.replace(
+                config.training, early_stopping_metric=config.early_stopping_metric
+            ),
+            config.run_dir,
+            verbose=verbose,
+            strategy=distribution.strategy,
+            role=distribution.role,
+            restore_dir=distribution.restore_dir,
+            gradient_fn=(
+                TruncatedBPTT(model, featurizer, config.training.tbptt.chunk)
+                if config.training.tbptt.chunk
+                else None
+            ),
+        )
     samples = [" ".join(row) for row in tokens["test"][:SAMPLE_SENTENCES]]
     bundle = TaggerBundle(
         config, model, featurizer, data.tag_vocabulary,

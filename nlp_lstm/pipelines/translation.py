@@ -24,6 +24,8 @@ from nlp_lstm.evaluation.validation import TranslationValidator
 from nlp_lstm.export.bundles import export_saved_model
 from nlp_lstm.models.translator import build_translator
 from nlp_lstm.text import sentencepiece as sp
+from nlp_lstm.training import distribute
+from nlp_lstm.training.distribute import Distribution
 from nlp_lstm.training.inputs import tokenizer_models
 from nlp_lstm.training.losses import translator_loss
 from nlp_lstm.training.optimizers import build_optimizer
@@ -43,11 +45,17 @@ def run(config: config_lib.TranslationConfig, verbose: int = 1) -> dict:
 
     The run folder ends up a bundle (`nlp_lstm.load(config.run_dir)`).
     """
-    with exclusive_folder(config.run_dir):
-        return _run(config, verbose)
+    strategy, role = distribute.setup(config.training)
+    with distribute.worker_config(config, role) as (config, restore_dir):
+        distribution = Distribution(strategy, role, restore_dir)
+        with exclusive_folder(config.run_dir):
+            report = _run(config, verbose if role.is_chief else 0, distribution)
+        distribute.finish(distribution)
+        return report
 
 
-def _run(config: config_lib.TranslationConfig, verbose: int) -> dict:
+def _run(config: config_lib.TranslationConfig, verbose: int,
+         distribution: Distribution) -> dict:
     os.makedirs(config.run_dir, exist_ok=True)
     atomic_write_json(
         os.path.join(config.run_dir, "config.json"), config_lib.to_dict(config)
@@ -64,9 +72,10 @@ def _run(config: config_lib.TranslationConfig, verbose: int) -> dict:
 
     train_sources, train_targets, dropped = examples("train")
     dev_sources, dev_targets, _ = examples("dev")
-    model = build_translator(
-        config.model, source_processor.vocab_size(), target_processor.vocab_size()
-    )
+    with distribute.scope(distribution.strategy):
+        model = build_translator(
+            config.model, source_processor.vocab_size(), target_processor.vocab_size()
+        )
     test = corpus["test"]
     bundle = TranslatorBundle(
         config, model, tokenizers,
@@ -88,16 +97,20 @@ def _run(config: config_lib.TranslationConfig, verbose: int) -> dict:
         translate=bundle.text_translator(beam_size=1) if validation_bleu else None,
         texts=corpus["dev"][:VALIDATION_BLEU_SENTENCES],
     )
-    result = train(
-        model,
-        build_optimizer(config.training),
-        translator_loss(config.training.label_smoothing),
-        translation_training_dataset(config, train_sources, train_targets),
-        validator,
-        config.training,
-        config.run_dir,
-        verbose=verbose,
-    )
+    with distribute.scope(distribution.strategy):
+        result = train(
+            model,
+            build_optimizer(config.training),
+            translator_loss(config.training.label_smoothing),
+            translation_training_dataset(config, train_sources, train_targets),
+            validator,
+            config.training,
+            config.run_dir,
+            verbose=verbose,
+            strategy=distribution.strategy,
+            role=distribution.role,
+            restore_dir=distribution.restore_dir,
+        )
     start = time.perf_counter()
     hypotheses = bundle.translate(list(test["source"]))
     decode_seconds = time.perf_counter() - start

@@ -35,12 +35,35 @@ def build_schedule(config):
     return config.learning_rate
 
 
+class AllReducedGradients:
+    """An optimizer (mixin) whose gradients arrive all-reduced already, summed
+    over the replicas by `trainer.make_distributed_step`: Keras' own
+    per-replica sum in `apply_gradients` is skipped, so that gradient
+    clipping sees the global gradient (Keras clips each replica's share
+    before it sums them) and each step all-reduces once."""
+
+    def _all_reduce_sum_gradients(self, grads_and_vars):
+        return list(grads_and_vars)
+
+
+class AllReducedAdam(AllReducedGradients, keras.optimizers.Adam):
+    pass
+
+
+class AllReducedRMSprop(AllReducedGradients, keras.optimizers.RMSprop):
+    pass
+
+
 OPTIMIZERS = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}
+ALL_REDUCED = {"adam": AllReducedAdam, "rmsprop": AllReducedRMSprop}
 
 
 def build_optimizer(config) -> keras.optimizers.Optimizer:
-    """The optimizer of a `TrainingConfig`, clipping gradients by global norm."""
+    """The optimizer of a `TrainingConfig`, clipping gradients by global norm
+    (for `training.distribution` other than `none`, one that takes
+    all-reduced gradients: `AllReducedGradients`)."""
     kwargs = {"learning_rate": build_schedule(config)}
     if config.clip_norm:
         kwargs["global_clipnorm"] = config.clip_norm
-    return OPTIMIZERS[config.optimizer](**kwargs)
+    distributed = getattr(config, "distribution", "none") != "none"
+    return (ALL_REDUCED if distributed else OPTIMIZERS)[config.optimizer](**kwargs)

@@ -24,6 +24,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from nlp_lstm.training import distribute
+from nlp_lstm.training.optimizers import AllReducedGradients
 from nlp_lstm.utils.cores import usable_cores
 from nlp_lstm.utils.files import atomic_write_json, atomic_write_with
 
@@ -56,6 +58,9 @@ def train(
     run_dir: str,
     verbose: int = 1,
     gradient_fn=None,
+    strategy=None,
+    role=None,
+    restore_dir: str | None = None,
 ) -> TrainResult:
     """Trains `model` for `config.steps` steps (a `TrainingConfig`), resuming if
     `run_dir` holds checkpoints of the same run.
@@ -71,6 +76,12 @@ def train(
         evaluate_fn: `(model) -> dict` with the early-stopping metric.
         config: `TrainingConfig`.
         run_dir: where checkpoints, the best weights and logs go.
+        strategy: a `tf.distribute` strategy (`distribute.setup`) the model
+            and optimizer were built under, or None: each step is then
+            `make_distributed_step`.
+        role: the worker's `distribute.Role` (None: the only one).
+        restore_dir: str or None. Checkpoints to resume from when not
+            `run_dir`'s (workers other than the chief resume from its).
     """
     os.makedirs(run_dir, exist_ok=True)
     optimizer.build(model.trainable_variables)
@@ -97,8 +108,11 @@ def train(
         checkpoint, checkpoint_dir, max_to_keep=config.keep_checkpoints
     )
     remove_stale_checkpoints(checkpoint_dir, manager.checkpoints)
-    if manager.latest_checkpoint:
-        if not restore_checkpoint(manager.latest_checkpoint, state, random_state):
+    latest = manager.latest_checkpoint
+    if restore_dir is not None:
+        latest = tf.train.latest_checkpoint(restore_dir)
+    if latest:
+        if not restore_checkpoint(latest, state, random_state):
             # A failed iterator restore leaves the iterator unusable.
             state["iterator"] = iterator = iter(dataset)
             checkpoint = tf.train.Checkpoint(**state, random_state=random_state)
@@ -107,8 +121,7 @@ def train(
             )
         if verbose:
             print(
-                f"Resumed from {manager.latest_checkpoint} at step "
-                f"{int(optimizer.iterations.numpy())}"
+                f"Resumed from {latest} at step {int(optimizer.iterations.numpy())}"
             )
     best_weights = os.path.join(run_dir, "best.weights.h5")
     history_path = os.path.join(run_dir, "history.json")
@@ -116,9 +129,19 @@ def train(
     # Evaluations logged after the restored checkpoint happen again.
     history = [h for h in _load_history(history_path) if h["step"] <= restored_step]
 
-    train_step = make_train_step(
-        model, optimizer, loss_fn, config.towers, gradient_fn=gradient_fn
-    )
+    if strategy is not None:
+        if gradient_fn is not None:
+            raise ValueError(
+                "truncated BPTT (training.tbptt) runs in one process: set "
+                "training.distribution to none, or training.tbptt.chunk to 0"
+            )
+        train_step = make_distributed_step(
+            strategy, model, optimizer, loss_fn, config.towers
+        )
+    else:
+        train_step = make_train_step(
+            model, optimizer, loss_fn, config.towers, gradient_fn=gradient_fn
+        )
     writer = tf.summary.create_file_writer(os.path.join(run_dir, "logs"))
     step = int(optimizer.iterations.numpy())
     progress = keras.utils.Progbar(
@@ -129,6 +152,8 @@ def train(
     window_start, window_tokens = time.perf_counter(), 0.0
     while step < config.steps and not stopped_early:
         loss, tokens = train_step(next(iterator))
+        if role is not None:
+            distribute.started(role)
         step = int(optimizer.iterations.numpy())
         tokens = float(tokens)
         window_tokens += tokens
@@ -396,6 +421,69 @@ def make_train_step(model, optimizer, loss_fn, towers: int | None = None,
         loss, tokens, gradients = gradient_fn(batch)
         optimizer.apply_gradients(zip(gradients, variables))
         return loss, tokens
+
+    return train_step
+
+
+def batch_slice(batch, parts, index):
+    """Slice `index` of `split_batch(batch, parts)`, with tensors for `parts`
+    and `index` (a replica's share of the global batch)."""
+    flat = tf.nest.flatten(batch)
+    size = tf.shape(flat[0])[0]
+    share = size // parts
+    first = size - share * (parts - 1)
+    start = tf.where(index == 0, 0, first + (index - 1) * share)
+    length = tf.where(index == 0, first, share)
+    return tf.nest.pack_sequence_as(
+        batch, [tensor[start : start + length] for tensor in flat]
+    )
+
+
+def make_distributed_step(strategy, model, optimizer, loss_fn, towers=None):
+    """One training step over the replicas of `strategy`, `batch -> (loss,
+    tokens)`, equal (up to float rounding) to `make_train_step`'s on the same
+    global batch.
+
+    Each replica takes its slice of the batch (`batch_slice`; every worker
+    reads the same global batches), computes its gradients (`make_gradient_fn`,
+    its towers included), weights them by its share of the global token
+    count, and one all-reduce sums them. The optimizer then applies the
+    global gradient on each replica (`AllReducedGradients`: Keras does not
+    sum it again), so clipping sees the global gradient's norm."""
+    if not isinstance(optimizer, AllReducedGradients):
+        raise TypeError(
+            "a distributed step needs an optimizer that takes all-reduced "
+            "gradients: build it with training.optimizers.build_optimizer from "
+            "a config whose training.distribution is not none"
+        )
+    variables = model.trainable_variables
+    gradient_fn = make_gradient_fn(model, loss_fn, towers)
+    total_op = tf.distribute.ReduceOp.SUM
+
+    def replica_step(batch):
+        context = tf.distribute.get_replica_context()
+        part = batch_slice(
+            batch, context.num_replicas_in_sync, context.replica_id_in_sync_group
+        )
+        loss, tokens, gradients = gradient_fn(part)
+        tokens = tf.cast(tokens, tf.float32)
+        total = context.all_reduce(total_op, tokens)
+        share = tokens / tf.maximum(total, 1.0)
+        weighted = [tf.cast(loss, tf.float32) * share] + [
+            tf.convert_to_tensor(gradient) * tf.cast(share, gradient.dtype)
+            for gradient in gradients
+        ]
+        summed = context.all_reduce(total_op, weighted)
+        optimizer.apply_gradients(zip(summed[1:], variables))
+        return summed[0], total
+
+    def local(value):
+        return strategy.experimental_local_results(value)[0]
+
+    @tf.function(reduce_retracing=True)
+    def train_step(batch):
+        loss, tokens = strategy.run(replica_step, args=(batch,))
+        return local(loss), local(tokens)
 
     return train_step
 
