@@ -80,7 +80,6 @@ def _run(config: config_lib.TaggingConfig, verbose: int,
             config.run_dir,
             verbose=verbose,
             strategy=distribution.strategy,
-            role=distribution.role,
             restore_dir=distribution.restore_dir,
             gradient_fn=(
                 TruncatedBPTT(model, featurizer, config.training.tbptt.chunk)

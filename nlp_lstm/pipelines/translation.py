@@ -108,7 +108,6 @@ def _run(config: config_lib.TranslationConfig, verbose: int,
             config.run_dir,
             verbose=verbose,
             strategy=distribution.strategy,
-            role=distribution.role,
             restore_dir=distribution.restore_dir,
         )
     start = time.perf_counter()

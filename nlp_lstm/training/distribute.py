@@ -30,9 +30,9 @@ import dataclasses
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
-import threading
 
 import tensorflow as tf
 
@@ -146,36 +146,52 @@ def _logical_cpus(count: int) -> list[str]:
     return devices[:count]
 
 
+# The watchdog: a small process that waits for a line on its stdin and, if
+# none comes in time, prints the error and kills its parent (a start-up
+# blocked in native code ignores Python's signals and SIGTERM).
+_WATCHDOG = """
+import os, select, signal, sys
+ready, _, _ = select.select([sys.stdin], [], [], float(sys.argv[2]))
+if not ready:
+    sys.stderr.write(sys.argv[3] + "\\n")
+    sys.stderr.flush()
+    os.kill(int(sys.argv[1]), signal.SIGKILL)
+"""
+
+
 class PeerWatchdog:
-    """Ends this process with an error naming the peers when a multi-worker
-    start-up has not finished `timeout_seconds` after `start` (TensorFlow
-    waits for missing workers without a limit, in native code that a Python
-    exception cannot interrupt)."""
+    """Ends this process with an error naming the peers when the group has
+    not met `timeout_seconds` after `start`: TensorFlow's multi-worker
+    start-up waits for missing workers without a limit, in native code."""
 
     def __init__(self, role: Role):
         self.role = role
-        self._done = threading.Event()
+        self._process = None
+
+    def message(self) -> str:
+        role = self.role
+        return (
+            f"error: worker {role.index} ({role.workers[role.index]}) could not "
+            f"reach its peers {', '.join(role.peers)} within "
+            f"{role.timeout_seconds} s: start every worker of the cluster "
+            "(TF_CONFIG / training.cluster.workers), check the addresses and that "
+            "the ports are open (training.cluster.timeout_seconds sets the wait)"
+        )
 
     def start(self) -> PeerWatchdog:
-        if self.role.count > 1:
-            threading.Thread(target=self._watch, daemon=True).start()
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", _WATCHDOG, str(os.getpid()),
+             str(self.role.timeout_seconds), self.message()],
+            stdin=subprocess.PIPE,
+        )
         return self
 
     def done(self) -> None:
-        self._done.set()
-
-    def _watch(self) -> None:
-        if self._done.wait(self.role.timeout_seconds):
-            return
-        print(
-            f"error: worker {self.role.index} ({self.role.workers[self.role.index]}) "
-            f"could not reach its peers {', '.join(self.role.peers)} within "
-            f"{self.role.timeout_seconds} s: start every worker of the cluster "
-            "(TF_CONFIG / training.cluster.workers), check the addresses and that "
-            "the ports are open (training.cluster.timeout_seconds sets the wait)",
-            file=sys.stderr, flush=True,
-        )
-        os._exit(3)
+        if self._process is not None:
+            self._process.stdin.write(b"met\n")
+            self._process.stdin.close()
+            self._process.wait()
+            self._process = None
 
 
 def setup(training):
@@ -183,8 +199,9 @@ def setup(training):
     process; TensorFlow must not have run anything yet for `mirrored` and
     `multi_worker`). The strategy is None for `none`.
 
-    A multi-worker start-up is watched by a `PeerWatchdog`, which the
-    trainer stops after its first step (`role_watchdog`)."""
+    A multi-worker start-up is watched by a `PeerWatchdog` until one
+    all-reduce over the workers has gone through; later all-reduces fail
+    after `training.cluster.timeout_seconds` (`CommunicationOptions`)."""
     role = role_of(training)
     key = (training.distribution, training.replicas, role)
     if key in _STRATEGY:
@@ -203,7 +220,7 @@ def setup(training):
         )
     elif training.distribution == "multi_worker":
         os.environ["TF_CONFIG"] = json.dumps(tf_config(training))
-        _WATCHDOGS[role] = PeerWatchdog(role).start()
+        watchdog = PeerWatchdog(role).start()
         options = tf.distribute.experimental.CommunicationOptions(
             implementation=tf.distribute.experimental.CommunicationImplementation.RING,
             timeout_seconds=float(role.timeout_seconds),
@@ -211,18 +228,15 @@ def setup(training):
         strategy = tf.distribute.MultiWorkerMirroredStrategy(
             communication_options=options
         )
+        # One all-reduce: every worker is up and reachable.
+        strategy.reduce(
+            tf.distribute.ReduceOp.SUM,
+            strategy.run(lambda: tf.constant(1.0)),
+            axis=None,
+        )
+        watchdog.done()
     _STRATEGY[key] = strategy
     return strategy, role
-
-
-_WATCHDOGS: dict = {}
-
-
-def started(role: Role) -> None:
-    """The group has run a step together: stop watching the start-up."""
-    watchdog = _WATCHDOGS.pop(role, None)
-    if watchdog is not None:
-        watchdog.done()
 
 
 # How long the workers wait at the end for the chief to finish its test

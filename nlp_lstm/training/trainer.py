@@ -24,7 +24,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nlp_lstm.training import distribute
 from nlp_lstm.training.optimizers import AllReducedGradients
 from nlp_lstm.utils.cores import usable_cores
 from nlp_lstm.utils.files import atomic_write_json, atomic_write_with
@@ -59,7 +58,6 @@ def train(
     verbose: int = 1,
     gradient_fn=None,
     strategy=None,
-    role=None,
     restore_dir: str | None = None,
 ) -> TrainResult:
     """Trains `model` for `config.steps` steps (a `TrainingConfig`), resuming if
@@ -79,7 +77,6 @@ def train(
         strategy: a `tf.distribute` strategy (`distribute.setup`) the model
             and optimizer were built under, or None: each step is then
             `make_distributed_step`.
-        role: the worker's `distribute.Role` (None: the only one).
         restore_dir: str or None. Checkpoints to resume from when not
             `run_dir`'s (workers other than the chief resume from its).
     """
@@ -152,8 +149,6 @@ def train(
     window_start, window_tokens = time.perf_counter(), 0.0
     while step < config.steps and not stopped_early:
         loss, tokens = train_step(next(iterator))
-        if role is not None:
-            distribute.started(role)
         step = int(optimizer.iterations.numpy())
         tokens = float(tokens)
         window_tokens += tokens
