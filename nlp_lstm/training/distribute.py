@@ -37,6 +37,7 @@ import tempfile
 import tensorflow as tf
 
 from nlp_lstm.config import ConfigError
+from nlp_lstm.training.trainer import configure_threads
 
 # The one strategy of this process: TensorFlow allows a multi-worker
 # strategy (and logical devices) only before its runtime starts.
@@ -213,6 +214,8 @@ def setup(training):
         )
     strategy = None
     if training.distribution == "mirrored":
+        # As the towers: one inter-op thread per replica, the cores shared out.
+        configure_threads(training.replicas)
         devices = _logical_cpus(training.replicas)
         strategy = tf.distribute.MirroredStrategy(
             devices,
