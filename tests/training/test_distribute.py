@@ -172,3 +172,68 @@ def test_tf_config_is_read_and_checked(monkeypatch):
                              {"workers": ["a:1", "b:2"], "index": 2})
     with pytest.raises(config_lib.ConfigError, match="'a' is not host:port"):
         config_lib.from_dict(config_lib.ClusterConfig, {"workers": ["a"], "index": 0})
+
+
+def start_group(root, name, ports, extra, temporary):
+    workers = "[" + ",".join(f"localhost:{port}" for port in ports) + "]"
+    return [
+        start_worker(
+            overrides(root, name, [
+                "training.distribution=multi_worker",
+                f"training.cluster.workers={workers}",
+                f"training.cluster.index={index}",
+                "training.cluster.timeout_seconds=60", *extra,
+            ]),
+            temporary,
+        )
+        for index in range(len(ports))
+    ]
+
+
+@pytest.mark.slow  # about 2 minutes: three runs and a failure
+def test_killing_a_worker_stops_the_group_and_a_restart_resumes(tmp_path):
+    """Kill worker 1 after the chief's first checkpoint: the chief stops with
+    an error (no hang); the group started again resumes from the chief's
+    last checkpoint and ends with the weights of an uninterrupted run."""
+    import signal
+    import time
+
+    copy_lines(os.path.join(REPO_ROOT, "data/tatoeba_spa_eng/spa.txt.gz"),
+               tmp_path / "pairs.tsv.gz", 1000, gzip.open)
+    longer = ["training.steps=300", "training.checkpoint_every=50",
+              "training.eval_every=100"]
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    chief, other = start_group(tmp_path, "multi", free_ports(2), longer, temporary)
+    checkpoints = tmp_path / "multi" / "run" / "checkpoints"
+    deadline = time.time() + 300
+    while not (checkpoints / "ckpt-50.index").exists():
+        assert time.time() < deadline and chief.poll() is None, chief.stderr.read()
+        time.sleep(0.05)
+    other.send_signal(signal.SIGKILL)
+    other.communicate()
+    _, stderr = chief.communicate(timeout=300)
+    assert chief.returncode != 0  # it stopped: no hang
+    report = tmp_path / "multi" / "run" / "report.json"
+    assert not report.exists()
+    import tensorflow as tf
+
+    interrupted_at = int(tf.train.latest_checkpoint(str(checkpoints)).split("-")[-1])
+    assert 50 <= interrupted_at < 300
+
+    group = start_group(tmp_path, "multi", free_ports(2), longer, temporary)
+    for process in group:
+        _, stderr = process.communicate(timeout=600)
+        assert process.returncode == 0, stderr[-3000:]
+    assert json.loads(report.read_text())["train_steps"] == 300
+
+    from nlp_lstm.pipelines.translation import run
+
+    run(config_lib.load(
+        config_lib.TranslationConfig,
+        os.path.join(REPO_ROOT, "pipelines/configs/translation_tatoeba_es_en.yaml"),
+        overrides(tmp_path, "single", longer),
+    ), verbose=0)
+    one, two = weights(tmp_path / "single" / "run"), weights(tmp_path / "multi" / "run")
+    for expected, actual in zip(one, two, strict=True):
+        np.testing.assert_allclose(actual, expected, rtol=1e-3, atol=1e-5)
