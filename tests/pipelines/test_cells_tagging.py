@@ -36,6 +36,7 @@ def test_tagger_trains_exports_and_converts_with_each_cell(cell, tmp_path):
         [
             "training.steps=10",
             "training.eval_every=10",
+            "card.plots=false",
             "training.checkpoint_every=10",
             "model.encoder.num_layers=2",
             f"model.encoder.cell={cell}",

@@ -48,6 +48,7 @@ def translator_run(request, tmp_path_factory):
             "data.max_examples=200",
             "training.steps=12",
             "training.eval_every=12",
+            "card.plots=false",
             "tokenizer.vocab_size=400",
             "decoding.beam_size=3",
             f"run_dir={root / 'run'}",

@@ -31,6 +31,7 @@ translator = config_lib.load(
         "tokenizer.vocab_size=500", "decoding.beam_size=1",
         "model.embedding_dim=16", "model.encoder.units=8", "model.decoder.units=16",
         "training.steps=8", "training.eval_every=2", "export.enabled=false",
+        "card.plots=false",
         f"run_dir={out}/translator", f"tokenizer.directory={out}/tokenizers",
     ],
 )
@@ -48,6 +49,7 @@ tagger = config_lib.load(
         "model.encoder.units=16", "model.encoder.num_layers=1",
         "model.embedder.word_dropout=0.2", "training.steps=8",
         "training.eval_every=2", f"run_dir={out}/tagger", "export.enabled=false",
+        "card.plots=false",
     ],
 )
 tagger_report = tagging.run(tagger, verbose=0)

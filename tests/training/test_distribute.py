@@ -21,7 +21,7 @@ from tests.helpers import REPO_ROOT, copy_lines
 TINY = [
     "data.dev_size=20", "data.test_size=4", "data.max_examples=200",
     "data.batch_size=16", "tokenizer.vocab_size=400", "decoding.beam_size=1",
-    "training.steps=4", "training.eval_every=2", "training.checkpoint_every=2",
+    "training.steps=4", "training.eval_every=4", "training.checkpoint_every=4",
     "training.towers=1", "model.embedding_dim=16", "model.encoder.units=8",
     "model.decoder.units=16", "model.encoder.dropout=0", "model.decoder.dropout=0",
     "card.plots=false",
@@ -114,7 +114,7 @@ def test_two_workers_train_the_weights_of_one_process(tmp_path):
     # Both workers logged the one-process run's validation, and trained its
     # weights (within float rounding: the all-reduce adds in another order).
     for output in outputs:
-        assert [h["step"] for h in output["history"]] == [2, 4]
+        assert [h["step"] for h in output["history"]] == [4]
         for mine, theirs in zip(output["history"], single["history"], strict=True):
             np.testing.assert_allclose(mine["val_loss"], theirs["val_loss"], rtol=1e-5)
             np.testing.assert_allclose(

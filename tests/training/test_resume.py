@@ -37,6 +37,7 @@ OVERRIDES = [
     "training.keep_checkpoints=2",
     "training.patience=6",
     "export.enabled=false",
+    "card.plots=false",  # plots are tested in tests/pipelines
 ]
 TAGGER = [
     "pipelines/tagging.py",

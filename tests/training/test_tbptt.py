@@ -239,6 +239,7 @@ def test_document_level_pipeline_trains_with_tbptt(tmp_path):
             "model.embedder.char_units=4",
             "model.embedder.char_dim=4",
             "export.enabled=false",
+            "card.plots=false",
             f"run_dir={tmp_path / 'run'}",
         ],
     )
