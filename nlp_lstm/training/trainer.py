@@ -127,6 +127,7 @@ def train(
     history = [h for h in _load_history(history_path) if h["step"] <= restored_step]
 
     if strategy is not None:
+        check_same_step(strategy, int(optimizer.iterations.numpy()), restore_dir)
         if gradient_fn is not None:
             raise ValueError(
                 "truncated BPTT (training.tbptt) runs in one process: set "
@@ -418,6 +419,25 @@ def make_train_step(model, optimizer, loss_fn, towers: int | None = None,
         return loss, tokens
 
     return train_step
+
+
+def check_same_step(strategy, step: int, restore_dir: str | None) -> None:
+    """Fails unless every replica resumed at `step`: a worker that could not
+    read the chief's checkpoints would otherwise train from other weights."""
+    total = strategy.reduce(
+        tf.distribute.ReduceOp.SUM,
+        strategy.run(lambda: tf.constant(float(step), tf.float64)),
+        axis=None,
+    )
+    replicas = strategy.num_replicas_in_sync
+    if float(total.numpy()) != float(step) * replicas:
+        where = restore_dir or "this run folder's checkpoints"
+        raise RuntimeError(
+            f"the workers resumed at different steps (this one at {step}, "
+            f"{float(total.numpy()) / replicas:g} on average): every worker must "
+            f"read the chief's checkpoints ({where}); put the run folder on a file "
+            "system all workers share, at the same path"
+        )
 
 
 def batch_slice(batch, parts, index):

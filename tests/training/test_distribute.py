@@ -102,7 +102,7 @@ def test_two_workers_train_the_weights_of_one_process(tmp_path):
         config_lib.load(
             config_lib.TranslationConfig,
             os.path.join(REPO_ROOT, "pipelines/configs/translation_tatoeba_es_en.yaml"),
-            overrides(tmp_path, "single"),
+            overrides(tmp_path, "single", ["export.enabled=false"]),
         ),
         verbose=0,
     )
