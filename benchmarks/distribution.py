@@ -84,7 +84,7 @@ def child(mode: str, steps: int) -> dict:
     strategy, _ = distribute.setup(config.training)
     if strategy is None:
         trainer.configure_threads(trainer.resolve_towers(config.training.towers))
-    from nlp_lstm.data.batching import translation_dataset, translation_examples
+    from nlp_lstm.benchmarking.training import fixed_batches
     from nlp_lstm.data.parallel import load_parallel_corpus
     from nlp_lstm.models.translator import build_translator
     from nlp_lstm.text import sentencepiece as sp
@@ -93,17 +93,7 @@ def child(mode: str, steps: int) -> dict:
 
     corpus, _ = load_parallel_corpus(config.data)
     processor = sp.processor(_tokenizer(config, corpus))
-    train = corpus["train"].select(range(64 * 40))
-    sources, targets, _ = translation_examples(
-        processor.encode(list(train["source"])),
-        processor.encode(list(train["target"])),
-        config.data.max_length,
-    )
-    dataset = translation_dataset(
-        sources, targets, batch_size=64, bucket_width=config.data.bucket_width,
-        max_length=config.data.max_length, shuffle_buffer=len(sources), seed=1,
-    )
-    batches = list(dataset.take(steps))
+    batches = fixed_batches(config, corpus, processor, steps)
     loss_fn = translator_loss(config.training.label_smoothing)
     with distribute.scope(strategy):
         model = build_translator(

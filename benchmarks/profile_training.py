@@ -25,7 +25,7 @@ import tensorflow as tf
 from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
 from nlp_lstm import config as config_lib
-from nlp_lstm.data.batching import translation_dataset, translation_examples
+from nlp_lstm.benchmarking.training import fixed_batches
 from nlp_lstm.data.parallel import load_parallel_corpus
 from nlp_lstm.models.translator import build_translator
 from nlp_lstm.text import sentencepiece as sp
@@ -107,22 +107,7 @@ def main(argv=None) -> int:
     config = config_lib.load(config_lib.TranslationConfig, CONFIG, [])
     corpus, _ = load_parallel_corpus(config.data)
     processor = sp.processor(sp.load_model(TOKENIZER))
-    train = corpus["train"].select(range(64 * 40))
-    sources, targets, _ = translation_examples(
-        processor.encode(list(train["source"])),
-        processor.encode(list(train["target"])),
-        config.data.max_length,
-    )
-    dataset = translation_dataset(
-        sources,
-        targets,
-        batch_size=64,
-        bucket_width=config.data.bucket_width,
-        max_length=config.data.max_length,
-        shuffle_buffer=len(sources),
-        seed=1,
-    )
-    batches = list(dataset.take(args.steps))
+    batches = fixed_batches(config, corpus, processor, args.steps)
     model = build_translator(
         config.model, processor.vocab_size(), processor.vocab_size()
     )

@@ -25,6 +25,8 @@ from nlp_lstm.bundle import TaggerBundle, TranslatorBundle
 from nlp_lstm.data.batching import (
     encode_split,
     tagging_training_dataset,
+    translation_dataset,
+    translation_examples,
     translation_training_dataset,
 )
 from nlp_lstm.data.parallel import load_parallel_corpus
@@ -128,6 +130,24 @@ def translation_batches(setup: TranslationSetup, count: int) -> list:
         tf.nest.map_structure(lambda t: t.numpy(), batch)
         for batch in dataset.take(count)
     ]
+
+
+def fixed_batches(config, corpus, processor, count: int) -> list:
+    """`count` batches of 64 pairs drawn (seed 1) from the first 2,560
+    training pairs: the same batches for every run of the profiling and
+    distribution benchmarks (`benchmarks/profile_training.py`,
+    `benchmarks/distribution.py`)."""
+    train = corpus["train"].select(range(64 * 40))
+    sources, targets, _ = translation_examples(
+        processor.encode(list(train["source"])),
+        processor.encode(list(train["target"])),
+        config.data.max_length,
+    )
+    dataset = translation_dataset(
+        sources, targets, batch_size=64, bucket_width=config.data.bucket_width,
+        max_length=config.data.max_length, shuffle_buffer=len(sources), seed=1,
+    )
+    return list(dataset.take(count))
 
 
 def build_benchmark_translator(setup: TranslationSetup):

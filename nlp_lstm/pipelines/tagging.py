@@ -39,13 +39,7 @@ def run(config: config_lib.TaggingConfig, verbose: int = 1) -> dict:
         `per_type`, `export_path` (None when export is disabled),
         `train_seconds`, and the data, vocabulary and validation details.
     """
-    strategy, role = distribute.setup(config.training)
-    with distribute.worker_config(config, role) as (config, restore_dir):
-        distribution = Distribution(strategy, role, restore_dir)
-        with exclusive_folder(config.run_dir):
-            report = _run(config, verbose if role.is_chief else 0, distribution)
-        distribute.finish(distribution)
-        return report
+    return distribute.run_as_worker(config, verbose, _run)
 
 
 def _run(config: config_lib.TaggingConfig, verbose: int,

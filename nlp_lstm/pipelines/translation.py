@@ -45,13 +45,7 @@ def run(config: config_lib.TranslationConfig, verbose: int = 1) -> dict:
 
     The run folder ends up a bundle (`nlp_lstm.load(config.run_dir)`).
     """
-    strategy, role = distribute.setup(config.training)
-    with distribute.worker_config(config, role) as (config, restore_dir):
-        distribution = Distribution(strategy, role, restore_dir)
-        with exclusive_folder(config.run_dir):
-            report = _run(config, verbose if role.is_chief else 0, distribution)
-        distribute.finish(distribution)
-        return report
+    return distribute.run_as_worker(config, verbose, _run)
 
 
 def _run(config: config_lib.TranslationConfig, verbose: int,

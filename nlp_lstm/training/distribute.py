@@ -38,6 +38,7 @@ import tensorflow as tf
 
 from nlp_lstm.config import ConfigError
 from nlp_lstm.training.trainer import configure_threads
+from nlp_lstm.utils.files import exclusive_folder
 
 # The one strategy of this process: TensorFlow allows a multi-worker
 # strategy (and logical devices) only before its runtime starts.
@@ -262,6 +263,20 @@ def finish(distribution: Distribution) -> None:
 def scope(strategy):
     """`strategy.scope()`, or nothing for None."""
     return strategy.scope() if strategy is not None else contextlib.nullcontext()
+
+
+def run_as_worker(config, verbose: int, run_fn):
+    """Runs a pipeline as this process's worker: `run_fn(config, verbose,
+    distribution)` with the worker's config (`worker_config`) in its locked
+    run folder, then waits for the other workers (`finish`); returns what
+    `run_fn` returns. Workers other than the chief run quietly."""
+    strategy, role = setup(config.training)
+    with worker_config(config, role) as (config, restore_dir):
+        distribution = Distribution(strategy, role, restore_dir)
+        with exclusive_folder(config.run_dir):
+            report = run_fn(config, verbose if role.is_chief else 0, distribution)
+        finish(distribution)
+        return report
 
 
 @contextlib.contextmanager

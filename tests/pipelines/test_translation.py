@@ -39,8 +39,8 @@ def tiny_run(tmp_path_factory):
         "pipelines/configs/translation_tatoeba_es_en.yaml",
         [
             f"data.path={corpus}",
-            "data.dev_size=100",
-            "data.test_size=50",
+            "data.dev_size=40",
+            "data.test_size=20",
             "training.steps=30",
             "training.eval_every=15",
             "data.max_examples=300",
@@ -277,7 +277,7 @@ def test_model_card_scores_equal_evaluate_and_slices_partition(
                  "--reference", str(reference)]) == 0
     scores = json.loads(capsys.readouterr().out)
     assert (scores["bleu"], scores["chrf"]) == (overall["bleu"], overall["chrf"])
-    assert scores["sentences"] == overall["sentences"] == len(test) == 50
+    assert scores["sentences"] == overall["sentences"] == len(test) == 20
     for family in ("source_length", "rare_words"):
         rows = evaluation["slices"]["slices"][family]
         assert sum(row["sentences"] for row in rows) == len(test), family
@@ -299,7 +299,7 @@ def test_model_card_scores_equal_evaluate_and_slices_partition(
     printed = capsys.readouterr().out
     assert printed == Path(saved_markdown).read_text()
     assert printed.startswith(f"# Model card: {config.name}")
-    assert f"| all | 50 | {overall['bleu']:.2f} [" in printed
+    assert f"| all | 20 | {overall['bleu']:.2f} [" in printed
     assert main(["card", str(run_dir), "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == card
 
@@ -394,7 +394,7 @@ def test_the_run_works_without_its_corpus(tiny_run, tmp_path, monkeypatch):
              for path in (before, after)]
     measured = cards[0]["export"]["quality_change"]
     assert measured["measured"] and measured["metric"] == "bleu"
-    assert measured["sentences"] == 50
+    assert measured["sentences"] == 20
     assert measured["reference"] == cards[0]["evaluation"]["scores"]["bleu"]
     assert measured["change"] == round(measured["exported"] - measured["reference"], 2)
     reason = cards[1]["export"]["quality_change"]["reason"]
