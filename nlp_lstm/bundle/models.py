@@ -8,7 +8,13 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
-from nlp_lstm.bundle.files import BundleFiles, read_bundle, write_bundle
+from nlp_lstm.bundle.files import (
+    BundleFiles,
+    located_config,
+    read_bundle,
+    require_data,
+    write_bundle,
+)
 from nlp_lstm.decoding.translate import TextTranslator
 from nlp_lstm.models.tagger import Tagger, build_tagger
 from nlp_lstm.models.translator import Translator, build_translator
@@ -211,6 +217,18 @@ class TaggerBundle:
 
 
 BUNDLES = {"translation": TranslatorBundle, "tagging": TaggerBundle}
+
+
+def reopen_run(run_dir: str):
+    """`(bundle, config)` of a run folder about to be evaluated again: the
+    config reads the training data where the bundle recorded it (checked:
+    `require_data`) and writes into `run_dir` wherever the run has moved."""
+    bundle = load_bundle(run_dir)
+    require_data(bundle.metadata, f"evaluate {run_dir} again")
+    config = dataclasses.replace(
+        located_config(bundle.config, bundle.metadata), run_dir=run_dir
+    )
+    return bundle, config
 
 
 def load_bundle(path: str):

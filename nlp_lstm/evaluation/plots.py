@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import io
+import os
 
 import numpy as np
 
@@ -96,6 +97,19 @@ def training_curves(history: list[dict], path: str, title: str = "") -> str:
         figure.suptitle(title)
     figure.tight_layout()
     return _save(figure, path)
+
+
+def run_plots(run_dir: str, name: str, history: list[dict]) -> tuple[str, list]:
+    """`(folder, paths)`: a run folder's `plots/` (made if needed) and the
+    training curves drawn into it when the run logged evaluations."""
+    folder = os.path.join(run_dir, "plots")
+    os.makedirs(folder, exist_ok=True)
+    paths = []
+    if history:
+        paths.append(
+            training_curves(history, os.path.join(folder, "training.png"), name)
+        )
+    return folder, paths
 
 
 def attention_heatmap(source_pieces: list[str], target_pieces: list[str],

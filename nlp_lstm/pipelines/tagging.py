@@ -7,9 +7,10 @@ import dataclasses
 import os
 
 from nlp_lstm import config as config_lib
-from nlp_lstm.bundle import TaggerBundle, load_bundle
+from nlp_lstm.bundle import TaggerBundle
 from nlp_lstm.bundle.card import write_run_card
-from nlp_lstm.bundle.files import located_config, require_data, set_evaluation
+from nlp_lstm.bundle.files import set_evaluation
+from nlp_lstm.bundle.models import reopen_run
 from nlp_lstm.data.batching import tagging_training_dataset
 from nlp_lstm.evaluation import plots
 from nlp_lstm.evaluation.slices import tagging_slices
@@ -201,13 +202,7 @@ def test_evaluation(config, data, predicted: list[list[str]], scores: dict) -> d
 def draw_plots(config, history: list[dict], gold, predicted) -> list:
     """The run's training curves and the test set's confusion matrix, in
     `run_dir/plots/`; returns the paths."""
-    folder = os.path.join(config.run_dir, "plots")
-    os.makedirs(folder, exist_ok=True)
-    paths = []
-    if history:
-        paths.append(plots.training_curves(
-            history, os.path.join(folder, "training.png"), config.name
-        ))
+    folder, paths = plots.run_plots(config.run_dir, config.name, history)
     if any(gold):
         paths.append(plots.confusion_matrix(
             gold, predicted, os.path.join(folder, "confusion.png"),
@@ -235,12 +230,7 @@ def describe_run(run_dir: str, verbose: int = 1) -> dict:
         The evaluation.
     """
     with exclusive_folder(run_dir):
-        bundle = load_bundle(run_dir)
-        require_data(bundle.metadata, f"evaluate {run_dir} again")
-        # The data where it was trained from; the card where the run is now.
-        config = dataclasses.replace(
-            located_config(bundle.config, bundle.metadata), run_dir=run_dir
-        )
+        bundle, config = reopen_run(run_dir)
         data = dataclasses.replace(
             tagging_data(config), featurizer=bundle.featurizer,
             tag_vocabulary=bundle.tag_vocabulary,

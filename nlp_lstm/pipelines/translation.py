@@ -3,14 +3,14 @@ evaluate -> export."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 
 from nlp_lstm import config as config_lib
-from nlp_lstm.bundle import TranslatorBundle, load_bundle
+from nlp_lstm.bundle import TranslatorBundle
 from nlp_lstm.bundle.card import write_run_card
-from nlp_lstm.bundle.files import located_config, require_data, set_evaluation
+from nlp_lstm.bundle.files import set_evaluation
+from nlp_lstm.bundle.models import reopen_run
 from nlp_lstm.data.batching import (
     encode_split,
     translation_dataset,
@@ -247,13 +247,7 @@ def _test_description(config, sentences: int) -> str:
 def draw_plots(config, bundle, history: list[dict], test_sources: list[str]) -> list:
     """The run's training curves and the attention of a few test sentences,
     in `run_dir/plots/`; returns the paths."""
-    folder = os.path.join(config.run_dir, "plots")
-    os.makedirs(folder, exist_ok=True)
-    paths = []
-    if history:
-        paths.append(plots.training_curves(
-            history, os.path.join(folder, "training.png"), config.name
-        ))
+    folder, paths = plots.run_plots(config.run_dir, config.name, history)
     examples = [text for text in test_sources if text.strip()]
     examples = examples[: config.card.attention_examples]
     for index, aligned in enumerate(bundle.align(examples, beam_size=1), start=1):
@@ -287,12 +281,7 @@ def describe_run(run_dir: str, verbose: int = 1) -> dict:
         The evaluation.
     """
     with exclusive_folder(run_dir):
-        bundle = load_bundle(run_dir)
-        require_data(bundle.metadata, f"evaluate {run_dir} again")
-        # The data where it was trained from; the card where the run is now.
-        config = dataclasses.replace(
-            located_config(bundle.config, bundle.metadata), run_dir=run_dir
-        )
+        bundle, config = reopen_run(run_dir)
         corpus, _ = load_parallel_corpus(config.data)
         _, _, dropped = encode_split(
             config, sp.processor(bundle.tokenizers["source"]),
