@@ -241,7 +241,7 @@ def set_evaluation(directory: str, evaluation: dict) -> dict:
     only, rewritten atomically: the weights, and so what identifies the
     trained model, stay as they are); returns the new metadata."""
     path = os.path.join(directory, BUNDLE_FILE)
-    metadata = _read_json(path)
+    metadata = read_json(path)
     metadata["evaluation"] = evaluation
     atomic_write_json(path, metadata)
     return metadata
@@ -249,7 +249,7 @@ def set_evaluation(directory: str, evaluation: dict) -> dict:
 
 def copy_bundle(source: str, destination: str) -> None:
     """Copies the bundle files of folder `source` into `destination`."""
-    metadata = _read_json(os.path.join(source, BUNDLE_FILE))
+    metadata = read_json(os.path.join(source, BUNDLE_FILE))
     names = [BUNDLE_FILE, *_listed_files(metadata["files"])]
     os.makedirs(destination, exist_ok=True)
     for name in dict.fromkeys(names):
@@ -263,7 +263,7 @@ def _listed_files(files: dict) -> list[str]:
     return names
 
 
-def _read_json(path: str) -> dict:
+def read_json(path: str) -> dict:
     with open(path, encoding="utf-8") as stream:
         return json.load(stream)
 
@@ -303,7 +303,7 @@ def read_bundle(path: str) -> BundleFiles:
             "exported; for an older run, train it again or resume it (the run "
             "writes its bundle when it ends)."
         )
-    metadata = _read_json(metadata_path)
+    metadata = read_json(metadata_path)
     if metadata.get("format") != FORMAT:
         raise BundleError(
             f"{metadata_path}: unknown bundle format {metadata.get('format')!r}, "
@@ -318,7 +318,7 @@ def read_bundle(path: str) -> BundleFiles:
         raise BundleError(f"the bundle in {path} lacks {', '.join(missing)}")
     task = metadata["task"]
     config = config_lib.from_dict(
-        TASKS[task], _read_json(os.path.join(path, metadata["files"]["config"]))
+        TASKS[task], read_json(os.path.join(path, metadata["files"]["config"]))
     )
     files = BundleFiles(path, task, config, metadata)
     if task == "translation":
@@ -326,7 +326,7 @@ def read_bundle(path: str) -> BundleFiles:
             with open(os.path.join(path, name), "rb") as stream:
                 files.tokenizers[side] = stream.read()
     else:
-        files.vocabularies = _read_json(
+        files.vocabularies = read_json(
             os.path.join(path, metadata["files"]["vocabularies"])
         )
     return files

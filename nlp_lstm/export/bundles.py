@@ -7,23 +7,17 @@ copy each SavedModel version carries in `assets.extra/bundle/`.
 
 from __future__ import annotations
 
-import json
 import os
 
 from nlp_lstm import config as config_lib
 from nlp_lstm.bundle import card as card_lib
-from nlp_lstm.bundle.files import is_bundle, read_bundle, weights_digest
+from nlp_lstm.bundle.files import is_bundle, read_bundle, read_json, weights_digest
 from nlp_lstm.bundle.models import TaggerBundle, TranslatorBundle, load_bundle
 from nlp_lstm.export import layout
 from nlp_lstm.export.tagger import TaggerServing, export_tagger
 from nlp_lstm.export.tflite import convert as tflite_convert
 from nlp_lstm.export.translator import TranslatorModule, export_translator
 from nlp_lstm.text import sentencepiece as sp
-
-
-def read_json(path: str) -> dict:
-    with open(path, encoding="utf-8") as stream:
-        return json.load(stream)
 
 
 def check_model_folder(path: str) -> None:
