@@ -91,8 +91,6 @@ def ceiling_rate(model, rates: dict, flops_per_sentence: float, rows: int) -> fl
 def tensorflow_start_up() -> dict:
     """Seconds and resident MB of importing TensorFlow in a fresh process,
     as `nlp-lstm translate` does (`runtime.import_tensorflow`: no Keras)."""
-    # The peak from /proc (VmHWM, reset by exec), not getrusage's, which a
-    # child started by fork and exec inherits from its parent.
     code = (
         "import os, time\n"
         "os.environ['TF_CPP_MIN_LOG_LEVEL'] = '3'\n"
@@ -100,6 +98,8 @@ def tensorflow_start_up() -> dict:
         "start = time.perf_counter()\n"
         "runtime.import_tensorflow()\n"
         "seconds = time.perf_counter() - start\n"
+        # VmHWM, as `measure.peak_rss_mb` reads it (importing that module
+        # would import Keras first).
         "status = open('/proc/self/status').read()\n"
         "print(seconds, int(status.split('VmHWM:')[1].split()[0]) / 1024)\n"
     )

@@ -42,7 +42,20 @@ def timed(function, *args, **kwargs):
 
 
 def peak_rss_mb() -> float:
-    """Peak resident set size of this process so far, in MiB."""
+    """Peak resident set size of this process so far, in MiB.
+
+    On Linux, `VmHWM` of /proc/self/status: the peak of the memory this
+    program mapped. `getrusage`'s `ru_maxrss` survives `execve`, so a process
+    that a large one started (fork, then exec: every benchmark's child)
+    would report its parent's size instead.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as stream:
+            for line in stream:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     # ru_maxrss is in KiB on Linux, in bytes on macOS.
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024

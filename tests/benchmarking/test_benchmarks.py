@@ -4,6 +4,7 @@ has the promised schema and positive figures. No timing assertions."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import os
@@ -14,6 +15,7 @@ import pytest
 
 from nlp_lstm import config as config_lib
 from nlp_lstm.benchmarking import flops, runner
+from nlp_lstm.benchmarking import measure
 from nlp_lstm.benchmarking.measure import summarize
 from nlp_lstm.bundle import TaggerBundle
 from nlp_lstm.layers.encoder import StackedBidirectionalEncoder
@@ -106,6 +108,26 @@ def test_summarize_percentiles():
     assert (stats["median"], stats["p10"], stats["p90"]) == (6.0, 2.0, 10.0)
     with pytest.raises(ValueError):
         summarize([])
+
+
+def test_peak_memory_is_the_process_own():
+    # This process holds TensorFlow and Keras (hundreds of MB); a small child
+    # it starts must report its own peak, not the parent's that getrusage's
+    # ru_maxrss carries across exec.
+    parent = measure.peak_rss_mb()
+    code = (
+        "import resource, sys\n" + inspect.getsource(measure.peak_rss_mb)
+        + "print(peak_rss_mb())\n"
+    )
+    child = float(subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout)
+    assert parent > 200 and 0 < child < 100, (parent, child)
+    with open("/proc/self/status", encoding="ascii") as stream:
+        resident = int(stream.read().split("VmRSS:")[1].split()[0]) / 1024
+    block = bytearray(300 * 2**20)  # written (zero-filled), so resident
+    assert measure.peak_rss_mb() >= resident + 250
+    del block
 
 
 def test_trained_models_come_from_their_bundle(tmp_path):
