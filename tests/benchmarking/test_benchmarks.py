@@ -14,8 +14,7 @@ import sys
 import pytest
 
 from nlp_lstm import config as config_lib
-from nlp_lstm.benchmarking import flops, runner
-from nlp_lstm.benchmarking import measure
+from nlp_lstm.benchmarking import flops, measure, runner
 from nlp_lstm.benchmarking.measure import summarize
 from nlp_lstm.bundle import TaggerBundle
 from nlp_lstm.layers.encoder import StackedBidirectionalEncoder
