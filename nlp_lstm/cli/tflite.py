@@ -2,8 +2,9 @@
 
 nlp-lstm export-tflite --model RUN_OR_SAVEDMODEL --output FILE.tflite
     [--quantize none|float16|dynamic-int8] [--tokenizer in-graph|app]
-    [--skip-quality]
-nlp-lstm tflite-run --model FILE.tflite [--beam] [--format text|conll|json] < in
+    [--skip-quality] [--batch-size B]
+nlp-lstm tflite-run --model FILE.tflite [--beam] [--format text|conll|json]
+    [--threads N] [--workers N] < in
 nlp-lstm inspect FILE.tflite
 """
 
@@ -37,6 +38,7 @@ def export_command(args) -> int:
         beam_size=args.beam_size,
         max_tokens=args.max_tokens,
         measure_quality=not args.skip_quality,
+        batch_size=args.batch_size,
     )
     counts = op_counts(path)
     print(
@@ -56,7 +58,7 @@ def export_command(args) -> int:
 def run_command(args) -> int:
     if not os.path.isfile(args.model):
         raise SystemExit(f"error: file not found: {args.model}")
-    runner = load_runner(args.model, num_threads=args.threads)
+    runner = load_runner(args.model, num_threads=args.threads, workers=args.workers)
     with common.plain_warnings(TruncationWarning):
         _run_lines(runner, args)
     return 0
@@ -64,15 +66,16 @@ def run_command(args) -> int:
 
 def _run_lines(runner, args) -> None:
     out = sys.stdout
-    for line in common.stdin_text():
-        if isinstance(runner, TFLiteTranslator):
-            ids, score = runner.translate_ids(line, beam=args.beam)
+    if isinstance(runner, TFLiteTranslator):
+        for ids, score in runner.iter_translate_ids(common.stdin_text(), args.beam):
             text = runner.target_processor.decode(ids)
             if args.format == "json":
                 text = json.dumps({"translation": text, "score": score},
                                   ensure_ascii=False)
             out.write(text + "\n")
-            continue
+        out.flush()
+        return
+    for line in common.stdin_text():
         (result,) = runner.tag([line])
         if args.format == "json":
             out.write(json.dumps(result, ensure_ascii=False) + "\n")
@@ -116,6 +119,9 @@ def add_commands(subparsers) -> None:
                         help="tagger: longest sentence (longer ones are cut)")
     export.add_argument("--skip-quality", action="store_true",
                         help="do not run the file on the test set for its card")
+    export.add_argument("--batch-size", type=common.positive_int, default=None,
+                        help="translator: also a greedy signature for batches of "
+                        "this size (tflite-run then translates a batch a call)")
     export.set_defaults(handler=export_command)
 
     run = subparsers.add_parser(
@@ -124,7 +130,11 @@ def add_commands(subparsers) -> None:
     run.add_argument("--model", required=True, help="FILE.tflite")
     run.add_argument("--beam", action="store_true", help="translator: beam search")
     run.add_argument("--format", choices=["text", "conll", "json"], default="text")
-    run.add_argument("--threads", type=common.positive_int, default=1)
+    run.add_argument("--threads", type=common.positive_int, default=1,
+                     help="LiteRT threads of each interpreter")
+    run.add_argument("--workers", type=common.positive_int, default=1,
+                     help="translator with a batch signature: interpreters "
+                     "running batches at once (one per core is fastest)")
     run.set_defaults(handler=run_command)
 
     inspect = subparsers.add_parser("inspect", help="op list and size of a .tflite")

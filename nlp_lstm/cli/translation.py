@@ -1,9 +1,15 @@
 """`nlp-lstm translate`: translates stdin lines with an exported translator.
 
 nlp-lstm translate --model DIR [--beam-size N] [--batch-size N] < sources.txt
+nlp-lstm translate --model FILE.tflite --beam-size 1 [--threads N] < sources.txt
 
 `DIR` is a SavedModel version folder, a `saved_models/<name>` folder (its
-highest version) or a run folder. One translation a line goes to stdout.
+highest version) or a run folder. A `.tflite` runs on LiteRT, without
+TensorFlow: greedy lines (`--beam-size 1`) go through its batch signature
+when it was exported with `--batch-size`, one interpreter per thread (the
+fastest and smallest way to translate a file here: README, "Where the
+ceiling is"); beam search runs a sentence a call. One translation a line goes
+to stdout.
 """
 
 from __future__ import annotations
@@ -39,6 +45,8 @@ def add_commands(subparsers) -> None:
 
 def translate_command(args) -> int:
     """`nlp-lstm translate`: one translation per stdin line, on stdout."""
+    if args.model.endswith(".tflite"):
+        return _translate_tflite(args)
     # Start-up: TensorFlow (imported when the command runs, so that
     # `nlp-lstm --help` starts without it), the model and its first call.
     with common.without_native_noise(), common.user_errors():
@@ -55,5 +63,27 @@ def translate_command(args) -> int:
         )
         for line in translations:
             print(line, flush=False)
+    sys.stdout.flush()
+    return 0
+
+
+def _translate_tflite(args) -> int:
+    """`translate_command` of a `.tflite` on LiteRT (`--batch-size` is the
+    file's: it is fixed at export)."""
+    with common.user_errors():
+        from nlp_lstm.export.tflite.runtime import TFLiteTranslator
+
+        translator = TFLiteTranslator(args.model, workers=args.threads)
+        exported = translator.metadata.get("beam_size")
+        if args.beam_size not in (None, 1, exported):
+            raise common.fail(
+                f"{args.model} was exported with beam size {exported}; pass "
+                f"--beam-size 1 or {exported} (or re-export with --beam-size "
+                f"{args.beam_size})"
+            )
+        decode = translator.target_processor.decode
+        beam = args.beam_size != 1
+        for ids, _ in translator.iter_translate_ids(common.stdin_text(), beam):
+            print(decode(ids), flush=False)
     sys.stdout.flush()
     return 0

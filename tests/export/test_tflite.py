@@ -123,8 +123,9 @@ def translator_files(translator_source, tmp_path_factory):
     run_dir = directory / "run"
     translator_source.save(str(run_dir))
     files = {"none": str(directory / "tiny.none.tflite")}
+    # With a greedy signature for batches of 4 (the other files have none).
     assert cli.main(["export-tflite", "--model", str(run_dir), "--output",
-                     files["none"]]) == 0
+                     files["none"], "--batch-size", "4"]) == 0
     for quantize in ("float16", "dynamic-int8"):
         files[quantize] = export_tflite(
             translator_source, str(directory / f"tiny.{quantize}.tflite"),
@@ -144,7 +145,10 @@ def test_translator_files_are_builtin_with_fused_lstms(translator_files):
         assert metadata["quantization"] == ("none" if name == "in-graph" else name)
         assert metadata["beam_size"] == 3
         assert metadata["special_ids"]["eos"] == sp.EOS_ID
-        assert set(metadata["signatures"]) == {"translate_greedy", "translate_beam"}
+        batched = {"translate_greedy_batch"} if name == "none" else set()
+        assert set(metadata["signatures"]) == {
+            "translate_greedy", "translate_beam", *batched
+        }
     sizes = {name: len(open(path, "rb").read()) for name, path in
              translator_files.items()}
     # Tiny tensors stay float32 (the converter skips them), so only less.
@@ -304,6 +308,53 @@ def test_cli_inspect_and_tflite_run(translator_files, monkeypatch, capsys):
     outputs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     expected = TFLiteTranslator(path).translate(SENTENCES[:2] + [""])
     assert [o["translation"] for o in outputs] == expected
+
+
+def test_batched_greedy_equals_a_sentence_a_call(translator_files, monkeypatch,
+                                                 capsys):
+    path = translator_files["none"]
+    inputs = convert_lib.read_metadata(path)["signatures"]["translate_greedy_batch"]
+    assert inputs["inputs"]["source_ids"]["shape"] == [4, -1]
+    # 7 texts with 2 empty ones: a full batch of 4, then one of 1 padded to 4.
+    texts = SENTENCES + ["", "   "]
+    texts = [texts[i] for i in (0, 5, 1, 2, 6, 3, 4)]
+    runner = TFLiteTranslator(path, workers=2)
+    assert len(runner.batch_runners) == 2
+    batched = runner.translate_ids_batched(texts)
+    single = [runner.translate_ids(text) for text in texts]
+    assert [ids for ids, _ in batched] == [ids for ids, _ in single]
+    assert batched[1] == ([], 0.0) and batched[4] == ([], 0.0)
+    assert any(ids for ids, _ in batched)
+    np.testing.assert_allclose([s for _, s in batched], [s for _, s in single],
+                               rtol=1e-4, atol=1e-5)
+    # `tflite-run` takes the batch signature for greedy lines.
+    stdin = io.TextIOWrapper(io.BytesIO(("\n".join(texts) + "\n").encode("utf-8")),
+                             encoding="utf-8")
+    monkeypatch.setattr(sys, "stdin", stdin)
+    assert cli.main(["tflite-run", "--model", path, "--workers", "2", "--format",
+                     "json"]) == 0
+    printed = [json.loads(line) for line in capsys.readouterr().out.split("\n")[:-1]]
+    decode = runner.target_processor.decode
+    assert [row["translation"] for row in printed] == [
+        decode(ids) for ids, _ in single
+    ]
+    # So does `nlp-lstm translate` of a .tflite (LiteRT, no TensorFlow needed).
+    for beam_size, expected in (("1", single),
+                                ("3", [runner.translate_ids(t, True) for t in texts])):
+        stdin = io.TextIOWrapper(
+            io.BytesIO(("\n".join(texts) + "\n").encode("utf-8")), encoding="utf-8"
+        )
+        monkeypatch.setattr(sys, "stdin", stdin)
+        assert cli.main(["translate", "--model", path, "--beam-size", beam_size,
+                         "--threads", "2"]) == 0
+        assert capsys.readouterr().out.split("\n")[:-1] == [
+            decode(ids) for ids, _ in expected
+        ]
+    with pytest.raises(SystemExit, match="exported with beam size 3"):
+        cli.main(["translate", "--model", path, "--beam-size", "5"])
+    # A file without the signature says how to get it.
+    with pytest.raises(ValueError, match="--batch-size"):
+        TFLiteTranslator(translator_files["float16"]).translate_ids_batched(texts)
 
 
 def test_cli_card_of_a_tflite_says_what_was_not_measured(

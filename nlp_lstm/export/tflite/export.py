@@ -69,7 +69,7 @@ def _tensor(dtype: str, shape: list, doc: str) -> dict:
 
 
 def _translator(bundle: TranslatorBundle, output: str, tokenizer: str,
-                beam_size: int | None):
+                beam_size: int | None, batch_size: int | None = None):
     decoding, model = bundle.config.decoding, bundle.model
     beam_size = beam_size or max(decoding.beam_size, 2)
     spm = bundle.tokenizers
@@ -81,6 +81,7 @@ def _translator(bundle: TranslatorBundle, output: str, tokenizer: str,
         max_length_offset=decoding.max_length_offset,
         max_source_tokens=decoding.max_source_tokens,
         sentencepiece_model=spm["source"] if tokenizer == "in-graph" else None,
+        batch_size=batch_size,
     )
     extra = {"sentencepiece": spm["target"]}
     if spm["source"] != spm["target"]:
@@ -113,9 +114,12 @@ def _translator(bundle: TranslatorBundle, output: str, tokenizer: str,
             ),
         },
     }
+    signatures = {"translate_greedy": signature, "translate_beam": signature}
+    if batch_size:
+        signatures["translate_greedy_batch"] = _batch_signature(signature, batch_size)
     metadata = {
         "task": "translation",
-        "signatures": {"translate_greedy": signature, "translate_beam": signature},
+        "signatures": signatures,
         "beam_size": beam_size,
         "length_penalty": decoding.length_penalty,
         "max_length_ratio": decoding.max_length_ratio,
@@ -127,6 +131,20 @@ def _translator(bundle: TranslatorBundle, output: str, tokenizer: str,
         "detokenize": "outside the file, with the SentencePiece model",
     }
     return module, metadata, extra
+
+
+def _batch_signature(signature: dict, batch_size: int) -> dict:
+    """`signature` (batch 1) with `batch_size` rows in and out."""
+
+    def rows(tensor: dict, name: str) -> dict:
+        if name == "eos_id":
+            return tensor
+        return dict(tensor, shape=[batch_size] + tensor["shape"][1:])
+
+    return {
+        side: {name: rows(tensor, name) for name, tensor in tensors.items()}
+        for side, tensors in signature.items()
+    }
 
 
 def _tagger(bundle, output: str, tokenizer: str, max_tokens: int | None):
@@ -190,6 +208,7 @@ def export_tflite(
     beam_size: int | None = None,
     max_tokens: int | None = None,
     measure_quality: bool = True,
+    batch_size: int | None = None,
 ) -> str:
     """Exports a trained translator or tagger to `output` (`.tflite`), with
     its model card beside it (`FILE.card.json`, `FILE.card.md`).
@@ -210,6 +229,9 @@ def export_tflite(
         measure_quality: bool. Run the file on the bundle's test set (when
             its data files are here, unchanged) and put the quality change
             on the card (`quality_change`).
+        batch_size: int or None. Translator, app tokenizer: also export
+            `translate_greedy_batch` at this fixed batch (the LiteRT runner
+            then translates greedily a batch at a time).
 
     Returns:
         `output`.
@@ -227,8 +249,12 @@ def export_tflite(
             f"quantize must be one of {convert_lib.QUANTIZATIONS}, got {quantize!r}"
         )
     bundle = bundle_of(model) if isinstance(model, str | os.PathLike) else model
+    if batch_size is not None and bundle.task != "translation":
+        raise ValueError("batch_size is for translators; taggers run a sentence a call")
     if bundle.task == "translation":
-        module, metadata, extra = _translator(bundle, output, tokenizer, beam_size)
+        module, metadata, extra = _translator(
+            bundle, output, tokenizer, beam_size, batch_size
+        )
     else:
         module, metadata, extra = _tagger(bundle, output, tokenizer, max_tokens)
     custom = tokenizer == "in-graph"
@@ -244,6 +270,7 @@ def export_tflite(
             "quantization": quantize,
             "tokenizer": tokenizer,
             "batch_size": 1,
+            "greedy_batch_size": batch_size,
             "custom_ops": list(allowed),
             "source_model": _source_model(bundle),
             "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(

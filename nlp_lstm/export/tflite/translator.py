@@ -10,6 +10,14 @@ Signatures (batch 1):
   They return `ids` int32 `(1, max_length + 1)` (EOS, then 0, after the
   output), `length` int32 `(1,)` (tokens before EOS) and `score` float32
   `(1,)` (sum of log-probabilities for greedy, length-normalized for beam).
+- `translate_greedy_batch`, only when exported with a `batch_size` (and the
+  app tokenizer): the greedy search on `source_ids` int32 `(batch_size,
+  time)` (rows right-padded with 0; a row that is only EOS is an empty
+  source) with `max_length` int32 `(batch_size,)` and `eos_id` int32 `(1,)`;
+  the same outputs with `batch_size` rows. The same computation as
+  `translate_greedy`, a batch at a time: on a CPU with several cores, one
+  interpreter per core each running such batches translates far more
+  sentences per second than sentence-by-sentence calls.
 
 The computation is the package's own: `nlp_lstm.decoding.translate.
 translate_ids` on the model, with the encoder's layers passed as fused
@@ -46,6 +54,8 @@ class TranslatorTFLite(tf.Module):
         max_source_tokens: int. Longer sources are cut (in-graph tokenizer).
         sentencepiece_model: bytes or None. With bytes, the signatures take
             text and tokenize it in the file (TFText custom op).
+        batch_size: int or None. Also export `translate_greedy_batch` at
+            this fixed batch (ids in: not with `sentencepiece_model`).
     """
 
     def __init__(
@@ -57,15 +67,34 @@ class TranslatorTFLite(tf.Module):
         max_length_offset: int = 10,
         max_source_tokens: int = DecodingConfig.max_source_tokens,
         sentencepiece_model: bytes | None = None,
+        batch_size: int | None = None,
     ):
         super().__init__(name="translator_tflite")
         if beam_size < 2:
             raise ValueError(f"beam_size must be at least 2, got {beam_size}")
+        if batch_size is not None and (
+            not isinstance(batch_size, int) or batch_size < 2
+        ):
+            raise ValueError(f"batch_size must be an integer >= 2, got {batch_size!r}")
+        if batch_size is not None and sentencepiece_model is not None:
+            raise ValueError(
+                "batch_size takes source ids: export with the app tokenizer"
+            )
         self.model = model
         self.weights = weight_values(model)
         self.encoder_layers = FusedEncoderLayers(model.encoder)
         self.encoder_fn = functools.partial(
             model.encoder, layer_fn=self.encoder_layers
+        )
+        self.batch_size = batch_size
+        # The fused ops' shapes are fixed: the batch signature has its own.
+        self.batch_encoder_fn = (
+            functools.partial(
+                model.encoder,
+                layer_fn=FusedEncoderLayers(model.encoder, batch=batch_size),
+            )
+            if batch_size
+            else None
         )
         self.beam_size = beam_size
         self.length_penalty = length_penalty
@@ -78,9 +107,10 @@ class TranslatorTFLite(tf.Module):
 
             self.tokenizer = tf_text.FastSentencepieceTokenizer(sentencepiece_model)
 
-    def search(self, source_ids, max_length, eos_id, beam: bool):
+    def search(self, source_ids, max_length, eos_id, beam: bool, encoder_fn=None):
         """`nlp_lstm.decoding.translate.translate_ids` on the model, its
-        encoder's layers run by fused ops."""
+        encoder's layers run by fused ops (`encoder_fn`, default the batch-1
+        ones)."""
         result = translate_ids(
             self.model,
             source_ids,
@@ -90,7 +120,7 @@ class TranslatorTFLite(tf.Module):
             max_length_offset=self.max_length_offset,
             max_lengths=max_length,
             eos_id=eos_id[0],
-            encoder_fn=self.encoder_fn,
+            encoder_fn=encoder_fn or self.encoder_fn,
             shrink=False,  # TFLite loops keep fixed shapes
         )
         return {
@@ -112,7 +142,8 @@ class TranslatorTFLite(tf.Module):
 
     @property
     def peepholes(self) -> list:
-        """What `peepholes.add_peepholes` writes into the converted file."""
+        """What `peepholes.add_peepholes` writes into the converted file
+        (one entry a layer: it finds the layer's op in every signature)."""
         return self.encoder_layers.peepholes
 
     def functions(self) -> list:
@@ -136,6 +167,22 @@ class TranslatorTFLite(tf.Module):
                 function.get_concrete_function(
                     source_spec,
                     tf.TensorSpec([1], tf.int32, name="max_length"),
+                    tf.TensorSpec([1], tf.int32, name="eos_id"),
+                )
+            )
+        if self.batch_size:
+
+            def translate_greedy_batch(source_ids, max_length, eos_id):
+                with frozen_weights(self.weights):
+                    return self.search(
+                        source_ids, max_length, eos_id, False, self.batch_encoder_fn
+                    )
+
+            function = tf.function(translate_greedy_batch, autograph=False)
+            functions.append(
+                function.get_concrete_function(
+                    tf.TensorSpec([self.batch_size, None], tf.int32, name="source_ids"),
+                    tf.TensorSpec([self.batch_size], tf.int32, name="max_length"),
                     tf.TensorSpec([1], tf.int32, name="eos_id"),
                 )
             )
