@@ -5,13 +5,12 @@ beside the SavedModel's greedy search (issue 13, the path for the CLI).
         [--quantize none|dynamic-int8] [--batch-size 64] [--interpreters 2] \\
         [--sources ../shared/data/multi30k/test_2016_flickr.en.gz] [--copies 3]
 
-The package's `.tflite` translators have batch-1 signatures. This converts
-the same module (`TranslatorTFLite`: the model's own `translate_ids`, the
-encoder as fused LSTM ops) with one greedy signature at a fixed batch, then,
-in a fresh process that imports LiteRT, SentencePiece and NumPy only (as a
-LiteRT command would), translates the test sources `--copies` times over,
-length-sorted, one batch per interpreter at once on threads; the process's
-peak resident memory is its own. The first copy's translations are compared
+Exports the run's `.tflite` with `translate_greedy_batch` (`export_tflite(...,
+batch_size=)`), then, in a fresh process without TensorFlow (as `nlp-lstm
+translate --model F.tflite` runs), translates the test sources `--copies`
+times over with `TFLiteTranslator(workers=--interpreters).translate`
+(length-sorted batches, one per interpreter at once on threads); the
+process's peak resident memory is its own. The first copy's translations are compared
 with the run's Keras greedy search (the SavedModel's, line for line) and
 both are scored with BLEU. Writes `results.json` to `--output` (default
 `benchmarks/results/tflite_batched/`). Run nothing else meanwhile.
@@ -20,7 +19,6 @@ both are scored with BLEU. Writes `results.json` to `--output` (default
 from __future__ import annotations
 
 import argparse
-import functools
 import gzip
 import json
 import os
@@ -36,101 +34,28 @@ DATA = os.path.join(REPO_ROOT, "..", "shared", "data", "multi30k")
 
 # The LiteRT side, run in a fresh process: argv = settings as JSON.
 LITERT = r"""
-import json, sys, threading, time
-import numpy as np
-import sentencepiece
-from ai_edge_litert import interpreter as litert
-from nlp_lstm.text.unicode import normalize_spaces
+import json, sys, time
+from nlp_lstm.export.tflite.runtime import TFLiteTranslator
 
 settings = json.loads(sys.argv[1])
-batch, eos = settings["batch_size"], settings["eos_id"]
-processor = sentencepiece.SentencePieceProcessor(model_file=settings["sentencepiece"])
 with open(settings["sources"], encoding="utf-8") as stream:
     texts = [line.rstrip("\n") for line in stream]
 start = time.perf_counter()
-runners = [
-    litert.Interpreter(model_path=settings["model"], num_threads=1)
-    .get_signature_runner()  # the only one (a lone function converts as the default)
-    for _ in range(settings["interpreters"])
-]
+translator = TFLiteTranslator(settings["model"], workers=settings["interpreters"])
 loaded = time.perf_counter() - start
-rows = [ids[: settings["max_source_tokens"]] + [eos]
-        for ids in processor.encode([normalize_spaces(t) for t in texts])]
-order = sorted(range(len(rows)), key=lambda index: len(rows[index]))
-batches = []
-for first in range(0, len(order), batch):
-    chosen = order[first : first + batch]
-    # Rows past the texts: a lone EOS (an empty source), never read back.
-    padded = [rows[index] for index in chosen] + [[eos]] * (batch - len(chosen))
-    width = max(len(row) for row in padded)
-    batches.append((chosen, np.array([r + [0] * (width - len(r)) for r in padded],
-                                     np.int32)))
-outputs = [None] * len(texts)
-
-def work(runner, mine):
-    for chosen, ids in mine:
-        result = runner(source_ids=ids, max_length=np.zeros([batch], np.int32),
-                        eos_id=np.array([eos], np.int32))
-        for row, index in enumerate(chosen):
-            outputs[index] = result["ids"][row, : result["length"][row]].tolist()
-
 began = time.perf_counter()
-threads = [threading.Thread(target=work, args=(runner, batches[k::len(runners)]))
-           for k, runner in enumerate(runners)]
-for thread in threads:
-    thread.start()
-for thread in threads:
-    thread.join()
+translations = translator.translate(texts)  # greedy: the batch signature
 seconds = time.perf_counter() - began
+assert "tensorflow" not in sys.modules
 status = open("/proc/self/status").read()
 print(json.dumps({
     "load_s": loaded,
     "translate_s": seconds,
     "sentences_per_s": len(texts) / seconds,
     "peak_rss_mb": int(status.split("VmHWM:")[1].split()[0]) / 1024,
-    "translations": processor.decode(outputs),
+    "translations": translations,
 }))
 """
-
-
-def batched_file(bundle, path: str, batch_size: int, quantize: str) -> None:
-    """Converts the run's `TranslatorTFLite` with one greedy signature at a
-    fixed batch (the fused encoder at that batch)."""
-    import tensorflow as tf
-
-    from nlp_lstm.export.tflite import convert as convert_lib
-    from nlp_lstm.export.tflite import peepholes as peepholes_lib
-    from nlp_lstm.export.tflite.encoder import FusedEncoderLayers
-    from nlp_lstm.export.tflite.fused_lstm import frozen_weights
-    from nlp_lstm.export.tflite.translator import TranslatorTFLite
-
-    decoding, model = bundle.config.decoding, bundle.model
-    module = TranslatorTFLite(
-        model,
-        beam_size=max(decoding.beam_size, 2),
-        max_length_ratio=decoding.max_length_ratio,
-        max_length_offset=decoding.max_length_offset,
-        max_source_tokens=decoding.max_source_tokens,
-    )
-    module.encoder_layers = FusedEncoderLayers(model.encoder, batch=batch_size)
-    module.encoder_fn = functools.partial(model.encoder, layer_fn=module.encoder_layers)
-
-    def translate_greedy_batch(source_ids, max_length, eos_id):
-        with frozen_weights(module.weights):
-            return module.search(source_ids, max_length, eos_id, beam=False)
-
-    function = tf.function(translate_greedy_batch, autograph=False)
-    concrete = function.get_concrete_function(
-        tf.TensorSpec([batch_size, None], tf.int32, name="source_ids"),
-        tf.TensorSpec([batch_size], tf.int32, name="max_length"),
-        tf.TensorSpec([1], tf.int32, name="eos_id"),
-    )
-    data = convert_lib.convert(module, [concrete], quantize)
-    if module.peepholes:
-        data = peepholes_lib.add_peepholes(data, module.peepholes)
-    data = peepholes_lib.remove_cell_clip(data)
-    with open(path, "wb") as stream:
-        stream.write(data)
 
 
 def main(argv=None) -> int:
@@ -153,6 +78,7 @@ def main(argv=None) -> int:
     import sacrebleu
 
     import nlp_lstm
+    from nlp_lstm.export.tflite.export import export_tflite
     from nlp_lstm.utils.files import atomic_write_json
 
     bundle = nlp_lstm.load(args.run)
@@ -162,25 +88,18 @@ def main(argv=None) -> int:
         references = [line.rstrip("\n") for line in stream]
     reference_outputs = bundle.translate(texts, beam_size=1)
     work = tempfile.mkdtemp(prefix="tflite_batched_")
-    model_path = os.path.join(work, "batched.tflite")
-    batched_file(bundle, model_path, args.batch_size, args.quantize)
-    sentencepiece_path = os.path.join(work, "target.spm.model")
-    with open(sentencepiece_path, "wb") as stream:
-        stream.write(bundle.tokenizers["target"])
+    model_path = export_tflite(
+        bundle, os.path.join(work, "batched.tflite"), quantize=args.quantize,
+        batch_size=args.batch_size, measure_quality=False,
+    )
     sources_path = os.path.join(work, "sources.txt")
     with open(sources_path, "w", encoding="utf-8") as stream:
         stream.writelines(text + "\n" for text in texts * args.copies)
     settings = {
         "model": model_path,
-        "sentencepiece": sentencepiece_path,
         "sources": sources_path,
-        "batch_size": args.batch_size,
         "interpreters": args.interpreters,
-        "eos_id": bundle.model.eos_id,
-        "max_source_tokens": bundle.config.decoding.max_source_tokens,
     }
-    if bundle.tokenizers["source"] != bundle.tokenizers["target"]:
-        raise SystemExit("this benchmark handles shared vocabularies only")
     completed = subprocess.run(
         [sys.executable, "-c", LITERT, json.dumps(settings)],
         capture_output=True, text=True, cwd=REPO_ROOT,
