@@ -120,8 +120,9 @@ def add_commands(subparsers) -> None:
     export.add_argument("--skip-quality", action="store_true",
                         help="do not run the file on the test set for its card")
     export.add_argument("--batch-size", type=common.positive_int, default=None,
-                        help="translator: also a greedy signature for batches of "
-                        "this size (tflite-run then translates a batch a call)")
+                        help="translator: also greedy and beam signatures for "
+                        "batches of this size (translate and tflite-run then "
+                        "translate a batch a call)")
     export.set_defaults(handler=export_command)
 
     run = subparsers.add_parser(
@@ -133,7 +134,7 @@ def add_commands(subparsers) -> None:
     run.add_argument("--threads", type=common.positive_int, default=1,
                      help="LiteRT threads of each interpreter")
     run.add_argument("--workers", type=common.positive_int, default=1,
-                     help="translator with a batch signature: interpreters "
+                     help="translator with batch signatures: interpreters "
                      "running batches at once (one per core is fastest)")
     run.set_defaults(handler=run_command)
 

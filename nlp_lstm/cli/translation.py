@@ -1,15 +1,14 @@
 """`nlp-lstm translate`: translates stdin lines with an exported translator.
 
 nlp-lstm translate --model DIR [--beam-size N] [--batch-size N] < sources.txt
-nlp-lstm translate --model FILE.tflite --beam-size 1 [--threads N] < sources.txt
+nlp-lstm translate --model FILE.tflite [--beam-size 1] [--threads N] < sources.txt
 
 `DIR` is a SavedModel version folder, a `saved_models/<name>` folder (its
 highest version) or a run folder. A `.tflite` runs on LiteRT, without
-TensorFlow: greedy lines (`--beam-size 1`) go through its batch signature
-when it was exported with `--batch-size`, one interpreter per thread (the
-fastest and smallest way to translate a file here: README, "Where the
-ceiling is"); beam search runs a sentence a call. One translation a line goes
-to stdout.
+TensorFlow: through its batch signatures when it was exported with
+`--batch-size`, one interpreter per thread (the fastest and smallest way to
+translate a file here: README, "Where the ceiling is"), else a sentence a
+call. One translation a line goes to stdout.
 """
 
 from __future__ import annotations

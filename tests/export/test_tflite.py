@@ -145,7 +145,10 @@ def test_translator_files_are_builtin_with_fused_lstms(translator_files):
         assert metadata["quantization"] == ("none" if name == "in-graph" else name)
         assert metadata["beam_size"] == 3
         assert metadata["special_ids"]["eos"] == sp.EOS_ID
-        batched = {"translate_greedy_batch"} if name == "none" else set()
+        batched = (
+            {"translate_greedy_batch", "translate_beam_batch"} if name == "none"
+            else set()
+        )
         assert set(metadata["signatures"]) == {
             "translate_greedy", "translate_beam", *batched
         }
@@ -166,7 +169,7 @@ def test_translator_matches_keras_on_padded_and_unpadded_sources(
         for source in (ids, padded):
             for beam, name in ((1, "translate_greedy"), (3, "translate_beam")):
                 expected = translate_ids(model, tf.constant(ids), beam_size=beam)
-                result = runner.runners[name](
+                result = runner.signature(name)(
                     source_ids=source,
                     max_length=np.array([0], np.int32),
                     eos_id=np.array([sp.EOS_ID], np.int32),
@@ -310,7 +313,7 @@ def test_cli_inspect_and_tflite_run(translator_files, monkeypatch, capsys):
     assert [o["translation"] for o in outputs] == expected
 
 
-def test_batched_greedy_equals_a_sentence_a_call(translator_files, monkeypatch,
+def test_batched_searches_equal_a_sentence_a_call(translator_files, monkeypatch,
                                                  capsys):
     path = translator_files["none"]
     inputs = convert_lib.read_metadata(path)["signatures"]["translate_greedy_batch"]
@@ -319,14 +322,16 @@ def test_batched_greedy_equals_a_sentence_a_call(translator_files, monkeypatch,
     texts = SENTENCES + ["", "   "]
     texts = [texts[i] for i in (0, 5, 1, 2, 6, 3, 4)]
     runner = TFLiteTranslator(path, workers=2)
-    assert len(runner.batch_runners) == 2
-    batched = runner.translate_ids_batched(texts)
+    assert runner.batched and len(runner.workers) == 2
+    for beam in (False, True):
+        batched = runner.translate_ids_batched(texts, beam)
+        single = [runner.translate_ids(text, beam) for text in texts]
+        assert [ids for ids, _ in batched] == [ids for ids, _ in single], beam
+        assert batched[1] == ([], 0.0) and batched[4] == ([], 0.0)
+        assert any(ids for ids, _ in batched)
+        np.testing.assert_allclose([s for _, s in batched], [s for _, s in single],
+                                   rtol=1e-4, atol=1e-5)
     single = [runner.translate_ids(text) for text in texts]
-    assert [ids for ids, _ in batched] == [ids for ids, _ in single]
-    assert batched[1] == ([], 0.0) and batched[4] == ([], 0.0)
-    assert any(ids for ids, _ in batched)
-    np.testing.assert_allclose([s for _, s in batched], [s for _, s in single],
-                               rtol=1e-4, atol=1e-5)
     # `tflite-run` takes the batch signature for greedy lines.
     stdin = io.TextIOWrapper(io.BytesIO(("\n".join(texts) + "\n").encode("utf-8")),
                              encoding="utf-8")
@@ -353,7 +358,7 @@ def test_batched_greedy_equals_a_sentence_a_call(translator_files, monkeypatch,
     with pytest.raises(SystemExit, match="exported with beam size 3"):
         cli.main(["translate", "--model", path, "--beam-size", "5"])
     # A file without the signature says how to get it.
-    with pytest.raises(ValueError, match="--batch-size"):
+    with pytest.raises(ValueError, match="no batch signatures.*--batch-size"):
         TFLiteTranslator(translator_files["float16"]).translate_ids_batched(texts)
 
 

@@ -116,7 +116,8 @@ def _translator(bundle: TranslatorBundle, output: str, tokenizer: str,
     }
     signatures = {"translate_greedy": signature, "translate_beam": signature}
     if batch_size:
-        signatures["translate_greedy_batch"] = _batch_signature(signature, batch_size)
+        for name in ("translate_greedy_batch", "translate_beam_batch"):
+            signatures[name] = _batch_signature(signature, batch_size)
     metadata = {
         "task": "translation",
         "signatures": signatures,
@@ -230,8 +231,8 @@ def export_tflite(
             its data files are here, unchanged) and put the quality change
             on the card (`quality_change`).
         batch_size: int or None. Translator, app tokenizer: also export
-            `translate_greedy_batch` at this fixed batch (the LiteRT runner
-            then translates greedily a batch at a time).
+            `translate_greedy_batch` and `translate_beam_batch` at this fixed
+            batch (the LiteRT runner then translates a batch at a time).
 
     Returns:
         `output`.
@@ -270,7 +271,7 @@ def export_tflite(
             "quantization": quantize,
             "tokenizer": tokenizer,
             "batch_size": 1,
-            "greedy_batch_size": batch_size,
+            "signature_batch_size": batch_size,
             "custom_ops": list(allowed),
             "source_model": _source_model(bundle),
             "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(

@@ -60,7 +60,7 @@ class TFLiteTranslator:
     Args:
         path: str. The `.tflite`; its `FILE.json` and `FILE.spm.model` beside it.
         num_threads: int. LiteRT threads.
-        workers: int. Interpreters of `translate_greedy_batch` (files exported
+        workers: int. Interpreters of the batch signatures (files exported
             with a `batch_size`), each running batches on its own thread (one
             per core translates fastest).
     """
@@ -85,22 +85,30 @@ class TFLiteTranslator:
             model_file=paths["source_sentencepiece"]
         )
         self.eos_id = self.metadata["special_ids"]["eos"]
-        self.runners = {
-            name: self.interpreter.get_signature_runner(name)
-            for name in ("translate_greedy", "translate_beam")
-        }
-        # Greedy batches, one signature runner per worker (an interpreter
+        # Signature runners are made on first use: each allocates its
+        # signature's tensors (a beam batch's are tens of MB).
+        self._runners = {}
+        # With batch signatures: one interpreter per worker (an interpreter
         # runs one call at a time).
-        self.batch_size = self.metadata.get("greedy_batch_size")
-        self.batch_runners = []
+        self.batch_size = self.metadata.get("signature_batch_size")
+        self.workers = [self.interpreter]
         if self.batch_size:
-            self.batch_runners = [
-                interpreter.get_signature_runner("translate_greedy_batch")
-                for interpreter in [self.interpreter] + [
-                    make_interpreter(path, num_threads, self.in_graph)
-                    for _ in range(max(1, workers) - 1)
-                ]
+            self.workers += [
+                make_interpreter(path, num_threads, self.in_graph)
+                for _ in range(max(1, workers) - 1)
             ]
+
+    @property
+    def batched(self) -> bool:
+        """Whether the file has the batch signatures (`--batch-size`)."""
+        return bool(self.batch_size)
+
+    def signature(self, name: str, worker: int = 0):
+        """The signature runner of `name` on worker `worker`'s interpreter."""
+        key = (name, worker)
+        if key not in self._runners:
+            self._runners[key] = self.workers[worker].get_signature_runner(name)
+        return self._runners[key]
 
     def encode(self, text: str) -> np.ndarray:
         """Source ids `(1, time)` as the SavedModel tokenizes them."""
@@ -118,7 +126,7 @@ class TFLiteTranslator:
         pieces = self.source_processor.encode(text)
         if not pieces:
             return [], 0.0
-        runner = self.runners["translate_beam" if beam else "translate_greedy"]
+        runner = self.signature("translate_beam" if beam else "translate_greedy")
         inputs = {
             "max_length": np.asarray([max_length], np.int32),
             "eos_id": np.asarray([self.eos_id], np.int32),
@@ -131,15 +139,16 @@ class TFLiteTranslator:
         length = int(outputs["length"][0])
         return outputs["ids"][0, :length].tolist(), float(outputs["score"][0])
 
-    def translate_ids_batched(self, texts) -> list[tuple[list[int], float]]:
-        """`translate_ids` (greedy) of every text, by `translate_greedy_batch`:
-        the texts sorted by length, `batch_size` a call (a short last batch
-        filled with empty sources), the calls shared out among the workers'
-        interpreters."""
-        if not self.batch_runners:
+    def translate_ids_batched(
+        self, texts, beam: bool = False
+    ) -> list[tuple[list[int], float]]:
+        """`translate_ids` of every text, by `translate_greedy_batch` (or
+        `translate_beam_batch`): the texts sorted by length, `batch_size` a
+        call (a short last batch filled with empty sources), the calls shared
+        out among the workers' interpreters."""
+        if not self.batched:
             raise ValueError(
-                f"{self.path} has no translate_greedy_batch signature; export it "
-                "with --batch-size"
+                f"{self.path} has no batch signatures; export it with --batch-size"
             )
         rows = [
             self.source_processor.encode(normalize_spaces(_as_text(text)))
@@ -168,13 +177,15 @@ class TFLiteTranslator:
                     outputs["ids"][row, :length].tolist(), float(outputs["score"][row])
                 )
 
+        name = "translate_beam_batch" if beam else "translate_greedy_batch"
+        runners = [self.signature(name, worker) for worker in range(len(self.workers))]
+
         def work(number):
-            runner = self.batch_runners[number]
-            for chosen in calls[number :: len(self.batch_runners)]:
-                run(runner, chosen)
+            for chosen in calls[number :: len(runners)]:
+                run(runners[number], chosen)
 
         threads = [threading.Thread(target=work, args=(number,))
-                   for number in range(1, len(self.batch_runners))]
+                   for number in range(1, len(runners))]
         for thread in threads:
             thread.start()
         try:
@@ -186,21 +197,20 @@ class TFLiteTranslator:
 
     def iter_translate_ids(self, texts, beam: bool = False):
         """Yields `translate_ids` of each text, in order (for streams):
-        greedy texts `WINDOW_BATCHES` batches at a time through
-        `translate_ids_batched` when the file has the batch signature, else
-        one call each."""
-        if beam or not self.batch_runners:
+        `WINDOW_BATCHES` batches at a time through `translate_ids_batched`
+        when the file has the batch signatures, else one call each."""
+        if not self.batched:
             for text in texts:
                 yield self.translate_ids(text, beam)
             return
         for window in batches(texts, self.batch_size * WINDOW_BATCHES):
-            yield from self.translate_ids_batched(window)
+            yield from self.translate_ids_batched(window, beam)
 
     def translate(self, texts, beam: bool = False) -> list[str]:
-        """One translation per text: greedy ones by `translate_ids_batched`
-        when the file has the batch signature, else one call each."""
-        if self.batch_runners and not beam:
-            found = self.translate_ids_batched(texts)
+        """One translation per text: by `translate_ids_batched` when the
+        file has the batch signatures, else one call each."""
+        if self.batched:
+            found = self.translate_ids_batched(texts, beam)
         else:
             found = [self.translate_ids(text, beam) for text in texts]
         return [self.target_processor.decode(ids) for ids, _ in found]

@@ -10,14 +10,15 @@ Signatures (batch 1):
   They return `ids` int32 `(1, max_length + 1)` (EOS, then 0, after the
   output), `length` int32 `(1,)` (tokens before EOS) and `score` float32
   `(1,)` (sum of log-probabilities for greedy, length-normalized for beam).
-- `translate_greedy_batch`, only when exported with a `batch_size` (and the
-  app tokenizer): the greedy search on `source_ids` int32 `(batch_size,
-  time)` (rows right-padded with 0; a row that is only EOS is an empty
-  source) with `max_length` int32 `(batch_size,)` and `eos_id` int32 `(1,)`;
-  the same outputs with `batch_size` rows. The same computation as
-  `translate_greedy`, a batch at a time: on a CPU with several cores, one
-  interpreter per core each running such batches translates far more
-  sentences per second than sentence-by-sentence calls.
+- `translate_greedy_batch` and `translate_beam_batch`, only when exported
+  with a `batch_size` (and the app tokenizer): the searches on `source_ids`
+  int32 `(batch_size, time)` (rows right-padded with 0; a row that is only
+  EOS is an empty source) with `max_length` int32 `(batch_size,)` and
+  `eos_id` int32 `(1,)`; the same outputs with `batch_size` rows. The same
+  computation as `translate_greedy` / `translate_beam`, a batch at a time:
+  on a CPU with several cores, one interpreter per core each running such
+  batches translates far more sentences per second than sentence-by-sentence
+  calls.
 
 The computation is the package's own: `nlp_lstm.decoding.translate.
 translate_ids` on the model, with the encoder's layers passed as fused
@@ -54,8 +55,9 @@ class TranslatorTFLite(tf.Module):
         max_source_tokens: int. Longer sources are cut (in-graph tokenizer).
         sentencepiece_model: bytes or None. With bytes, the signatures take
             text and tokenize it in the file (TFText custom op).
-        batch_size: int or None. Also export `translate_greedy_batch` at
-            this fixed batch (ids in: not with `sentencepiece_model`).
+        batch_size: int or None. Also export `translate_greedy_batch` and
+            `translate_beam_batch` at this fixed batch (ids in: not with
+            `sentencepiece_model`).
     """
 
     def __init__(
@@ -171,19 +173,26 @@ class TranslatorTFLite(tf.Module):
                 )
             )
         if self.batch_size:
+            for name, beam in (
+                ("translate_greedy_batch", False),
+                ("translate_beam_batch", True),
+            ):
 
-            def translate_greedy_batch(source_ids, max_length, eos_id):
-                with frozen_weights(self.weights):
-                    return self.search(
-                        source_ids, max_length, eos_id, False, self.batch_encoder_fn
+                def batched(source_ids, max_length, eos_id, beam=beam):
+                    with frozen_weights(self.weights):
+                        return self.search(
+                            source_ids, max_length, eos_id, beam, self.batch_encoder_fn
+                        )
+
+                batched.__name__ = name
+                function = tf.function(batched, autograph=False)
+                functions.append(
+                    function.get_concrete_function(
+                        tf.TensorSpec(
+                            [self.batch_size, None], tf.int32, name="source_ids"
+                        ),
+                        tf.TensorSpec([self.batch_size], tf.int32, name="max_length"),
+                        tf.TensorSpec([1], tf.int32, name="eos_id"),
                     )
-
-            function = tf.function(translate_greedy_batch, autograph=False)
-            functions.append(
-                function.get_concrete_function(
-                    tf.TensorSpec([self.batch_size, None], tf.int32, name="source_ids"),
-                    tf.TensorSpec([self.batch_size], tf.int32, name="max_length"),
-                    tf.TensorSpec([1], tf.int32, name="eos_id"),
                 )
-            )
         return functions
