@@ -31,6 +31,7 @@ NATIVE_NOISE = re.compile(
     r"|\] This TensorFlow binary is optimized to use available CPU instructions"
     r"|^To enable the following instructions: .* rebuild TensorFlow"
     r"|\] oneDNN supports DT_INT64 only on platforms with AVX-512"
+    r"|^INFO: Created TensorFlow Lite XNNPACK delegate for CPU\."
 )
 
 

@@ -13,6 +13,7 @@ call. One translation a line goes to stdout.
 
 from __future__ import annotations
 
+import os
 import sys
 
 from nlp_lstm.cli import common
@@ -69,10 +70,13 @@ def translate_command(args) -> int:
 def _translate_tflite(args) -> int:
     """`translate_command` of a `.tflite` on LiteRT (`--batch-size` is the
     file's: it is fixed at export)."""
+    if not os.path.isfile(args.model):
+        raise common.fail(f"file not found: {args.model}")
     with common.user_errors():
         from nlp_lstm.export.tflite.runtime import TFLiteTranslator
 
-        translator = TFLiteTranslator(args.model, workers=args.threads)
+        with common.without_native_noise():
+            translator = TFLiteTranslator(args.model, workers=args.threads)
         exported = translator.metadata.get("beam_size")
         if args.beam_size not in (None, 1, exported):
             raise common.fail(
@@ -82,6 +86,8 @@ def _translate_tflite(args) -> int:
             )
         decode = translator.target_processor.decode
         beam = args.beam_size != 1
+        with common.without_native_noise():  # LiteRT's start-up notice
+            translator.warm_up(beam)
         for ids, _ in translator.iter_translate_ids(common.stdin_text(), beam):
             print(decode(ids), flush=False)
     sys.stdout.flush()

@@ -110,6 +110,22 @@ class TFLiteTranslator:
             self._runners[key] = self.workers[worker].get_signature_runner(name)
         return self._runners[key]
 
+    def warm_up(self, beam: bool = False) -> None:
+        """Calls the search `translate` would use once on every worker's
+        interpreter, on empty sources (rows of EOS alone): the first call
+        prepares an interpreter (LiteRT applies its CPU delegate there)."""
+        search = "beam" if beam else "greedy"
+        rows = self.batch_size or 1
+        name = f"translate_{search}_batch" if self.batched else f"translate_{search}"
+        if self.in_graph:
+            return  # text in: `translate_ids` prepares it on first use
+        for worker in range(len(self.workers)):
+            self.signature(name, worker)(
+                source_ids=np.full([rows, 1], self.eos_id, np.int32),
+                max_length=np.zeros([rows], np.int32),
+                eos_id=np.asarray([self.eos_id], np.int32),
+            )
+
     def encode(self, text: str) -> np.ndarray:
         """Source ids `(1, time)` as the SavedModel tokenizes them."""
         return self._source_row(self.source_processor.encode(normalize_spaces(text)))
