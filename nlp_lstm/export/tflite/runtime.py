@@ -13,8 +13,8 @@ Example:
 from __future__ import annotations
 
 import json
+import queue
 import re
-import threading
 import unicodedata
 import warnings
 
@@ -22,10 +22,10 @@ import numpy as np
 
 from nlp_lstm.export.tflite.convert import read_metadata, sidecar_paths
 from nlp_lstm.text.unicode import normalize_spaces, split_white_space
-from nlp_lstm.utils.iterables import batches
+from nlp_lstm.utils.iterables import sorted_map
 
-# Greedy texts read at once by a translator with a batch signature: sorted by
-# length within, results in input order once the window is done.
+# Batches of texts read at once by a translator with batch signatures: sorted
+# by length within, results in input order once the window is done.
 WINDOW_BATCHES = 16
 
 
@@ -114,11 +114,11 @@ class TFLiteTranslator:
         """Calls the search `translate` would use once on every worker's
         interpreter, on empty sources (rows of EOS alone): the first call
         prepares an interpreter (LiteRT applies its CPU delegate there)."""
+        if self.in_graph:
+            return  # text in: `translate_ids` prepares it on first use
         search = "beam" if beam else "greedy"
         rows = self.batch_size or 1
         name = f"translate_{search}_batch" if self.batched else f"translate_{search}"
-        if self.in_graph:
-            return  # text in: `translate_ids` prepares it on first use
         for worker in range(len(self.workers)):
             self.signature(name, worker)(
                 source_ids=np.full([rows, 1], self.eos_id, np.int32),
@@ -155,72 +155,72 @@ class TFLiteTranslator:
         length = int(outputs["length"][0])
         return outputs["ids"][0, :length].tolist(), float(outputs["score"][0])
 
-    def translate_ids_batched(
-        self, texts, beam: bool = False
-    ) -> list[tuple[list[int], float]]:
-        """`translate_ids` of every text, by `translate_greedy_batch` (or
-        `translate_beam_batch`): the texts sorted by length, `batch_size` a
-        call (a short last batch filled with empty sources), the calls shared
-        out among the workers' interpreters."""
-        if not self.batched:
-            raise ValueError(
-                f"{self.path} has no batch signatures; export it with --batch-size"
-            )
-        rows = [
-            self.source_processor.encode(normalize_spaces(_as_text(text)))
-            for text in texts
-        ]
-        results = [([], 0.0)] * len(texts)  # texts with no piece
-        order = sorted((i for i, ids in enumerate(rows) if ids),
-                       key=lambda i: len(rows[i]))
-        calls = [order[start : start + self.batch_size]
-                 for start in range(0, len(order), self.batch_size)]
-
-        def run(runner, chosen):
-            padded = [self._source_row(rows[i])[0].tolist() for i in chosen]
-            padded += [[self.eos_id]] * (self.batch_size - len(chosen))
-            width = max(len(row) for row in padded)
-            outputs = runner(
-                source_ids=np.asarray(
-                    [row + [0] * (width - len(row)) for row in padded], np.int32
-                ),
-                max_length=np.zeros([self.batch_size], np.int32),
-                eos_id=np.asarray([self.eos_id], np.int32),
-            )
-            for row, index in enumerate(chosen):
-                length = int(outputs["length"][row])
-                results[index] = (
-                    outputs["ids"][row, :length].tolist(), float(outputs["score"][row])
-                )
-
-        name = "translate_beam_batch" if beam else "translate_greedy_batch"
-        runners = [self.signature(name, worker) for worker in range(len(self.workers))]
-
-        def work(number):
-            for chosen in calls[number :: len(runners)]:
-                run(runners[number], chosen)
-
-        threads = [threading.Thread(target=work, args=(number,))
-                   for number in range(1, len(runners))]
-        for thread in threads:
-            thread.start()
-        try:
-            work(0)
-        finally:
-            for thread in threads:
-                thread.join()
-        return results
-
     def iter_translate_ids(self, texts, beam: bool = False):
-        """Yields `translate_ids` of each text, in order (for streams):
-        `WINDOW_BATCHES` batches at a time through `translate_ids_batched`
-        when the file has the batch signatures, else one call each."""
+        """Yields `translate_ids` of each text, in order (for streams). With
+        the batch signatures (`--batch-size`), `nlp_lstm.utils.iterables.
+        sorted_map` reads `WINDOW_BATCHES` batches of texts at a time, sorts
+        them by length and runs a batch a call (a short batch filled with
+        empty sources), the workers' interpreters at once on threads; else
+        one call a text."""
         if not self.batched:
             for text in texts:
                 yield self.translate_ids(text, beam)
             return
-        for window in batches(texts, self.batch_size * WINDOW_BATCHES):
-            yield from self.translate_ids_batched(window, beam)
+        name = "translate_beam_batch" if beam else "translate_greedy_batch"
+        free = queue.SimpleQueue()  # an interpreter runs one call at a time
+        for worker in range(len(self.workers)):
+            free.put(self.signature(name, worker))
+
+        def run(batch):
+            rows = [
+                self.source_processor.encode(normalize_spaces(_as_text(text)))
+                for text in batch
+            ]
+            padded = [self._source_row(ids)[0].tolist() for ids in rows if ids]
+            padded += [[self.eos_id]] * (self.batch_size - len(padded))
+            width = max(len(row) for row in padded)
+            runner = free.get()
+            try:
+                outputs = runner(
+                    source_ids=np.asarray(
+                        [row + [0] * (width - len(row)) for row in padded], np.int32
+                    ),
+                    max_length=np.zeros([self.batch_size], np.int32),
+                    eos_id=np.asarray([self.eos_id], np.int32),
+                )
+            finally:
+                free.put(runner)
+            found = iter(range(len(padded)))
+            results = []
+            for ids in rows:  # a text with no piece: ([], 0.0), as translate_ids
+                if not ids:
+                    results.append(([], 0.0))
+                    continue
+                row = next(found)
+                length = int(outputs["length"][row])
+                ids = outputs["ids"][row, :length].tolist()
+                results.append((ids, float(outputs["score"][row])))
+            return results
+
+        yield from sorted_map(
+            run,
+            texts,
+            self.batch_size,
+            key=len,
+            window=self.batch_size * WINDOW_BATCHES,
+            workers=len(self.workers),
+        )
+
+    def translate_ids_batched(
+        self, texts, beam: bool = False
+    ) -> list[tuple[list[int], float]]:
+        """`translate_ids` of every text through the batch signatures
+        (`iter_translate_ids`); a file without them is an error."""
+        if not self.batched:
+            raise ValueError(
+                f"{self.path} has no batch signatures; export it with --batch-size"
+            )
+        return list(self.iter_translate_ids(texts, beam))
 
     def translate(self, texts, beam: bool = False) -> list[str]:
         """One translation per text: by `translate_ids_batched` when the
