@@ -638,6 +638,10 @@ class WordEmbedderConfig:
     `normalize_digits`) get an embedding, the rest map to the unknown word.
     `pretrained` is an optional local GloVe or word2vec text file whose vectors
     (of size `word_dim`) initialize the matching words.
+    `word_dropout` replaces words by the unknown word in training (so that
+    its embedding is trained for the words never seen); `word_dropout_max_count`
+    (0: any word) limits it to words seen at most that many times in training:
+    1 with `word_dropout: 0.5` is Lample et al.'s singleton replacement.
     """
 
     word_dim: int = 100
@@ -655,6 +659,7 @@ class WordEmbedderConfig:
     casing_dim: int = 8
     dropout: float = 0.5
     word_dropout: float = 0.0
+    word_dropout_max_count: int = 0
 
     def check_files(self, prefix: str = "") -> None:
         if self.pretrained:
@@ -672,6 +677,10 @@ class WordEmbedderConfig:
         check_positive(self.casing_dim, join(prefix, "casing_dim"), allow_zero=True)
         check_range(self.dropout, join(prefix, "dropout"), 0.0, 0.9)
         check_range(self.word_dropout, join(prefix, "word_dropout"), 0.0, 0.9)
+        check_positive(
+            self.word_dropout_max_count, join(prefix, "word_dropout_max_count"),
+            allow_zero=True,
+        )
 
 
 @dataclasses.dataclass

@@ -37,6 +37,12 @@ class WordEmbedder(keras.layers.Layer):
         num_casing: int. Number of casing classes (0 disables casing features).
         casing_dim: int. Size of the casing embedding.
         dropout: float. Dropout on the concatenated features.
+        word_dropout: float. In training, the probability that a word is
+            replaced by the unknown word (which trains its embedding).
+        word_dropout_from_id: int. Only word ids from this one up are
+            replaced. Vocabularies are sorted by frequency, so their tail
+            are the rare words: the first id of the words seen once gives
+            Lample et al.'s singleton replacement. Default: every known word.
 
     Call arguments:
         inputs: dict of int tensors `word_ids (batch, time)`, `char_ids
@@ -72,6 +78,7 @@ class WordEmbedder(keras.layers.Layer):
         casing_dim: int = 0,
         dropout: float = 0.0,
         word_dropout: float = 0.0,
+        word_dropout_from_id: int = UNK_ID + 1,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -97,6 +104,11 @@ class WordEmbedder(keras.layers.Layer):
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         if not 0.0 <= word_dropout < 1.0:
             raise ValueError(f"word_dropout must be in [0, 1), got {word_dropout}")
+        if not isinstance(word_dropout_from_id, int) or word_dropout_from_id <= UNK_ID:
+            raise ValueError(
+                f"word_dropout_from_id must be an integer above {UNK_ID} (the unknown "
+                f"word), got {word_dropout_from_id}"
+            )
         self.vocabulary_size = vocabulary_size
         self.word_dim = word_dim
         self.char_vocabulary_size = char_vocabulary_size
@@ -108,6 +120,7 @@ class WordEmbedder(keras.layers.Layer):
         self.casing_dim = casing_dim
         self.dropout = dropout
         self.word_dropout = word_dropout
+        self.word_dropout_from_id = word_dropout_from_id
         self.supports_masking = True
         # Word dropout trains the unknown word's embedding: without it, a
         # vocabulary of every training word leaves `[UNK]` untrained, and unseen
@@ -203,7 +216,9 @@ class WordEmbedder(keras.layers.Layer):
             dropped = keras.random.uniform(
                 ops.shape(word_ids), seed=self.seed_generator
             ) < self.word_dropout
-            dropped = ops.logical_and(dropped, ops.greater(word_ids, UNK_ID))
+            dropped = ops.logical_and(
+                dropped, ops.greater_equal(word_ids, self.word_dropout_from_id)
+            )
             word_ids = ops.where(dropped, UNK_ID, word_ids)
         parts = [self.word_embedding(word_ids)]
         if self.char_embedding is not None:
@@ -231,6 +246,7 @@ class WordEmbedder(keras.layers.Layer):
                 "casing_dim": self.casing_dim,
                 "dropout": self.dropout,
                 "word_dropout": self.word_dropout,
+                "word_dropout_from_id": self.word_dropout_from_id,
             }
         )
         return config

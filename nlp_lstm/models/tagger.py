@@ -9,7 +9,7 @@ from nlp_lstm.layers.crf import CRF
 from nlp_lstm.layers.encoder import build_encoder
 from nlp_lstm.layers.word_embedding import WordEmbedder
 from nlp_lstm.text import tags as tag_schemes
-from nlp_lstm.text.words import CASING
+from nlp_lstm.text.words import CASING, UNK_ID
 from nlp_lstm.utils.serialization import deserialize_parts, serialize_parts
 
 
@@ -156,8 +156,12 @@ class Tagger(keras.Model):
 
 
 def build_tagger(model_config, tag_vocabulary, word_vocabulary_size: int,
-                 char_vocabulary_size: int) -> Tagger:
-    """Builds a `Tagger` from a `TaggerModelConfig` and the vocabulary sizes."""
+                 char_vocabulary_size: int,
+                 word_dropout_from_id: int = UNK_ID + 1) -> Tagger:
+    """Builds a `Tagger` from a `TaggerModelConfig` and the vocabulary sizes;
+    `word_dropout_from_id` is the first word id that word dropout replaces
+    (`WordVocabulary.first_id_seen_at_most` for
+    `embedder.word_dropout_max_count`; only training uses it)."""
     embedder_config = model_config.embedder
     embedder = WordEmbedder(
         vocabulary_size=word_vocabulary_size,
@@ -171,6 +175,7 @@ def build_tagger(model_config, tag_vocabulary, word_vocabulary_size: int,
         casing_dim=embedder_config.casing_dim,
         dropout=embedder_config.dropout,
         word_dropout=embedder_config.word_dropout,
+        word_dropout_from_id=word_dropout_from_id,
         name="embedder",
     )
     encoder_config = model_config.encoder

@@ -18,7 +18,7 @@ from nlp_lstm.evaluation.tagging import tagging_scores
 from nlp_lstm.evaluation.validation import TaggerEvaluator
 from nlp_lstm.export.bundles import export_saved_model
 from nlp_lstm.models.tagger import build_tagger
-from nlp_lstm.text.words import PAD
+from nlp_lstm.text.words import PAD, UNK_ID
 from nlp_lstm.training import distribute
 from nlp_lstm.training.distribute import Distribution
 from nlp_lstm.training.inputs import init_pretrained_embeddings, tagging_data
@@ -52,7 +52,10 @@ def _run(config: config_lib.TaggingConfig, verbose: int,
     tokens, gold, featurizer = data.tokens, data.gold, data.featurizer
     words, chars = featurizer.words, featurizer.chars
     with distribute.scope(distribution.strategy):
-        model = build_tagger(config.model, data.tag_vocabulary, words.size, chars.size)
+        model = build_tagger(
+            config.model, data.tag_vocabulary, words.size, chars.size,
+            word_dropout_from_id=word_dropout_from_id(config, words),
+        )
     pretrained_found = init_pretrained_embeddings(model, config, words)
     validation = TaggerEvaluator(
         model, featurizer, tokens["dev"], gold["dev"], data.tag_vocabulary
@@ -104,6 +107,13 @@ def _run(config: config_lib.TaggingConfig, verbose: int,
     report["card"], report["plots"] = card_path, plot_paths
     atomic_write_json(os.path.join(config.run_dir, "report.json"), report)
     return report
+
+
+def word_dropout_from_id(config, words) -> int:
+    """The first word id that word dropout replaces: every known word, or
+    (`embedder.word_dropout_max_count`) those seen at most that many times."""
+    max_count = config.model.embedder.word_dropout_max_count
+    return words.first_id_seen_at_most(max_count) if max_count else UNK_ID + 1
 
 
 def _report(config, data, scores: dict, test_loss: float, export_path,

@@ -112,6 +112,8 @@ class WordVocabulary:
         words: list[str]. The known words, without the two special ones.
         lowercase: bool. Look words up lowercased.
         normalize_digits: bool. Look words up with every digit replaced by 0.
+        counts: list[int] or None. How often each word was seen in training
+            (`build` sets them; not saved: a loaded vocabulary has none).
 
     Example:
     >>> vocabulary = WordVocabulary.build([["The", "cat"], ["the", "dog"]], 2)
@@ -120,11 +122,14 @@ class WordVocabulary:
     """
 
     def __init__(self, words: list[str], lowercase: bool = True,
-                 normalize_digits: bool = True):
+                 normalize_digits: bool = True, counts: list[int] | None = None):
         specials = {PAD, UNK}
         if any(word in specials for word in words):
             raise ValueError(f"words must not contain the special words {specials}")
+        if counts is not None and len(counts) != len(words):
+            raise ValueError(f"{len(counts)} counts for {len(words)} words")
         self.words = list(words)
+        self.counts = None if counts is None else list(counts)
         self.lowercase = lowercase
         self.normalize_digits = normalize_digits
 
@@ -152,11 +157,23 @@ class WordVocabulary:
         )
         if max_words:
             words = words[:max_words]
-        return cls(words, lowercase, normalize_digits)
+        return cls(words, lowercase, normalize_digits, [counts[w] for w in words])
 
     @property
     def size(self) -> int:
         return len(self.words) + 2
+
+    def first_id_seen_at_most(self, count: int) -> int:
+        """The first id of the words seen at most `count` times in training
+        (they are the vocabulary's tail: words are sorted by frequency);
+        `size` if there is none."""
+        if self.counts is None:
+            raise ValueError(
+                "this vocabulary has no training counts: build it from the "
+                "training sentences (WordVocabulary.build)"
+            )
+        frequent = sum(seen > count for seen in self.counts)
+        return UNK_ID + 1 + frequent
 
     @property
     def all_words(self) -> list[str]:

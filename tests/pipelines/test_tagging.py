@@ -376,6 +376,33 @@ def test_word_dropout_trains_the_unknown_word_only_in_training():
         WordEmbedder(12, 4, char_encoder="none", word_dropout=1.0)
 
 
+def test_singleton_dropout_replaces_only_the_rarest_words():
+    # "a" 3 times, "b" twice, "c" and "d" once: the singletons are ids 4 and 5.
+    vocabulary = words.WordVocabulary.build(
+        [["a", "b", "c", "a"], ["a", "b", "d"]], min_frequency=1
+    )
+    assert vocabulary.words == ["a", "b", "c", "d"]
+    assert vocabulary.counts == [3, 2, 1, 1]
+    assert vocabulary.first_id_seen_at_most(1) == 4
+    assert vocabulary.first_id_seen_at_most(2) == 3
+    assert vocabulary.first_id_seen_at_most(3) == 2  # every word
+    assert vocabulary.first_id_seen_at_most(0) == vocabulary.size == 6  # none
+    with pytest.raises(ValueError, match="no training counts"):
+        words.WordVocabulary(["a"]).first_id_seen_at_most(1)
+    embedder = WordEmbedder(6, 4, char_encoder="none", word_dropout=0.5,
+                            word_dropout_from_id=4)
+    word_ids = np.array([[2, 3, 4, 5, 0, 1]] * 200)
+    table = np.asarray(embedder.word_embedding(np.arange(6)[None]))[0]
+    trained = np.asarray(embedder({"word_ids": word_ids}, training=True))
+    unknown = np.all(np.isclose(trained, table[words.UNK_ID]), axis=-1)
+    assert not unknown[:, :2].any() and not unknown[:, 4].any()
+    assert 0.4 < unknown[:, 2:4].mean() < 0.6
+    config = WordEmbedder.from_config(embedder.get_config()).get_config()
+    assert config["word_dropout_from_id"] == 4
+    with pytest.raises(ValueError, match="word_dropout_from_id must be"):
+        WordEmbedder(6, 4, char_encoder="none", word_dropout_from_id=1)
+
+
 def test_training_batches_group_similar_lengths_and_keep_every_token():
     rng = np.random.default_rng(0)
     lengths = rng.integers(1, 60, 400)
