@@ -342,6 +342,11 @@ class TrainingConfig:
     early_stopping_metric: typing.Literal["val_loss", "val_bleu", "none"] = "val_loss"
     patience: int = 4
     seed: int = 1234
+    # Weights averaged over training (0: off): each step the average moves
+    # `1 - ema_decay` of the way to the weights (0.999: about the last 1,000
+    # steps). Validation, the best weights and the trained model use the
+    # average; training goes on from the weights (`training.trainer.averaged`).
+    ema_decay: float = 0.0
     # Slices of each batch computed at once on different cores (0: one per
     # core, up to two; 1: off; see `training.trainer.make_train_step`). The
     # objective and the distribution of gradients under dropout are those of
@@ -367,6 +372,7 @@ class TrainingConfig:
         check_positive(self.warmup_steps, join(prefix, "warmup_steps"), allow_zero=True)
         check_range(self.label_smoothing, join(prefix, "label_smoothing"), 0.0, 0.5)
         check_positive(self.patience, join(prefix, "patience"))
+        check_range(self.ema_decay, join(prefix, "ema_decay"), 0.0, 0.99999)
 
 
 # Larger beams are refused: the search's time and memory grow with the beam

@@ -61,8 +61,12 @@ ALL_REDUCED = {"adam": AllReducedAdam, "rmsprop": AllReducedRMSprop}
 def build_optimizer(config) -> keras.optimizers.Optimizer:
     """The optimizer of a `TrainingConfig`, clipping gradients by global norm
     (for `training.distribution` other than `none`, one that takes
-    all-reduced gradients: `AllReducedGradients`)."""
+    all-reduced gradients: `AllReducedGradients`). With `ema_decay` it keeps
+    a moving average of the weights (Keras' `use_ema`; see
+    `trainer.averaged`)."""
     kwargs = {"learning_rate": build_schedule(config)}
+    if config.ema_decay:
+        kwargs.update(use_ema=True, ema_momentum=config.ema_decay)
     if config.clip_norm:
         kwargs["global_clipnorm"] = config.clip_norm
     distributed = getattr(config, "distribution", "none") != "none"

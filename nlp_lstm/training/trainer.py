@@ -11,6 +11,7 @@ the same config resumes from the latest one.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -171,7 +172,13 @@ def train(
                 tf.summary.scalar("train/tokens_per_second", rate)
         if step % config.eval_every == 0 or step == config.steps:
             eval_start = time.perf_counter()
-            metrics = {k: float(v) for k, v in evaluate_fn(model).items()}
+            with averaged(model, optimizer):
+                metrics = {k: float(v) for k, v in evaluate_fn(model).items()}
+                improved = monitor != "none" and _is_better(
+                    monitor, metrics[monitor], float(best_value.numpy())
+                )
+                if improved:
+                    _save_weights_atomically(model, best_weights)
             metrics["train_loss"] = loss  # of this step, so a resumed run logs it too
             metrics["step"] = step
             # Training time so far (checkpointed: a resumed run goes on counting),
@@ -186,11 +193,9 @@ def train(
                 for name, value in metrics.items():
                     tf.summary.scalar(f"eval/{name}", value)
             if monitor != "none":
-                value = metrics[monitor]
-                if _is_better(monitor, value, float(best_value.numpy())):
-                    best_value.assign(value)
+                if improved:
+                    best_value.assign(metrics[monitor])
                     bad_evals.assign(0)
-                    _save_weights_atomically(model, best_weights)
                 else:
                     bad_evals.assign_add(1)
                     if int(bad_evals.numpy()) >= config.patience:
@@ -206,6 +211,8 @@ def train(
     writer.flush()
     if monitor != "none" and os.path.exists(best_weights):
         model.load_weights(best_weights)
+    else:
+        optimizer.finalize_variable_values(model.trainable_variables)
     seconds = float(elapsed.numpy())
     best = float(best_value.numpy())
     return TrainResult(
@@ -216,6 +223,25 @@ def train(
         stopped_early=stopped_early,
         history=history,
     )
+
+
+@contextlib.contextmanager
+def averaged(model: keras.Model, optimizer: keras.optimizers.Optimizer):
+    """Inside the block the model holds the optimizer's moving averages of
+    its weights (`training.ema_decay`), so that validation scores them and
+    the best weights are theirs; after it, the weights training goes on
+    from. Without averages nothing changes."""
+    if not optimizer.use_ema:
+        yield
+        return
+    variables = model.trainable_variables
+    weights = [variable.numpy() for variable in variables]
+    optimizer.finalize_variable_values(variables)
+    try:
+        yield
+    finally:
+        for variable, value in zip(variables, weights):
+            variable.assign(value)
 
 
 class CheckpointError(OSError):
