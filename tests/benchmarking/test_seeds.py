@@ -1,0 +1,47 @@
+"""`benchmarks/seeds.py`: seeds with a report are not trained again, and the
+summary is their mean and sample standard deviation."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SCRIPT = os.path.join(REPO_ROOT, "benchmarks", "seeds.py")
+CONFIG = os.path.join(REPO_ROOT, "pipelines", "configs", "tagging_wnut17.yaml")
+
+
+def _report(folder, f1, dev):
+    os.makedirs(folder)
+    with open(os.path.join(folder, "report.json"), "w") as stream:
+        json.dump({"f1": f1, "accuracy": 90.0, "best_validation": dev,
+                   "steps": 100, "train_seconds": 5.0}, stream)
+
+
+def test_existing_runs_are_summarized_without_training(tmp_path):
+    _report(tmp_path / "seed_1", 30.0, 40.0)
+    _report(tmp_path / "seed_2", 34.0, 42.0)
+    result = subprocess.run(
+        [sys.executable, SCRIPT, "--config", CONFIG, "--seeds", "1", "2",
+         "--output", str(tmp_path)],
+        capture_output=True, text=True, check=True, timeout=120,
+    )
+    summary = json.loads((tmp_path / "seeds.json").read_text())
+    assert summary["metric"] == "f1"  # an entity F1 before the token accuracy
+    assert summary["test"]["mean"] == pytest.approx(32.0)
+    assert summary["test"]["std"] == pytest.approx(2.8284, abs=1e-3)
+    assert summary["dev"]["mean"] == pytest.approx(41.0)
+    assert [row["seed"] for row in summary["rows"]] == [1, 2]
+    assert "32.00 +- 2.83" in result.stdout
+    assert (tmp_path / "seeds.md").read_text() in result.stdout
+    assert not (tmp_path / "seed_1" / "pipeline.log").exists()
+
+
+def test_one_seed_is_refused(tmp_path):
+    result = subprocess.run(
+        [sys.executable, SCRIPT, "--config", CONFIG, "--seeds", "1", "1",
+         "--output", str(tmp_path)], capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2 and "at least two different seeds" in result.stderr
