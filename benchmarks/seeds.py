@@ -48,9 +48,15 @@ def train_seed(config_path: str, script: str, seed: int, run_dir: str,
                    "--set", "export.enabled=false"]
         for override in overrides:
             command += ["--set", override]
-        with open(os.path.join(run_dir, "pipeline.log"), "a") as log:
-            subprocess.run(command, check=True, stdout=log, stderr=subprocess.STDOUT,
-                           cwd=REPO_ROOT)
+        log_path = os.path.join(run_dir, "pipeline.log")
+        with open(log_path, "a") as log:
+            done = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT,
+                                  cwd=REPO_ROOT)
+        if done.returncode:
+            raise SystemExit(
+                f"seed {seed} failed (exit {done.returncode}): see the end of "
+                f"{log_path}; run the command again to resume"
+            )
     with open(report_path, encoding="utf-8") as stream:
         return json.load(stream)
 

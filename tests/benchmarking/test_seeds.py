@@ -45,3 +45,17 @@ def test_one_seed_is_refused(tmp_path):
          "--output", str(tmp_path)], capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 2 and "at least two different seeds" in result.stderr
+
+
+def test_a_failed_seed_names_its_log(tmp_path):
+    _report(tmp_path / "seed_1", 30.0, 40.0)
+    result = subprocess.run(
+        [sys.executable, SCRIPT, "--config", CONFIG, "--seeds", "1", "2",
+         "--output", str(tmp_path), "--set", "training.steps=-1"],
+        capture_output=True, text=True, timeout=300,
+    )
+    log = tmp_path / "seed_2" / "pipeline.log"
+    assert result.returncode != 0
+    assert f"seed 2 failed (exit 2): see the end of {log}" in result.stderr
+    assert "training.steps" in log.read_text()
+    assert not (tmp_path / "seeds.json").exists()
