@@ -52,7 +52,7 @@ def _moving_averages(trajectory):
     return averages
 
 
-def test_validation_and_the_best_weights_use_the_average(tmp_path):
+def test_validation_the_best_and_the_final_weights_use_the_average(tmp_path):
     # Without averaging, validation sees the weights after each step.
     trajectory, _ = _train(tmp_path, "plain", 0.0)
     expected = _moving_averages(trajectory)
@@ -66,12 +66,9 @@ def test_validation_and_the_best_weights_use_the_average(tmp_path):
     # The best evaluation was the third: the model ends with its averages.
     for got, want in zip(final, expected[2]):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
-
-
-def test_without_validation_the_model_ends_with_the_last_average(tmp_path):
-    trajectory, _ = _train(tmp_path, "plain", 0.0, monitor="none")
-    _, final = _train(tmp_path, "averaged", DECAY, monitor="none")
-    for got, want in zip(final, _moving_averages(trajectory)[-1]):
+    # Without validation, the model ends with the last average.
+    _, final = _train(tmp_path, "unvalidated", DECAY, monitor="none")
+    for got, want in zip(final, expected[-1]):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
