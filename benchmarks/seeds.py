@@ -25,6 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import yaml
 
+from nlp_lstm.utils.files import atomic_write_bytes, atomic_write_json
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The test score of each kind of report, and its dev (validation) counterpart.
 METRICS = (("f1", "entity F1"), ("bleu", "BLEU"), ("accuracy", "accuracy"))
@@ -128,10 +130,8 @@ def main(argv=None) -> dict:
     summary = summarize(reports)
     summary.update(config=args.config, overrides=args.overrides)
     table = markdown(name, summary)
-    with open(os.path.join(output, "seeds.json"), "w", encoding="utf-8") as stream:
-        json.dump(summary, stream, indent=2)
-    with open(os.path.join(output, "seeds.md"), "w", encoding="utf-8") as stream:
-        stream.write(table)
+    atomic_write_json(os.path.join(output, "seeds.json"), summary)
+    atomic_write_bytes(os.path.join(output, "seeds.md"), table.encode("utf-8"))
     print(table)
     return summary
 

@@ -389,6 +389,11 @@ def test_singleton_dropout_replaces_only_the_rarest_words():
     assert vocabulary.first_id_seen_at_most(0) == vocabulary.size == 6  # none
     with pytest.raises(ValueError, match="no training counts"):
         words.WordVocabulary(["a"]).first_id_seen_at_most(1)
+    # What the pipeline gives the tagger: every known word, or the singletons.
+    config = config_lib.TaggingConfig()
+    assert tagging.word_dropout_from_id(config, vocabulary) == 2
+    config.model.embedder.word_dropout_max_count = 1
+    assert tagging.word_dropout_from_id(config, vocabulary) == 4
     embedder = WordEmbedder(6, 4, char_encoder="none", word_dropout=0.5,
                             word_dropout_from_id=4)
     word_ids = np.array([[2, 3, 4, 5, 0, 1]] * 200)
