@@ -541,11 +541,16 @@ class TranslatorModelConfig:
     embedding_dim: int = 256
     share_embeddings: bool = True
     tie_output: bool = False
+    # Embeddings start uniform in [-embedding_init, embedding_init]. Keras'
+    # default (0.05) kept the Multi30k translator on a plateau for its first
+    # ~700 steps: validation loss 5.28 at step 500 against 3.59 with 0.1.
+    embedding_init: float = 0.1
     encoder: EncoderConfig = dataclasses.field(default_factory=EncoderConfig)
     decoder: DecoderConfig = dataclasses.field(default_factory=DecoderConfig)
 
     def validate(self, prefix: str = "") -> None:
         check_positive(self.embedding_dim, join(prefix, "embedding_dim"))
+        check_positive(self.embedding_init, join(prefix, "embedding_init"))
 
 
 @dataclasses.dataclass

@@ -170,14 +170,17 @@ def build_translator(model_config, source_vocab_size: int, target_vocab_size: in
             "share_embeddings needs one vocabulary, got sizes "
             f"{source_vocab_size} and {target_vocab_size}"
         )
-    source_embedding = keras.layers.Embedding(
-        source_vocab_size, model_config.embedding_dim, name="source_embedding"
-    )
+    def embedding(vocab_size, name):
+        scale = model_config.embedding_init
+        return keras.layers.Embedding(
+            vocab_size, model_config.embedding_dim, name=name,
+            embeddings_initializer=keras.initializers.RandomUniform(-scale, scale),
+        )
+
+    source_embedding = embedding(source_vocab_size, "source_embedding")
     target_embedding = None
     if not model_config.share_embeddings:
-        target_embedding = keras.layers.Embedding(
-            target_vocab_size, model_config.embedding_dim, name="target_embedding"
-        )
+        target_embedding = embedding(target_vocab_size, "target_embedding")
     model = Translator(
         source_embedding=source_embedding,
         target_embedding=target_embedding,

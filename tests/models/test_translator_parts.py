@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+import pytest
 
 from nlp_lstm.config import TranslatorModelConfig
 from nlp_lstm.models.translator import Translator, build_translator
@@ -48,3 +49,20 @@ def test_source_padding_does_not_change_logits():
 def test_from_config_is_registered():
     model = build_translator(tiny_config(), 30, 30)
     assert isinstance(Translator.from_config(model.get_config()), Translator)
+
+
+@pytest.mark.parametrize("share", [True, False])
+def test_embeddings_start_uniform_in_the_configured_range(share):
+    keras.utils.set_random_seed(0)
+    for scale in (0.1, 0.3):
+        model = build_translator(
+            tiny_config(share_embeddings=share, embedding_init=scale), 500, 500
+        )
+        tables = [model.source_embedding.embeddings.numpy()]
+        if not share:
+            tables.append(model.target_embedding.embeddings.numpy())
+        for table in tables:
+            assert np.abs(table).max() <= scale
+            # A uniform draw of 4,000 values reaches near both bounds.
+            assert table.min() < -0.95 * scale and table.max() > 0.95 * scale
+            assert np.std(table) == pytest.approx(scale / np.sqrt(3), rel=0.05)
