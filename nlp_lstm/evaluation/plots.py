@@ -203,3 +203,26 @@ def confusion_matrix(gold: list[list[str]], predicted: list[list[str]],
     if title:
         axis.set_title(title)
     return _save(figure, path)
+
+
+def time_to_quality(rows: list[dict], peers: dict, target: float, path: str) -> str:
+    """Test BLEU of a run's checkpoints against training seconds, with each
+    peer's time for its steps as a point at the score it reaches (`target`).
+
+    Args:
+        rows: dicts with `train_seconds` and `bleu`, by step.
+        peers: `{name: seconds}`.
+        target: float. The peers' score, drawn as a horizontal line.
+        path: str. The PNG to write.
+    """
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(6, 4))
+    axes.plot([r["train_seconds"] for r in rows], [r["bleu"] for r in rows],
+              marker="o", label="nlp_lstm (its checkpoints)")
+    for name, seconds in peers.items():
+        axes.plot([seconds], [target], marker="s", linestyle="none", label=name)
+    axes.axhline(target, color="grey", linewidth=0.8, linestyle="--")
+    axes.set_xlabel("training seconds")
+    axes.set_ylabel("test BLEU")
+    axes.legend(fontsize=8)
+    return _save(figure, path)

@@ -214,6 +214,33 @@ def test_pipeline_script_rejects_bad_config_before_work(tmp_path):
     assert "Unknown config key 'training.stepz'. Did you mean 'steps'?" in result.stderr
 
 
+def test_checkpoint_scores_match_the_final_model(tiny_run):
+    """benchmarks/time_to_quality.py's scores: the checkpoint of the step whose
+    weights the run kept scores what the loaded run scores, at its time."""
+    import nlp_lstm
+    from nlp_lstm.benchmarking import time_to_quality as ttq
+    from nlp_lstm.evaluation.translation import corpus_scores
+
+    config, report, root = tiny_run
+    run_dir = str(root / "run")
+    history = report["history"]
+    best = min(history, key=lambda h: h["val_loss"])
+    # The last evaluation is the best one (validation loss still falls at
+    # step 30), so the kept weights are those of the last checkpoint.
+    assert best["step"] == history[-1]["step"] == 30
+    with gzip.open(root / "corpus" / "pairs.tsv.gz", "rt", encoding="utf-8") as f:
+        pairs = [line.rstrip("\n").split("\t") for line in f][:24]
+    sources, references = [p[1] for p in pairs], [p[0] for p in pairs]
+    bundle = nlp_lstm.load(run_dir)
+    expected = corpus_scores(bundle.translate(sources, beam_size=2), references)
+    rows = ttq.checkpoint_scores(bundle, run_dir, sources, references, 2)
+    assert [row["step"] for row in rows] == [30]
+    assert rows[0]["bleu"] == expected["bleu"] and rows[0]["chrf"] == expected["chrf"]
+    assert abs(rows[0]["train_seconds"] - best["train_seconds"]) < 0.1
+    assert ttq.seconds_to_reach(rows, rows[0]["bleu"]) == rows[0]["train_seconds"]
+    assert ttq.seconds_to_reach(rows, rows[0]["bleu"] + 0.01) is None
+
+
 def test_run_again_resumes_from_checkpoint_and_exports_next_version(tiny_run):
     import nlp_lstm
     from nlp_lstm.export.bundles import export_saved_model
