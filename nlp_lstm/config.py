@@ -384,6 +384,10 @@ MAX_BEAM_SIZE = 64
 class DecodingConfig:
     beam_size: int = 5
     length_penalty: float = 0.6
+    # Length penalties tried on the dev set after training (beam search only):
+    # the one with the best dev BLEU replaces `length_penalty` in the run and
+    # its exports. Empty: `length_penalty` as given.
+    length_penalties: list[float] = dataclasses.field(default_factory=list)
     max_length_ratio: float = 1.5
     max_length_offset: int = 10
     batch_size: int = 64
@@ -396,6 +400,10 @@ class DecodingConfig:
         check_positive(
             self.length_penalty, join(prefix, "length_penalty"), allow_zero=True
         )
+        for index, value in enumerate(self.length_penalties):
+            check_positive(
+                value, join(prefix, f"length_penalties[{index}]"), allow_zero=True
+            )
         check_positive(self.max_length_ratio, join(prefix, "max_length_ratio"), True)
         check_positive(self.max_length_offset, join(prefix, "max_length_offset"), True)
         check_positive(self.batch_size, join(prefix, "batch_size"))
@@ -481,6 +489,13 @@ class TranslationDataConfig:
     batch_tokens: int = 0
     bucket_width: int = 4
     shuffle_buffer: int = 50000
+    # Subword regularization (Kudo 2018): besides the best segmentation, the
+    # training pairs in `sampling_copies` segmentations sampled from the
+    # SentencePiece models with smoothing `sampling_alpha` (unigram; for BPE
+    # the merge-dropout probability), one per pass over the data in turn.
+    # 0: off. Dev, test and exports use the best segmentation.
+    sampling_alpha: float = 0.0
+    sampling_copies: int = 8
 
     def check_files(self, prefix: str = "") -> None:
         if self.format == "tsv":
@@ -508,6 +523,8 @@ class TranslationDataConfig:
         check_positive(self.batch_tokens, join(prefix, "batch_tokens"), allow_zero=True)
         check_positive(self.bucket_width, join(prefix, "bucket_width"))
         check_positive(self.shuffle_buffer, join(prefix, "shuffle_buffer"))
+        check_range(self.sampling_alpha, join(prefix, "sampling_alpha"), 0.0, 1.0)
+        check_positive(self.sampling_copies, join(prefix, "sampling_copies"))
 
 
 # The attention kinds a decoder can be configured with; the registry of

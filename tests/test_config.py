@@ -112,3 +112,11 @@ def test_output_folders_that_cannot_be_made_are_named_before_work(tmp_path):
 def test_a_model_name_cannot_leave_its_folder(name):
     with pytest.raises(ConfigError, match="name must be a folder name"):
         config_lib.load(TranslationConfig, None, [f"name={name}"])
+
+
+def test_length_penalties_are_checked_one_by_one():
+    config = load("decoding.length_penalties=[0, 1.5]")
+    assert config.decoding.length_penalties == [0.0, 1.5]
+    message = r"decoding\.length_penalties\[1\] must be non-negative"
+    with pytest.raises(ConfigError, match=message):
+        load("decoding.length_penalties=[0.6, -1]")

@@ -103,6 +103,14 @@ class TranslatorBundle:
             max_source_tokens=decoding.max_source_tokens,
         )
 
+    def set_decoding(self, **changes) -> None:
+        """Changes the config's decoding settings (`length_penalty=1.0`, ...,
+        checked); later translations and exports use them."""
+        decoding = dataclasses.replace(self.config.decoding, **changes)
+        decoding.validate("decoding")
+        self.config.decoding = decoding
+        self._translators.clear()
+
     def translate(self, texts: list[str], beam_size: int | None = None,
                   batch_size: int | None = None) -> list[str]:
         """Translations of `texts` (beam size and batch size from the config

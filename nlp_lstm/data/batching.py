@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from nlp_lstm.text.sentencepiece import BOS_ID, EOS_ID
+from nlp_lstm.text.sentencepiece import BOS_ID, EOS_ID, sample_ids
 
 
 def bucket_boundaries(max_length: int, width: int) -> list[int]:
@@ -62,6 +62,7 @@ def translation_dataset(
     shuffle_buffer: int = 0,
     seed: int | None = None,
     repeat: bool = False,
+    alternatives=(),
 ) -> tf.data.Dataset:
     """Batches `((source, target_in), target_out)` with length bucketing.
 
@@ -75,18 +76,35 @@ def translation_dataset(
         shuffle_buffer: int. 0 keeps the order (evaluation).
         seed: int. Shuffle seed.
         repeat: bool. Loop forever (training).
+        alternatives: other segmentations of the corpus, `[(sources, targets),
+            ...]` (subword regularization): a pass reads `sources, targets`,
+            the next one the first alternative, and so on, each pass shuffled
+            on its own.
     """
     # The dataset holds only offsets into two flat id arrays: small to shuffle
     # and to checkpoint (the iterator state is saved with training checkpoints).
-    source_values, source_starts, source_lengths = _flatten(sources)
-    target_values, target_starts, target_lengths = _flatten(targets)
-    dataset = tf.data.Dataset.from_tensor_slices(
-        (source_starts, source_lengths, target_starts, target_lengths)
+    copies = [(sources, targets), *alternatives]
+    source_values, source_starts, source_lengths = _flatten(
+        [row for copy, _ in copies for row in copy]
     )
-    if shuffle_buffer:
-        dataset = dataset.shuffle(
-            shuffle_buffer, seed=seed, reshuffle_each_iteration=True
+    target_values, target_starts, target_lengths = _flatten(
+        [row for _, copy in copies for row in copy]
+    )
+    dataset, end = None, 0
+    for index, (copy, _) in enumerate(copies):
+        part = slice(end, end + len(copy))
+        end += len(copy)
+        passage = tf.data.Dataset.from_tensor_slices(
+            (source_starts[part], source_lengths[part],
+             target_starts[part], target_lengths[part])
         )
+        if shuffle_buffer:
+            passage = passage.shuffle(
+                shuffle_buffer,
+                seed=None if seed is None else seed + index,
+                reshuffle_each_iteration=True,
+            )
+        dataset = passage if dataset is None else dataset.concatenate(passage)
     if repeat:
         dataset = dataset.repeat()
     dataset = dataset.map(
@@ -123,9 +141,33 @@ def encode_split(config, source_processor, target_processor, data):
     )
 
 
-def translation_training_dataset(config, sources, targets) -> tf.data.Dataset:
+def sampled_segmentations(config, source_processor, target_processor, data):
+    """`config.data.sampling_copies` segmentations of a split's pairs sampled
+    from the SentencePiece models (subword regularization with
+    `config.data.sampling_alpha`), each `(sources, targets)` as
+    `encode_split` gives them (pairs over `max_length` pieces left out of that
+    copy); none when `sampling_alpha` is 0. Seeded with `config.training.seed`."""
+    alpha = config.data.sampling_alpha
+    if not alpha:
+        return []
+    copies = []
+    for index in range(config.data.sampling_copies):
+        # One seed per copy, both sides drawn after it: the same copies on
+        # every run of a seed, and a resumed run trains on what it started on.
+        seed = config.training.seed * 1000 + index
+        sources = sample_ids(source_processor, data["source"], alpha, seed)
+        targets = sample_ids(target_processor, data["target"], alpha, None)
+        kept = translation_examples(sources, targets, config.data.max_length)
+        copies.append(kept[:2])
+    return copies
+
+
+def translation_training_dataset(config, sources, targets,
+                                 alternatives=()) -> tf.data.Dataset:
     """The endless, shuffled, length-bucketed batches a translator trains on
-    (`config.data` settings, seeded with `config.training.seed`)."""
+    (`config.data` settings, seeded with `config.training.seed`); passes read
+    `sources, targets` and then each of `alternatives` (other segmentations,
+    `sampled_segmentations`) in turn."""
     data = config.data
     return translation_dataset(
         sources,
@@ -137,6 +179,7 @@ def translation_training_dataset(config, sources, targets) -> tf.data.Dataset:
         shuffle_buffer=data.shuffle_buffer,
         seed=config.training.seed,
         repeat=True,
+        alternatives=alternatives,
     )
 
 

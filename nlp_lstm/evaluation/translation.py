@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import sacrebleu
 
 
@@ -21,3 +23,32 @@ def corpus_scores(hypotheses: list[str], references: list[str]) -> dict:
         "bleu_signature": str(bleu_metric.get_signature()),
         "sentences": len(hypotheses),
     }
+
+
+def choose_length_penalty(
+    translate: Callable[[float], list[str]],
+    references: list[str],
+    candidates: list[float],
+) -> tuple[float, list[dict]]:
+    """The length penalty of `candidates` whose translations score the best
+    BLEU against `references` (the smallest of equal ones).
+
+    Args:
+        translate: the sources' translations with a given length penalty.
+        references: one per source.
+        candidates: length penalties to try, at least one.
+
+    Returns:
+        `(best, rows)`: one row `{"length_penalty", "bleu", "chrf"}` per
+        candidate, in the order given.
+    """
+    if not candidates:
+        raise ValueError("no length penalty to choose from: give one at least")
+    rows = []
+    for value in candidates:
+        scores = corpus_scores(translate(value), references)
+        rows.append(
+            {"length_penalty": value, "bleu": scores["bleu"], "chrf": scores["chrf"]}
+        )
+    best = max(rows, key=lambda row: (row["bleu"], -row["length_penalty"]))
+    return best["length_penalty"], rows

@@ -13,13 +13,14 @@ from nlp_lstm.bundle.files import set_evaluation
 from nlp_lstm.bundle.models import reopen_run
 from nlp_lstm.data.batching import (
     encode_split,
+    sampled_segmentations,
     translation_dataset,
     translation_training_dataset,
 )
 from nlp_lstm.data.parallel import load_parallel_corpus
 from nlp_lstm.evaluation import plots
 from nlp_lstm.evaluation.slices import RARITY, translation_slices, word_counts
-from nlp_lstm.evaluation.translation import corpus_scores
+from nlp_lstm.evaluation.translation import choose_length_penalty, corpus_scores
 from nlp_lstm.evaluation.validation import TranslationValidator
 from nlp_lstm.export.bundles import export_saved_model
 from nlp_lstm.models.translator import build_translator
@@ -66,6 +67,9 @@ def _run(config: config_lib.TranslationConfig, verbose: int,
 
     train_sources, train_targets, dropped = examples("train")
     dev_sources, dev_targets, _ = examples("dev")
+    sampled = sampled_segmentations(
+        config, source_processor, target_processor, corpus["train"]
+    )
     with distribute.scope(distribution.strategy):
         model = build_translator(
             config.model, source_processor.vocab_size(), target_processor.vocab_size()
@@ -96,7 +100,9 @@ def _run(config: config_lib.TranslationConfig, verbose: int,
             model,
             build_optimizer(config.training),
             translator_loss(config.training.label_smoothing),
-            translation_training_dataset(config, train_sources, train_targets),
+            translation_training_dataset(
+                config, train_sources, train_targets, sampled
+            ),
             validator,
             config.training,
             config.run_dir,
@@ -104,6 +110,7 @@ def _run(config: config_lib.TranslationConfig, verbose: int,
             strategy=distribution.strategy,
             restore_dir=distribution.restore_dir,
         )
+    length_penalty = tune_length_penalty(config, bundle, corpus["dev"], verbose)
     start = time.perf_counter()
     hypotheses = bundle.translate(list(test["source"]))
     decode_seconds = time.perf_counter() - start
@@ -131,6 +138,7 @@ def _run(config: config_lib.TranslationConfig, verbose: int,
             "target": target_processor.vocab_size(),
         },
         "parameters": int(sum(v.numpy().size for v in model.trainable_variables)),
+        "length_penalty": length_penalty,
         "card": card_path,
         "plots": plot_paths,
     }
@@ -142,6 +150,35 @@ def _run(config: config_lib.TranslationConfig, verbose: int,
             f"test sentences; exported to {export_path}"
         )
     return report
+
+
+def tune_length_penalty(config, bundle, dev, verbose: int = 0) -> dict:
+    """Sets the bundle's length penalty to the one of
+    `decoding.length_penalties` with the best BLEU on the dev set (beam
+    search only; none tried otherwise).
+
+    Returns:
+        `{"value": chosen, "tried": [{"length_penalty", "bleu", "chrf"}, ...]}`
+        (dev scores; `tried` is empty when nothing was tried).
+    """
+    decoding = config.decoding
+    if not decoding.length_penalties or decoding.beam_size == 1:
+        return {"value": decoding.length_penalty, "tried": []}
+    sources = list(dev["source"])
+
+    def translate(value: float) -> list[str]:
+        bundle.set_decoding(length_penalty=value)
+        return bundle.translate(sources)
+
+    chosen, tried = choose_length_penalty(
+        translate, list(dev["target"]), decoding.length_penalties
+    )
+    bundle.set_decoding(length_penalty=chosen)
+    if verbose:
+        scores = ", ".join(f"{row['length_penalty']:g}: {row['bleu']}" for row in tried)
+        print(f"length penalty {chosen:g} chosen on {len(sources):,} dev sentences "
+              f"(BLEU {scores})")
+    return {"value": chosen, "tried": tried}
 
 
 def _test_report(config, scores: dict, decode_seconds: float, export_path) -> dict:
@@ -185,7 +222,8 @@ def test_evaluation(config, corpus, hypotheses: list[str], scores: dict,
     beam = config.decoding.beam_size
     decoding = (
         "greedy search" if beam == 1
-        else f"beam search of {beam} (length penalty {config.decoding.length_penalty})"
+        else f"beam search of {beam} (length penalty {config.decoding.length_penalty}"
+        + (", chosen on the dev set)" if config.decoding.length_penalties else ")")
     )
     lengths = sorted(len(text.split()) for text in train_sources)
     longest = lengths[-1] if lengths else 0

@@ -144,6 +144,23 @@ def processor(model_bytes: bytes) -> spm.SentencePieceProcessor:
     return spm.SentencePieceProcessor(model_proto=model_bytes)
 
 
+def sample_ids(processor: spm.SentencePieceProcessor, texts: Iterable[str],
+               alpha: float, seed: int | None) -> list[list[int]]:
+    """Ids of `texts`, each in a segmentation sampled from the model (subword
+    regularization: a unigram model samples among all segmentations with
+    smoothing `alpha`, a BPE model drops merges with probability `alpha`).
+
+    Args:
+        seed: seeds SentencePiece's (process-wide) generator first; None goes
+            on from where it is. One thread: the same seed, the same ids.
+    """
+    if seed is not None:
+        spm.set_random_generator_seed(seed)
+    return processor.encode(
+        list(texts), enable_sampling=True, alpha=alpha, nbest_size=-1, num_threads=1
+    )
+
+
 def in_graph_tokenizer(model_bytes: bytes):
     """A `tensorflow_text.SentencepieceTokenizer` that runs inside TF graphs."""
 

@@ -46,6 +46,9 @@ def tiny_run(tmp_path_factory):
             "data.max_examples=300",
             "tokenizer.vocab_size=400",
             "decoding.beam_size=3",
+            "decoding.length_penalties=[1.0, 0.0]",
+            "data.sampling_alpha=0.3",
+            "data.sampling_copies=2",
             f"run_dir={root / 'run'}",
             f"export.directory={root / 'saved_models'}",
             f"tokenizer.directory={root / 'tokenizers'}",
@@ -69,6 +72,29 @@ def test_report_has_the_promised_keys(tiny_run):
     assert report["export_path"].endswith(os.path.join(config.name, "1"))
     assert (root / "tokenizers" / f"{config.name}.model").is_file()
     assert [h["step"] for h in report["history"]] == [15, 30]
+
+
+def test_length_penalty_is_chosen_on_the_dev_set(tiny_run):
+    """The report's dev scores are the run's own, the best one's penalty is
+    in the saved run (and so in its exports, built from it)."""
+    import nlp_lstm
+    from nlp_lstm.data.parallel import load_parallel_corpus
+    from nlp_lstm.evaluation.translation import corpus_scores
+
+    config, report, root = tiny_run
+    tried = report["length_penalty"]["tried"]
+    assert [row["length_penalty"] for row in tried] == [1.0, 0.0]
+    best = max(tried, key=lambda row: (row["bleu"], -row["length_penalty"]))
+    assert report["length_penalty"]["value"] == best["length_penalty"]
+    bundle = nlp_lstm.load(str(root / "run"))
+    assert bundle.config.decoding.length_penalty == best["length_penalty"]
+    assert bundle.config.decoding.length_penalty != 0.6  # the config's own
+    dev = load_parallel_corpus(config.data)[0]["dev"]
+    for row in tried:
+        bundle.set_decoding(length_penalty=row["length_penalty"])
+        hypotheses = bundle.translate(list(dev["source"]))
+        scores = corpus_scores(hypotheses, list(dev["target"]))
+        assert (scores["bleu"], scores["chrf"]) == (row["bleu"], row["chrf"])
 
 
 def test_saved_model_in_fresh_process_matches_in_memory_model(tiny_run):

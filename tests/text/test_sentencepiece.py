@@ -66,3 +66,70 @@ def test_batches_are_padded_bucketed_and_shifted():
     for (source, target_in), target_out in batches:
         assert target_in.shape == target_out.shape
         assert np.all(source[:, -1] != -1)
+
+
+def test_sampled_segmentations_keep_the_text_and_follow_the_seed():
+    processor = sp.processor(model_bytes())
+    texts = SENTENCES[:4]
+    best = processor.encode(texts)
+    sampled = sp.sample_ids(processor, texts, 0.1, seed=5)
+    assert sampled == sp.sample_ids(processor, texts, 0.1, seed=5)
+    assert sampled != sp.sample_ids(processor, texts, 0.1, seed=6)
+    assert sampled != best  # alpha 0.1: far from the best segmentation
+    assert [processor.decode(ids) for ids in sampled] == texts
+    # alpha 1 with all segmentations still samples, mostly the best one.
+    mostly_best = sp.sample_ids(processor, texts, 1.0, 1)
+    assert [processor.decode(ids) for ids in mostly_best] == texts
+
+
+def test_each_pass_reads_one_segmentation_of_the_corpus():
+    """Alternatives: the first pass is the corpus as given, shuffled, the
+    second the alternative; each element keeps its own source and target."""
+    sources = [[5 + index, 40] for index in range(12)]
+    targets = [[100 + index] for index in range(12)]
+    alternative = ([row + [41] for row in sources], [row + [101] for row in targets])
+    src, tgt, _ = translation_examples(sources, targets, max_length=8)
+    alt = translation_examples(*alternative, max_length=8)[:2]
+    dataset = translation_dataset(
+        src, tgt, batch_size=1, max_length=8, shuffle_buffer=100, seed=3,
+        alternatives=[alt],
+    )
+    rows = [
+        (tuple(source[0].tolist()), tuple(target_in[0][1:].tolist()))
+        for (source, target_in), _ in dataset.as_numpy_iterator()
+    ]
+    first = [(tuple(s), tuple(t[1:-1])) for s, t in zip(src, tgt)]
+    second = [(tuple(s), tuple(t[1:-1])) for s, t in zip(*alt)]
+    assert sorted(rows[:12]) == sorted(first) and sorted(rows[12:]) == sorted(second)
+    assert rows[:12] != first  # shuffled
+    plain = translation_dataset(src, tgt, batch_size=1, max_length=8,
+                                shuffle_buffer=100, seed=3)
+    assert [row[0] for row in rows[:12]] == [
+        tuple(source[0].tolist()) for (source, _), _ in plain.as_numpy_iterator()
+    ]  # the first pass is what the corpus alone gives
+
+
+def test_sampled_segmentations_of_a_split():
+    from types import SimpleNamespace
+
+    from nlp_lstm.data.batching import sampled_segmentations
+
+    processor = sp.processor(model_bytes())
+    data = {"source": SENTENCES[:4], "target": SENTENCES[1:5]}
+
+    def config(alpha, seed=7):
+        return SimpleNamespace(
+            data=SimpleNamespace(
+                sampling_alpha=alpha, sampling_copies=3, max_length=64
+            ),
+            training=SimpleNamespace(seed=seed),
+        )
+
+    assert sampled_segmentations(config(0.0), processor, processor, data) == []
+    copies = sampled_segmentations(config(0.2), processor, processor, data)
+    assert copies == sampled_segmentations(config(0.2), processor, processor, data)
+    assert copies != sampled_segmentations(config(0.2, 8), processor, processor, data)
+    assert len(copies) == 3 and copies[0] != copies[1]
+    for sources, targets in copies:
+        assert [processor.decode(row[:-1]) for row in sources] == data["source"]
+        assert [processor.decode(row[1:-1]) for row in targets] == data["target"]
