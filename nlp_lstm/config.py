@@ -688,6 +688,9 @@ class WordEmbedderConfig:
     dropout: float = 0.5
     word_dropout: float = 0.0
     word_dropout_max_count: int = 0
+    # Word, character and casing embeddings start uniform in
+    # [-embedding_init, embedding_init] (0.05: Keras' default).
+    embedding_init: float = 0.05
 
     def check_files(self, prefix: str = "") -> None:
         if self.pretrained:
@@ -695,6 +698,7 @@ class WordEmbedderConfig:
 
     def validate(self, prefix: str = "") -> None:
         check_positive(self.word_dim, join(prefix, "word_dim"))
+        check_positive(self.embedding_init, join(prefix, "embedding_init"))
         check_positive(self.min_frequency, join(prefix, "min_frequency"))
         check_positive(self.max_words, join(prefix, "max_words"), allow_zero=True)
         check_positive(self.char_dim, join(prefix, "char_dim"))

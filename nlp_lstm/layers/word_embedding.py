@@ -79,6 +79,7 @@ class WordEmbedder(keras.layers.Layer):
         dropout: float = 0.0,
         word_dropout: float = 0.0,
         word_dropout_from_id: int = UNK_ID + 1,
+        embedding_init: float = 0.05,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -121,20 +122,27 @@ class WordEmbedder(keras.layers.Layer):
         self.dropout = dropout
         self.word_dropout = word_dropout
         self.word_dropout_from_id = word_dropout_from_id
+        self.embedding_init = embedding_init
         self.supports_masking = True
         # Word dropout trains the unknown word's embedding: without it, a
         # vocabulary of every training word leaves `[UNK]` untrained, and unseen
         # words at test time (most new entities) get a random vector.
         self.seed_generator = keras.random.SeedGenerator(0) if word_dropout else None
 
-        self.word_embedding = keras.layers.Embedding(
-            vocabulary_size, word_dim, name="word_embedding"
-        )
+        def embedding(size, dim, name):
+            return keras.layers.Embedding(
+                size, dim, name=name,
+                embeddings_initializer=keras.initializers.RandomUniform(
+                    -embedding_init, embedding_init
+                ),
+            )
+
+        self.word_embedding = embedding(vocabulary_size, word_dim, "word_embedding")
         self.char_embedding = None
         self.char_layer = None
         if char_encoder != "none":
-            self.char_embedding = keras.layers.Embedding(
-                char_vocabulary_size, char_dim, name="char_embedding"
+            self.char_embedding = embedding(
+                char_vocabulary_size, char_dim, "char_embedding"
             )
             if char_encoder == "cnn":
                 self.char_layer = keras.layers.Conv1D(
@@ -147,8 +155,8 @@ class WordEmbedder(keras.layers.Layer):
                 )
         self.casing_embedding = None
         if num_casing and casing_dim:
-            self.casing_embedding = keras.layers.Embedding(
-                num_casing, casing_dim, name="casing_embedding"
+            self.casing_embedding = embedding(
+                num_casing, casing_dim, "casing_embedding"
             )
         self.dropout_layer = keras.layers.Dropout(dropout)
 
@@ -247,6 +255,7 @@ class WordEmbedder(keras.layers.Layer):
                 "dropout": self.dropout,
                 "word_dropout": self.word_dropout,
                 "word_dropout_from_id": self.word_dropout_from_id,
+                "embedding_init": self.embedding_init,
             }
         )
         return config

@@ -175,6 +175,7 @@ def build_tagger(model_config, tag_vocabulary, word_vocabulary_size: int,
         casing_dim=embedder_config.casing_dim,
         dropout=embedder_config.dropout,
         word_dropout=embedder_config.word_dropout,
+        embedding_init=embedder_config.embedding_init,
         word_dropout_from_id=word_dropout_from_id,
         name="embedder",
     )

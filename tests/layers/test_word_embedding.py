@@ -46,3 +46,24 @@ class TestWordEmbedder(TestCase):
         more_padding = np.pad(FEATURES["char_ids"], [(0, 0), (0, 0), (0, 3)])
         padded = dict(FEATURES, char_ids=more_padding)
         self.assertAllClose(embedder(FEATURES), embedder(padded))
+
+
+@pytest.mark.parametrize("scale", [0.05, 0.2])
+def test_embeddings_start_uniform_in_the_configured_range(scale):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    layer = WordEmbedder(
+        2000, word_dim=20, char_vocabulary_size=200, char_encoder="lstm",
+        char_dim=20, char_units=3, num_casing=200, casing_dim=20,
+        embedding_init=scale,
+    )
+    layer.build()
+    assert layer.get_config()["embedding_init"] == scale
+    tables = (layer.word_embedding, layer.char_embedding, layer.casing_embedding)
+    for embedding in tables:
+        table = embedding.embeddings.numpy()
+        assert np.abs(table).max() <= scale
+        # A uniform draw of 4,000 values or more reaches near both bounds.
+        assert table.min() < -0.95 * scale and table.max() > 0.95 * scale
+        assert np.std(table) == pytest.approx(scale / np.sqrt(3), rel=0.05)
