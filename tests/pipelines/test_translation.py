@@ -97,6 +97,30 @@ def test_length_penalty_is_chosen_on_the_dev_set(tiny_run):
         assert (scores["bleu"], scores["chrf"]) == (row["bleu"], row["chrf"])
 
 
+
+def test_length_penalty_benchmark_repeats_the_choice(tiny_run, tmp_path):
+    """`benchmarks/length_penalty.py` on the finished run: the same dev scores
+    and choice, and the run's own test score."""
+    import importlib.util
+
+    config, report, root = tiny_run
+    spec = importlib.util.spec_from_file_location(
+        "length_penalty", os.path.join(REPO_ROOT, "benchmarks", "length_penalty.py")
+    )
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    result = script.main(["--run", str(root / "run"), "--penalties", "1.0", "0.0",
+                          "--output", str(tmp_path)])
+    assert result["dev"] == report["length_penalty"]["tried"]
+    assert result["chosen"] == report["length_penalty"]["value"]
+    own = result["test"]["own"]
+    assert own["length_penalty"] == report["length_penalty"]["value"]
+    assert (own["bleu"], own["chrf"]) == (report["bleu"], report["chrf"])
+    written = json.loads((tmp_path / "run.json").read_text())
+    assert written == json.loads(json.dumps(result))
+    assert "| chosen on dev |" in (tmp_path / "run.md").read_text()
+
+
 def test_saved_model_in_fresh_process_matches_in_memory_model(tiny_run):
     from nlp_lstm.decoding.translate import TextTranslator
     from nlp_lstm.models.translator import build_translator
