@@ -67,3 +67,24 @@ def test_embeddings_start_uniform_in_the_configured_range(scale):
         # A uniform draw of 4,000 values or more reaches near both bounds.
         assert table.min() < -0.95 * scale and table.max() > 0.95 * scale
         assert np.std(table) == pytest.approx(scale / np.sqrt(3), rel=0.05)
+
+
+@pytest.mark.parametrize("char_encoder", ["cnn", "lstm"])
+def test_training_cuts_char_padding_without_changing_features(char_encoder):
+    """In training the char ids are cut after the batch's longest word: the
+    features equal those of the full padded width (dropout off)."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(3)
+    layer = WordEmbedder(8, 4, char_vocabulary_size=6, char_encoder=char_encoder,
+                         char_dim=3, char_units=3, num_casing=8, casing_dim=2)
+    more_padding = np.pad(FEATURES["char_ids"], [(0, 0), (0, 0), (0, 9)])
+    wide = dict(FEATURES, char_ids=more_padding)
+    trained = layer(wide, training=True)
+    np.testing.assert_allclose(trained, layer(wide, training=False), atol=1e-6)
+    # What is cut: the char encoder sees 5 columns, not 14.
+    seen = []
+    layer(wide, training=True, char_fn=lambda e, m: seen.append(e.shape[1]) or
+          tf.zeros([tf.shape(e)[0], layer.output_dim - 4 - 2]))
+    assert seen == [5]
