@@ -17,6 +17,7 @@ import time
 import tensorflow as tf
 
 from nlp_lstm.evaluation.translation import corpus_scores
+from nlp_lstm.training.optimizers import build_optimizer
 
 STEP_VARIABLE = "optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"
 
@@ -39,12 +40,17 @@ def checkpoint_scores(bundle, run_dir: str, sources: list[str],
             "folder trained with training.keep_checkpoints >= "
             "training.steps / training.checkpoint_every"
         )
+    # The model's weights are saved through the optimizer that trained them
+    # (Keras tracks most of them there, not under the model): read both, as
+    # the trainer does, and check that everything given was in the file.
+    optimizer = build_optimizer(bundle.config.training)
+    optimizer.build(bundle.model.trainable_variables)
     rows = []
     for prefix in prefixes:
         elapsed = tf.Variable(0.0, dtype=tf.float64)
-        tf.train.Checkpoint(model=bundle.model, elapsed=elapsed).read(
-            prefix
-        ).expect_partial()
+        tf.train.Checkpoint(
+            model=bundle.model, optimizer=optimizer, elapsed=elapsed
+        ).read(prefix).assert_existing_objects_matched()
         start = time.perf_counter()
         hypotheses = bundle.translate(sources, beam_size=beam_size)
         scores = corpus_scores(hypotheses, references)
