@@ -353,6 +353,12 @@ class TrainingConfig:
     # one tower (tests/training/test_training_step.py and
     # tests/training/test_dropout_statistics.py).
     towers: int = 0
+    # Arithmetic of the training step's matmuls: `float32`, or `bfloat16`
+    # (mixed precision: bfloat16 products, float32 weights, states, losses and
+    # optimizer; `layers.linear`). bfloat16 pays on CPUs with bfloat16
+    # instructions (AVX512-BF16, AMX); elsewhere it is emulated and slower.
+    # Exports and inference compute in float32 either way.
+    precision: typing.Literal["float32", "bfloat16"] = "float32"
     # Replicas with tf.distribute (`nlp_lstm.training.distribute`): `none`;
     # `mirrored`, `replicas` logical CPU devices of this machine; or
     # `multi_worker`, one process per worker (`TF_CONFIG` or `cluster`).
@@ -768,6 +774,14 @@ class TaggingTrainingConfig(TrainingConfig):
     label_smoothing: float = 0.0
     eval_every: int = 500
     tbptt: TBPTTConfig = dataclasses.field(default_factory=TBPTTConfig)
+
+    def validate(self, prefix: str = "") -> None:
+        super().validate(prefix)
+        if self.tbptt.chunk and self.precision != "float32":
+            raise ConfigError(
+                f"{join(prefix, 'tbptt.chunk')} computes in float32: set "
+                f"{join(prefix, 'precision')} to float32, or the chunk to 0"
+            )
 
 
 @dataclasses.dataclass

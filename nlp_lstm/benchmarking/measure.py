@@ -133,19 +133,21 @@ def environment(command: list[str]) -> dict:
     }
 
 
-def matmul_peak(size: int = 2048, chain: int = 10, repeats: int = 3) -> dict:
-    """The measured dense float32 matmul peak: a `tf.function` chaining `chain`
-    dependent matmuls `c = c @ b` (distinct ops, so Grappler cannot merge
-    them), best of `repeats` timed calls after one warm-up call.
+def matmul_peak(size: int = 2048, chain: int = 10, repeats: int = 3,
+                dtype: str = "float32") -> dict:
+    """The measured dense matmul peak in `dtype` (float32 or bfloat16): a
+    `tf.function` chaining `chain` dependent matmuls `c = c @ b` (distinct
+    ops, so Grappler cannot merge them), best of `repeats` timed calls after
+    one warm-up call.
 
     Returns:
-        `{"gflops", "size", "chain", "repeats", "seconds"}`, `gflops` the best
-        (highest) rate and `seconds` every call's duration.
+        `{"gflops", "size", "chain", "repeats", "seconds", "dtype"}`,
+        `gflops` the best (highest) rate and `seconds` every call's duration.
     """
     generator = tf.random.Generator.from_seed(0)
-    a = generator.normal((size, size), dtype=tf.float32)
+    a = tf.cast(generator.normal((size, size)), dtype)
     # Scaled so that the chain keeps its magnitude (no overflow, no denormals).
-    b = generator.normal((size, size), dtype=tf.float32) / float(np.sqrt(size))
+    b = tf.cast(generator.normal((size, size)) / float(np.sqrt(size)), dtype)
 
     @tf.function
     def chained(c, b):
@@ -166,10 +168,12 @@ def matmul_peak(size: int = 2048, chain: int = 10, repeats: int = 3) -> dict:
         "chain": chain,
         "repeats": repeats,
         "seconds": seconds,
+        "dtype": dtype,
     }
 
 
-def matmul_peak_fresh_process(size: int = 2048, chain: int = 10, repeats: int = 3):
+def matmul_peak_fresh_process(size: int = 2048, chain: int = 10, repeats: int = 3,
+                              dtype: str = "float32"):
     """`matmul_peak` in a new Python process with TensorFlow's default thread
     pools (every core on each matmul), whatever this process's thread settings
     (training uses one intra-op thread per tower): the peak is the machine's."""
@@ -177,7 +181,7 @@ def matmul_peak_fresh_process(size: int = 2048, chain: int = 10, repeats: int = 
         "import json, os\n"
         "os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')\n"
         "from nlp_lstm.benchmarking.measure import matmul_peak\n"
-        f"print(json.dumps(matmul_peak({size}, {chain}, {repeats})))\n"
+        f"print(json.dumps(matmul_peak({size}, {chain}, {repeats}, {dtype!r})))\n"
     )
     completed = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True

@@ -60,7 +60,9 @@ def training_lines(results: dict) -> list[str]:
     ]
     for key, label, tokens in (
         ("translator_training", "translator (src+tgt tokens)", "source_target"),
+        ("translator_training_bfloat16", "translator, bfloat16", "source_target"),
         ("tagger_training", "tagger (tokens)", "tokens"),
+        ("tagger_training_bfloat16", "tagger, bfloat16 matmuls", "tokens"),
     ):
         section = results.get(key)
         if not section:
@@ -93,6 +95,23 @@ def training_lines(results: dict) -> list[str]:
                 else ")."
             )
         )
+    bfloat16 = results.get("matmul_peak_bfloat16", {})
+    if bfloat16.get("gflops"):
+        lines.append(
+            f"bfloat16 matmul peak, measured the same way: **{bfloat16['gflops']:.1f} "
+            "GFLOP/s** (the bfloat16 rows' % of peak is of this one)."
+        )
+        speedups = [
+            f"{name} {results[key]['bfloat16_speedup']:.2f}x"
+            for key, name in (("translator_training", "translator"),
+                              ("tagger_training", "tagger"))
+            if "bfloat16_speedup" in results.get(key, {})
+        ]
+        if speedups:
+            lines.append(
+                "Step speed-up of bfloat16 matmuls (median step, float32 / "
+                "bfloat16): " + ", ".join(speedups) + "."
+            )
     return lines
 
 

@@ -85,6 +85,42 @@ class Sections:
         return value
 
 
+def run_bfloat16_training(suite, results: dict, sections: Sections, state: dict,
+                          verbose: bool) -> None:
+    """The training sections again with `training.precision: bfloat16`
+    (`<section>_bfloat16`), their percentages of the bfloat16 matmul peak
+    (`matmul_peak_bfloat16`, measured as the float32 one)."""
+
+    def matmul_peak():
+        results["matmul_peak_bfloat16"] = measure.matmul_peak_fresh_process(
+            suite.matmul_size, suite.matmul_chain, suite.matmul_repeats, "bfloat16"
+        )
+        if verbose:
+            gflops = results["matmul_peak_bfloat16"]["gflops"]
+            print(f"  {gflops:.1f} GFLOP/s", flush=True)
+
+    sections.run("matmul_peak_bfloat16", matmul_peak)
+    peak = results.get("matmul_peak_bfloat16", {}).get("gflops")
+
+    def translator_training():
+        if "translation" not in state:
+            raise RuntimeError("no translation data (see translator_training)")
+        results["translator_training_bfloat16"], _ = training.translator_training(
+            suite, state["translation"], peak, verbose, precision="bfloat16"
+        )
+
+    sections.run("translator_training_bfloat16", translator_training)
+
+    def tagger_training():
+        if "tagging" not in state:
+            raise RuntimeError("no tagging data (see tagger_training)")
+        results["tagger_training_bfloat16"], _ = training.tagger_training(
+            suite, state["tagging"], peak, verbose, precision="bfloat16"
+        )
+
+    sections.run("tagger_training_bfloat16", tagger_training)
+
+
 def run(
     suite_name: str,
     output_dir: str,
@@ -146,6 +182,9 @@ def run(
 
     sections.run("tagger_training", tagger_training)
 
+    if "bfloat16" in suite.training_precisions:
+        run_bfloat16_training(suite, results, sections, state, verbose)
+
     def matmul_peak_again():
         # The machine may be shared: measure the peak again after training and
         # keep the best, so that the percentages use the least disturbed one.
@@ -164,6 +203,11 @@ def run(
             section = results.get(key) or {}
             if "achieved_gflops" in section:
                 section["percent_of_peak"] = 100.0 * section["achieved_gflops"] / best
+                if key + "_bfloat16" in results:
+                    section["bfloat16_speedup"] = (
+                        section["step_seconds"]["median"]
+                        / results[key + "_bfloat16"]["step_seconds"]["median"]
+                    )
         if verbose:
             print(f"  {again['gflops']:.1f} GFLOP/s (best {best:.1f})", flush=True)
 

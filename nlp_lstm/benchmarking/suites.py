@@ -43,6 +43,9 @@ class Suite:
     warmup_steps: int = 3
     timed_steps: int = 30
     tagger_timed_steps: int = 30
+    # Training is timed in each of these `training.precision`s (bfloat16: the
+    # matmul peak is measured in bfloat16 too).
+    training_precisions: tuple = ("float32", "bfloat16")
     # Matmul peak.
     matmul_size: int = 2048
     matmul_chain: int = 10

@@ -220,8 +220,9 @@ def throughput_report(seconds, real, padded, flops, peak_gflops) -> dict:
 
 
 def translator_training(suite, setup: TranslationSetup, peak_gflops: float | None,
-                        verbose: bool = True):
-    """Training throughput of the translator; returns `(report, bundle)`, the
+                        verbose: bool = True, precision: str = "float32"):
+    """Training throughput of the translator with its matmuls in `precision`
+    (`training.precision`); returns `(report, bundle)`, the
     trained-for-a-few-steps model in an in-memory `TranslatorBundle`."""
     config = setup.config
     trainer_lib.set_seed(config.training.seed)
@@ -234,10 +235,11 @@ def translator_training(suite, setup: TranslationSetup, peak_gflops: float | Non
         optimizer,
         translator_loss(config.training.label_smoothing),
         config.training.towers,
+        precision=precision,
     )
     if verbose:
         print(
-            f"translator training: {len(batches)} timed steps of "
+            f"translator training ({precision}): {len(batches)} timed steps of "
             f"{config.data.batch_size} sentences",
             flush=True,
         )
@@ -290,6 +292,7 @@ def translator_training(suite, setup: TranslationSetup, peak_gflops: float | Non
                 ),
             },
             "training": {
+                "precision": precision,
                 "optimizer": config.training.optimizer,
                 "label_smoothing": config.training.label_smoothing,
                 "clip_norm": config.training.clip_norm,
@@ -381,9 +384,9 @@ def build_benchmark_tagger(setup: TaggingSetup):
 
 
 def tagger_training(suite, setup: TaggingSetup, peak_gflops: float | None,
-                    verbose: bool = True):
-    """Training throughput of the tagger; returns `(report, bundle)`, the
-    model in an in-memory `TaggerBundle`."""
+                    verbose: bool = True, precision: str = "float32"):
+    """Training throughput of the tagger with its matmuls in `precision`;
+    returns `(report, bundle)`, the model in an in-memory `TaggerBundle`."""
     config = setup.config
     trainer_lib.set_seed(config.training.seed)
     tag_ids = [setup.tag_vocabulary.encode(tags) for tags in setup.gold["train"]]
@@ -405,11 +408,12 @@ def tagger_training(suite, setup: TaggingSetup, peak_gflops: float | None,
     optimizer = build_optimizer(config.training)
     optimizer.build(model.trainable_variables)
     train_step = trainer_lib.make_train_step(
-        model, optimizer, tagger_loss(featurizer), config.training.towers
+        model, optimizer, tagger_loss(featurizer), config.training.towers,
+        precision=precision,
     )
     if verbose:
         print(
-            f"tagger training: {len(batches)} timed steps of "
+            f"tagger training ({precision}): {len(batches)} timed steps of "
             f"{config.data.batch_size} sentences",
             flush=True,
         )
@@ -441,6 +445,7 @@ def tagger_training(suite, setup: TaggingSetup, peak_gflops: float | None,
                 "chars": featurizer.chars.size,
                 "tags": len(setup.tag_vocabulary),
             },
+            "precision": precision,
             "model": {
                 "word_dim": embedder.word_dim,
                 "char_encoder": embedder.char_encoder,

@@ -15,7 +15,7 @@ import typing
 
 import tensorflow as tf
 
-from nlp_lstm.layers import cells
+from nlp_lstm.layers import cells, linear
 from nlp_lstm.layers.rnn_loops import flatten_steps
 
 # Attention kinds whose score is `query . key` over precomputed keys: the ones
@@ -119,9 +119,11 @@ def attention_decoder_loop(
         layer_params = [
             rest[j * num_params : (j + 1) * num_params] for j in range(num_layers)
         ]
+        # The matmul weights in the matmul precision, cast once for both loops.
         weights = _Weights(
-            *tensors[:4],
-            kernels=layer_kernels,
+            *tensors[:3],
+            attention_kernel=linear.compute_copy(tensors[3]),
+            kernels=[linear.compute_copy(kernel) for kernel in layer_kernels],
             biases=layer_biases,
             recurrent_biases=layer_recurrent_biases,
             params=layer_params,
@@ -160,12 +162,12 @@ def _layer_pre_activations(math, weights, j, t, layer_inputs, units):
     else:
         bias = weights.biases[j - 1]
     if math.merged:
-        return bias + tf.matmul(layer_inputs, kernel), None
-    q = tf.matmul(layer_inputs[:, -units:], kernel[-units:])
+        return bias + linear.matmul(layer_inputs, kernel), None
+    q = linear.matmul(layer_inputs[:, -units:], kernel[-units:])
     if weights.recurrent_biases:
         q += weights.recurrent_biases[j]
     if layer_inputs.shape[-1] > units:
-        bias = bias + tf.matmul(layer_inputs[:, :-units], kernel[:-units])
+        bias = bias + linear.matmul(layer_inputs[:, :-units], kernel[:-units])
     return bias, q
 
 
@@ -219,7 +221,7 @@ def _forward(math, weights, initial, score_bias, mask_parts, input_feeding):
         attention = tf.nn.softmax(scores + score_bias, axis=-1)
         context = tf.reduce_sum(attention[:, :, None] * weights.memory, axis=1)
         context_inputs = tf.concat([context, output], axis=-1)
-        attentional = tf.tanh(tf.matmul(context_inputs, weights.attention_kernel))
+        attentional = tf.tanh(linear.matmul(context_inputs, weights.attention_kernel))
         saved["weights"] = saved["weights"].write(t, attention)
         saved["top"] = saved["top"].write(t, output)
         saved["context_inputs"] = saved["context_inputs"].write(t, context_inputs)
@@ -249,16 +251,16 @@ def _backward(math, weights, saved, mask_parts, d_outputs, d_final, input_feedin
     d_scores = arrays["scores"].stack()  # (time, batch, source_time)
     if math.merged:
         d_kernels = [
-            tf.matmul(flatten_steps(x), flatten_steps(dz), transpose_a=True)
+            linear.matmul(flatten_steps(x), flatten_steps(dz), transpose_a=True)
             for x, dz in zip(saved["inputs"], d_p)
         ]
     else:
         d_kernels = []
         for x, dp, dq in zip(saved["inputs"], d_p, d_q):
-            d_recurrent = tf.matmul(
+            d_recurrent = linear.matmul(
                 flatten_steps(x[..., -units:]), flatten_steps(dq), transpose_a=True
             )
-            d_input = tf.matmul(
+            d_input = linear.matmul(
                 flatten_steps(x[..., :-units]), flatten_steps(dp), transpose_a=True
             )
             d_kernels.append(tf.concat([d_input, d_recurrent], axis=0))
@@ -266,7 +268,7 @@ def _backward(math, weights, saved, mask_parts, d_outputs, d_final, input_feedin
     d_recurrent_biases = []
     if weights.recurrent_biases:
         d_recurrent_biases = [tf.reduce_sum(flatten_steps(dq), axis=0) for dq in d_q]
-    d_attention_kernel = tf.matmul(
+    d_attention_kernel = linear.matmul(
         flatten_steps(saved["context_inputs"]),
         flatten_steps(arrays["attentional"].stack()),
         transpose_a=True,
@@ -337,13 +339,13 @@ def _backward_through_time(
             )
             arrays["p"][j] = arrays["p"][j].write(t, d_p)
             if math.merged:
-                d_inputs = tf.matmul(d_p, kernels[j], transpose_b=True)
+                d_inputs = linear.matmul(d_p, kernels[j], transpose_b=True)
             else:
                 arrays["q"][j] = arrays["q"][j].write(t, d_q)
                 d_inputs = tf.concat(
                     [
-                        tf.matmul(d_p, kernels[j][:-units], transpose_b=True),
-                        tf.matmul(d_q, kernels[j][-units:], transpose_b=True),
+                        linear.matmul(d_p, kernels[j][:-units], transpose_b=True),
+                        linear.matmul(d_q, kernels[j][-units:], transpose_b=True),
                     ],
                     axis=-1,
                 )
@@ -377,7 +379,7 @@ def _attention_backward(weights, saved, t, d_attentional):
     memory_dim = weights.memory.shape[-1]
     attentional = saved["attentional"][t]
     d_pre = d_attentional * (1.0 - tf.square(attentional))
-    d_context_inputs = tf.matmul(d_pre, weights.attention_kernel, transpose_b=True)
+    d_context_inputs = linear.matmul(d_pre, weights.attention_kernel, transpose_b=True)
     d_context = d_context_inputs[:, :memory_dim]
     d_top = d_context_inputs[:, memory_dim:]
     attention = saved["weights"][t]

@@ -1,8 +1,67 @@
-"""Linear maps over the last axis, as CPU-friendly 2-D matmuls."""
+"""Linear maps over the last axis, as CPU-friendly 2-D matmuls, and the
+arithmetic precision of the matmuls that training traces.
+
+Mixed precision (`training.precision: bfloat16`): inside `matmul_precision`,
+`matmul` (and so `dense`) multiplies bfloat16 copies of its operands (oneDNN
+accumulates in float32) and returns float32; weights, states, element-wise
+math, losses and the optimizer stay float32. Loops cast their loop-invariant
+weights once with `compute_copy`. Outside the context (inference, exports,
+the default) every matmul is float32.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+
 import tensorflow as tf
+
+PRECISIONS = ("float32", "bfloat16")
+
+# The dtype matmuls compute in while a graph is traced; None: float32.
+_compute_dtype: contextvars.ContextVar = contextvars.ContextVar(
+    "nlp_lstm_matmul_dtype", default=None
+)
+
+
+@contextlib.contextmanager
+def matmul_precision(precision: str = "float32"):
+    """Within the context, `matmul` and `dense` compute in `precision` (one
+    of `PRECISIONS`). It is read when a graph is traced: enter it around the
+    code a `tf.function` traces (the forward pass and its gradients)."""
+    if precision not in PRECISIONS:
+        raise ValueError(
+            f"unknown precision {precision!r}: use one of {', '.join(PRECISIONS)}"
+        )
+    dtype = None if precision == "float32" else tf.as_dtype(precision)
+    token = _compute_dtype.set(dtype)
+    try:
+        yield
+    finally:
+        _compute_dtype.reset(token)
+
+
+def compute_copy(tensor):
+    """`tensor` in the matmul compute dtype (itself in float32): loops cast
+    their weights once with this rather than at every step."""
+    dtype = _compute_dtype.get()
+    tensor = tf.convert_to_tensor(tensor)
+    return tensor if dtype is None else tf.cast(tensor, dtype)
+
+
+def matmul(a, b, transpose_a: bool = False, transpose_b: bool = False):
+    """`tf.matmul` in the current precision; the result is float32 either
+    way."""
+    dtype = _compute_dtype.get()
+    if dtype is None:
+        return tf.matmul(a, b, transpose_a=transpose_a, transpose_b=transpose_b)
+    product = tf.matmul(
+        tf.cast(a, dtype),
+        tf.cast(b, dtype),
+        transpose_a=transpose_a,
+        transpose_b=transpose_b,
+    )
+    return tf.cast(product, tf.float32)
 
 
 def dense(inputs, kernel, transpose_kernel: bool = False):
@@ -11,7 +70,7 @@ def dense(inputs, kernel, transpose_kernel: bool = False):
     which is slower on CPU and needs an explicit transpose for `kernel.T`."""
     kernel = tf.convert_to_tensor(kernel)
     shape = tf.shape(inputs)
-    outputs = tf.matmul(
+    outputs = matmul(
         tf.reshape(inputs, [-1, shape[-1]]), kernel, transpose_b=transpose_kernel
     )
     width = kernel.shape[0] if transpose_kernel else kernel.shape[-1]

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from nlp_lstm.layers import cells
-from nlp_lstm.layers.linear import dense
+from nlp_lstm.layers import cells, linear
 
 
 def flatten_steps(tensor):
@@ -79,7 +78,7 @@ def bidirectional_rnn(
     ]
     lengths = tf.cast(lengths, tf.int32)
     # (batch, time, 2 * gates * units): the input projection of every step.
-    projected = dense(inputs, kernel) + bias
+    projected = linear.dense(inputs, kernel) + bias
     projected_forward, projected_backward = tf.split(projected, 2, axis=-1)
     projected_backward = tf.reverse_sequence(
         projected_backward, lengths, seq_axis=1, batch_axis=0
@@ -117,7 +116,7 @@ def _recurrent_projection(hidden, recurrent, recurrent_bias):
     """`h @ U (+ b)` of both directions, `(2, batch, gates * units)`; one
     plain matmul per direction, which runs faster than one batched matmul."""
     q = tf.stack(
-        [tf.matmul(hidden[0], recurrent[0]), tf.matmul(hidden[1], recurrent[1])]
+        [linear.matmul(hidden[0], recurrent[0]), linear.matmul(hidden[1], recurrent[1])]
     )
     return q if recurrent_bias is None else q + recurrent_bias
 
@@ -144,12 +143,14 @@ def _bidirectional_recurrence(
         params, initial = rest[:num_params], rest[num_params:]
         steps = tf.shape(projected)[0]
         dtype = projected.dtype
+        # The recurrent kernels in the matmul precision, cast once.
+        recurrent_copy = linear.compute_copy(recurrent)
 
         def array():
             return tf.TensorArray(dtype, size=steps)
 
         def pre_activations(t, hidden):
-            q = _recurrent_projection(hidden, recurrent, recurrent_bias)
+            q = _recurrent_projection(hidden, recurrent_copy, recurrent_bias)
             return (projected[t] + q, None) if math.merged else (projected[t], q)
 
         def body(t, state, saved):
@@ -189,8 +190,8 @@ def _bidirectional_recurrence(
                 )
                 d_hidden = tf.stack(
                     [
-                        tf.matmul(d_q[0], recurrent[0], transpose_b=True),
-                        tf.matmul(d_q[1], recurrent[1], transpose_b=True),
+                        linear.matmul(d_q[0], recurrent_copy[0], transpose_b=True),
+                        linear.matmul(d_q[1], recurrent_copy[1], transpose_b=True),
                     ]
                 )
                 if d_previous[0] is not None:
@@ -216,7 +217,7 @@ def _bidirectional_recurrence(
             # (2, units, gates * units): one matmul over all steps per direction.
             d_recurrent = tf.stack(
                 [
-                    tf.matmul(
+                    linear.matmul(
                         flatten_steps(previous_hidden[:, d]),
                         flatten_steps(d_q[:, d]),
                         transpose_a=True,

@@ -25,6 +25,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from nlp_lstm.layers import linear
 from nlp_lstm.training.optimizers import AllReducedGradients
 from nlp_lstm.utils.cores import usable_cores
 from nlp_lstm.utils.files import atomic_write_json, atomic_write_with
@@ -135,11 +136,12 @@ def train(
                 "training.distribution to none, or training.tbptt.chunk to 0"
             )
         train_step = make_distributed_step(
-            strategy, model, optimizer, loss_fn, config.towers
+            strategy, model, optimizer, loss_fn, config.towers, config.precision
         )
     else:
         train_step = make_train_step(
-            model, optimizer, loss_fn, config.towers, gradient_fn=gradient_fn
+            model, optimizer, loss_fn, config.towers, gradient_fn=gradient_fn,
+            precision=config.precision,
         )
     writer = tf.summary.create_file_writer(os.path.join(run_dir, "logs"))
     step = int(optimizer.iterations.numpy())
@@ -378,8 +380,12 @@ def split_batch(batch, parts: int) -> list:
     ]
 
 
-def make_gradient_fn(model, loss_fn, towers: int | None = None):
-    """`batch -> (loss, tokens, gradients)` for `model.trainable_variables`.
+def make_gradient_fn(
+    model, loss_fn, towers: int | None = None, precision: str = "float32"
+):
+    """`batch -> (loss, tokens, gradients)` for `model.trainable_variables`,
+    the matmuls of the forward and backward passes in `precision`
+    (`layers.linear.matmul_precision`).
 
     With `towers > 1` (0: one per core, up to two; None: 1) the batch is split
     into that many slices, each with its own tape: independent subgraphs that
@@ -393,9 +399,10 @@ def make_gradient_fn(model, loss_fn, towers: int | None = None):
     variables = model.trainable_variables
 
     def one_tower(batch):
-        with tf.GradientTape() as tape:
-            loss, tokens = loss_fn(model, batch, True)
-        return loss, tokens, tape.gradient(loss, variables)
+        with linear.matmul_precision(precision):
+            with tf.GradientTape() as tape:
+                loss, tokens = loss_fn(model, batch, True)
+            return loss, tokens, tape.gradient(loss, variables)
 
     def tower_gradients(batch):
         results = [one_tower(part) for part in split_batch(batch, towers)]
@@ -415,7 +422,7 @@ def make_gradient_fn(model, loss_fn, towers: int | None = None):
 
 
 def make_train_step(model, optimizer, loss_fn, towers: int | None = None,
-                    gradient_fn=None):
+                    gradient_fn=None, precision: str = "float32"):
     """One training step, `batch -> (loss, tokens)`: the gradients of
     `make_gradient_fn` (towers as there), then `optimizer.apply_gradients`.
     `reduce_retracing` makes the second batch shape trace a shape-generic
@@ -436,7 +443,7 @@ def make_train_step(model, optimizer, loss_fn, towers: int | None = None,
             return loss, tokens
 
         return stepped
-    gradient_fn = make_gradient_fn(model, loss_fn, towers)
+    gradient_fn = make_gradient_fn(model, loss_fn, towers, precision)
 
     @tf.function(reduce_retracing=True)
     def train_step(batch):
@@ -480,7 +487,8 @@ def batch_slice(batch, parts, index):
     )
 
 
-def make_distributed_step(strategy, model, optimizer, loss_fn, towers=None):
+def make_distributed_step(strategy, model, optimizer, loss_fn, towers=None,
+                          precision: str = "float32"):
     """One training step over the replicas of `strategy`, `batch -> (loss,
     tokens)`, equal (up to float rounding) to `make_train_step`'s on the same
     global batch.
@@ -498,7 +506,7 @@ def make_distributed_step(strategy, model, optimizer, loss_fn, towers=None):
             "a config whose training.distribution is not none"
         )
     variables = model.trainable_variables
-    gradient_fn = make_gradient_fn(model, loss_fn, towers)
+    gradient_fn = make_gradient_fn(model, loss_fn, towers, precision)
     total_op = tf.distribute.ReduceOp.SUM
 
     def replica_step(batch):
