@@ -14,12 +14,8 @@ import glob
 import os
 import time
 
-import tensorflow as tf
-
 from nlp_lstm.evaluation.translation import corpus_scores
-from nlp_lstm.training.optimizers import build_optimizer
-
-STEP_VARIABLE = "optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"
+from nlp_lstm.training.trainer import read_trained_weights
 
 
 def kept_checkpoints(run_dir: str) -> list[str]:
@@ -40,24 +36,16 @@ def checkpoint_scores(bundle, run_dir: str, sources: list[str],
             "folder trained with training.keep_checkpoints >= "
             "training.steps / training.checkpoint_every"
         )
-    # The model's weights are saved through the optimizer that trained them
-    # (Keras tracks most of them there, not under the model): read both, as
-    # the trainer does, and check that everything given was in the file.
-    optimizer = build_optimizer(bundle.config.training)
-    optimizer.build(bundle.model.trainable_variables)
     rows = []
     for prefix in prefixes:
-        elapsed = tf.Variable(0.0, dtype=tf.float64)
-        tf.train.Checkpoint(
-            model=bundle.model, optimizer=optimizer, elapsed=elapsed
-        ).read(prefix).assert_existing_objects_matched()
+        read = read_trained_weights(prefix, bundle.model, bundle.config.training)
         start = time.perf_counter()
         hypotheses = bundle.translate(sources, beam_size=beam_size)
         scores = corpus_scores(hypotheses, references)
         rows.append(
             {
-                "step": int(tf.train.load_variable(prefix, STEP_VARIABLE)),
-                "train_seconds": round(float(elapsed.numpy()), 1),
+                "step": read["step"],
+                "train_seconds": round(read["train_seconds"], 1),
                 "bleu": scores["bleu"],
                 "chrf": scores["chrf"],
                 "decode_seconds": round(time.perf_counter() - start, 1),

@@ -33,6 +33,7 @@ from nlp_lstm.decoding.search import output_lengths
 from nlp_lstm.decoding.translate import translate_ids
 from nlp_lstm.export import saved_model
 from nlp_lstm.export.signature import serving_signature
+from nlp_lstm.layers import linear
 from nlp_lstm.text import sentencepiece as sp
 from nlp_lstm.text.sentencepiece import EOS_ID, PAD_ID, UNK_ID, in_graph_tokenizer
 from nlp_lstm.text.words import normalize_spaces
@@ -67,6 +68,9 @@ class TranslatorModule(tf.Module):
         max_length_ratio, max_length_offset: output length limit per sentence,
             `ceil(ratio * source_tokens) + offset`.
         max_source_tokens: int. Longer sources are cut to this many tokens.
+        precision: str. The search's matmuls: `float32`, or `bfloat16`
+            (`layers.linear.matmul_precision`: faster on CPUs with bfloat16
+            instructions; translations may differ).
     """
 
     def __init__(
@@ -79,6 +83,7 @@ class TranslatorModule(tf.Module):
         max_length_ratio: float = 1.5,
         max_length_offset: int = 10,
         max_source_tokens: int = DecodingConfig.max_source_tokens,
+        precision: str = "float32",
     ):
         super().__init__()
         if beam_size < 1:
@@ -98,6 +103,7 @@ class TranslatorModule(tf.Module):
         self.max_length_ratio = max_length_ratio
         self.max_length_offset = max_length_offset
         self.max_source_tokens = max_source_tokens
+        self.precision = precision
 
     @classmethod
     def from_bundle(cls, bundle, beam_size: int | None = None) -> TranslatorModule:
@@ -138,14 +144,15 @@ class TranslatorModule(tf.Module):
         source_ids = tf.cond(
             batch > 0, lambda: source_ids, lambda: tf.fill([1, 1], EOS_ID)
         )
-        result = translate_ids(
-            self.model,
-            source_ids,
-            beam_size=beam_size,
-            length_penalty=self.length_penalty,
-            max_length_ratio=self.max_length_ratio,
-            max_length_offset=self.max_length_offset,
-        )
+        with linear.matmul_precision(self.precision):
+            result = translate_ids(
+                self.model,
+                source_ids,
+                beam_size=beam_size,
+                length_penalty=self.length_penalty,
+                max_length_ratio=self.max_length_ratio,
+                max_length_offset=self.max_length_offset,
+            )
         return {key: value[:batch] for key, value in result.items()}
 
     def _detokenize(self, ids, lengths):

@@ -9,9 +9,8 @@ from keras import ops
 
 from nlp_lstm.layers import attention as attention_lib
 from nlp_lstm.layers import cells as cells_lib
-from nlp_lstm.layers import decoder_loop
+from nlp_lstm.layers import decoder_loop, linear
 from nlp_lstm.layers.cells import state_size
-from nlp_lstm.layers.linear import dense
 
 # How `AttentionDecoder.call` runs teacher forcing; see its docstring.
 IMPLEMENTATIONS = ("auto", "steps", "fused")
@@ -143,6 +142,11 @@ class AttentionDecoder(keras.layers.Layer):
                 layer["kernel"] = ops.concatenate(
                     [layer["kernel"], layer["recurrent_kernel"]], axis=0
                 )
+        # In the matmul precision (`linear.matmul_precision`), cast once.
+        for layer in weights:
+            for key in ("kernel", "recurrent_kernel"):
+                if layer.get(key) is not None:
+                    layer[key] = linear.compute_copy(layer[key])
         return weights
 
     def step(
@@ -192,12 +196,13 @@ class AttentionDecoder(keras.layers.Layer):
         """One cell's step from its `inference_weights`: `(output, state)`."""
         math = cells_lib.get(self.cell)
         if math.merged:
-            p = tf.matmul(tf.concat([inputs, state[0]], axis=-1), weights["kernel"])
+            p = linear.matmul(tf.concat([inputs, state[0]], axis=-1), weights["kernel"])
             p, q = tf.nn.bias_add(p, weights["bias"]), None
         else:
-            p = tf.nn.bias_add(tf.matmul(inputs, weights["kernel"]), weights["bias"])
+            p = linear.matmul(inputs, weights["kernel"])
+            p = tf.nn.bias_add(p, weights["bias"])
             q = tf.nn.bias_add(
-                tf.matmul(state[0], weights["recurrent_kernel"]),
+                linear.matmul(state[0], weights["recurrent_kernel"]),
                 weights["recurrent_bias"],
             )
         return math.call(p, q, list(state), weights["params"])
@@ -266,7 +271,8 @@ class AttentionDecoder(keras.layers.Layer):
         if dropout:
             inputs = self.dropout_layer(inputs, training=True)
         # (time, batch, gates * units): input projection of every step at once.
-        projected = dense(inputs, first["kernel"][:embedding_dim]) + first["bias"]
+        projected = linear.dense(inputs, first["kernel"][:embedding_dim])
+        projected += first["bias"]
         projected = tf.transpose(projected, (1, 0, 2))
         steps = tf.shape(projected)[0]
         batch = tf.shape(projected)[1]

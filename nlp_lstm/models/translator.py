@@ -6,6 +6,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from nlp_lstm.layers import linear
 from nlp_lstm.layers.bridge import Bridge
 from nlp_lstm.layers.decoder import AttentionDecoder
 from nlp_lstm.layers.encoder import build_encoder
@@ -99,10 +100,10 @@ class Translator(keras.Model):
         """What `decoding_step` reads every step, prepared once per search:
         the output projection's `(units, vocab)` kernel (the embeddings
         transposed, when tied) and the decoder cells' stacked kernels."""
+        output_kernel = self.output_projection.kernel_matrix(self._output_embeddings())
         return {
-            "output_kernel": self.output_projection.kernel_matrix(
-                self._output_embeddings()
-            ),
+            # In the matmul precision (`linear.matmul_precision`), cast once.
+            "output_kernel": linear.compute_copy(output_kernel),
             "cells": self.decoder.inference_weights(),
         }
 

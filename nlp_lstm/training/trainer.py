@@ -26,8 +26,12 @@ import numpy as np
 import tensorflow as tf
 
 from nlp_lstm.layers import linear
-from nlp_lstm.training.optimizers import AllReducedGradients
-from nlp_lstm.utils.cores import usable_cores
+from nlp_lstm.training.optimizers import AllReducedGradients, build_optimizer
+from nlp_lstm.utils.cores import (
+    BFLOAT16_FLAGS,
+    has_bfloat16_instructions,
+    usable_cores,
+)
 from nlp_lstm.utils.files import atomic_write_json, atomic_write_with
 
 HIGHER_IS_BETTER = ("val_bleu", "val_chrf", "val_f1", "val_accuracy")
@@ -83,6 +87,13 @@ def train(
             `run_dir`'s (workers other than the chief resume from its).
     """
     os.makedirs(run_dir, exist_ok=True)
+    if config.precision == "bfloat16" and has_bfloat16_instructions() is False:
+        warnings.warn(
+            "training.precision is bfloat16 but this CPU has no bfloat16 "
+            f"instructions ({' or '.join(BFLOAT16_FLAGS)}): TensorFlow emulates "
+            "them, which is slower than float32. Set training.precision: float32.",
+            stacklevel=2,
+        )
     optimizer.build(model.trainable_variables)
     iterator = iter(dataset)
     monitor = config.early_stopping_metric
@@ -340,6 +351,26 @@ def restore_checkpoint(path: str, state: dict, random_state) -> bool:
         ) from error
     tf.train.Checkpoint(random_state=random_state).read(path).expect_partial()
     return iterator_restored
+
+
+def read_trained_weights(path: str, model: keras.Model, training_config) -> dict:
+    """Reads `model`'s weights from `train`'s checkpoint `path` (not the data
+    or random state): `{"step", "train_seconds"}` of that checkpoint.
+
+    Keras tracks most of a model's weights through the optimizer that trained
+    them, not under the model, so the optimizer (built from
+    `training_config`) is read too; everything asked for must be in the file
+    (a checkpoint of another model fails, naming what differs)."""
+    optimizer = build_optimizer(training_config)
+    optimizer.build(model.trainable_variables)
+    elapsed = tf.Variable(0.0, dtype=tf.float64)
+    tf.train.Checkpoint(model=model, optimizer=optimizer, elapsed=elapsed).read(
+        path
+    ).assert_existing_objects_matched()
+    return {
+        "step": int(optimizer.iterations.numpy()),
+        "train_seconds": float(elapsed.numpy()),
+    }
 
 
 def resolve_towers(towers: int = 0) -> int:

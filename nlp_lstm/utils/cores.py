@@ -1,8 +1,11 @@
-"""The CPU cores this process may use."""
+"""The CPU cores this process may use, and what they can compute."""
 
 from __future__ import annotations
 
 import os
+
+# /proc/cpuinfo flags of x86 instructions that compute bfloat16 products.
+BFLOAT16_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
 def usable_cores() -> int:
@@ -11,3 +14,22 @@ def usable_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+def cpu_flags(path: str = "/proc/cpuinfo") -> set[str] | None:
+    """The first CPU's feature flags, or None where the file does not say
+    (not Linux, or not x86)."""
+    try:
+        with open(path, encoding="utf-8") as stream:
+            for line in stream:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        return None
+    return None
+
+
+def has_bfloat16_instructions(path: str = "/proc/cpuinfo") -> bool | None:
+    """Whether the CPU multiplies bfloat16 in hardware (None: unknown)."""
+    flags = cpu_flags(path)
+    return None if flags is None else bool(flags.intersection(BFLOAT16_FLAGS))

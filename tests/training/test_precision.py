@@ -9,6 +9,7 @@ from nlp_lstm import config as config_lib
 from nlp_lstm.layers import linear
 from nlp_lstm.training.losses import translator_loss
 from nlp_lstm.training.trainer import make_gradient_fn
+from nlp_lstm.utils import cores
 from tests.training.test_training_step import batch_of, tiny_translator
 
 
@@ -83,3 +84,15 @@ def test_precision_is_a_training_option_refused_with_truncated_bptt():
     training.tbptt.chunk = 16
     with pytest.raises(config_lib.ConfigError, match="training.precision"):
         training.validate("training")
+
+
+def test_bfloat16_instructions_are_read_from_the_cpu_flags(tmp_path):
+    def cpuinfo(flags: str) -> str:
+        path = tmp_path / f"cpuinfo_{len(flags)}"
+        path.write_text(f"processor\t: 0\nflags\t\t: {flags}\n\nprocessor\t: 1\n")
+        return str(path)
+
+    assert cores.has_bfloat16_instructions(cpuinfo("fpu avx2 avx512f avx512_bf16"))
+    assert cores.has_bfloat16_instructions(cpuinfo("fpu amx_tile amx_bf16"))
+    assert cores.has_bfloat16_instructions(cpuinfo("fpu avx2 avx512f")) is False
+    assert cores.has_bfloat16_instructions(str(tmp_path / "missing")) is None
