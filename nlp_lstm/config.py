@@ -399,6 +399,10 @@ class DecodingConfig:
     batch_size: int = 64
     # Longer sources are cut to this many tokens (before EOS), in every format.
     max_source_tokens: int = 256
+    # Arithmetic of the search's matmuls in Python and the SavedModel:
+    # `float32`, or `bfloat16` (faster on CPUs with bfloat16 instructions;
+    # some translations change, see the README). TFLite files stay float32.
+    precision: typing.Literal["float32", "bfloat16"] = "float32"
 
     def validate(self, prefix: str = "") -> None:
         check_range(self.beam_size, join(prefix, "beam_size"), 1, MAX_BEAM_SIZE)

@@ -62,7 +62,7 @@ def training_lines(results: dict) -> list[str]:
         ("translator_training", "translator (src+tgt tokens)", "source_target"),
         ("translator_training_bfloat16", "translator, bfloat16", "source_target"),
         ("tagger_training", "tagger (tokens)", "tokens"),
-        ("tagger_training_bfloat16", "tagger, bfloat16 matmuls", "tokens"),
+        ("tagger_training_bfloat16", "tagger, bfloat16", "tokens"),
     ):
         section = results.get(key)
         if not section:

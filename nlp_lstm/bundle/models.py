@@ -101,6 +101,7 @@ class TranslatorBundle:
             max_length_ratio=decoding.max_length_ratio,
             max_length_offset=decoding.max_length_offset,
             max_source_tokens=decoding.max_source_tokens,
+            precision=decoding.precision,
         )
 
     def set_decoding(self, **changes) -> None:

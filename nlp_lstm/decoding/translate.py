@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from nlp_lstm.config import DecodingConfig
 from nlp_lstm.decoding.search import beam_search, greedy_search
+from nlp_lstm.layers import linear
 from nlp_lstm.text.sentencepiece import EOS_ID
 from nlp_lstm.text.unicode import normalize_spaces
 
@@ -31,6 +32,7 @@ def translate_ids(
     encoder_fn=None,
     return_attention: bool = False,
     shrink: bool = True,
+    precision: str = "float32",
 ):
     """Translates a padded batch of source ids (each ending with EOS).
 
@@ -49,41 +51,47 @@ def translate_ids(
             best hypothesis (`attention`, `(batch, time, source)`).
         shrink: bool. Drop finished sentences from the batch during the
             search (`nlp_lstm.decoding.search`); False for TFLite.
+        precision: str. The matmuls' arithmetic (`decoding.precision`,
+            `layers.linear.matmul_precision`); float32 for TFLite.
 
     Returns the dict of `nlp_lstm.decoding.search.greedy_search` (beam
     search adds the n-best lists): `ids`, `lengths`, `scores`.
     """
-    source_ids = tf.cast(source_ids, tf.int32)
-    memory, mask, state = model.encode(
-        source_ids, training=False, encoder_fn=encoder_fn
-    )
-    constants = model.decoding_constants(memory, mask)
-    # The EOS that ends every source is not counted in its length.
-    source_lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1) - 1
-    default_lengths = max_output_lengths(
-        source_lengths, max_length_ratio, max_length_offset
-    )
-    if max_lengths is None:
-        max_lengths = default_lengths
-    else:
-        max_lengths = tf.where(max_lengths > 0, max_lengths, default_lengths)
-    # The weights a step reads are prepared once per search.
-    step_fn = functools.partial(model.decoding_step, weights=model.decoding_weights())
+    with linear.matmul_precision(precision):
+        source_ids = tf.cast(source_ids, tf.int32)
+        memory, mask, state = model.encode(
+            source_ids, training=False, encoder_fn=encoder_fn
+        )
+        constants = model.decoding_constants(memory, mask)
+        # The EOS that ends every source is not counted in its length.
+        source_lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1) - 1
+        default_lengths = max_output_lengths(
+            source_lengths, max_length_ratio, max_length_offset
+        )
+        if max_lengths is None:
+            max_lengths = default_lengths
+        else:
+            max_lengths = tf.where(max_lengths > 0, max_lengths, default_lengths)
+        # The weights a step reads are prepared once per search.
+        weights = model.decoding_weights()
+        step_fn = functools.partial(model.decoding_step, weights=weights)
 
-    common = dict(
-        step_fn=step_fn,
-        state=state,
-        constants=constants,
-        bos_id=model.bos_id,
-        eos_id=model.eos_id if eos_id is None else eos_id,
-        max_lengths=max_lengths,
-        source_length=tf.shape(source_ids)[1],
-        return_attention=return_attention,
-        shrink=shrink,
-    )
-    if beam_size == 1:
-        return greedy_search(**common)
-    return beam_search(beam_size=beam_size, length_penalty=length_penalty, **common)
+        common = dict(
+            step_fn=step_fn,
+            state=state,
+            constants=constants,
+            bos_id=model.bos_id,
+            eos_id=model.eos_id if eos_id is None else eos_id,
+            max_lengths=max_lengths,
+            source_length=tf.shape(source_ids)[1],
+            return_attention=return_attention,
+            shrink=shrink,
+        )
+        if beam_size == 1:
+            return greedy_search(**common)
+        return beam_search(
+            beam_size=beam_size, length_penalty=length_penalty, **common
+        )
 
 
 def source_row(ids: list[int], max_source_tokens: int) -> list[int]:
@@ -110,6 +118,7 @@ class TextTranslator:
         max_length_ratio: float = 1.5,
         max_length_offset: int = 10,
         max_source_tokens: int = DecodingConfig.max_source_tokens,
+        precision: str = "float32",
     ):
         self.model = model
         self.source_processor = source_processor
@@ -122,6 +131,7 @@ class TextTranslator:
             length_penalty=length_penalty,
             max_length_ratio=max_length_ratio,
             max_length_offset=max_length_offset,
+            precision=precision,
         )
         spec = [tf.TensorSpec([None, None], tf.int32)]
         self._translate = tf.function(search, input_signature=spec)

@@ -33,7 +33,6 @@ from nlp_lstm.decoding.search import output_lengths
 from nlp_lstm.decoding.translate import translate_ids
 from nlp_lstm.export import saved_model
 from nlp_lstm.export.signature import serving_signature
-from nlp_lstm.layers import linear
 from nlp_lstm.text import sentencepiece as sp
 from nlp_lstm.text.sentencepiece import EOS_ID, PAD_ID, UNK_ID, in_graph_tokenizer
 from nlp_lstm.text.words import normalize_spaces
@@ -119,6 +118,7 @@ class TranslatorModule(tf.Module):
             max_length_ratio=decoding.max_length_ratio,
             max_length_offset=decoding.max_length_offset,
             max_source_tokens=decoding.max_source_tokens,
+            precision=decoding.precision,
         )
 
     def _with_eos(self, tokens):
@@ -144,15 +144,15 @@ class TranslatorModule(tf.Module):
         source_ids = tf.cond(
             batch > 0, lambda: source_ids, lambda: tf.fill([1, 1], EOS_ID)
         )
-        with linear.matmul_precision(self.precision):
-            result = translate_ids(
-                self.model,
-                source_ids,
-                beam_size=beam_size,
-                length_penalty=self.length_penalty,
-                max_length_ratio=self.max_length_ratio,
-                max_length_offset=self.max_length_offset,
-            )
+        result = translate_ids(
+            self.model,
+            source_ids,
+            beam_size=beam_size,
+            length_penalty=self.length_penalty,
+            max_length_ratio=self.max_length_ratio,
+            max_length_offset=self.max_length_offset,
+            precision=self.precision,
+        )
         return {key: value[:batch] for key, value in result.items()}
 
     def _detokenize(self, ids, lengths):

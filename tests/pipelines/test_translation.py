@@ -161,6 +161,61 @@ def test_saved_model_in_fresh_process_matches_in_memory_model(tiny_run):
     assert result["scores"][1] == 0.0 and result["scores"][0] < 0.0
 
 
+def test_bfloat16_export_matches_bfloat16_in_memory_translations(tiny_run, tmp_path):
+    import nlp_lstm
+    from nlp_lstm.export.serving.reexport import export_run
+
+    config, report, root = tiny_run
+    bundle = nlp_lstm.load(str(root / "run"))
+    bundle.set_decoding(precision="bfloat16")
+    expected = {beam: bundle.translate(SENTENCES, beam_size=beam) for beam in (1, 3)}
+    path = export_run(
+        str(root / "run"), str(tmp_path / "saved_models"), precision="bfloat16"
+    )
+    output = run_in_fresh_process(
+        f"""
+        import json
+        import tensorflow as tf
+        import tensorflow_text  # noqa: F401
+        loaded = tf.saved_model.load({path!r})
+        sources = tf.constant({SENTENCES!r})
+        bfloat16 = tf.bfloat16.as_datatype_enum
+        result = {{}}
+        for name in ("serving_default", "translate_greedy"):
+            function = loaded.signatures[name]
+            graph = function.graph.as_graph_def()
+            functions = graph.library.function
+            nodes = [*graph.node, *(n for f in functions for n in f.node_def)]
+            outputs = function(sources=sources)["translations"].numpy()
+            result[name] = {{
+                "translations": [t.decode() for t in outputs],
+                "bfloat16_matmuls": sum(
+                    n.op == "MatMul" and n.attr["T"].type == bfloat16 for n in nodes
+                ),
+            }}
+        print(json.dumps(result))
+        """
+    )
+    result = json.loads(output.strip().splitlines()[-1])
+    assert result["translate_greedy"]["translations"] == expected[1]
+    assert result["serving_default"]["translations"] == expected[3]
+    # The cells' and the output projection's products, in both searches.
+    assert result["translate_greedy"]["bfloat16_matmuls"] >= 3
+    assert result["serving_default"]["bfloat16_matmuls"] >= 3
+    # The run's own export (float32) has none.
+    default = run_in_fresh_process(
+        f"""
+        import tensorflow as tf
+        import tensorflow_text  # noqa: F401
+        graph = tf.saved_model.load({report["export_path"]!r}).signatures[
+            "translate_greedy"].graph.as_graph_def()
+        print(sum(n.attr["T"].type == tf.bfloat16.as_datatype_enum
+                  for f in graph.library.function for n in f.node_def))
+        """
+    )
+    assert int(default.strip().splitlines()[-1]) == 0
+
+
 def test_exported_signature_survives_hostile_inputs(tiny_run):
     import tensorflow as tf
 

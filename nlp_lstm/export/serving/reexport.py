@@ -1,6 +1,7 @@
 """A new SavedModel version from a trained model, without training.
 
-    nlp-lstm serving export runs/multi30k_en_de [--directory saved_models]
+    nlp-lstm serving export runs/multi30k_en_de [--directory saved_models] \
+        [--precision bfloat16]
 
 The model comes from its bundle (a run folder, or the bundle an earlier
 SavedModel version carries) and is exported the way the pipeline exports it:
@@ -15,7 +16,7 @@ from nlp_lstm.export.bundles import bundle_of, export_saved_model
 
 
 def export_run(path: str, directory: str | None = None,
-               name: str | None = None) -> str:
+               name: str | None = None, precision: str | None = None) -> str:
     """Exports the trained model of a run folder or SavedModel folder.
 
     Args:
@@ -23,11 +24,19 @@ def export_run(path: str, directory: str | None = None,
         directory: str. SavedModel root; the config's `export.directory`
             when None.
         name: str. Model folder name; the config's `name` when None.
+        precision: str. A translator's `decoding.precision` (`float32` or
+            `bfloat16`); the config's when None.
 
     Returns:
         The new version folder.
     """
     bundle = bundle_of(path)
+    if precision is not None:
+        if not hasattr(bundle, "set_decoding"):
+            raise ValueError(
+                f"--precision is a translator's decoding setting; {path} is a tagger"
+            )
+        bundle.set_decoding(precision=precision)
     return export_saved_model(
         bundle, directory, name, extra_metadata={"exported_from": bundle.path}
     )
