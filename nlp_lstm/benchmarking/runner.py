@@ -102,23 +102,17 @@ def run_bfloat16_training(suite, results: dict, sections: Sections, state: dict,
     sections.run("matmul_peak_bfloat16", matmul_peak)
     peak = results.get("matmul_peak_bfloat16", {}).get("gflops")
 
-    def translator_training():
-        if "translation" not in state:
-            raise RuntimeError("no translation data (see translator_training)")
-        results["translator_training_bfloat16"], _ = training.translator_training(
-            suite, state["translation"], peak, verbose, precision="bfloat16"
-        )
+    for task, data in (("translator", "translation"), ("tagger", "tagging")):
 
-    sections.run("translator_training_bfloat16", translator_training)
+        def section(task=task, data=data):
+            if data not in state:
+                raise RuntimeError(f"no {data} data (see {task}_training)")
+            measure_fn = getattr(training, f"{task}_training")
+            results[f"{task}_training_bfloat16"], _ = measure_fn(
+                suite, state[data], peak, verbose, precision="bfloat16"
+            )
 
-    def tagger_training():
-        if "tagging" not in state:
-            raise RuntimeError("no tagging data (see tagger_training)")
-        results["tagger_training_bfloat16"], _ = training.tagger_training(
-            suite, state["tagging"], peak, verbose, precision="bfloat16"
-        )
-
-    sections.run("tagger_training_bfloat16", tagger_training)
+        sections.run(f"{task}_training_bfloat16", section)
 
 
 def run(

@@ -211,9 +211,12 @@ def check_results(results: dict, suite: str) -> None:
     assert environment["versions"]["tensorflow"] and environment["versions"]["keras"]
     assert _positive(results["matmul_peak"]["gflops"])
     assert _positive(results["wall_seconds"]) and _positive(results["peak_rss_mb"])
+    assert _positive(results["matmul_peak_bfloat16"]["gflops"])
     for section, tokens in (
         ("translator_training", ("source", "target", "source_target")),
         ("tagger_training", ("tokens",)),
+        ("translator_training_bfloat16", ("source", "target", "source_target")),
+        ("tagger_training_bfloat16", ("tokens",)),
     ):
         data = results[section]
         assert "error" not in data, data.get("traceback")
@@ -223,6 +226,8 @@ def check_results(results: dict, suite: str) -> None:
             assert _positive(data["tokens_per_second"][name]), (section, name)
             assert _positive(data["padded_tokens_per_second"][name]), (section, name)
             assert 0.0 <= data["padding_fraction"][name] < 1.0
+    for section in ("translator_training", "tagger_training"):
+        assert _positive(results[section]["bfloat16_speedup"]), section
     rows = results["inference"]
     formats = {(row["task"], row["format"], row["search"]) for row in rows}
     for task in ("translation", "tagging"):
