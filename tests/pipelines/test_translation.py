@@ -121,6 +121,43 @@ def test_length_penalty_benchmark_repeats_the_choice(tiny_run, tmp_path):
     assert "| chosen on dev |" in (tmp_path / "run.md").read_text()
 
 
+def test_search_precision_benchmark_compares_both_searches(tiny_run, tmp_path):
+    """`benchmarks/search_precision.py`: the module's float32 greedy search
+    gives the bundle's translations (chrF 100 against them), and each
+    bfloat16 row counts its translations equal to float32's."""
+    import importlib.util
+
+    import nlp_lstm
+
+    config, report, root = tiny_run
+    sources = [s for s in SENTENCES if s.strip()]
+    expected = nlp_lstm.load(str(root / "run")).translate(sources, beam_size=1)
+    (tmp_path / "src.txt").write_text("\n".join(sources) + "\n")
+    (tmp_path / "ref.txt").write_text("\n".join(expected) + "\n")
+    spec = importlib.util.spec_from_file_location(
+        "search_precision", os.path.join(REPO_ROOT, "benchmarks", "search_precision.py")
+    )
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    results = script.main([
+        "--run", str(root / "run"), "--sources", str(tmp_path / "src.txt"),
+        "--references", str(tmp_path / "ref.txt"), "--rounds", "1",
+        "--output", str(tmp_path / "out"),
+    ])
+    rows = {(row["search"], row["precision"]): row for row in results["rows"]}
+    assert set(rows) == {
+        (search, precision)
+        for search in ("greedy", "beam 3") for precision in ("float32", "bfloat16")
+    }
+    # (The tiny model's translations are too short for 4-grams: BLEU 0.)
+    assert rows["greedy", "float32"]["chrf"] == 100.0
+    for row in rows.values():
+        assert row["sentences_per_second"] > 0
+        assert 0 <= row["equal_to_float32"] <= len(sources)
+    assert rows["beam 3", "float32"]["equal_to_float32"] == len(sources)
+    assert "| greedy | bfloat16 |" in (tmp_path / "out" / "results.md").read_text()
+
+
 def test_saved_model_in_fresh_process_matches_in_memory_model(tiny_run):
     from nlp_lstm.decoding.translate import TextTranslator
     from nlp_lstm.models.translator import build_translator
