@@ -209,27 +209,32 @@ def test_bfloat16_export_matches_bfloat16_in_memory_translations(tiny_run, tmp_p
     path = export_run(
         str(root / "run"), str(tmp_path / "saved_models"), precision="bfloat16"
     )
+    # One fresh process reads the bfloat16 export and the run's own (float32).
     output = run_in_fresh_process(
         f"""
         import json
         import tensorflow as tf
         import tensorflow_text  # noqa: F401
-        loaded = tf.saved_model.load({path!r})
-        sources = tf.constant({SENTENCES!r})
         bfloat16 = tf.bfloat16.as_datatype_enum
-        result = {{}}
-        for name in ("serving_default", "translate_greedy"):
-            function = loaded.signatures[name]
+
+        def bfloat16_matmuls(function):
             graph = function.graph.as_graph_def()
             functions = graph.library.function
             nodes = [*graph.node, *(n for f in functions for n in f.node_def)]
+            return sum(n.op == "MatMul" and n.attr["T"].type == bfloat16 for n in nodes)
+
+        loaded = tf.saved_model.load({path!r})
+        sources = tf.constant({SENTENCES!r})
+        result = {{}}
+        for name in ("serving_default", "translate_greedy"):
+            function = loaded.signatures[name]
             outputs = function(sources=sources)["translations"].numpy()
             result[name] = {{
                 "translations": [t.decode() for t in outputs],
-                "bfloat16_matmuls": sum(
-                    n.op == "MatMul" and n.attr["T"].type == bfloat16 for n in nodes
-                ),
+                "bfloat16_matmuls": bfloat16_matmuls(function),
             }}
+        default = tf.saved_model.load({report["export_path"]!r})
+        result["float32"] = bfloat16_matmuls(default.signatures["translate_greedy"])
         print(json.dumps(result))
         """
     )
@@ -239,18 +244,7 @@ def test_bfloat16_export_matches_bfloat16_in_memory_translations(tiny_run, tmp_p
     # The cells' and the output projection's products, in both searches.
     assert result["translate_greedy"]["bfloat16_matmuls"] >= 3
     assert result["serving_default"]["bfloat16_matmuls"] >= 3
-    # The run's own export (float32) has none.
-    default = run_in_fresh_process(
-        f"""
-        import tensorflow as tf
-        import tensorflow_text  # noqa: F401
-        graph = tf.saved_model.load({report["export_path"]!r}).signatures[
-            "translate_greedy"].graph.as_graph_def()
-        print(sum(n.attr["T"].type == tf.bfloat16.as_datatype_enum
-                  for f in graph.library.function for n in f.node_def))
-        """
-    )
-    assert int(default.strip().splitlines()[-1]) == 0
+    assert result["float32"] == 0  # the run's own export
 
 
 def test_exported_signature_survives_hostile_inputs(tiny_run):
