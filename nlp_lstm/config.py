@@ -325,6 +325,12 @@ class ClusterConfig:
                 )
 
 
+# Arithmetic of matmuls (`training.precision`, `decoding.precision`;
+# `layers.linear.matmul_precision`).
+PRECISIONS = ("float32", "bfloat16")
+Precision = typing.Literal[PRECISIONS]
+
+
 @dataclasses.dataclass
 class TrainingConfig:
     optimizer: typing.Literal["adam", "rmsprop"] = "adam"
@@ -357,8 +363,8 @@ class TrainingConfig:
     # (mixed precision: bfloat16 products, float32 weights, states, losses and
     # optimizer; `layers.linear`). bfloat16 pays on CPUs with bfloat16
     # instructions (AVX512-BF16, AMX); elsewhere it is emulated and slower.
-    # Exports and inference compute in float32 either way.
-    precision: typing.Literal["float32", "bfloat16"] = "float32"
+    # The search has its own, `decoding.precision`.
+    precision: Precision = "float32"
     # Replicas with tf.distribute (`nlp_lstm.training.distribute`): `none`;
     # `mirrored`, `replicas` logical CPU devices of this machine; or
     # `multi_worker`, one process per worker (`TF_CONFIG` or `cluster`).
@@ -402,7 +408,7 @@ class DecodingConfig:
     # Arithmetic of the search's matmuls in Python and the SavedModel:
     # `float32`, or `bfloat16` (faster on CPUs with bfloat16 instructions;
     # some translations change, see the README). TFLite files stay float32.
-    precision: typing.Literal["float32", "bfloat16"] = "float32"
+    precision: Precision = "float32"
 
     def validate(self, prefix: str = "") -> None:
         check_range(self.beam_size, join(prefix, "beam_size"), 1, MAX_BEAM_SIZE)

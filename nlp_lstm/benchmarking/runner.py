@@ -89,7 +89,8 @@ def run_bfloat16_training(suite, results: dict, sections: Sections, state: dict,
                           verbose: bool) -> None:
     """The training sections again with `training.precision: bfloat16`
     (`<section>_bfloat16`), their percentages of the bfloat16 matmul peak
-    (`matmul_peak_bfloat16`, measured as the float32 one)."""
+    (`matmul_peak_bfloat16`, measured as the float32 one), and each float32
+    section's `bfloat16_speedup` (median step over median step)."""
 
     def matmul_peak():
         results["matmul_peak_bfloat16"] = measure.matmul_peak_fresh_process(
@@ -108,9 +109,14 @@ def run_bfloat16_training(suite, results: dict, sections: Sections, state: dict,
             if data not in state:
                 raise RuntimeError(f"no {data} data (see {task}_training)")
             measure_fn = getattr(training, f"{task}_training")
-            results[f"{task}_training_bfloat16"], _ = measure_fn(
+            section, _ = measure_fn(
                 suite, state[data], peak, verbose, precision="bfloat16"
             )
+            results[f"{task}_training_bfloat16"] = section
+            float32 = results.get(f"{task}_training") or {}
+            if "step_seconds" in float32:
+                median = float32["step_seconds"]["median"]
+                float32["bfloat16_speedup"] = median / section["step_seconds"]["median"]
 
         sections.run(f"{task}_training_bfloat16", section)
 
@@ -197,11 +203,6 @@ def run(
             section = results.get(key) or {}
             if "achieved_gflops" in section:
                 section["percent_of_peak"] = 100.0 * section["achieved_gflops"] / best
-                if key + "_bfloat16" in results:
-                    section["bfloat16_speedup"] = (
-                        section["step_seconds"]["median"]
-                        / results[key + "_bfloat16"]["step_seconds"]["median"]
-                    )
         if verbose:
             print(f"  {again['gflops']:.1f} GFLOP/s (best {best:.1f})", flush=True)
 

@@ -14,6 +14,7 @@ import os
 import sys
 
 from nlp_lstm.cli import common
+from nlp_lstm.config import PRECISIONS
 
 # The clients need numpy only (gRPC and TensorFlow when a GrpcClient is made).
 from nlp_lstm.export.serving.client import (
@@ -140,7 +141,7 @@ def add_commands(subparsers) -> None:
         help="model folder name (default: the run's)",
     )
     export.add_argument(
-        "--precision", choices=["float32", "bfloat16"],
+        "--precision", choices=PRECISIONS,
         help="a translator's search arithmetic (decoding.precision; default: the "
         "run's): bfloat16 is faster on CPUs with bfloat16 instructions",
     )

@@ -1,12 +1,12 @@
 """Linear maps over the last axis, as CPU-friendly 2-D matmuls, and the
-arithmetic precision of the matmuls that training traces.
+arithmetic precision of the matmuls a graph traces.
 
-Mixed precision (`training.precision: bfloat16`): inside `matmul_precision`,
-`matmul` (and so `dense`) multiplies bfloat16 copies of its operands (oneDNN
-accumulates in float32) and returns float32; weights, states, element-wise
-math, losses and the optimizer stay float32. Loops cast their loop-invariant
-weights once with `compute_copy`. Outside the context (inference, exports,
-the default) every matmul is float32.
+Mixed precision (`training.precision` or `decoding.precision: bfloat16`):
+inside `matmul_precision`, `matmul` (and so `dense`) multiplies bfloat16
+copies of its operands (oneDNN accumulates in float32) and returns float32;
+weights, states, element-wise math, losses and the optimizer stay float32.
+Loops cast their loop-invariant weights once with `compute_copy`. Outside the
+context (the default, and every TFLite export) every matmul is float32.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import contextvars
 
 import tensorflow as tf
 
-PRECISIONS = ("float32", "bfloat16")
+from nlp_lstm.config import PRECISIONS
 
 # The dtype matmuls compute in while a graph is traced; None: float32.
 _compute_dtype: contextvars.ContextVar = contextvars.ContextVar(
