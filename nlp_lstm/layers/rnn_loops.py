@@ -38,11 +38,14 @@ def bidirectional_rnn(
 ):
     """One bidirectional recurrent layer over right-padded sequences.
 
-    Both directions run in one loop: the backward direction reads each
-    sequence reversed within its length (`tf.reverse_sequence`), so at step
-    `t` both directions see their `t`-th real token and the padding comes
-    last for both. Past a sequence's length the states are carried unchanged
-    and the outputs are zero, as Keras does with a mask.
+    Both directions run in one loop: at step `t` the forward direction reads
+    position `t` and the backward direction position `time - 1 - t` (a plain
+    reversal of the time axis, cheaper than `tf.reverse_sequence`). Where a
+    direction reads padding its states are carried unchanged and its outputs
+    are zero, as Keras does with a mask: the backward direction starts on a
+    sequence's padding, carries its initial state through it and meets the
+    real tokens from the last one on, as if it read the sequence reversed
+    within its length.
 
     Args:
         inputs: `(batch, time, features)`.
@@ -80,12 +83,11 @@ def bidirectional_rnn(
     # (batch, time, 2 * gates * units): the input projection of every step.
     projected = linear.dense(inputs, kernel) + bias
     projected_forward, projected_backward = tf.split(projected, 2, axis=-1)
-    projected_backward = tf.reverse_sequence(
-        projected_backward, lengths, seq_axis=1, batch_axis=0
-    )
-    # (time, 2, batch, gates * units)
+    # (time, 2, batch, gates * units), the backward direction's in its
+    # reading order.
     projected = tf.transpose(
-        tf.stack([projected_forward, projected_backward]), (2, 0, 1, 3)
+        tf.stack([projected_forward, tf.reverse(projected_backward, [1])]),
+        (2, 0, 1, 3),
     )
     steps = tf.shape(projected)[0]
     batch = tf.shape(inputs)[0]
@@ -99,15 +101,16 @@ def bidirectional_rnn(
             )
         # (2, batch, units) each
         initial = [tf.stack(tf.split(state, 2, axis=-1)) for state in initial_state]
-    # (time, 1, batch, 1): 1 on real steps.
-    step_mask = tf.sequence_mask(lengths, steps, dtype=inputs.dtype)
-    step_mask = tf.transpose(step_mask)[:, None, :, None]
+    # (time, 2, batch, 1): 1 where each direction reads a real token.
+    step_mask = tf.transpose(tf.sequence_mask(lengths, steps, dtype=inputs.dtype))
+    step_mask = tf.stack([step_mask, tf.reverse(step_mask, [0])], axis=1)[..., None]
     outputs, final = _bidirectional_recurrence(
         math, projected, step_mask, recurrent, recurrent_bias, params, initial
     )
-    outputs = tf.transpose(outputs, (1, 2, 0, 3))  # (2, batch, time, units)
-    output_backward = tf.reverse_sequence(outputs[1], lengths, seq_axis=1, batch_axis=0)
-    outputs = tf.concat([outputs[0], output_backward], axis=-1)
+    # (time, batch, units) each; the backward direction's back in time order.
+    output_forward, output_backward = tf.unstack(outputs, axis=1)
+    outputs = tf.concat([output_forward, tf.reverse(output_backward, [0])], axis=-1)
+    outputs = tf.transpose(outputs, (1, 0, 2))  # (batch, time, 2 * units)
     final = [tf.concat([state[0], state[1]], axis=-1) for state in final]
     return outputs, final
 
@@ -143,6 +146,7 @@ def _bidirectional_recurrence(
         params, initial = rest[:num_params], rest[num_params:]
         steps = tf.shape(projected)[0]
         dtype = projected.dtype
+        step_real = tf.cast(step_mask, tf.bool)
         # The recurrent kernels in the matmul precision, cast once.
         recurrent_copy = linear.compute_copy(recurrent)
 
@@ -157,12 +161,10 @@ def _bidirectional_recurrence(
             output, new_state, step_saved = math.forward(
                 *pre_activations(t, state[0]), state, params
             )
-            mask = step_mask[t]
-            values = [state[0], *step_saved, output * mask]
+            values = [state[0], *step_saved, output * step_mask[t]]
             saved = [array.write(t, value) for array, value in zip(saved, values)]
-            state = [
-                mask * new + (1.0 - mask) * old for new, old in zip(new_state, state)
-            ]
+            real = step_real[t]
+            state = [tf.where(real, new, old) for new, old in zip(new_state, state)]
             return t + 1, state, saved
 
         _, final, saved = tf.while_loop(
@@ -197,7 +199,10 @@ def _bidirectional_recurrence(
                 if d_previous[0] is not None:
                     d_hidden += d_previous[0]
                 d_previous = [d_hidden] + list(d_previous[1:])
-                d_state = [p + (1.0 - mask) * d for p, d in zip(d_previous, d_state)]
+                # (On padding the cell's own gradients are zero.)
+                d_state = [
+                    tf.where(step_real[t], p, d) for p, d in zip(d_previous, d_state)
+                ]
                 d_params = [
                     acc + tf.reduce_sum(d, axis=-2, keepdims=True)
                     for acc, d in zip(d_params, d_step_params)
