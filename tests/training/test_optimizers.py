@@ -28,14 +28,18 @@ def gradient_stream(steps: int, seed: int = 0):
         yield [sparse] + dense
 
 
+def initial_weights():
+    rng = np.random.default_rng(7)
+    return [keras.Variable(rng.normal(size=s).astype("float32")) for s in SHAPES]
+
+
 def densified(grads):
     return [tf.convert_to_tensor(g) for g in grads]
 
 
 def train(optimizer, steps: int = 6, variables=None, dense: bool = False):
-    rng = np.random.default_rng(7)
     if variables is None:
-        variables = [keras.Variable(rng.normal(size=s).astype("float32")) for s in SHAPES]
+        variables = initial_weights()
         optimizer.build(variables)
     apply = tf.function(lambda grads: optimizer.apply_gradients(zip(grads, variables)))
     for grads in gradient_stream(steps):
@@ -85,8 +89,7 @@ def test_fused_adam_resumes_from_a_keras_adam_checkpoint(tmp_path):
     )
     expected = train(keras_adam, steps=3, variables=variables, dense=True)
 
-    rng = np.random.default_rng(7)
-    restored = [keras.Variable(rng.normal(size=s).astype("float32")) for s in SHAPES]
+    restored = initial_weights()
     fused = FusedAdam(0.01)
     fused.build(restored)
     tf.train.Checkpoint(optimizer=fused, weights=restored).read(path).assert_consumed()
