@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nlp_lstm.training.losses import masked_cross_entropy
+from nlp_lstm.training.losses import masked_cross_entropy, smoothed_cross_entropy
 
 
 def reference_loss(labels, logits, pad_id, smoothing):
@@ -41,3 +41,32 @@ def test_padding_gets_no_gradient():
     gradient = tape.gradient(loss, logits).numpy()
     assert np.all(gradient[0, 2:] == 0) and np.all(gradient[1, 1:] == 0)
     assert np.abs(gradient[0, :2]).sum() > 0
+
+
+@pytest.mark.parametrize("smoothing", [0.1, 0.3])
+def test_smoothed_cross_entropy_matches_the_dense_target_kernel(smoothing):
+    """Values and gradients equal `tf.nn.softmax_cross_entropy_with_logits`
+    given the smoothed one-hot targets (its definition), under a non-uniform
+    upstream gradient, with logits far apart."""
+    rng = np.random.default_rng(2)
+    logits = tf.constant(rng.normal(size=(4, 6, 50)) * 20, tf.float32)
+    labels = tf.constant(rng.integers(0, 50, size=(4, 6)))
+    upstream = tf.constant(rng.uniform(0.5, 2.0, size=(4, 6)), tf.float32)
+    targets = tf.one_hot(
+        labels, 50, on_value=1.0 - smoothing + smoothing / 50, off_value=smoothing / 50
+    )
+    results = []
+    for fn in (
+        lambda z: smoothed_cross_entropy(labels, z, smoothing),
+        lambda z: tf.nn.softmax_cross_entropy_with_logits(targets, z),
+    ):
+        with tf.GradientTape() as tape:
+            tape.watch(logits)
+            losses = fn(logits)
+            total = tf.reduce_sum(losses * upstream)
+        results.append((losses.numpy(), tape.gradient(total, logits).numpy()))
+    (losses, gradient), (expected_losses, expected_gradient) = results
+    assert losses.shape == (4, 6)
+    np.testing.assert_allclose(losses, expected_losses, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(gradient, expected_gradient, atol=1e-6)
+    assert np.abs(expected_gradient).max() > 0.1
