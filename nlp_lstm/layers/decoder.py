@@ -270,15 +270,20 @@ class AttentionDecoder(keras.layers.Layer):
         dropout = training and self.dropout > 0
         if dropout:
             inputs = self.dropout_layer(inputs, training=True)
+        # The first kernel's embedding rows, and those of the fed-back vector
+        # (a split, whose gradient is one concatenation).
+        embedding_kernel, feed_kernel = tf.split(
+            first["kernel"], [embedding_dim, -1], axis=0
+        )
         # (time, batch, gates * units): input projection of every step at once.
-        projected = linear.dense(inputs, first["kernel"][:embedding_dim])
+        projected = linear.dense(inputs, embedding_kernel)
         projected += first["bias"]
         projected = tf.transpose(projected, (1, 0, 2))
         steps = tf.shape(projected)[0]
         batch = tf.shape(projected)[1]
         if self.input_feeding:
             first_recurrent = ops.concatenate(
-                [first["kernel"][embedding_dim:], first["recurrent_kernel"]], axis=0
+                [feed_kernel, first["recurrent_kernel"]], axis=0
             )
         else:
             first_recurrent = first["recurrent_kernel"]

@@ -111,7 +111,7 @@ def bidirectional_rnn(
     output_forward, output_backward = tf.unstack(outputs, axis=1)
     outputs = tf.concat([output_forward, tf.reverse(output_backward, [0])], axis=-1)
     outputs = tf.transpose(outputs, (1, 0, 2))  # (batch, time, 2 * units)
-    final = [tf.concat([state[0], state[1]], axis=-1) for state in final]
+    final = [tf.concat(tf.unstack(state), axis=-1) for state in final]
     return outputs, final
 
 
