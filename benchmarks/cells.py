@@ -148,7 +148,7 @@ def _quality_row(task, cell, metric, report, run_dir) -> dict:
         "cell": cell,
         "metric": metric,
         "test": test,
-        "train_steps": report.get("train_steps", report.get("steps")),
+        "train_steps": report["steps"],
         "train_seconds": report.get("train_seconds"),
         "history": history,
     }

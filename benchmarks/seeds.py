@@ -87,7 +87,7 @@ def summarize(reports: dict[int, dict]) -> dict:
 def markdown(name: str, summary: dict) -> str:
     label = summary["label"]
     lines = [f"# {name}: {len(summary['rows'])} seeds", "",
-             f"| seed | dev {label} (best) | test {label} | steps | training s |",
+             f"| seed | best validation | test {label} | steps | training s |",
              "|---|---|---|---|---|"]
     for row in summary["rows"]:
         lines.append(f"| {row['seed']} | {row['dev']:.2f} | {row['test']:.2f} | "

@@ -198,7 +198,7 @@ def _test_report(config, scores: dict, decode_seconds: float, export_path) -> di
 def _training_report(result, corpus, skipped, dropped: int) -> dict:
     return {
         "train_seconds": round(result.train_seconds, 1),
-        "train_steps": result.steps,
+        "steps": result.steps,
         "train_tokens_per_second": round(result.tokens_per_second, 1),
         "stopped_early": result.stopped_early,
         "best_validation": result.best_metric,

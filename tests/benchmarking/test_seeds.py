@@ -59,3 +59,22 @@ def test_a_failed_seed_names_its_log(tmp_path):
     assert f"seed 2 failed (exit 2): see the end of {log}" in result.stderr
     assert "training.steps" in log.read_text()
     assert not (tmp_path / "seeds.json").exists()
+
+
+def test_translation_reports_are_summarized_by_bleu(tmp_path):
+    for seed, bleu in ((1, 40.0), (2, 44.0), (3, 42.0)):
+        os.makedirs(tmp_path / f"seed_{seed}")
+        with open(tmp_path / f"seed_{seed}" / "report.json", "w") as stream:
+            json.dump({"bleu": bleu, "chrf": 60.0, "best_validation": 1.3,
+                       "steps": 4000, "train_seconds": 1200.0}, stream)
+    config = os.path.join(REPO_ROOT, "pipelines", "configs",
+                          "translation_tatoeba_es_en.yaml")
+    subprocess.run(
+        [sys.executable, SCRIPT, "--config", config, "--seeds", "1", "2", "3",
+         "--output", str(tmp_path)],
+        capture_output=True, text=True, check=True, timeout=120,
+    )
+    summary = json.loads((tmp_path / "seeds.json").read_text())
+    assert summary["metric"] == "bleu"
+    assert summary["test"]["mean"] == pytest.approx(42.0)
+    assert [row["steps"] for row in summary["rows"]] == [4000] * 3

@@ -73,7 +73,7 @@ def translator_run(request, tmp_path_factory):
 
 def test_translator_trains_exports_and_converts_with_each_cell(translator_run):
     (encoder_cell, decoder_cell), report, root = translator_run
-    assert report["train_steps"] == 12 and np.isfinite(report["best_validation"])
+    assert report["steps"] == 12 and np.isfinite(report["best_validation"])
     bundle = nlp_lstm.load(str(root / "run"))
     model = bundle.model
     assert (model.encoder.cell, model.decoder.cell) == (encoder_cell, decoder_cell)

@@ -68,7 +68,7 @@ def test_report_has_the_promised_keys(tiny_run):
     for key in ("bleu", "chrf", "export_path", "train_seconds"):
         assert key in report
     assert 0.0 <= report["bleu"] <= 100.0 and report["train_seconds"] > 0
-    assert report["train_steps"] == 30
+    assert report["steps"] == 30
     assert report["export_path"].endswith(os.path.join(config.name, "1"))
     assert (root / "tokenizers" / f"{config.name}.model").is_file()
     assert [h["step"] for h in report["history"]] == [15, 30]
@@ -394,7 +394,7 @@ def test_run_again_resumes_from_checkpoint_and_exports_next_version(tiny_run):
     config, first, root = tiny_run
     config.training.steps = 40
     report = run(config, verbose=0)
-    assert report["train_steps"] == 40
+    assert report["steps"] == 40
     assert [h["step"] for h in report["history"]] == [15, 30, 40]
     # The resumed part trained only 10 steps: its time adds to the first run's.
     assert report["train_seconds"] >= first["train_seconds"]

@@ -129,7 +129,7 @@ def test_two_workers_train_the_weights_of_one_process(tmp_path):
     multi = tmp_path / "multi"
     assert sorted(os.listdir(multi / "saved_models" / "tatoeba_es_en")) == ["1"]
     assert os.listdir(multi / "tokenizers") == ["tatoeba_es_en.model"]
-    assert json.loads((multi / "run" / "report.json").read_text())["train_steps"] == 4
+    assert json.loads((multi / "run" / "report.json").read_text())["steps"] == 4
     assert os.listdir(temporaries[1]) == []
     assert sorted(os.listdir(multi)) == ["run", "saved_models", "tokenizers"]
 
@@ -225,7 +225,7 @@ def test_killing_a_worker_stops_the_group_and_a_restart_resumes(tmp_path):
     for process in group:
         _, stderr = process.communicate(timeout=600)
         assert process.returncode == 0, stderr[-3000:]
-    assert json.loads(report.read_text())["train_steps"] == 300
+    assert json.loads(report.read_text())["steps"] == 300
 
     from nlp_lstm.pipelines.translation import run
 
