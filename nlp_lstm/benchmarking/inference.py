@@ -35,6 +35,7 @@ from nlp_lstm.bundle import TaggerBundle, TranslatorBundle
 from nlp_lstm.decoding.translate import source_row, translate_ids
 from nlp_lstm.evaluation.tagging import tagging_scores
 from nlp_lstm.evaluation.translation import corpus_scores
+from nlp_lstm.export import runtime
 from nlp_lstm.export.bundles import export_saved_model
 from nlp_lstm.export.tflite.export import export_tflite
 from nlp_lstm.export.tflite.runtime import TFLiteTagger, TFLiteTranslator
@@ -270,7 +271,7 @@ def translator_rows(suite, bundle: TranslatorBundle, sources, references,
                     bundle, suite.beam_size, output_dir
                 )
                 state["path"] = path
-                state["loaded"] = tf.saved_model.load(path)
+                state["loaded"] = runtime.load_saved_model(path)
             loaded = state["loaded"]
             name = "translate_greedy" if beam == 1 else "serving_default"
             signature = loaded.signatures[name]
@@ -450,7 +451,7 @@ def tagger_rows(suite, bundle: TaggerBundle, tokens, gold, trained: bool,
     def saved_model_runner():
         path = saved_model_dir or export_tagger_saved_model(bundle, output_dir)
         state["path"] = path
-        signature = tf.saved_model.load(path).signatures["tag_tokens"]
+        signature = runtime.load_saved_model(path).signatures["tag_tokens"]
 
         def run_batch(batch):
             tags = signature(tokens=tf.constant(padded(batch)))["tags"].numpy()

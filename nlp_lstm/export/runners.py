@@ -48,7 +48,7 @@ def _load(path: str, task: str):
             f"{resolved} holds a {found} model, not a {task} model; pass the folder "
             f"of a model exported by pipelines/{task}.py"
         )
-    return resolved, metadata, tf.saved_model.load(resolved)
+    return resolved, metadata, runtime.load_saved_model(resolved)
 
 
 def _signature(loaded, path: str, name: str):

@@ -14,8 +14,10 @@ uses. `import_tensorflow` and `load_text_ops` skip both.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import importlib.util
+import logging
 import os
 import sys
 
@@ -110,6 +112,38 @@ def load_text_ops(saved_model_dir: str | None = None) -> None:
             f"{saved_model_dir} uses ops that neither TensorFlow nor tensorflow-text "
             f"registers: {sorted(missing)}; install the versions it was exported with"
         )
+
+
+# What TensorFlow logs once per function of a SavedModel saved without its
+# custom gradients (`saved_model.write_version` leaves them out: serving never
+# asks for a gradient).
+_UNSAVED_GRADIENTS = "with ops with unsaved custom gradients"
+
+
+class _DropUnsavedGradientNotices(logging.Filter):
+    def filter(self, record):
+        return _UNSAVED_GRADIENTS not in str(record.msg)
+
+
+@contextlib.contextmanager
+def _quiet_unsaved_gradients():
+    notices = _DropUnsavedGradientNotices()
+    logger = logging.getLogger("absl")
+    logger.addFilter(notices)
+    try:
+        yield
+    finally:
+        logger.removeFilter(notices)
+
+
+def load_saved_model(saved_model_dir: str, tags=None):
+    """`tf.saved_model.load`, without its notice, once per function, that the
+    export left out the training loops' custom gradients (other warnings
+    pass). Register the graph's tensorflow-text ops first
+    (`load_text_ops`)."""
+    tf = import_tensorflow()
+    with _quiet_unsaved_gradients():
+        return tf.saved_model.load(saved_model_dir, tags=tags)
 
 
 def use_threads(parallel_calls: int) -> bool:

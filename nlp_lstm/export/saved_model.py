@@ -147,7 +147,13 @@ def write_version(
         owner = os.path.join(temporary, OWNER_FILE)
         with open(owner, "w", encoding="utf-8") as stream:
             stream.write(_owner())
-        tf.saved_model.save(_saved_root(module), temporary, signatures=signatures)
+        # Serving never asks for a gradient: the custom gradients of the
+        # training loops (`layers.rnn_loops`) are not saved (they were a third
+        # of the graph's functions, traced outside the search's precision).
+        options = tf.saved_model.SaveOptions(experimental_custom_gradients=False)
+        tf.saved_model.save(
+            _saved_root(module), temporary, signatures=signatures, options=options
+        )
         extra = os.path.join(temporary, "assets.extra")
         os.makedirs(extra, exist_ok=True)
         info = dict(metadata)

@@ -31,7 +31,7 @@ import tensorflow as tf
 import tensorflow_text  # noqa: F401  (registers the tokenizer ops)
 
 from nlp_lstm.config import TaggingExportConfig
-from nlp_lstm.export import layout, saved_model
+from nlp_lstm.export import layout, runtime, saved_model
 from nlp_lstm.export.signature import serving_signature
 from nlp_lstm.text.words import (
     PAD,
@@ -201,4 +201,4 @@ def load_tagger(model_dir: str):
             f"{path} holds a {metadata['task']} model, not a tagger; pass the "
             "folder of a model exported by pipelines/tagging.py"
         )
-    return tf.saved_model.load(path), metadata
+    return runtime.load_saved_model(path), metadata

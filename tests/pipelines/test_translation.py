@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tensorflow.core.protobuf import saved_model_pb2
 
 from nlp_lstm import config as config_lib
 from tests.helpers import (
@@ -245,6 +246,15 @@ def test_bfloat16_export_matches_bfloat16_in_memory_translations(tiny_run, tmp_p
     assert result["translate_greedy"]["bfloat16_matmuls"] >= 3
     assert result["serving_default"]["bfloat16_matmuls"] >= 3
     assert result["float32"] == 0  # the run's own export
+    saved = saved_model_pb2.SavedModel()
+    with open(os.path.join(path, "saved_model.pb"), "rb") as stream:
+        saved.ParseFromString(stream.read())
+    library = saved.meta_graphs[0].graph_def.library
+    # Every product has both operands in one type (a mixed one runs as the
+    # slow legacy SparseMatMul), and the training loops' custom gradients,
+    # which serving never runs, are not saved.
+    assert "SparseMatMul" not in {n.op for f in library.function for n in f.node_def}
+    assert not library.registered_gradients
 
 
 def test_exported_signature_survives_hostile_inputs(tiny_run):

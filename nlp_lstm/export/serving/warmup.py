@@ -16,6 +16,8 @@ import tensorflow as tf
 import tensorflow_text  # noqa: F401  (registers the tokenizer ops)
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
+from nlp_lstm.export import runtime
+
 WARMUP_FILE = "tf_serving_warmup_requests"
 MAX_RECORDS = 1000
 
@@ -86,7 +88,7 @@ def replay(saved_model_dir: str, loaded=None) -> list[tuple[str, dict]]:
     (tag `serve`, signature by name); returns `(signature, outputs)` pairs of
     numpy arrays. Raises if a request names an unknown signature or input."""
     if loaded is None:
-        loaded = tf.saved_model.load(saved_model_dir, tags=["serve"])
+        loaded = runtime.load_saved_model(saved_model_dir, tags=["serve"])
     results = []
     logs = read_warmup(saved_model_dir)
     if len(logs) > MAX_RECORDS:
