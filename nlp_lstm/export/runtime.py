@@ -14,7 +14,6 @@ uses. `import_tensorflow` and `load_text_ops` skip both.
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import importlib.util
 import logging
@@ -120,20 +119,8 @@ def load_text_ops(saved_model_dir: str | None = None) -> None:
 _UNSAVED_GRADIENTS = "with ops with unsaved custom gradients"
 
 
-class _DropUnsavedGradientNotices(logging.Filter):
-    def filter(self, record):
-        return _UNSAVED_GRADIENTS not in str(record.msg)
-
-
-@contextlib.contextmanager
-def _quiet_unsaved_gradients():
-    notices = _DropUnsavedGradientNotices()
-    logger = logging.getLogger("absl")
-    logger.addFilter(notices)
-    try:
-        yield
-    finally:
-        logger.removeFilter(notices)
+def _not_unsaved_gradient_notice(record) -> bool:
+    return _UNSAVED_GRADIENTS not in str(record.msg)
 
 
 def load_saved_model(saved_model_dir: str, tags=None):
@@ -142,8 +129,12 @@ def load_saved_model(saved_model_dir: str, tags=None):
     pass). Register the graph's tensorflow-text ops first
     (`load_text_ops`)."""
     tf = import_tensorflow()
-    with _quiet_unsaved_gradients():
+    logger = logging.getLogger("absl")
+    logger.addFilter(_not_unsaved_gradient_notice)
+    try:
         return tf.saved_model.load(saved_model_dir, tags=tags)
+    finally:
+        logger.removeFilter(_not_unsaved_gradient_notice)
 
 
 def use_threads(parallel_calls: int) -> bool:
