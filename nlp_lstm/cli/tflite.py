@@ -19,6 +19,7 @@ from nlp_lstm.cli import common
 # The LiteRT runners and the op listing need numpy only, not TensorFlow.
 from nlp_lstm.export.tflite import TFLiteTranslator, load_runner, op_counts
 from nlp_lstm.export.tflite.runtime import TruncationWarning
+from nlp_lstm.utils import heap
 
 QUANTIZATIONS = ("none", "float16", "dynamic-int8")
 TOKENIZERS = ("app", "in-graph")
@@ -58,6 +59,7 @@ def export_command(args) -> int:
 def run_command(args) -> int:
     if not os.path.isfile(args.model):
         raise SystemExit(f"error: file not found: {args.model}")
+    heap.keep_large_blocks_off_the_heap()
     runner = load_runner(args.model, num_threads=args.threads, workers=args.workers)
     with common.plain_warnings(TruncationWarning):
         _run_lines(runner, args)

@@ -17,6 +17,7 @@ import os
 import sys
 
 from nlp_lstm.cli import common
+from nlp_lstm.utils import heap
 
 
 def add_model_arguments(parser) -> None:
@@ -72,6 +73,7 @@ def _translate_tflite(args) -> int:
     file's: it is fixed at export)."""
     if not os.path.isfile(args.model):
         raise common.fail(f"file not found: {args.model}")
+    heap.keep_large_blocks_off_the_heap()
     with common.user_errors():
         from nlp_lstm.export.tflite.runtime import TFLiteTranslator
 
