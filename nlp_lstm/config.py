@@ -512,6 +512,11 @@ class TranslationDataConfig:
     # 0: off. Dev, test and exports use the best segmentation.
     sampling_alpha: float = 0.0
     sampling_copies: int = 8
+    # This fraction of the training pairs is added again with its source
+    # lower-cased (a seeded draw among the sources that change), so that a
+    # model meets lower-case input: "Hola, ¿cómo estás?" writes a lower-case
+    # "¿cómo" that the corpus has almost only as "¿Cómo". 0: off.
+    lowercase_sources: float = 0.0
 
     def check_files(self, prefix: str = "") -> None:
         if self.format == "tsv":
@@ -541,6 +546,7 @@ class TranslationDataConfig:
         check_positive(self.shuffle_buffer, join(prefix, "shuffle_buffer"))
         check_range(self.sampling_alpha, join(prefix, "sampling_alpha"), 0.0, 1.0)
         check_positive(self.sampling_copies, join(prefix, "sampling_copies"))
+        check_range(self.lowercase_sources, join(prefix, "lowercase_sources"), 0.0, 1.0)
 
 
 # The attention kinds a decoder can be configured with; the registry of

@@ -141,6 +141,28 @@ def encode_split(config, source_processor, target_processor, data):
     )
 
 
+def lowercased_pairs(config, source_processor, target_processor, data):
+    """`(sources, targets)`: `config.data.lowercase_sources` of a split's pairs
+    again, with the source lower-cased, encoded as `encode_split` encodes them
+    (none when it is 0). Drawn among the pairs whose source changes when
+    lower-cased, seeded with `config.training.seed`."""
+    fraction = config.data.lowercase_sources
+    if not fraction:
+        return [], []
+    sources, targets = list(data["source"]), list(data["target"])
+    changing = [i for i, source in enumerate(sources) if source.lower() != source]
+    count = round(fraction * len(sources))
+    rng = np.random.default_rng(config.training.seed)
+    size = min(count, len(changing))
+    chosen = np.sort(rng.choice(changing, size=size, replace=False))
+    kept = translation_examples(
+        source_processor.encode([sources[i].lower() for i in chosen]),
+        target_processor.encode([targets[i] for i in chosen]),
+        config.data.max_length,
+    )
+    return kept[0], kept[1]
+
+
 def sampled_segmentations(config, source_processor, target_processor, data):
     """`config.data.sampling_copies` segmentations of a split's pairs sampled
     from the SentencePiece models (subword regularization with

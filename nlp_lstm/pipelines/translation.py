@@ -13,6 +13,7 @@ from nlp_lstm.bundle.files import set_evaluation
 from nlp_lstm.bundle.models import reopen_run
 from nlp_lstm.data.batching import (
     encode_split,
+    lowercased_pairs,
     sampled_segmentations,
     translation_dataset,
     translation_training_dataset,
@@ -66,6 +67,12 @@ def _run(config: config_lib.TranslationConfig, verbose: int,
         return encode_split(config, source_processor, target_processor, corpus[split])
 
     train_sources, train_targets, dropped = examples("train")
+    lower_sources, lower_targets = lowercased_pairs(
+        config, source_processor, target_processor, corpus["train"]
+    )
+    train_sources, train_targets = (
+        train_sources + lower_sources, train_targets + lower_targets
+    )
     dev_sources, dev_targets, _ = examples("dev")
     sampled = sampled_segmentations(
         config, source_processor, target_processor, corpus["train"]
@@ -139,6 +146,7 @@ def _run(config: config_lib.TranslationConfig, verbose: int,
         },
         "parameters": int(sum(v.numpy().size for v in model.trainable_variables)),
         "length_penalty": length_penalty,
+        "lowercased_pairs": len(lower_sources),
         "card": card_path,
         "plots": plot_paths,
     }

@@ -133,3 +133,45 @@ def test_sampled_segmentations_of_a_split():
     for sources, targets in copies:
         assert [processor.decode(row[:-1]) for row in sources] == data["source"]
         assert [processor.decode(row[1:-1]) for row in targets] == data["target"]
+
+
+def test_lowercased_pairs_of_a_split():
+    from types import SimpleNamespace
+
+    from nlp_lstm.data.batching import lowercased_pairs
+
+    processor = sp.processor(model_bytes())
+    sources = [
+        "The quick brown fox.", "already lower case", "El veloz Murciélago.",
+        "Zwei junge Männer.", "A little girl.", "ÉCOLE Über",
+    ]
+    targets = [f"target {index}" for index in range(len(sources))]
+    data = {"source": sources, "target": targets}
+
+    def config(fraction, seed=7):
+        return SimpleNamespace(
+            data=SimpleNamespace(lowercase_sources=fraction, max_length=64),
+            training=SimpleNamespace(seed=seed),
+        )
+
+    assert lowercased_pairs(config(0.0), processor, processor, data) == ([], [])
+    added, added_targets = lowercased_pairs(config(0.5), processor, processor, data)
+    assert len(added) == 3
+    decoded = [processor.decode(row[:-1]) for row in added]
+    pairs = {source.lower(): target for source, target in zip(sources, targets)}
+    for source, target in zip(decoded, added_targets):
+        # A source that has upper case, lower-cased (Unicode too), beside its
+        # own target.
+        assert source in pairs and source != "already lower case"
+        assert processor.decode(target[1:-1]) == pairs[source]
+    assert (added, added_targets) == lowercased_pairs(
+        config(0.5), processor, processor, data
+    )
+    other_draws = {
+        str(lowercased_pairs(config(0.5, seed), processor, processor, data)[0])
+        for seed in range(8)
+    }
+    assert len(other_draws) > 1  # the seed chooses the pairs
+    everything, _ = lowercased_pairs(config(1.0), processor, processor, data)
+    # Never more than the sources that change.
+    assert len(everything) == 5
