@@ -5,11 +5,13 @@ OpenNMT-py, in one sitting (issue 13).
     ../shared/peers/bench.sh -d /tmp/peers/m30k -n 2000 --tok sp --sp-vocab 8000 \\
         --infer-copies 3 -o /tmp/peers/runs/m30k-n2000          # trains the peers
     python benchmarks/translation_speed.py --model saved_models/multi30k_en_de \\
-        --peers /tmp/peers/runs/m30k-n2000 [--output DIR]
+        --peers /tmp/peers/runs/m30k-n2000 [--tflite LABEL FILE.tflite] [--output DIR]
 
 Translates test_2016_flickr three times over (3,000 sentences) greedy and with
 beam 5 at batch 64: the peers with the commands `bench.sh` uses, then the
-project in-process and as `nlp-lstm translate`, one process at a time. Prints
+project in-process and as `nlp-lstm translate` (and `--tflite` files, exported
+with `--batch-size 64`, as `nlp-lstm translate` on LiteRT), one process at a
+time. Prints
 a table and writes `results.json` and `results.md` to `--output` (default
 `benchmarks/results/translation_speed`). Run nothing else on the machine
 meanwhile. The logic is in `nlp_lstm/benchmarking/translation_speed.py`.
@@ -47,6 +49,15 @@ def main(argv: list[str] | None = None) -> int:
         help="also measure another checkout of the project (CODE, on PYTHONPATH) "
         "with its export MODEL, as a row named LABEL, before this one",
     )
+    parser.add_argument(
+        "--tflite",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("LABEL", "FILE"),
+        help="also run `nlp-lstm translate` on this .tflite (exported with "
+        "--batch-size), as a row named LABEL after the SavedModel's; repeatable",
+    )
     parser.add_argument("--copies", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--latency-sentences", type=int, default=200)
@@ -72,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
         ]
         if args.before
         else [],
+        tflite=[
+            {"label": label, "path": os.path.abspath(path)}
+            for label, path in args.tflite
+        ],
     )
     run(setup, os.path.abspath(args.output))
     return 0

@@ -56,6 +56,9 @@ class Setup:
     label: str = "nlp_lstm SavedModel"
     # More project rows before this one: dicts of `model`, `code`, `label`.
     others: list = dataclasses.field(default_factory=list)
+    # `.tflite` files exported with batch signatures, after it: dicts of
+    # `label` and `path` (whole process only: `nlp-lstm translate` on LiteRT).
+    tflite: list = dataclasses.field(default_factory=list)
     threads: int = dataclasses.field(default_factory=usable_cores)
 
 
@@ -234,10 +237,47 @@ def ours(setup: Setup, timed_sources: str, references: list[str], work: str) -> 
             "latency_ms_p90": inside["latency_ms_p90"],
             "in_process_rss_mb": inside["peak_rss_mb"],
             "same_as_cli": read_lines(hypotheses) == read_lines(output),
+            "output": output,
             "stderr_lines": len(whole["stderr"].splitlines()),
             **scores(output, references),
         }
     return row
+
+
+def tflite_row(label: str, path: str, timed_sources: str, references: list[str],
+               work: str, threads: int) -> dict:
+    """A `.tflite` file's whole-process row: `nlp-lstm translate --model
+    FILE.tflite` (LiteRT, one interpreter per thread), greedy and with the
+    beam size it was exported with."""
+    row = {"system": label}
+    name = re.sub(r"\W+", "_", label)
+    for mode, beam_size in MODES.items():
+        output = os.path.join(work, f"{name}.{mode}.txt")
+        # Beam search with the file's own beam size (fixed at export).
+        beam = ["--beam-size", "1"] if beam_size == 1 else []
+        whole = timed_command(
+            ["nlp-lstm", "translate", "--model", path, *beam,
+             "--threads", str(threads)],
+            stdin_path=timed_sources,
+            stdout_path=output,
+        )
+        if whole["returncode"]:
+            raise RuntimeError(f"nlp-lstm translate failed:\n{whole['stderr'][-3000:]}")
+        sentences = len(read_lines(output))
+        row[mode] = {
+            "sentences_per_s_process": sentences / whole["seconds"],
+            "process_s": whole["seconds"],
+            "rss_mb": whole["rss_mb"],
+            "stderr_lines": len(whole["stderr"].splitlines()),
+            "output": output,
+            **scores(output, references),
+        }
+    return row
+
+
+def equal_lines(path: str, other: str) -> int:
+    """Lines of two files that are the same, position by position."""
+    return sum(a == b for a, b in zip(read_lines(path), read_lines(other)))
 
 
 # ------------------------------------------------------------------- peers
@@ -390,6 +430,8 @@ def table(rows: list[dict]) -> str:
         ("batch-1 latency beam, ms (median)", "beam", "latency_ms_median", 1),
         ("BLEU greedy", "greedy", "bleu", 2),
         ("BLEU beam", "beam", "bleu", 2),
+        ("greedy translations equal to the SavedModel's", "greedy", "equal", 0),
+        ("beam translations equal to the SavedModel's", "beam", "equal", 0),
     ]
     header = "| | " + " | ".join(row["system"] for row in rows) + " |"
     out = [header, "|---" * (len(rows) + 1) + "|"]
@@ -419,7 +461,14 @@ def run(setup: Setup, output: str) -> dict:
         rows.append(
             ours(dataclasses.replace(setup, **extra), timed_sources, references, output)
         )
-    rows.append(ours(setup, timed_sources, references, output))
+    main = ours(setup, timed_sources, references, output)
+    rows.append(main)
+    for extra in setup.tflite:
+        row = tflite_row(extra["label"], extra["path"], timed_sources, references,
+                         output, setup.threads)
+        for mode in MODES:
+            row[mode]["equal"] = equal_lines(row[mode]["output"], main[mode]["output"])
+        rows.append(row)
     results = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "setup": dataclasses.asdict(setup),

@@ -478,3 +478,28 @@ def test_fused_lstms_do_not_clip_the_cell_state():
         results[name] = runner(x=x)["outputs"][0, :, 0]
     np.testing.assert_allclose(results["exported"], expected, atol=1e-5)
     assert np.max(np.abs(results["clipped"] - expected)) > 1e-3
+
+
+def test_speed_benchmark_row_of_a_tflite_file(translator_files, tmp_path):
+    from nlp_lstm.benchmarking import translation_speed as speed
+
+    path = translator_files["none"]
+    sources = tmp_path / "sources.txt"
+    sources.write_text("\n".join(SENTENCES) + "\n", encoding="utf-8")
+    row = speed.tflite_row("tiny file", path, str(sources), list(SENTENCES),
+                           str(tmp_path), threads=2)
+    runner = TFLiteTranslator(path)
+    for mode, beam in (("greedy", False), ("beam", True)):
+        measured = row[mode]
+        # What `nlp-lstm translate` printed, measured as a whole process.
+        assert speed.read_lines(measured["output"]) == runner.translate(
+            SENTENCES, beam=beam
+        )
+        assert measured["rss_mb"] > 10 and measured["process_s"] > 0
+        assert measured["sentences_per_s_process"] == pytest.approx(
+            len(SENTENCES) / measured["process_s"]
+        )
+        assert "bleu" in measured
+    assert speed.equal_lines(row["greedy"]["output"], row["greedy"]["output"]) == len(
+        SENTENCES
+    )
