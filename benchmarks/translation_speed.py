@@ -34,6 +34,7 @@ DATA = os.path.join(REPO_ROOT, "..", "shared", "data", "multi30k")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help="translator SavedModel")
+    parser.add_argument("--label", default="nlp_lstm SavedModel", help="its row's name")
     parser.add_argument("--peers", default=None, help="bench.sh output folder")
     parser.add_argument(
         "--sources", default=os.path.join(DATA, "test_2016_flickr.en.gz")
@@ -68,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     setup = Setup(
         model=os.path.abspath(args.model),
+        label=args.label,
         sources=args.sources,
         references=args.references,
         copies=args.copies,
