@@ -137,6 +137,8 @@ def quality(steps: int, runs: str) -> dict:
 
 
 def _quality_row(task, cell, metric, report, run_dir) -> dict:
+    from nlp_lstm.benchmarking.report import report_steps
+
     history_path = os.path.join(run_dir, "history.json")
     with open(history_path, encoding="utf-8") as stream:
         history = json.load(stream)
@@ -148,7 +150,7 @@ def _quality_row(task, cell, metric, report, run_dir) -> dict:
         "cell": cell,
         "metric": metric,
         "test": test,
-        "train_steps": report["steps"],
+        "train_steps": report_steps(report),
         "train_seconds": report.get("train_seconds"),
         "history": history,
     }

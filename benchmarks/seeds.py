@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import yaml
 
+from nlp_lstm.benchmarking.report import report_steps
 from nlp_lstm.utils.files import atomic_write_bytes, atomic_write_json
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -69,7 +70,7 @@ def summarize(reports: dict[int, dict]) -> dict:
     key, label = next((k, name) for k, name in METRICS if first.get(k) is not None)
     rows = [
         {"seed": seed, "test": report[key], "dev": report["best_validation"],
-         "steps": report["steps"], "train_seconds": report["train_seconds"]}
+         "steps": report_steps(report), "train_seconds": report["train_seconds"]}
         for seed, report in sorted(reports.items())
     ]
 

@@ -12,6 +12,12 @@ RESULTS_MARKDOWN = "results.md"
 PLOTS = ("training.png", "inference_latency.png", "speed_quality.png")
 
 
+def report_steps(report: dict) -> int:
+    """The training steps of a pipeline's `report.json`: `steps` (translation
+    reports written before 2026-12-02 named it `train_steps`)."""
+    return report["steps"] if "steps" in report else report["train_steps"]
+
+
 def write_json(results: dict, output_dir: str) -> str:
     path = os.path.join(output_dir, RESULTS_JSON)
     atomic_write_json(path, json.loads(json.dumps(results, default=str)))
