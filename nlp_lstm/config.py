@@ -515,7 +515,8 @@ class TranslationDataConfig:
     # This fraction of the training pairs is added again with its source
     # lower-cased (a seeded draw among the sources that change), so that a
     # model meets lower-case input: "Hola, ¿cómo estás?" writes a lower-case
-    # "¿cómo" that the corpus has almost only as "¿Cómo". 0: off.
+    # "¿cómo" that the corpus has almost only as "¿Cómo". 0: off. With
+    # `sampling_alpha`, only the passes over the best segmentation read them.
     lowercase_sources: float = 0.0
 
     def check_files(self, prefix: str = "") -> None:

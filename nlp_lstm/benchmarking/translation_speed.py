@@ -207,41 +207,45 @@ def ours(setup: Setup, timed_sources: str, references: list[str], work: str) -> 
         hypotheses = os.path.join(work, f"{name}.{mode}.inprocess.txt")
         with open(hypotheses, "w", encoding="utf-8") as stream:
             stream.writelines(line + "\n" for line in inside.pop("outputs"))
-        output = os.path.join(work, f"{name}.{mode}.txt")
-        whole = timed_command(
-            [
-                "nlp-lstm",
-                "translate",
-                "--model",
-                setup.model,
-                "--beam-size",
-                str(beam_size),
-                "--batch-size",
-                str(setup.batch_size),
-            ],
-            stdin_path=timed_sources,
-            stdout_path=output,
+        whole = translate_command(
+            ["--model", setup.model, "--beam-size", str(beam_size),
+             "--batch-size", str(setup.batch_size)],
+            timed_sources, os.path.join(work, f"{name}.{mode}.txt"), references,
             env=env,
         )
-        if whole["returncode"]:
-            raise RuntimeError(f"nlp-lstm translate failed:\n{whole['stderr'][-3000:]}")
         row[mode] = {
             "sentences_per_s_own": inside["sentences_per_s"],
-            "sentences_per_s_process": inside["sentences"] / whole["seconds"],
-            "process_s": whole["seconds"],
-            "rss_mb": whole["rss_mb"],
+            **whole,
             "startup": {
                 key: inside[key] for key in ("import_s", "load_s", "first_call_s")
             },
             "latency_ms_median": inside["latency_ms_median"],
             "latency_ms_p90": inside["latency_ms_p90"],
             "in_process_rss_mb": inside["peak_rss_mb"],
-            "same_as_cli": read_lines(hypotheses) == read_lines(output),
-            "output": output,
-            "stderr_lines": len(whole["stderr"].splitlines()),
-            **scores(output, references),
+            "same_as_cli": read_lines(hypotheses) == read_lines(whole["output"]),
         }
     return row
+
+
+def translate_command(arguments: list[str], timed_sources: str, output: str,
+                      references: list[str], env=None) -> dict:
+    """`nlp-lstm translate ARGUMENTS < timed_sources > output` as a whole
+    process: its sentences/s, seconds, peak RSS, stderr lines, output file
+    and the scores of the output's first `len(references)` lines."""
+    whole = timed_command(
+        ["nlp-lstm", "translate", *arguments],
+        stdin_path=timed_sources, stdout_path=output, env=env,
+    )
+    if whole["returncode"]:
+        raise RuntimeError(f"nlp-lstm translate failed:\n{whole['stderr'][-3000:]}")
+    return {
+        "sentences_per_s_process": len(read_lines(output)) / whole["seconds"],
+        "process_s": whole["seconds"],
+        "rss_mb": whole["rss_mb"],
+        "stderr_lines": len(whole["stderr"].splitlines()),
+        "output": output,
+        **scores(output, references),
+    }
 
 
 def tflite_row(label: str, path: str, timed_sources: str, references: list[str],
@@ -252,26 +256,12 @@ def tflite_row(label: str, path: str, timed_sources: str, references: list[str],
     row = {"system": label}
     name = re.sub(r"\W+", "_", label)
     for mode, beam_size in MODES.items():
-        output = os.path.join(work, f"{name}.{mode}.txt")
         # Beam search with the file's own beam size (fixed at export).
         beam = ["--beam-size", "1"] if beam_size == 1 else []
-        whole = timed_command(
-            ["nlp-lstm", "translate", "--model", path, *beam,
-             "--threads", str(threads)],
-            stdin_path=timed_sources,
-            stdout_path=output,
+        row[mode] = translate_command(
+            ["--model", path, *beam, "--threads", str(threads)],
+            timed_sources, os.path.join(work, f"{name}.{mode}.txt"), references,
         )
-        if whole["returncode"]:
-            raise RuntimeError(f"nlp-lstm translate failed:\n{whole['stderr'][-3000:]}")
-        sentences = len(read_lines(output))
-        row[mode] = {
-            "sentences_per_s_process": sentences / whole["seconds"],
-            "process_s": whole["seconds"],
-            "rss_mb": whole["rss_mb"],
-            "stderr_lines": len(whole["stderr"].splitlines()),
-            "output": output,
-            **scores(output, references),
-        }
     return row
 
 

@@ -6,10 +6,12 @@ block is freed, glibc raises the threshold to the block's size (up to 32 MiB),
 so that from then on blocks of that size come from the heap, which keeps what
 they leave free. LiteRT allocates and frees tensors of several MiB on every
 call of a batch signature (a beam search's `(rows, vocabulary)` scores, with
-sources of every length): translating 3,000 sentences with two interpreters,
-the process peaked at 580-650 MB, against about 300 MB with the threshold
-fixed (README, "Mobile: TFLite"). `keep_large_blocks_off_the_heap` fixes it
-for the process; the commands that run LiteRT call it first.
+sources of every length): a beam search of 3,000 sentences on two
+interpreters peaked at 522-605 MB (int8) and 788-806 MB (float32), against
+283-305 and 408-428 MB with the threshold fixed (README, "Second sitting"
+under Benchmarks). `keep_large_blocks_off_the_heap` fixes it for the process:
+the commands that run LiteRT call it first; a program that runs
+`TFLiteTranslator` itself can too.
 """
 
 from __future__ import annotations
