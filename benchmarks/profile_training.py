@@ -1,11 +1,15 @@
-"""Per-op profile of the translator's training step at the benchmark size.
+"""Per-op profile of the translator's or the tagger's training step at the
+benchmark size.
 
-    python benchmarks/profile_training.py [--steps 10] [--output DIR]
+    python benchmarks/profile_training.py [--task translator|tagger] [--steps 10]
+        [--precision float32|bfloat16] [--threads N] [--output DIR]
 
-Builds the Multi30k en->de translator of `benchmarks/run.py` (embedding 256,
-BiLSTM 2 x 128, decoder 2 x 256, batch 64, joint SentencePiece vocabulary of
-8,000), traces `--steps` training steps with the TensorFlow profiler after a
-warm-up over the same bucket shapes, and prints the self time of each op type
+`translator`: the Multi30k en->de translator of `benchmarks/run.py` (embedding
+256, BiLSTM 2 x 128, decoder 2 x 256, batch 64, joint SentencePiece vocabulary
+of 8,000) on fixed batches. `tagger`: the UD English-EWT tagger of the
+benchmark suite (its config at the suite's size) on batches of its training
+dataset. Traces `--steps` training steps with the TensorFlow profiler after a
+warm-up over the same batch shapes, and prints the self time of each op type
 summed over the CPU threads, with its share. The raw trace stays in DIR for
 TensorBoard's profile plugin.
 """
@@ -25,12 +29,13 @@ import tensorflow as tf
 from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
 from nlp_lstm import config as config_lib
-from nlp_lstm.benchmarking.training import fixed_batches
+from nlp_lstm.benchmarking import suites
+from nlp_lstm.benchmarking import training as bench_training
 from nlp_lstm.data.parallel import load_parallel_corpus
 from nlp_lstm.models.translator import build_translator
 from nlp_lstm.text import sentencepiece as sp
 from nlp_lstm.training import trainer
-from nlp_lstm.training.losses import translator_loss
+from nlp_lstm.training.losses import tagger_loss, translator_loss
 from nlp_lstm.training.optimizers import build_optimizer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -78,9 +83,63 @@ def op_self_times(logdir: str) -> tuple[collections.Counter, collections.Counter
     return times, counts
 
 
+def translator_step(steps: int, precision: str):
+    """The translator's training step and `steps` fixed batches."""
+    if not os.path.isfile(TOKENIZER):
+        raise SystemExit(
+            f"error: {TOKENIZER} not found: run the Multi30k pipeline or "
+            "benchmarks/run.py first"
+        )
+    config = config_lib.load(config_lib.TranslationConfig, CONFIG, [])
+    corpus, _ = load_parallel_corpus(config.data)
+    processor = sp.processor(sp.load_model(TOKENIZER))
+    batches = bench_training.fixed_batches(config, corpus, processor, steps)
+    model = build_translator(
+        config.model, processor.vocab_size(), processor.vocab_size()
+    )
+    optimizer = build_optimizer(config.training)
+    optimizer.build(model.trainable_variables)
+    train_step = trainer.make_train_step(
+        model,
+        optimizer,
+        translator_loss(config.training.label_smoothing),
+        config.training.towers,
+        precision=precision,
+    )
+    return train_step, batches
+
+
+def tagger_step(steps: int, precision: str):
+    """The benchmark tagger's training step and `steps` batches of its
+    training dataset (as `benchmarks/run.py` times it)."""
+    setup = bench_training.tagging_setup(
+        bench_training.tagging_config(suites.SUITES["full"])
+    )
+    config = setup.config
+    trainer.set_seed(config.training.seed)
+    batches = bench_training.tagger_batches(setup, steps)
+    model = bench_training.build_benchmark_tagger(setup)
+    optimizer = build_optimizer(config.training)
+    optimizer.build(model.trainable_variables)
+    train_step = trainer.make_train_step(
+        model,
+        optimizer,
+        tagger_loss(setup.featurizer),
+        config.training.towers,
+        precision=precision,
+    )
+    return train_step, batches
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--task", choices=("translator", "tagger"), default="translator"
+    )
     parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument(
+        "--precision", choices=("float32", "bfloat16"), default="float32"
+    )
     parser.add_argument("--output", default="benchmarks/results/profile")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument(
@@ -97,28 +156,8 @@ def main(argv=None) -> int:
         config = config_lib.load(config_lib.TranslationConfig, CONFIG, [])
         trainer.configure_threads(trainer.resolve_towers(config.training.towers))
 
-    if not os.path.isfile(TOKENIZER):
-        print(
-            f"error: {TOKENIZER} not found: run the Multi30k pipeline or "
-            "benchmarks/run.py first",
-            file=sys.stderr,
-        )
-        return 2
-    config = config_lib.load(config_lib.TranslationConfig, CONFIG, [])
-    corpus, _ = load_parallel_corpus(config.data)
-    processor = sp.processor(sp.load_model(TOKENIZER))
-    batches = fixed_batches(config, corpus, processor, args.steps)
-    model = build_translator(
-        config.model, processor.vocab_size(), processor.vocab_size()
-    )
-    optimizer = build_optimizer(config.training)
-    optimizer.build(model.trainable_variables)
-    train_step = trainer.make_train_step(
-        model,
-        optimizer,
-        translator_loss(config.training.label_smoothing),
-        config.training.towers,
-    )
+    make = translator_step if args.task == "translator" else tagger_step
+    train_step, batches = make(args.steps, args.precision)
 
     for _ in range(2):  # every shape traced before the trace starts
         for batch in batches:

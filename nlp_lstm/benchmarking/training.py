@@ -383,12 +383,10 @@ def build_benchmark_tagger(setup: TaggingSetup):
     )
 
 
-def tagger_training(suite, setup: TaggingSetup, peak_gflops: float | None,
-                    verbose: bool = True, precision: str = "float32"):
-    """Training throughput of the tagger with its matmuls in `precision`;
-    returns `(report, bundle)`, the model in an in-memory `TaggerBundle`."""
+def tagger_batches(setup: TaggingSetup, count: int) -> list:
+    """`count` batches `(tokens, tags)` drawn from the pipeline's shuffled,
+    length-bucketed training dataset (seeded by the config)."""
     config = setup.config
-    trainer_lib.set_seed(config.training.seed)
     tag_ids = [setup.tag_vocabulary.encode(tags) for tags in setup.gold["train"]]
     dataset = tagging_training_dataset(
         setup.tokens["train"],
@@ -399,10 +397,19 @@ def tagger_training(suite, setup: TaggingSetup, peak_gflops: float | None,
         config.training.seed,
         pad=PAD,
     )
-    batches = [
+    return [
         (tf.constant(tokens), tf.constant(tags))
-        for tokens, tags in dataset.take(suite.tagger_timed_steps)
+        for tokens, tags in dataset.take(count)
     ]
+
+
+def tagger_training(suite, setup: TaggingSetup, peak_gflops: float | None,
+                    verbose: bool = True, precision: str = "float32"):
+    """Training throughput of the tagger with its matmuls in `precision`;
+    returns `(report, bundle)`, the model in an in-memory `TaggerBundle`."""
+    config = setup.config
+    trainer_lib.set_seed(config.training.seed)
+    batches = tagger_batches(setup, suite.tagger_timed_steps)
     model = build_benchmark_tagger(setup)
     featurizer = setup.featurizer
     optimizer = build_optimizer(config.training)
