@@ -5,15 +5,13 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from nlp_lstm.layers import block_lstm, cells, rnn_loops
+from nlp_lstm.layers import cells, rnn_loops
 from nlp_lstm.layers.cells import state_size
 
 # How each bidirectional layer runs: "keras" through the Keras `Bidirectional`
 # layer (the definition), "loops" through `rnn_loops` (both directions in one
-# loop, hand-written backward pass), "block" (LSTM and peephole LSTM cells)
-# through TensorFlow's fused `BlockLSTMV2` kernels (`block_lstm`), "auto"
-# through "loops".
-IMPLEMENTATIONS = ("auto", "keras", "loops", "block")
+# loop, hand-written backward pass), "auto" through "loops".
+IMPLEMENTATIONS = ("auto", "keras", "loops")
 
 
 def sequence_lengths(inputs, mask=None):
@@ -95,11 +93,6 @@ class StackedBidirectionalEncoder(keras.layers.Layer):
                 f"implementation must be one of {IMPLEMENTATIONS}, got "
                 f"{implementation!r}"
             )
-        if implementation == "block" and cell not in block_lstm.BLOCK_CELLS:
-            raise ValueError(
-                f"implementation 'block' runs the cells {block_lstm.BLOCK_CELLS}, "
-                f"not {cell!r}: use 'loops'"
-            )
         self.num_layers = num_layers
         self.units = units
         self.cell = cell
@@ -175,8 +168,6 @@ class StackedBidirectionalEncoder(keras.layers.Layer):
             padding) and the final states (h, and c for LSTMs), each the
             concatenation of both directions, `(batch, 2 * units)`.
         """
-        if self.implementation == "block":
-            return self._run_loops(layer, inputs, mask, initial_state, block=True)
         if self.uses_loops:
             return self._run_loops(layer, inputs, mask, initial_state)
         return self.run_keras(layer, inputs, mask, training, initial_state)
@@ -198,7 +189,7 @@ class StackedBidirectionalEncoder(keras.layers.Layer):
             keras.ops.concatenate([f, b], axis=-1) for f, b in zip(forward, backward)
         ]
 
-    def _run_loops(self, layer, inputs, mask, initial_state=None, block=False):
+    def _run_loops(self, layer, inputs, mask, initial_state=None):
         """One layer: the Keras layer's weights and its cell's math, both
         directions in one loop with a hand-written backward pass
         (`rnn_loops`). The mask must be right padding, as every batch of this
@@ -208,12 +199,9 @@ class StackedBidirectionalEncoder(keras.layers.Layer):
             cells.cell_weights(direction.cell)
             for direction in (layer.forward_layer, layer.backward_layer)
         )
-        run = (
-            block_lstm.bidirectional_block_lstm
-            if block
-            else rnn_loops.bidirectional_rnn
+        return rnn_loops.bidirectional_rnn(
+            inputs, lengths, forward, backward, self.cell, initial_state
         )
-        return run(inputs, lengths, forward, backward, self.cell, initial_state)
 
     def compute_mask(self, inputs, mask=None):
         return mask

@@ -108,19 +108,13 @@ class Translator(keras.Model):
         }
 
     def call(self, inputs, training=False):
-        return self.logits(self.decoder_outputs(inputs, training=training))
-
-    def decoder_outputs(self, inputs, training=False):
-        """The attentional outputs `(batch, time, units)` of teacher-forced
-        decoding, from which `logits` projects onto the vocabulary (a loss may
-        project only the rows it scores)."""
         source_ids, target_in = inputs
         memory, mask, state = self.encode(source_ids, training=training)
         embedded = self.dropout_layer(
             self._target_embedding()(target_in), training=training
         )
         outputs, _ = self.decoder(embedded, state, memory, mask=mask, training=training)
-        return outputs
+        return self.logits(outputs)
 
     def decoding_constants(self, memory, mask):
         """Tensors that stay fixed during decoding: `(memory, keys, mask)`."""

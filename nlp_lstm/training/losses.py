@@ -74,28 +74,12 @@ def smoothed_cross_entropy(labels, logits, label_smoothing: float):
 
 def translator_loss(label_smoothing: float):
     """`loss_fn(model, batch, training) -> (loss, tokens)` of a `Translator`
-    on batches `((source, target_in), target_out)`.
-
-    `masked_cross_entropy` of `model(...)`'s logits, computed on the real
-    target tokens only: the decoder's outputs at padded positions are dropped
-    before the output projection, the largest matmul of the step, and its
-    softmax (the tests check the loss and gradients against the definition).
-    """
+    on batches `((source, target_in), target_out)`."""
 
     def loss_fn(model, batch, training):
         (source, target_in), target_out = batch
-        outputs = model.decoder_outputs((source, target_in), training=training)
-        real = tf.not_equal(target_out, model.pad_id)
-        labels = tf.boolean_mask(target_out, real)  # (tokens,)
-        logits = tf.cast(model.logits(tf.boolean_mask(outputs, real)), tf.float32)
-        if label_smoothing:
-            nll = smoothed_cross_entropy(labels, logits, label_smoothing)
-        else:
-            nll = tf.nn.sparse_softmax_cross_entropy_with_logits(
-                tf.cast(labels, tf.int32), logits
-            )
-        tokens = tf.cast(tf.size(labels), tf.float32)
-        return tf.reduce_sum(nll) / tf.maximum(tokens, 1.0), tokens
+        logits = model((source, target_in), training=training)
+        return masked_cross_entropy(target_out, logits, label_smoothing=label_smoothing)
 
     return loss_fn
 

@@ -46,27 +46,23 @@ def run_with_gradients(encoder, x, mask, weights, initial_states=None):
 CELL_SHAPES = {"lstm": (3, 2), "peephole_lstm": (4, 2), "gru": (3, 1)}
 
 
-@pytest.mark.parametrize(
-    "cell, implementation",
-    [(cell, "loops") for cell in sorted(CELL_SHAPES)]
-    + [("lstm", "block"), ("peephole_lstm", "block")],
-)
+@pytest.mark.parametrize("cell", sorted(CELL_SHAPES))
 @pytest.mark.parametrize("with_initial_states", [False, True])
-def test_fast_implementations_match_the_keras_definition_masked(
-    cell, implementation, with_initial_states
+def test_loops_implementation_matches_the_keras_definition_masked(
+    cell, with_initial_states
 ):
     """Outputs, final states and every gradient (weights, inputs, initial
     states) of the whole residual stack on a right-padded batch, `"loops"`
-    (every cell) and `"block"` (LSTMs) against `"keras"`."""
+    against `"keras"`, for every cell."""
     keras.utils.set_random_seed(8)
     x, mask = padded_batch()
     encoders = {
         name: StackedBidirectionalEncoder(2, 4, cell=cell, implementation=name)
-        for name in ("keras", implementation)
+        for name in ("keras", "loops")
     }
     for encoder in encoders.values():
         encoder.build(x.shape)
-    encoders[implementation].set_weights(encoders["keras"].get_weights())
+    encoders["loops"].set_weights(encoders["keras"].get_weights())
     num_weights, num_states = CELL_SHAPES[cell]
     rng = np.random.default_rng(5)
     initial_states = None
@@ -82,7 +78,7 @@ def test_fast_implementations_match_the_keras_definition_masked(
     real = mask.numpy()[:, :, None]
     (outputs, states, gradients), (expected, expected_states, expected_gradients) = [
         run_with_gradients(encoders[name], x, mask, weights * real, initial_states)
-        for name in (implementation, "keras")
+        for name in ("loops", "keras")
     ]
     np.testing.assert_allclose(outputs * real, expected * real, atol=1e-5)
     for layer_states, layer_expected in zip(states, expected_states, strict=True):
@@ -97,55 +93,8 @@ def test_fast_implementations_match_the_keras_definition_masked(
     assert not np.any(gradients[0].numpy()[2, 1:])
     if with_initial_states:
         # The initial states matter (a wrong layout would not show otherwise).
-        _, zero_states, _ = run_with_gradients(
-            encoders[implementation], x, mask, weights
-        )
+        _, zero_states, _ = run_with_gradients(encoders["loops"], x, mask, weights)
         assert not np.allclose(zero_states[0][0], states[0][0], atol=1e-3)
-
-
-@pytest.mark.parametrize("cell", ["lstm", "peephole_lstm"])
-def test_block_matches_loops_with_an_empty_row(cell):
-    """A row with no token (a chunk past its sequence's end) keeps its
-    initial states and gets zero outputs and gradients under `"block"`, as
-    under `"loops"`."""
-    keras.utils.set_random_seed(9)
-    rng = np.random.default_rng(7)
-    lengths = np.array([5, 0, 2])
-    mask = tf.constant(np.arange(5)[None, :] < lengths[:, None])
-    x = tf.constant(rng.normal(size=(3, 5, 4)) * mask.numpy()[..., None], tf.float32)
-    initial = [
-        [tf.constant(rng.normal(size=(3, 6)), tf.float32) for _ in range(2)]
-        for _ in range(2)
-    ]
-    weights = tf.constant(
-        rng.normal(size=(3, 5, 6)) * mask.numpy()[..., None], tf.float32
-    )
-    encoders = {
-        name: StackedBidirectionalEncoder(2, 3, cell=cell, implementation=name)
-        for name in ("loops", "block")
-    }
-    for encoder in encoders.values():
-        encoder.build(x.shape)
-    encoders["block"].set_weights(encoders["loops"].get_weights())
-    (outputs, states, gradients), (expected, expected_states, expected_gradients) = [
-        run_with_gradients(encoders[name], x, mask, weights, initial)
-        for name in ("block", "loops")
-    ]
-    np.testing.assert_allclose(outputs, expected, atol=1e-5)
-    assert not np.any(outputs.numpy()[1])
-    for layer, (layer_states, layer_expected) in enumerate(
-        zip(states, expected_states, strict=True)
-    ):
-        for index, (value, reference) in enumerate(zip(layer_states, layer_expected)):
-            np.testing.assert_allclose(value, reference, atol=1e-5)
-            np.testing.assert_allclose(value[1], initial[layer][index][1], atol=1e-6)
-    for gradient, reference in zip(gradients, expected_gradients, strict=True):
-        np.testing.assert_allclose(gradient, reference, atol=1e-5)
-
-
-def test_block_implementation_takes_lstm_cells_only():
-    with pytest.raises(ValueError, match="'block' runs the cells .* not 'gru'"):
-        StackedBidirectionalEncoder(1, 2, cell="gru", implementation="block")
 
 
 def test_auto_picks_loops_for_every_cell():

@@ -2,12 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nlp_lstm.training.losses import (
-    masked_cross_entropy,
-    smoothed_cross_entropy,
-    translator_loss,
-)
-from tests.training.test_training_step import batch_of, tiny_translator
+from nlp_lstm.training.losses import masked_cross_entropy, smoothed_cross_entropy
 
 
 def reference_loss(labels, logits, pad_id, smoothing):
@@ -75,30 +70,3 @@ def test_smoothed_cross_entropy_matches_the_dense_target_kernel(smoothing):
     np.testing.assert_allclose(losses, expected_losses, rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(gradient, expected_gradient, atol=1e-6)
     assert np.abs(expected_gradient).max() > 0.1
-
-
-@pytest.mark.parametrize("smoothing", [0.0, 0.1])
-def test_translator_loss_on_real_rows_equals_the_definition(smoothing):
-    """`translator_loss` projects only the real target tokens; its loss,
-    token count and gradients equal `masked_cross_entropy` of the model's
-    full logits (padding in both the source and the target)."""
-    model = tiny_translator()
-    batch = batch_of(4, seed=5)
-    (source, target_in), target_out = batch
-    assert int(tf.reduce_sum(tf.cast(target_out == 0, tf.int32))) > 0
-    results = []
-    for fn in (
-        lambda: translator_loss(smoothing)(model, batch, False),
-        lambda: masked_cross_entropy(
-            target_out, model((source, target_in)), label_smoothing=smoothing
-        ),
-    ):
-        with tf.GradientTape() as tape:
-            loss, tokens = fn()
-        gradients = tape.gradient(loss, model.trainable_variables)
-        results.append((loss, tokens, [tf.convert_to_tensor(g) for g in gradients]))
-    (loss, tokens, grads), (expected, expected_tokens, expected_grads) = results
-    np.testing.assert_allclose(float(loss), float(expected), rtol=1e-6)
-    assert float(tokens) == float(expected_tokens)
-    for got, want in zip(grads, expected_grads):
-        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-7)
