@@ -36,7 +36,6 @@ from nlp_lstm.models.translator import build_translator
 from nlp_lstm.text import sentencepiece as sp
 from nlp_lstm.training import trainer
 from nlp_lstm.training.losses import tagger_loss, translator_loss
-from nlp_lstm.training.optimizers import build_optimizer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(ROOT, "pipelines/configs/translation_multi30k_en_de.yaml")
@@ -97,16 +96,8 @@ def translator_step(steps: int, precision: str):
     model = build_translator(
         config.model, processor.vocab_size(), processor.vocab_size()
     )
-    optimizer = build_optimizer(config.training)
-    optimizer.build(model.trainable_variables)
-    train_step = trainer.make_train_step(
-        model,
-        optimizer,
-        translator_loss(config.training.label_smoothing),
-        config.training.towers,
-        precision=precision,
-    )
-    return train_step, batches
+    loss_fn = translator_loss(config.training.label_smoothing)
+    return bench_training.training_step(model, config, loss_fn, precision), batches
 
 
 def tagger_step(steps: int, precision: str):
@@ -119,16 +110,8 @@ def tagger_step(steps: int, precision: str):
     trainer.set_seed(config.training.seed)
     batches = bench_training.tagger_batches(setup, steps)
     model = bench_training.build_benchmark_tagger(setup)
-    optimizer = build_optimizer(config.training)
-    optimizer.build(model.trainable_variables)
-    train_step = trainer.make_train_step(
-        model,
-        optimizer,
-        tagger_loss(setup.featurizer),
-        config.training.towers,
-        precision=precision,
-    )
-    return train_step, batches
+    loss_fn = tagger_loss(setup.featurizer)
+    return bench_training.training_step(model, config, loss_fn, precision), batches
 
 
 def main(argv=None) -> int:

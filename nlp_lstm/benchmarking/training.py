@@ -155,6 +155,16 @@ def build_benchmark_translator(setup: TranslationSetup):
     return build_translator(setup.config.model, vocab_size, vocab_size)
 
 
+def training_step(model, config, loss_fn, precision: str = "float32"):
+    """The trainer's step for `model` with the optimizer of `config.training`
+    (built), its towers and matmuls in `precision`."""
+    optimizer = build_optimizer(config.training)
+    optimizer.build(model.trainable_variables)
+    return trainer_lib.make_train_step(
+        model, optimizer, loss_fn, config.training.towers, precision=precision
+    )
+
+
 # ---------------------------------------------------------------------------
 # The timing loop.
 
@@ -228,14 +238,8 @@ def translator_training(suite, setup: TranslationSetup, peak_gflops: float | Non
     trainer_lib.set_seed(config.training.seed)
     batches = translation_batches(setup, suite.timed_steps)
     model = build_benchmark_translator(setup)
-    optimizer = build_optimizer(config.training)
-    optimizer.build(model.trainable_variables)
-    train_step = trainer_lib.make_train_step(
-        model,
-        optimizer,
-        translator_loss(config.training.label_smoothing),
-        config.training.towers,
-        precision=precision,
+    train_step = training_step(
+        model, config, translator_loss(config.training.label_smoothing), precision
     )
     if verbose:
         print(
@@ -412,12 +416,7 @@ def tagger_training(suite, setup: TaggingSetup, peak_gflops: float | None,
     batches = tagger_batches(setup, suite.tagger_timed_steps)
     model = build_benchmark_tagger(setup)
     featurizer = setup.featurizer
-    optimizer = build_optimizer(config.training)
-    optimizer.build(model.trainable_variables)
-    train_step = trainer_lib.make_train_step(
-        model, optimizer, tagger_loss(featurizer), config.training.towers,
-        precision=precision,
-    )
+    train_step = training_step(model, config, tagger_loss(featurizer), precision)
     if verbose:
         print(
             f"tagger training ({precision}): {len(batches)} timed steps of "
