@@ -82,14 +82,20 @@ def op_self_times(logdir: str) -> tuple[collections.Counter, collections.Counter
     return times, counts
 
 
-def translator_step(steps: int, precision: str):
+def task_config(task: str):
+    """The config of `task`'s benchmark model."""
+    if task == "translator":
+        return config_lib.load(config_lib.TranslationConfig, CONFIG, [])
+    return bench_training.tagging_config(suites.SUITES["full"])
+
+
+def translator_step(config, steps: int, precision: str):
     """The translator's training step and `steps` fixed batches."""
     if not os.path.isfile(TOKENIZER):
         raise SystemExit(
             f"error: {TOKENIZER} not found: run the Multi30k pipeline or "
             "benchmarks/run.py first"
         )
-    config = config_lib.load(config_lib.TranslationConfig, CONFIG, [])
     corpus, _ = load_parallel_corpus(config.data)
     processor = sp.processor(sp.load_model(TOKENIZER))
     batches = bench_training.fixed_batches(config, corpus, processor, steps)
@@ -100,13 +106,10 @@ def translator_step(steps: int, precision: str):
     return bench_training.training_step(model, config, loss_fn, precision), batches
 
 
-def tagger_step(steps: int, precision: str):
+def tagger_step(config, steps: int, precision: str):
     """The benchmark tagger's training step and `steps` batches of its
     training dataset (as `benchmarks/run.py` times it)."""
-    setup = bench_training.tagging_setup(
-        bench_training.tagging_config(suites.SUITES["full"])
-    )
-    config = setup.config
+    setup = bench_training.tagging_setup(config)
     trainer.set_seed(config.training.seed)
     batches = bench_training.tagger_batches(setup, steps)
     model = bench_training.build_benchmark_tagger(setup)
@@ -135,12 +138,12 @@ def main(argv=None) -> int:
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-    else:  # as the pipelines train
-        config = config_lib.load(config_lib.TranslationConfig, CONFIG, [])
+    config = task_config(args.task)
+    if not args.threads:  # as the pipelines train this model
         trainer.configure_threads(trainer.resolve_towers(config.training.towers))
 
     make = translator_step if args.task == "translator" else tagger_step
-    train_step, batches = make(args.steps, args.precision)
+    train_step, batches = make(config, args.steps, args.precision)
 
     for _ in range(2):  # every shape traced before the trace starts
         for batch in batches:
