@@ -260,6 +260,14 @@ class TokenizerConfig:
     vocab_size: int = 8000
     character_coverage: float = 1.0
     shared: bool = True
+    # The source model reads text case-folded (SentencePiece's `nmt_nfkc_cf`
+    # normalization: NFKC, then lower case), wherever it runs (training,
+    # SavedModel, TFLite); targets keep their case. With `shared`, one
+    # vocabulary, trained on the folded sources and the targets, and two
+    # model files of the same pieces that differ in their normalizer. For a
+    # source language whose case is mostly position ("Hola, ¿cómo estás?"
+    # against the corpus's "¿Cómo estás?").
+    case_fold_source: bool = False
     directory: str = "tokenizers"
     max_sentences: int = 2_000_000
 
@@ -614,6 +622,11 @@ class TranslationConfig:
 
     def validate(self, prefix: str = "") -> None:
         check_name(self.name, join(prefix, "name"))
+        if self.tokenizer.case_fold_source and self.data.lowercase_sources:
+            raise ConfigError(
+                "data.lowercase_sources adds lower-cased copies of sources that "
+                "tokenizer.case_fold_source already folds: set one of them only"
+            )
         if self.model.share_embeddings and not self.tokenizer.shared:
             raise ConfigError(
                 "model.share_embeddings needs one vocabulary: "

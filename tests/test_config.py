@@ -88,6 +88,12 @@ def test_inconsistent_sharing_is_explained():
         load("tokenizer.shared=false")
 
 
+def test_case_folding_and_lower_cased_copies_are_not_combined():
+    with pytest.raises(ConfigError, match="set one of them only"):
+        load("tokenizer.case_fold_source=true", "data.lowercase_sources=0.1")
+    assert load("tokenizer.case_fold_source=true").tokenizer.case_fold_source
+
+
 def test_a_config_that_is_not_a_mapping_is_named(tmp_path):
     path = tmp_path / "list.yaml"
     path.write_text("- name: x\n- data: y\n")

@@ -61,6 +61,7 @@ def _architecture(config) -> dict:
             f"SentencePiece {config.tokenizer.model_type}, "
             f"{config.tokenizer.vocab_size} pieces"
             + (" shared" if config.tokenizer.shared else " per side")
+            + (", source case-folded" if config.tokenizer.case_fold_source else "")
         )
     else:
         summary["head"] = model.head

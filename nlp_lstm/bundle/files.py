@@ -85,6 +85,9 @@ class BundleFiles:
 
 def tokenizer_files(config) -> dict:
     """`{side: file name}` of a translation config's SentencePiece models."""
+    if config.tokenizer.shared and config.tokenizer.case_fold_source:
+        # One vocabulary; the source's copy differs in its normalizer.
+        return {"source": "tokenizer.source.model", "target": "tokenizer.model"}
     if config.tokenizer.shared:
         return {"source": "tokenizer.model", "target": "tokenizer.model"}
     return {side: f"tokenizer.{side}.model" for side in ("source", "target")}

@@ -6,6 +6,7 @@ on them: pad 0, unk 1, bos 2, eos 3.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import re
@@ -14,6 +15,11 @@ from collections.abc import Iterable
 import sentencepiece as spm
 import tensorflow as tf
 import tensorflow_text as tf_text
+from sentencepiece import sentencepiece_model_pb2
+from tensorflow.python.trackable import resource
+from tensorflow_text.python.ops.sentencepiece_tokenizer import (
+    gen_sentencepiece_tokenizer as sentencepiece_ops,
+)
 
 from nlp_lstm.utils.files import atomic_write_bytes
 
@@ -21,6 +27,9 @@ PAD_ID = 0
 UNK_ID = 1
 BOS_ID = 2
 EOS_ID = 3
+
+# SentencePiece's NFKC normalization followed by case folding.
+CASE_FOLDING_RULE = "nmt_nfkc_cf"
 
 
 def train_sentencepiece(
@@ -124,6 +133,49 @@ def _explain(error: RuntimeError, vocab_size: int) -> ValueError:
     return ValueError(f"SentencePiece training failed: {text}")
 
 
+def case_folded(texts: Iterable[str]) -> list[str]:
+    """`texts` as a model with `with_case_folding` reads them (spaces kept
+    where they are): what its vocabulary should be trained on."""
+    normalizer = spm.SentencePieceNormalizer(
+        rule_name=CASE_FOLDING_RULE,
+        add_dummy_prefix=False,
+        escape_whitespaces=False,
+        remove_extra_whitespaces=False,
+    )
+    return [normalizer.normalize(text) for text in texts]
+
+
+def with_case_folding(model_bytes: bytes) -> bytes:
+    """The model with the same pieces and ids whose normalizer folds case
+    (`CASE_FOLDING_RULE`) before it segments: the Python processor, the
+    tf-text tokenizers and the TFLite op all read the rule from the model.
+
+    Example:
+    >>> model = train_sentencepiece(["a b c", "a b"] * 50, vocab_size=300)
+    >>> folding = processor(with_case_folding(model))
+    >>> folding.encode("A B") == processor(model).encode("a b")
+    True
+    """
+    proto = sentencepiece_model_pb2.ModelProto()
+    proto.ParseFromString(model_bytes)
+    rule = sentencepiece_model_pb2.NormalizerSpec()
+    rule.ParseFromString(
+        spm.SentencePieceNormalizer(rule_name=CASE_FOLDING_RULE)
+        .serialized_normalizer_spec()
+    )
+    # Only the mapping changes; the model's own space handling stays.
+    proto.normalizer_spec.name = rule.name
+    proto.normalizer_spec.precompiled_charsmap = rule.precompiled_charsmap
+    return proto.SerializeToString()
+
+
+def folds_case(model_bytes: bytes) -> bool:
+    """Whether the model's normalizer is `CASE_FOLDING_RULE`."""
+    proto = sentencepiece_model_pb2.ModelProto()
+    proto.ParseFromString(model_bytes)
+    return proto.normalizer_spec.name == CASE_FOLDING_RULE
+
+
 def save_model(model_bytes: bytes, path: str) -> str:
     """Writes a model file atomically (a crash never leaves half a model)."""
     atomic_write_bytes(path, model_bytes)
@@ -162,6 +214,28 @@ def sample_ids(processor: spm.SentencePieceProcessor, texts: Iterable[str],
 
 
 def in_graph_tokenizer(model_bytes: bytes):
-    """A `tensorflow_text.SentencepieceTokenizer` that runs inside TF graphs."""
+    """A `tensorflow_text.SentencepieceTokenizer` that runs inside TF graphs,
+    its model a resource named after the model's SHA-256 (`_ModelResource`)."""
+    tokenizer = tf_text.SentencepieceTokenizer(model=model_bytes, out_type=tf.int32)
+    tokenizer._model_resource = _ModelResource(model_bytes)
+    return tokenizer
 
-    return tf_text.SentencepieceTokenizer(model=model_bytes, out_type=tf.int32)
+
+class _ModelResource(resource.TrackableResource):
+    """A SentencePiece model resource with a `shared_name` made of its bytes'
+    SHA-256. tf-text's own is private to its kernel, unnamed, and two of them
+    in one SavedModel (a translator's source and target models) came back from
+    `tf.saved_model.load` as one: both tokenizers then used the same model
+    (TF 2.21, tf-text 2.21; TF Serving's graph loader kept them apart). Named
+    by content, equal models share one and different models never do."""
+
+    def __init__(self, model_bytes: bytes):
+        super().__init__()
+        self._model = model_bytes
+        self._shared_name = "sentencepiece_" + hashlib.sha256(model_bytes).hexdigest()
+        _ = self.resource_handle  # Creates the resource now, as tf-text's does.
+
+    def _create_resource(self):
+        return sentencepiece_ops.sentencepiece_op(
+            model=self._model, shared_name=self._shared_name
+        )

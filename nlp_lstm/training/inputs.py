@@ -27,10 +27,13 @@ def tokenizer_models(config: config_lib.TranslationConfig, corpus) -> dict:
 
     The models are kept in the run folder (the copy a resumed run reuses) and
     published to `tokenizer.directory` as `<name>.model` (shared) or
-    `<name>.source.model` and `<name>.target.model`.
+    `<name>.source.model` and `<name>.target.model`; with
+    `tokenizer.case_fold_source` and a shared vocabulary, also the source's
+    case-folding copy of the shared model as `<name>.source.model`.
 
     Returns:
-        `{"source": bytes, "target": bytes}` (the same bytes when shared).
+        `{"source": bytes, "target": bytes}` (the same bytes when shared and
+        not folding case).
     """
     tokenizer = config.tokenizer
     sides = ["shared"] if tokenizer.shared else ["source", "target"]
@@ -41,27 +44,42 @@ def tokenizer_models(config: config_lib.TranslationConfig, corpus) -> dict:
         if os.path.isfile(run_copy):
             models[side] = sp.load_model(run_copy)
             continue
-        train = corpus["train"]
-        sentences = (
-            list(train["source"]) + list(train["target"])
-            if side == "shared"
-            else list(train[side])
-        )
         models[side] = sp.train_sentencepiece(
-            sentences,
+            _tokenizer_sentences(config, corpus["train"], side),
             vocab_size=tokenizer.vocab_size,
             model_type=tokenizer.model_type,
             character_coverage=tokenizer.character_coverage,
             max_sentences=tokenizer.max_sentences,
             seed=config.training.seed,
         )
+        if side == "source" and tokenizer.case_fold_source:
+            models[side] = sp.with_case_folding(models[side])
         sp.save_model(models[side], run_copy)
         sp.save_model(
             models[side], os.path.join(tokenizer.directory, f"{config.name}{suffix}")
         )
-    if tokenizer.shared:
-        return {"source": models["shared"], "target": models["shared"]}
-    return models
+    if not tokenizer.shared:
+        return models
+    shared = {"source": models["shared"], "target": models["shared"]}
+    if tokenizer.case_fold_source:
+        shared["source"] = sp.with_case_folding(models["shared"])
+        for directory, name in ((config.run_dir, "tokenizer"),
+                                (tokenizer.directory, config.name)):
+            sp.save_model(
+                shared["source"], os.path.join(directory, f"{name}.source.model")
+            )
+    return shared
+
+
+def _tokenizer_sentences(config, train, side: str) -> list[str]:
+    """The training sentences a side's SentencePiece model learns from
+    (`"shared"`: sources, then targets); sources case-folded when the source
+    model folds case, so that the vocabulary is what it will read."""
+    sources = list(train["source"]) if side != "target" else []
+    if config.tokenizer.case_fold_source:
+        sources = sp.case_folded(sources)
+    targets = list(train["target"]) if side != "source" else []
+    return sources + targets
 
 
 @dataclasses.dataclass

@@ -17,6 +17,7 @@ from nlp_lstm import config as config_lib
 from nlp_lstm.export.tflite import convert as convert_lib
 from nlp_lstm.export.tflite.export import export_tflite
 from nlp_lstm.export.tflite.runtime import TFLiteTranslator
+from nlp_lstm.text import sentencepiece as sp
 from tests.helpers import REPO_ROOT, copy_lines, run_in_fresh_process
 
 # (encoder cell, decoder cell)
@@ -25,6 +26,9 @@ VARIANTS = [
     pytest.param(("gru", "peephole_lstm"), marks=pytest.mark.slow),
 ]
 SOURCES = ["Hola, ¿cómo estás?", "Tengo un perro.", "¡Buenos días!", ""]
+# The runs fold the source's case (`tokenizer.case_fold_source`): these read
+# as SOURCES[:3] do, in every runtime.
+RECASED = ["HOLA, ¿CÓMO ESTÁS?", "tengo un PERRO.", "¡buenos Días!"]
 
 
 def ops_of(path) -> dict:
@@ -65,6 +69,7 @@ def translator_run(request, tmp_path_factory):
             "model.decoder.units=16",
             f"model.encoder.cell={cells[0]}",
             f"model.decoder.cell={cells[1]}",
+            "tokenizer.case_fold_source=true",
         ],
     )
     report = run(config, verbose=0)
@@ -80,21 +85,26 @@ def test_translator_trains_exports_and_converts_with_each_cell(translator_run):
     # The fast training paths ran this cell.
     assert model.encoder.uses_loops and model.decoder.uses_fused_loop
     expected = {beam: bundle.translate(SOURCES, beam_size=beam) for beam in (1, 3)}
+    # The source model folds case, the target's keeps it.
+    assert sp.folds_case(bundle.tokenizers["source"])
+    assert not sp.folds_case(bundle.tokenizers["target"])
+    assert bundle.translate(RECASED, beam_size=1) == expected[1][:3]
     output = run_in_fresh_process(
         f"""
         import json
         import tensorflow as tf
         import tensorflow_text  # noqa: F401
         loaded = tf.saved_model.load({report["export_path"]!r})
-        sources = tf.constant({SOURCES!r})
-        print(json.dumps({{name: [t.decode() for t in loaded.signatures[name](
-            sources=sources)["translations"].numpy()]
+        # One batch each: a search's length limit is the batch's.
+        print(json.dumps({{name: [[t.decode() for t in loaded.signatures[name](
+            sources=tf.constant(batch))["translations"].numpy()]
+            for batch in ({SOURCES!r}, {RECASED!r})]
             for name in ("serving_default", "translate_greedy")}}))
         """
     )
     served = json.loads(output.strip().splitlines()[-1])
-    assert served["translate_greedy"] == expected[1]
-    assert served["serving_default"] == expected[3]
+    assert served["translate_greedy"] == [expected[1], expected[1][:3]]
+    assert served["serving_default"] == [expected[3], expected[3][:3]]
     # Its card's quality check is tested in test_translation.py.
     path = export_tflite(str(root / "run"), str(root / "model.tflite"), beam_size=3,
                          measure_quality=False)
@@ -103,5 +113,5 @@ def test_translator_trains_exports_and_converts_with_each_cell(translator_run):
     fused = 4 * model.encoder.num_layers if encoder_cell == "peephole_lstm" else 0
     assert ops["UNIDIRECTIONAL_SEQUENCE_LSTM"] == fused and ops["WHILE"] > 0
     runner = TFLiteTranslator(path)
-    assert runner.translate(SOURCES) == expected[1]
+    assert runner.translate(SOURCES + RECASED) == expected[1] + expected[1][:3]
     assert runner.translate(SOURCES, beam=True) == expected[3]

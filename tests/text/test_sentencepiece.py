@@ -2,6 +2,7 @@
 
 import numpy as np
 import tensorflow as tf
+import tensorflow_text as tf_text
 
 from nlp_lstm.data.batching import translation_dataset, translation_examples
 from nlp_lstm.text import sentencepiece as sp
@@ -37,6 +38,60 @@ def test_in_graph_tokenizer_matches_python_and_round_trips():
         t.decode() for t in tokenizer.detokenize(tf.ragged.constant(graph_ids)).numpy()
     ]
     assert decoded == texts  # byte fallback: every character survives
+
+
+def test_case_folding_model_reads_every_case_alike_in_every_runtime():
+    model = model_bytes()
+    folding = sp.with_case_folding(model)
+    assert sp.folds_case(folding) and not sp.folds_case(model)
+    original, folded = sp.processor(model), sp.processor(folding)
+    # The same pieces under the same ids: one embedding table serves both.
+    assert [original.id_to_piece(i) for i in range(original.vocab_size())] == [
+        folded.id_to_piece(i) for i in range(folded.vocab_size())
+    ]
+    texts = ["El VELOZ Murciélago HINDÚ", "ÜBERMÄSSIG Männer", "THE QUICK fox", ""]
+    lower = [text.lower() for text in texts]
+    expected = original.encode(lower)
+    assert folded.encode(texts) == expected
+    assert sp.case_folded(texts) == lower
+    # tf-text's two tokenizers (the SavedModel's and the TFLite file's) read
+    # the rule from the model as the Python processor does.
+    graph = sp.in_graph_tokenizer(folding).tokenize(tf.constant(texts))
+    assert graph.to_list() == expected
+    fast = tf_text.FastSentencepieceTokenizer(folding).tokenize(tf.constant(texts))
+    assert fast.to_list() == expected
+
+
+class TwoTokenizers(tf.Module):
+    """A translator's export in small: a source and a target tokenizer."""
+
+    def __init__(self, source_model, target_model):
+        super().__init__()
+        self.source = sp.in_graph_tokenizer(source_model)
+        self.target = sp.in_graph_tokenizer(target_model)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def tokenize(self, texts):
+        return {
+            "source": self.source.tokenize(texts).to_tensor(),
+            "target": self.target.tokenize(texts).to_tensor(),
+        }
+
+
+def test_two_tokenizers_keep_their_models_through_a_saved_model(tmp_path):
+    model = model_bytes()
+    module = TwoTokenizers(sp.with_case_folding(model), model)
+    texts = tf.constant(["THE QUICK brown FOX", "the quick brown fox"])
+    expected = {name: ids.numpy() for name, ids in module.tokenize(texts).items()}
+    # The two models differ on upper case only.
+    assert (expected["source"][0] == expected["source"][1]).all()
+    assert (expected["target"][0] != expected["target"][1]).any()
+    tf.saved_model.save(
+        module, str(tmp_path), signatures={"tokenize": module.tokenize}
+    )
+    loaded = tf.saved_model.load(str(tmp_path)).signatures["tokenize"]
+    for name, ids in loaded(texts=texts).items():
+        np.testing.assert_array_equal(ids.numpy(), expected[name])
 
 
 def test_training_is_deterministic():
