@@ -56,6 +56,9 @@ def tiny_run(tmp_path_factory):
             "model.embedding_dim=32",
             "model.encoder.units=16",
             "model.decoder.units=32",
+            # One SentencePiece model for both sides (the demo config folds
+            # the source's case: test_cells_translation.py runs that).
+            "tokenizer.case_fold_source=false",
         ],
     )
     report = run(config, verbose=0)
