@@ -75,6 +75,9 @@ def translation_config(suite, path: str | None = None) -> config_lib.Translation
         f"data.batch_size={suite.batch_size}",
         f"tokenizer.vocab_size={suite.vocab_size}",
         f"data.max_examples={suite.max_examples}",
+        # One joint model for both sides (`benchmark_tokenizer`), as its
+        # in-memory bundle says: the demo config's case-folding source off.
+        "tokenizer.case_fold_source=false",
     ]
     return config_lib.load(
         config_lib.TranslationConfig, path or suite.translation_config, overrides
