@@ -271,6 +271,19 @@ class TokenizerConfig:
     directory: str = "tokenizers"
     max_sentences: int = 2_000_000
 
+    def model_files(self, stem: str = "tokenizer") -> dict:
+        """`{side: file name}` of the SentencePiece models, named from `stem`
+        (`"tokenizer"` in a run folder and a bundle, the config's name in
+        `directory`): `<stem>.model` for both sides when shared,
+        `<stem>.source.model` and `<stem>.target.model` when not; shared and
+        folding case, the source's copy (same pieces, folding normalizer) is
+        `<stem>.source.model`."""
+        if self.shared and self.case_fold_source:
+            return {"source": f"{stem}.source.model", "target": f"{stem}.model"}
+        if self.shared:
+            return {"source": f"{stem}.model", "target": f"{stem}.model"}
+        return {side: f"{stem}.{side}.model" for side in ("source", "target")}
+
     def check_files(self, prefix: str = "") -> None:
         check_folder(self.directory, join(prefix, "directory"))
 

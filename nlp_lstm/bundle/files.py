@@ -11,8 +11,8 @@ exported SavedModel) with:
   (`evaluation`, when the pipeline wrote it), and the names of the files below;
 - `config.json`: the whole run config;
 - `model.weights.h5`: the weights of the model as exported;
-- translators: the SentencePiece model(s), `tokenizer.model` (shared) or
-  `tokenizer.source.model` and `tokenizer.target.model`;
+- translators: the SentencePiece model(s), named by
+  `TokenizerConfig.model_files` (`tokenizer.model` when shared);
 - taggers: `vocabularies.json` (words, characters, tags, as their
   `get_config()`).
 
@@ -81,16 +81,6 @@ class BundleFiles:
     @property
     def weights_path(self) -> str:
         return os.path.join(self.path, self.metadata["files"]["weights"])
-
-
-def tokenizer_files(config) -> dict:
-    """`{side: file name}` of a translation config's SentencePiece models."""
-    if config.tokenizer.shared and config.tokenizer.case_fold_source:
-        # One vocabulary; the source's copy differs in its normalizer.
-        return {"source": "tokenizer.source.model", "target": "tokenizer.model"}
-    if config.tokenizer.shared:
-        return {"source": "tokenizer.model", "target": "tokenizer.model"}
-    return {side: f"tokenizer.{side}.model" for side in ("source", "target")}
 
 
 def data_files(config) -> list[str]:
@@ -171,7 +161,7 @@ def write_bundle(
     atomic_write_json(os.path.join(directory, CONFIG_FILE), config_lib.to_dict(config))
     atomic_write_with(os.path.join(directory, WEIGHTS_FILE), model.save_weights)
     if task == "translation":
-        names = tokenizer_files(config)
+        names = config.tokenizer.model_files()
         for side, name in names.items():
             atomic_write_bytes(os.path.join(directory, name), tokenizers[side])
         files["tokenizers"] = names

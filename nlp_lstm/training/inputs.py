@@ -26,25 +26,25 @@ def tokenizer_models(config: config_lib.TranslationConfig, corpus) -> dict:
     """Trains (or, when resuming, reloads) the SentencePiece model(s).
 
     The models are kept in the run folder (the copy a resumed run reuses) and
-    published to `tokenizer.directory` as `<name>.model` (shared) or
-    `<name>.source.model` and `<name>.target.model`; with
-    `tokenizer.case_fold_source` and a shared vocabulary, also the source's
-    case-folding copy of the shared model as `<name>.source.model`.
+    published to `tokenizer.directory`, under the names of
+    `TokenizerConfig.model_files`. With `tokenizer.case_fold_source`, the
+    source's model reads text case-folded (with a shared vocabulary, a
+    case-folding copy of the shared model).
 
     Returns:
         `{"source": bytes, "target": bytes}` (the same bytes when shared and
         not folding case).
     """
     tokenizer = config.tokenizer
+    run_copies = {
+        side: os.path.join(config.run_dir, name)
+        for side, name in tokenizer.model_files().items()
+    }
+    if all(os.path.isfile(path) for path in run_copies.values()):
+        return {side: sp.load_model(path) for side, path in run_copies.items()}
     sides = ["shared"] if tokenizer.shared else ["source", "target"]
-    models = {}
-    for side in sides:
-        suffix = ".model" if side == "shared" else f".{side}.model"
-        run_copy = os.path.join(config.run_dir, f"tokenizer{suffix}")
-        if os.path.isfile(run_copy):
-            models[side] = sp.load_model(run_copy)
-            continue
-        models[side] = sp.train_sentencepiece(
+    trained = {
+        side: sp.train_sentencepiece(
             _tokenizer_sentences(config, corpus["train"], side),
             vocab_size=tokenizer.vocab_size,
             model_type=tokenizer.model_type,
@@ -52,23 +52,20 @@ def tokenizer_models(config: config_lib.TranslationConfig, corpus) -> dict:
             max_sentences=tokenizer.max_sentences,
             seed=config.training.seed,
         )
-        if side == "source" and tokenizer.case_fold_source:
-            models[side] = sp.with_case_folding(models[side])
-        sp.save_model(models[side], run_copy)
-        sp.save_model(
-            models[side], os.path.join(tokenizer.directory, f"{config.name}{suffix}")
-        )
-    if not tokenizer.shared:
-        return models
-    shared = {"source": models["shared"], "target": models["shared"]}
+        for side in sides
+    }
+    models = {
+        side: trained.get(side, trained.get("shared")) for side in ("source", "target")
+    }
     if tokenizer.case_fold_source:
-        shared["source"] = sp.with_case_folding(models["shared"])
-        for directory, name in ((config.run_dir, "tokenizer"),
-                                (tokenizer.directory, config.name)):
-            sp.save_model(
-                shared["source"], os.path.join(directory, f"{name}.source.model")
-            )
-    return shared
+        models["source"] = sp.with_case_folding(models["source"])
+    # Published first: the run copies, written last, say the work is done.
+    published = tokenizer.model_files(config.name)
+    for side, name in published.items():
+        sp.save_model(models[side], os.path.join(tokenizer.directory, name))
+    for side, path in run_copies.items():
+        sp.save_model(models[side], path)
+    return models
 
 
 def _tokenizer_sentences(config, train, side: str) -> list[str]:
