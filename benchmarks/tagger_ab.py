@@ -2,13 +2,15 @@
 faster than another (two commits' exports of the same weights, two configs)?
 
     python benchmarks/tagger_ab.py --a DIR --b DIR [--config CONFIG]
-        [--threads suite|default] [--rounds 5] [--latency-sentences 300]
-        [--output benchmarks/results/tagger_ab.json]
+        [--threads suite|default] [--order length|corpus] [--rounds 5]
+        [--latency-sentences 300] [--output benchmarks/results/tagger_ab.json]
 
 Both models tag the test split of `--config` (default the UD English-EWT
-config) through their `tag_tokens` signature: batches of 32 in corpus order,
-the two models alternating round by round (sentences/s per round, median),
-then batch-1 latency sentence by sentence, alternating per sentence.
+config) through their `tag_tokens` signature: batches of 32, sentences
+sorted by length first as `run.py`'s inference rows do (`--order corpus`:
+as they come, more padding), the two models alternating round by round
+(sentences/s per round, median), then batch-1 latency sentence by sentence
+(the first ones in corpus order), alternating per sentence.
 Accuracy (or entity F1) of each is reported beside, so that a faster export
 that tags differently is seen. `--threads suite` sizes TensorFlow's pools as
 `benchmarks/run.py` does (1 intra-op, 2 inter-op threads on two cores);
@@ -57,6 +59,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--config", default=UD_CONFIG,
                         help="tagging config whose test split is tagged")
     parser.add_argument("--threads", choices=["suite", "default"], default="suite")
+    parser.add_argument("--order", choices=["length", "corpus"], default="length")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--latency-sentences", type=int, default=300)
     parser.add_argument("--output", default="benchmarks/results/tagger_ab.json")
@@ -70,10 +73,16 @@ def main(argv=None) -> dict:
         label: runtime.load_saved_model(path).signatures["tag_tokens"]
         for label, path in (("a", args.a), ("b", args.b))
     }
+    in_corpus_order = sentences
+    order = list(range(len(sentences)))
+    if args.order == "length":
+        order.sort(key=lambda i: len(sentences[i]))
+    sentences, gold = [sentences[i] for i in order], [gold[i] for i in order]
     batches = [sentences[i:i + BATCH] for i in range(0, len(sentences), BATCH)]
 
     results = {"a": args.a, "b": args.b, "config": args.config,
-               "threads": args.threads, "sentences": len(sentences),
+               "threads": args.threads, "order": args.order,
+               "sentences": len(sentences),
                "environment": environment(sys.argv)}
     for label, signature in signatures.items():
         predicted = [tags for batch in batches for tags in tags_of(signature, batch)]
@@ -89,7 +98,7 @@ def main(argv=None) -> dict:
                 signature(tokens=tokens)["tags"].numpy()
             results[label]["sentences_per_second"].append(
                 len(sentences) / (time.perf_counter() - start))
-    for sentence in sentences[: args.latency_sentences]:
+    for sentence in in_corpus_order[: args.latency_sentences]:
         tokens = padded([sentence])
         for label, signature in signatures.items():
             start = time.perf_counter()
