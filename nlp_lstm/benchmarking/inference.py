@@ -133,6 +133,12 @@ def guarded(row: dict, function) -> dict:
 # TFLite, through the TFLite export package (`export_tflite` and its runners).
 
 
+# The tagger's `.tflite` at batch 1 ran 7-14% faster on one LiteRT thread than
+# on two in each of four sittings (README, 2026-12-03); one is also the CLI's
+# default.
+TFLITE_TAGGER_THREADS = 1
+
+
 def tflite_threads() -> int:
     """LiteRT threads: one per usable core, as TensorFlow uses."""
     if hasattr(os, "sched_getaffinity"):
@@ -484,7 +490,7 @@ def tagger_rows(suite, bundle: TaggerBundle, tokens, gold, trained: bool,
             state["path"], state["convert_seconds"] = export_tflite_file(
                 bundle, output_dir, "tagger", variant, max_tokens=max_tokens
             )
-            runner = TFLiteTagger(state["path"], num_threads=tflite_threads())
+            runner = TFLiteTagger(state["path"], num_threads=TFLITE_TAGGER_THREADS)
 
             def run_batch(batch):
                 return [runner.tag_tokens(sentence) for sentence in batch]
@@ -495,7 +501,7 @@ def tagger_rows(suite, bundle: TaggerBundle, tokens, gold, trained: bool,
             format_name,
             tflite_runner,
             lambda state=state_tflite: directory_size_mb(state["path"]),
-            f"TFLiteTagger, {tflite_threads()} threads, batch-1 signature "
+            f"TFLiteTagger, {TFLITE_TAGGER_THREADS} thread, batch-1 signature "
             "(throughput from batch-1 calls); features in NumPy",
         )
         if "convert_seconds" in state_tflite:
