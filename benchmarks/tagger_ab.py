@@ -32,6 +32,7 @@ import tensorflow as tf
 from nlp_lstm import config as config_lib
 from nlp_lstm.benchmarking.measure import environment
 from nlp_lstm.benchmarking.runner import tagging_test_split
+from nlp_lstm.data.batching import pad_rows
 from nlp_lstm.evaluation.tagging import tagging_scores
 from nlp_lstm.export import runtime
 from nlp_lstm.training import trainer as trainer_lib
@@ -42,8 +43,9 @@ UD_CONFIG = "pipelines/configs/tagging_ud_ewt_upos.yaml"
 
 
 def padded(sentences: list[list[str]]) -> tf.Tensor:
+    """`[batch, longest]` tokens, padded with "" (which ends a row)."""
     width = max(1, max(len(sentence) for sentence in sentences))
-    return tf.constant([s + [""] * (width - len(s)) for s in sentences])
+    return tf.constant(pad_rows(sentences, width, "", object))
 
 
 def tags_of(signature, sentences) -> list[list[str]]:
@@ -73,12 +75,11 @@ def main(argv=None) -> dict:
         label: runtime.load_saved_model(path).signatures["tag_tokens"]
         for label, path in (("a", args.a), ("b", args.b))
     }
-    in_corpus_order = sentences
-    order = list(range(len(sentences)))
+    pairs = list(zip(sentences, gold))
     if args.order == "length":
-        order.sort(key=lambda i: len(sentences[i]))
-    sentences, gold = [sentences[i] for i in order], [gold[i] for i in order]
-    batches = [sentences[i:i + BATCH] for i in range(0, len(sentences), BATCH)]
+        pairs.sort(key=lambda pair: len(pair[0]))
+    ordered = [tokens for tokens, _ in pairs]
+    batches = [ordered[i:i + BATCH] for i in range(0, len(ordered), BATCH)]
 
     results = {"a": args.a, "b": args.b, "config": args.config,
                "threads": args.threads, "order": args.order,
@@ -86,7 +87,8 @@ def main(argv=None) -> dict:
                "environment": environment(sys.argv)}
     for label, signature in signatures.items():
         predicted = [tags for batch in batches for tags in tags_of(signature, batch)]
-        scores = tagging_scores(gold, predicted, config.model_scheme)
+        scores = tagging_scores([tags for _, tags in pairs], predicted,
+                                config.model_scheme)
         results[label] = {"quality": {k: scores[k] for k in ("accuracy", "f1")
                                       if k in scores},
                           "sentences_per_second": [], "latency_ms": []}
@@ -98,7 +100,7 @@ def main(argv=None) -> dict:
                 signature(tokens=tokens)["tags"].numpy()
             results[label]["sentences_per_second"].append(
                 len(sentences) / (time.perf_counter() - start))
-    for sentence in in_corpus_order[: args.latency_sentences]:
+    for sentence in sentences[: args.latency_sentences]:  # corpus order
         tokens = padded([sentence])
         for label, signature in signatures.items():
             start = time.perf_counter()
