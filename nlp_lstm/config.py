@@ -354,7 +354,7 @@ Precision = typing.Literal[PRECISIONS]
 
 @dataclasses.dataclass
 class TrainingConfig:
-    optimizer: typing.Literal["adam", "rmsprop"] = "adam"
+    optimizer: typing.Literal["adam", "rmsprop", "sgd"] = "adam"
     learning_rate: float = 1e-3
     schedule: typing.Literal["constant", "inverse_sqrt", "exponential"] = "constant"
     warmup_steps: int = 0

@@ -1,8 +1,6 @@
 """`python -m nlp_lstm.cli ...`: the same as the `nlp-lstm` command."""
 
-import sys
-
-from nlp_lstm.cli import main
+from nlp_lstm.cli import console_main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()

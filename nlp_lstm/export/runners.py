@@ -16,6 +16,7 @@ import warnings
 from collections.abc import Iterable, Iterator
 
 from nlp_lstm.export import layout, runtime
+from nlp_lstm.utils.cores import BFLOAT16_FLAGS, has_bfloat16_instructions
 from nlp_lstm.utils.iterables import batches, sorted_map
 
 tf = runtime.import_tensorflow()
@@ -65,6 +66,24 @@ def _translator_signature(beam_size: int | None) -> str:
     return "translate_greedy" if beam_size == 1 else "serving_default"
 
 
+def _check_precision(path: str, metadata: dict) -> None:
+    """Warns when a translator exported with `decoding.precision: bfloat16`
+    runs on a CPU without bfloat16 instructions: TensorFlow emulates them
+    there, slower than float32 (0.83x greedy, 0.87x beam on a 2-core AMD
+    EPYC without AVX-512, 2026-12-03; README, "Translation speed beside
+    OpenNMT")."""
+    decoding = metadata.get("config", {}).get("decoding", {})
+    if decoding.get("precision") == "bfloat16" and has_bfloat16_instructions() is False:
+        warnings.warn(
+            f"{path} searches with bfloat16 products, but this CPU has no "
+            f"bfloat16 instructions ({' or '.join(BFLOAT16_FLAGS)}): TensorFlow "
+            "emulates them, which is slower than float32. Export it in float32 "
+            "for this machine: nlp-lstm serving export RUN --precision float32",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
 def _check_workers(workers: int) -> int:
     if not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
@@ -102,6 +121,7 @@ class SavedModelTranslator:
     def __init__(self, path: str, workers: int = 1):
         self.path, self.metadata, self._loaded = _load(path, self.task)
         self.workers = _check_workers(workers)
+        _check_precision(self.path, self.metadata)
 
     @functools.cached_property
     def bundle(self):

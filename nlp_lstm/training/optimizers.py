@@ -99,8 +99,23 @@ class AllReducedRMSprop(AllReducedGradients, keras.optimizers.RMSprop):
     pass
 
 
-OPTIMIZERS = {"adam": FusedAdam, "rmsprop": keras.optimizers.RMSprop}
-ALL_REDUCED = {"adam": AllReducedAdam, "rmsprop": AllReducedRMSprop}
+class AllReducedSGD(AllReducedGradients, keras.optimizers.SGD):
+    pass
+
+
+# `sgd` is plain stochastic gradient descent (no momentum), the optimizer of
+# Lample et al. 2016's BiLSTM-CRF (learning rate 0.01, clipping 5, one
+# sentence a step).
+OPTIMIZERS = {
+    "adam": FusedAdam,
+    "rmsprop": keras.optimizers.RMSprop,
+    "sgd": keras.optimizers.SGD,
+}
+ALL_REDUCED = {
+    "adam": AllReducedAdam,
+    "rmsprop": AllReducedRMSprop,
+    "sgd": AllReducedSGD,
+}
 
 
 def build_optimizer(config) -> keras.optimizers.Optimizer:

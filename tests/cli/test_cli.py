@@ -79,3 +79,26 @@ def test_evaluate_rejects_flags_of_the_other_task(tmp_path, task, flags, message
         cli.main(["evaluate", "--model", model, *flags])
 
 
+
+
+@pytest.mark.parametrize("status", [0, 3])
+def test_the_script_exits_with_the_commands_status_and_all_its_output(status):
+    """`console_main` ends the process without the interpreter's teardown:
+    what the command wrote to buffered stdout and stderr still arrives whole,
+    and its status is the exit status."""
+    code = (
+        "import sys\n"
+        "from nlp_lstm import cli\n"
+        "def command(argv=None):\n"
+        "    sys.stdout.write('x' * 300000 + '\\n')\n"
+        "    sys.stderr.write('warning: kept\\n')\n"
+        f"    return {status}\n"
+        "cli.main = command\n"
+        "cli.console_main()\n"
+        "raise SystemExit('console_main returned')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == status, result.stderr[-2000:]
+    assert result.stdout == "x" * 300000 + "\n"
+    assert result.stderr.endswith("warning: kept\n")

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -258,6 +259,25 @@ def test_bfloat16_export_matches_bfloat16_in_memory_translations(tiny_run, tmp_p
     # which serving never runs, are not saved.
     assert "SparseMatMul" not in {n.op for f in library.function for n in f.node_def}
     assert not library.registered_gradients
+
+
+def test_a_bfloat16_export_warns_on_a_cpu_without_bfloat16(tiny_run, tmp_path,
+                                                          monkeypatch):
+    from nlp_lstm.export import runners
+    from nlp_lstm.export.serving.reexport import export_run
+
+    _, report, root = tiny_run
+    path = export_run(
+        str(root / "run"), str(tmp_path / "saved_models"), precision="bfloat16"
+    )
+    monkeypatch.setattr(runners, "has_bfloat16_instructions", lambda: False)
+    with pytest.warns(RuntimeWarning, match="--precision float32"):
+        runners.SavedModelTranslator(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        runners.SavedModelTranslator(report["export_path"])  # float32
+        monkeypatch.setattr(runners, "has_bfloat16_instructions", lambda: True)
+        runners.SavedModelTranslator(path)
 
 
 def test_exported_signature_survives_hostile_inputs(tiny_run):

@@ -101,3 +101,22 @@ def test_fused_adam_resumes_from_a_keras_adam_checkpoint(tmp_path):
 
 def test_adam_configs_train_with_the_fused_update():
     assert isinstance(build_optimizer(TrainingConfig(optimizer="adam")), FusedAdam)
+
+
+def test_sgd_config_clips_then_steps_against_the_gradient():
+    """`optimizer: sgd` (Lample et al.'s): w <- w - lr * g * min(1, clip / |g|)."""
+    optimizer = build_optimizer(
+        TrainingConfig(optimizer="sgd", learning_rate=0.1, clip_norm=1.0)
+    )
+    assert isinstance(optimizer, keras.optimizers.SGD)
+    variables = initial_weights()
+    before = [v.numpy().copy() for v in variables]
+    grads = densified(next(gradient_stream(1)))
+    optimizer.build(variables)
+    optimizer.apply_gradients(zip(grads, variables))
+    norm = np.sqrt(sum(float(np.sum(g.numpy() ** 2)) for g in grads))
+    assert norm > 1.0  # the clipping is exercised
+    for start, grad, variable in zip(before, grads, variables):
+        np.testing.assert_allclose(
+            variable.numpy(), start - 0.1 * grad.numpy() / norm, rtol=1e-5, atol=1e-6
+        )
