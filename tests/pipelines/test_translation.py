@@ -203,17 +203,25 @@ def test_saved_model_in_fresh_process_matches_in_memory_model(tiny_run):
     assert result["scores"][1] == 0.0 and result["scores"][0] < 0.0
 
 
-def test_bfloat16_export_matches_bfloat16_in_memory_translations(tiny_run, tmp_path):
-    import nlp_lstm
+@pytest.fixture(scope="module")
+def bfloat16_export(tiny_run, tmp_path_factory):
+    """The tiny run exported with `--precision bfloat16`."""
     from nlp_lstm.export.serving.reexport import export_run
+
+    _, _, root = tiny_run
+    folder = tmp_path_factory.mktemp("bfloat16") / "saved_models"
+    return export_run(str(root / "run"), str(folder), precision="bfloat16")
+
+
+def test_bfloat16_export_matches_bfloat16_in_memory_translations(tiny_run,
+                                                                 bfloat16_export):
+    import nlp_lstm
 
     config, report, root = tiny_run
     bundle = nlp_lstm.load(str(root / "run"))
     bundle.set_decoding(precision="bfloat16")
     expected = {beam: bundle.translate(SENTENCES, beam_size=beam) for beam in (1, 3)}
-    path = export_run(
-        str(root / "run"), str(tmp_path / "saved_models"), precision="bfloat16"
-    )
+    path = bfloat16_export
     # One fresh process reads the bfloat16 export and the run's own (float32).
     output = run_in_fresh_process(
         f"""
@@ -261,15 +269,12 @@ def test_bfloat16_export_matches_bfloat16_in_memory_translations(tiny_run, tmp_p
     assert not library.registered_gradients
 
 
-def test_a_bfloat16_export_warns_on_a_cpu_without_bfloat16(tiny_run, tmp_path,
+def test_a_bfloat16_export_warns_on_a_cpu_without_bfloat16(tiny_run, bfloat16_export,
                                                           monkeypatch):
     from nlp_lstm.export import runners
-    from nlp_lstm.export.serving.reexport import export_run
 
-    _, report, root = tiny_run
-    path = export_run(
-        str(root / "run"), str(tmp_path / "saved_models"), precision="bfloat16"
-    )
+    _, report, _ = tiny_run
+    path = bfloat16_export
     monkeypatch.setattr(runners, "has_bfloat16_instructions", lambda: False)
     with pytest.warns(RuntimeWarning, match="--precision float32"):
         runners.SavedModelTranslator(path)
