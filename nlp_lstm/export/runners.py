@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Iterable, Iterator
 
 from nlp_lstm.export import layout, runtime
-from nlp_lstm.utils.cores import BFLOAT16_FLAGS, has_bfloat16_instructions
+from nlp_lstm.utils.cores import warn_if_bfloat16_is_emulated
 from nlp_lstm.utils.iterables import batches, sorted_map
 
 tf = runtime.import_tensorflow()
@@ -68,18 +68,13 @@ def _translator_signature(beam_size: int | None) -> str:
 
 def _check_precision(path: str, metadata: dict) -> None:
     """Warns when a translator exported with `decoding.precision: bfloat16`
-    runs on a CPU without bfloat16 instructions: TensorFlow emulates them
-    there, slower than float32 (0.83x greedy, 0.87x beam on a 2-core AMD
-    EPYC without AVX-512, 2026-12-03; README, "Translation speed beside
-    OpenNMT")."""
+    runs on a CPU without bfloat16 instructions."""
     decoding = metadata.get("config", {}).get("decoding", {})
-    if decoding.get("precision") == "bfloat16" and has_bfloat16_instructions() is False:
-        warnings.warn(
-            f"{path} searches with bfloat16 products, but this CPU has no "
-            f"bfloat16 instructions ({' or '.join(BFLOAT16_FLAGS)}): TensorFlow "
-            "emulates them, which is slower than float32. Export it in float32 "
-            "for this machine: nlp-lstm serving export RUN --precision float32",
-            RuntimeWarning,
+    if decoding.get("precision") == "bfloat16":
+        warn_if_bfloat16_is_emulated(
+            f"{path}'s decoding.precision",
+            "Export it in float32 for this machine: "
+            "nlp-lstm serving export RUN --precision float32",
             stacklevel=3,
         )
 

@@ -27,11 +27,7 @@ import tensorflow as tf
 
 from nlp_lstm.layers import linear
 from nlp_lstm.training.optimizers import AllReducedGradients, build_optimizer
-from nlp_lstm.utils.cores import (
-    BFLOAT16_FLAGS,
-    has_bfloat16_instructions,
-    usable_cores,
-)
+from nlp_lstm.utils.cores import usable_cores, warn_if_bfloat16_is_emulated
 from nlp_lstm.utils.files import atomic_write_json, atomic_write_with
 
 HIGHER_IS_BETTER = ("val_bleu", "val_chrf", "val_f1", "val_accuracy")
@@ -87,12 +83,9 @@ def train(
             `run_dir`'s (workers other than the chief resume from its).
     """
     os.makedirs(run_dir, exist_ok=True)
-    if config.precision == "bfloat16" and has_bfloat16_instructions() is False:
-        warnings.warn(
-            "training.precision is bfloat16 but this CPU has no bfloat16 "
-            f"instructions ({' or '.join(BFLOAT16_FLAGS)}): TensorFlow emulates "
-            "them, which is slower than float32. Set training.precision: float32.",
-            stacklevel=2,
+    if config.precision == "bfloat16":
+        warn_if_bfloat16_is_emulated(
+            "training.precision", "Set training.precision: float32.", stacklevel=2
         )
     optimizer.build(model.trainable_variables)
     iterator = iter(dataset)

@@ -272,16 +272,17 @@ def test_bfloat16_export_matches_bfloat16_in_memory_translations(tiny_run,
 def test_a_bfloat16_export_warns_on_a_cpu_without_bfloat16(tiny_run, bfloat16_export,
                                                           monkeypatch):
     from nlp_lstm.export import runners
+    from nlp_lstm.utils import cores
 
     _, report, _ = tiny_run
     path = bfloat16_export
-    monkeypatch.setattr(runners, "has_bfloat16_instructions", lambda: False)
+    monkeypatch.setattr(cores, "has_bfloat16_instructions", lambda: False)
     with pytest.warns(RuntimeWarning, match="--precision float32"):
         runners.SavedModelTranslator(path)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         runners.SavedModelTranslator(report["export_path"])  # float32
-        monkeypatch.setattr(runners, "has_bfloat16_instructions", lambda: True)
+        monkeypatch.setattr(cores, "has_bfloat16_instructions", lambda: True)
         runners.SavedModelTranslator(path)
 
 

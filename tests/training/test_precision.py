@@ -1,6 +1,8 @@
 """Mixed precision (`training.precision: bfloat16`): the training step's
 products in bfloat16, the weights, states, losses and updates in float32."""
 
+import warnings
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -96,3 +98,20 @@ def test_bfloat16_instructions_are_read_from_the_cpu_flags(tmp_path):
     assert cores.has_bfloat16_instructions(cpuinfo("fpu amx_tile amx_bf16"))
     assert cores.has_bfloat16_instructions(cpuinfo("fpu avx2 avx512f")) is False
     assert cores.has_bfloat16_instructions(str(tmp_path / "missing")) is None
+
+
+@pytest.mark.parametrize("hardware", [False, True, None])
+def test_emulated_bfloat16_is_warned_about_only_where_the_cpu_lacks_it(
+    hardware, monkeypatch
+):
+    monkeypatch.setattr(cores, "has_bfloat16_instructions", lambda: hardware)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cores.warn_if_bfloat16_is_emulated("training.precision", "Use float32.")
+    messages = [str(w.message) for w in caught if w.category is RuntimeWarning]
+    if hardware is False:
+        assert len(messages) == 1
+        assert messages[0].startswith("training.precision is bfloat16")
+        assert messages[0].endswith("Use float32.")
+    else:  # instructions present, or the CPU unknown
+        assert messages == []
