@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from nlp_lstm.layers import cells, rnn_loops
 from nlp_lstm.layers.cells import state_size
+from nlp_lstm.utils import serialization
 
 # How each bidirectional layer runs: "keras" through the Keras `Bidirectional`
 # layer (the definition), "loops" through `rnn_loops` (both directions in one
@@ -101,7 +102,7 @@ class StackedBidirectionalEncoder(keras.layers.Layer):
         self.implementation = implementation
         self.supports_masking = True
         self.rnn_layers = [
-            keras.layers.Bidirectional(
+            serialization.bidirectional(
                 cells.keras_rnn(cell, units, return_sequences=True, return_state=True),
                 name=f"bidirectional_{index}",
             )

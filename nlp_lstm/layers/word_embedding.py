@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from nlp_lstm.text.words import UNK_ID
+from nlp_lstm.utils import serialization
 
 CHAR_ENCODERS = ("cnn", "lstm", "none")
 
@@ -150,7 +151,7 @@ class WordEmbedder(keras.layers.Layer):
                     name="char_cnn",
                 )
             else:
-                self.char_layer = keras.layers.Bidirectional(
+                self.char_layer = serialization.bidirectional(
                     keras.layers.LSTM(char_units), name="char_lstm"
                 )
         self.casing_embedding = None
