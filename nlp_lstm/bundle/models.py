@@ -162,6 +162,7 @@ class TaggerBundle:
             self._decode = tf.function(
                 lambda tokens: self.model.decode(self.featurizer(tokens)),
                 input_signature=[tf.TensorSpec([None, None], tf.string)],
+                autograph=False,
             )
         return self._decode(tf.constant(tokens)).numpy()
 

@@ -134,10 +134,11 @@ class TextTranslator:
             precision=precision,
         )
         spec = [tf.TensorSpec([None, None], tf.int32)]
-        self._translate = tf.function(search, input_signature=spec)
+        self._translate = tf.function(search, input_signature=spec, autograph=False)
         # Traced on the first `align`.
         self._align = tf.function(
-            functools.partial(search, return_attention=True), input_signature=spec
+            functools.partial(search, return_attention=True), input_signature=spec,
+            autograph=False,
         )
 
     def __call__(self, texts: list[str], batch_size: int = 64) -> list[str]:

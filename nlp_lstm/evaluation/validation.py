@@ -32,7 +32,7 @@ class TaggerEvaluator:
             tf.TensorSpec([None, None], tf.int32),
         ]
 
-        @tf.function(input_signature=signature)
+        @tf.function(input_signature=signature, autograph=False)
         def step(batch_tokens, batch_tags):
             features = featurizer(batch_tokens)
             loss, count = model.tag_loss(features, batch_tags)
@@ -80,8 +80,11 @@ class TranslationValidator:
         self.batches = batches
         self.translate = translate
         self.texts = texts
+        # One trace for every batch the dataset can give.
         self.loss_step = tf.function(
-            lambda batch: loss_fn(model, batch, False), reduce_retracing=True
+            lambda batch: loss_fn(model, batch, False),
+            input_signature=[batches.element_spec],
+            autograph=False,
         )
 
     def __call__(self, model) -> dict:

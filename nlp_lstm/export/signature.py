@@ -37,6 +37,6 @@ def serving_signature(*specs: tf.TensorSpec):
             ]
             return method(self, *inputs)
 
-        return tf.function(checked, input_signature=list(specs))
+        return tf.function(checked, input_signature=list(specs), autograph=False)
 
     return decorate

@@ -61,10 +61,13 @@ class TruncatedBPTT:
         self.num_states = state_size(encoder.cell)
         self.units = encoder.units
         self._embed = tf.function(
-            functools.partial(model.embedder, training=False), reduce_retracing=True
+            functools.partial(model.embedder, training=False), reduce_retracing=True,
+            autograph=False,
         )
-        self._layer = tf.function(self._run_layer, reduce_retracing=True)
-        self._gradients = tf.function(self._chunk_gradients, reduce_retracing=True)
+        self._layer = tf.function(self._run_layer, reduce_retracing=True,
+                                  autograph=False)
+        self._gradients = tf.function(self._chunk_gradients, reduce_retracing=True,
+                                      autograph=False)
 
     def _run_layer(self, index, inputs, mask, initial_state):
         """One encoder layer on one chunk, no dropout: `(outputs, states)`."""

@@ -145,7 +145,7 @@ def train(
     else:
         train_step = make_train_step(
             model, optimizer, loss_fn, config.towers, gradient_fn=gradient_fn,
-            precision=config.precision,
+            precision=config.precision, batch_spec=dataset.element_spec,
         )
     writer = tf.summary.create_file_writer(os.path.join(run_dir, "logs"))
     step = int(optimizer.iterations.numpy())
@@ -446,11 +446,15 @@ def make_gradient_fn(
 
 
 def make_train_step(model, optimizer, loss_fn, towers: int | None = None,
-                    gradient_fn=None, precision: str = "float32"):
+                    gradient_fn=None, precision: str = "float32",
+                    batch_spec=None):
     """One training step, `batch -> (loss, tokens)`: the gradients of
     `make_gradient_fn` (towers as there), then `optimizer.apply_gradients`.
-    `reduce_retracing` makes the second batch shape trace a shape-generic
-    graph, so that every length bucket does not cost a new trace.
+
+    `batch_spec` (a dataset's `element_spec`) traces the step once, for every
+    batch the dataset can give; without it `reduce_retracing` makes the
+    second batch shape trace a shape-generic graph (two traces), so that
+    every length bucket does not cost a new trace either way.
 
     A `gradient_fn` (`batch -> (loss, tokens, gradients)`, e.g.
     `tbptt.TruncatedBPTT`) replaces the gradients; it runs its own compiled
@@ -458,7 +462,8 @@ def make_train_step(model, optimizer, loss_fn, towers: int | None = None,
     variables = model.trainable_variables
     if gradient_fn is not None:
         apply = tf.function(
-            lambda gradients: optimizer.apply_gradients(zip(gradients, variables))
+            lambda gradients: optimizer.apply_gradients(zip(gradients, variables)),
+            autograph=False,
         )
 
         def stepped(batch):
@@ -469,13 +474,14 @@ def make_train_step(model, optimizer, loss_fn, towers: int | None = None,
         return stepped
     gradient_fn = make_gradient_fn(model, loss_fn, towers, precision)
 
-    @tf.function(reduce_retracing=True)
     def train_step(batch):
         loss, tokens, gradients = gradient_fn(batch)
         optimizer.apply_gradients(zip(gradients, variables))
         return loss, tokens
 
-    return train_step
+    if batch_spec is None:
+        return tf.function(train_step, reduce_retracing=True, autograph=False)
+    return tf.function(train_step, input_signature=[batch_spec], autograph=False)
 
 
 def check_same_step(strategy, step: int, restore_dir: str | None) -> None:
@@ -553,7 +559,7 @@ def make_distributed_step(strategy, model, optimizer, loss_fn, towers=None,
     def local(value):
         return strategy.experimental_local_results(value)[0]
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)
     def train_step(batch):
         loss, tokens = strategy.run(replica_step, args=(batch,))
         return local(loss), local(tokens)

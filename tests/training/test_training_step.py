@@ -70,3 +70,30 @@ def test_towers_give_the_whole_batch_loss_and_update():
         assert sum(int(np.any(a != b)) for a, b in zip(one_weights, initial)) > 0
 
 
+
+
+def test_a_batch_spec_traces_the_step_once_with_the_same_updates():
+    # The trainer passes its dataset's `element_spec`: one shape-generic trace
+    # for every batch, where `reduce_retracing` traces twice; same updates.
+    spec = tf.nest.map_structure(
+        lambda t: tf.TensorSpec([None, None], t.dtype), batch_of(2)
+    )
+    batches = [batch_of(2), batch_of(5, seed=1)]
+    results = {}
+    for batch_spec in (None, spec):
+        model = tiny_translator()
+        optimizer = keras.optimizers.SGD(learning_rate=0.5)
+        step = make_train_step(model, optimizer, translator_loss(0.1), towers=2,
+                               batch_spec=batch_spec)
+        losses = [float(step(batch)[0]) for batch in batches]
+        results[batch_spec is None] = (
+            step.experimental_get_tracing_count(), losses,
+            [v.numpy() for v in model.trainable_variables],
+        )
+    (traces, losses, weights), (generic_traces, generic_losses, generic_weights) = (
+        results[False], results[True]
+    )
+    assert (traces, generic_traces) == (1, 2)
+    np.testing.assert_allclose(losses, generic_losses, rtol=1e-6)
+    for a, b in zip(weights, generic_weights):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
