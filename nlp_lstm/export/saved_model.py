@@ -82,12 +82,14 @@ def remove_abandoned(base_dir: str) -> list[str]:
     return removed
 
 
-def _saved_root(module) -> tf.Module:
-    """What the SavedModel tracks besides its signatures: `module`'s variables
-    and resources (tokenizers), not its `tf.function` attributes or its Keras
-    model. Those would be saved as functions of their own, each traced a
-    second time beside the signatures' (and the Keras model's own), about
-    half of the graph that a server or runner then loads."""
+def saved_root(module) -> tf.Module:
+    """What a SavedModel of `module`'s signatures tracks besides them: its
+    variables and resources (tokenizers), not its `tf.function` attributes or
+    its Keras model. Those would be saved as functions of their own, each
+    traced a second time beside the signatures' (and the Keras model's own
+    forward pass, with its custom gradients), about half of the graph that a
+    server or runner then loads. The TFLite converter, which saves its
+    functions as a SavedModel first, gets the same root."""
     root = tf.Module()
     # The module's own tf.Variables, and its Keras model's weights as the
     # tf.Variables that the functions capture.
@@ -152,7 +154,7 @@ def write_version(
         # of the graph's functions, traced outside the search's precision).
         options = tf.saved_model.SaveOptions(experimental_custom_gradients=False)
         tf.saved_model.save(
-            _saved_root(module), temporary, signatures=signatures, options=options
+            saved_root(module), temporary, signatures=signatures, options=options
         )
         extra = os.path.join(temporary, "assets.extra")
         os.makedirs(extra, exist_ok=True)

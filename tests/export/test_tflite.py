@@ -222,6 +222,32 @@ def test_greedy_tflite_equals_the_savedmodel_token_for_token(
     assert runner.translate(sources, beam=True) == beam
 
 
+def test_conversion_traces_no_keras_forward_pass(translator_source, tmp_path,
+                                                monkeypatch):
+    # The converter saves what it is given as a SavedModel first: given the
+    # module with its Keras model, that save traced the model's training
+    # forward pass and its custom gradients (a third of an export's time),
+    # none of which is in the file. The encoder's loop counts the traces.
+    from nlp_lstm.layers import rnn_loops
+
+    calls = []
+    real = rnn_loops._bidirectional_recurrence
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(rnn_loops, "_bidirectional_recurrence", counted)
+    path = export_tflite(translator_source, str(tmp_path / "t.tflite"),
+                         measure_quality=False)
+    assert calls == []
+    assert_builtin_fused(path)
+    translator_source.model(
+        (tf.constant([[5, 6, 2]]), tf.constant([[1, 7]])), training=False
+    )
+    assert calls  # the count sees the Keras forward pass
+
+
 def test_quantized_translators_load_and_run(translator_files):
     for name in ("float16", "dynamic-int8"):
         runner = TFLiteTranslator(translator_files[name])

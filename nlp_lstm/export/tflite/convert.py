@@ -42,9 +42,16 @@ def convert(module, functions: list, quantize: str = "none",
     # LiteRT runners) must not pay for importing TensorFlow.
     import tensorflow as tf  # noqa: PLC0415
 
+    from nlp_lstm.export.saved_model import saved_root  # noqa: PLC0415
+
     if quantize not in QUANTIZATIONS:
         raise ValueError(f"quantize must be one of {QUANTIZATIONS}, got {quantize!r}")
-    converter = tf.lite.TFLiteConverter.from_concrete_functions(functions, module)
+    # The converter saves the functions as a SavedModel with the object it is
+    # given: the module's variables only, not its Keras model (whose forward
+    # pass and custom gradients the save would trace for nothing).
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        functions, saved_root(module)
+    )
     # Builtins only: no SELECT_TF_OPS (Flex), whose runtime adds megabytes.
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     converter.allow_custom_ops = custom_ops
