@@ -4,6 +4,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+# Each worker imports Keras as the pipelines do: without scikit-learn and IPython.
+from nlp_lstm.utils.imports import import_keras  # noqa: E402
+
+import_keras()
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

@@ -11,6 +11,12 @@ import sys
 # Before TensorFlow is imported: its C++ start-up notices are not for users.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from nlp_lstm.utils import imports  # noqa: E402
+
+# Keras (and TensorFlow) without the optional libraries Keras imports for
+# features a pipeline never uses: two seconds of start-up.
+imports.import_keras()
+
 from nlp_lstm import config as config_lib  # noqa: E402
 from nlp_lstm.cli import common  # noqa: E402
 from nlp_lstm.pipelines import tagging, translation  # noqa: E402

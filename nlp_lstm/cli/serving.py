@@ -23,6 +23,7 @@ from nlp_lstm.export.serving.client import (
     RetryPolicy,
     run_lines,
 )
+from nlp_lstm.utils import imports
 from nlp_lstm.utils.files import atomic_write_bytes
 
 
@@ -114,6 +115,8 @@ def client_command(args) -> int:
 
 def export_command(args) -> int:
     # Imported when the command runs: `nlp-lstm --help` starts without TensorFlow.
+    # Keras first, without the optional libraries it would import for nothing.
+    imports.import_keras()
     from nlp_lstm.export.serving.reexport import export_run
 
     path = export_run(args.run, args.directory, args.name, args.precision)

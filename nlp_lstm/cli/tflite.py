@@ -19,7 +19,7 @@ from nlp_lstm.cli import common
 # The LiteRT runners and the op listing need numpy only, not TensorFlow.
 from nlp_lstm.export.tflite import TFLiteTranslator, load_runner, op_counts
 from nlp_lstm.export.tflite.runtime import TruncationWarning
-from nlp_lstm.utils import heap
+from nlp_lstm.utils import heap, imports
 
 QUANTIZATIONS = ("none", "float16", "dynamic-int8")
 TOKENIZERS = ("app", "in-graph")
@@ -27,6 +27,8 @@ TOKENIZERS = ("app", "in-graph")
 
 def export_command(args) -> int:
     # Imported when the command runs: `nlp-lstm --help` starts without TensorFlow.
+    # Keras first, without the optional libraries it would import for nothing.
+    imports.import_keras()
     from nlp_lstm.export.tflite import export_tflite
 
     if not args.output.endswith(".tflite"):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import collections
 
-from seqeval.metrics import classification_report
 from seqeval.scheme import BILOU, IOB2, IOBES
 
 from nlp_lstm.text import tags as tag_schemes
@@ -49,6 +48,9 @@ def entity_scores(gold: list[list[str]], predicted: list[list[str]],
             f"scheme must be one of {sorted(SEQEVAL_SCHEMES)}, got {scheme!r}"
         )
     _check_lengths(gold, predicted)
+    # Here: seqeval's metrics import scikit-learn and SciPy (a second).
+    from seqeval.metrics import classification_report  # noqa: PLC0415
+
     report = classification_report(
         gold, predicted, mode="strict", scheme=SEQEVAL_SCHEMES[scheme],
         output_dict=True, zero_division=0,
