@@ -20,6 +20,8 @@ import logging
 import os
 import sys
 
+from nlp_lstm.utils import imports
+
 
 def import_tensorflow():
     """Imports TensorFlow without its eager import of Keras; returns `tf`.
@@ -31,11 +33,8 @@ def import_tensorflow():
     when TensorFlow is already imported.
     """
     if "tensorflow" not in sys.modules and "keras" not in sys.modules:
-        sys.modules["keras"] = None  # an import of it raises ImportError
-        try:
+        with imports.missing(["keras"]):
             import tensorflow  # noqa: F401, PLC0415
-        finally:
-            del sys.modules["keras"]
     import tensorflow as tf  # noqa: PLC0415
 
     return tf

@@ -18,10 +18,27 @@ TensorFlow without Keras at all (`export.runtime.import_tensorflow`).
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 # Optional imports of Keras that this package does not need.
 KERAS_EXTRAS = ("sklearn", "IPython")
+
+
+@contextlib.contextmanager
+def missing(names):
+    """Within the block, the modules `names` that are not imported yet import
+    as if not installed (`ImportError`); afterwards they import as usual.
+    Libraries that treat them as optional skip them for good in this
+    process."""
+    blocked = [name for name in names if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # an import of it raises ImportError
+    try:
+        yield
+    finally:
+        for name in blocked:
+            del sys.modules[name]
 
 
 def import_keras():
@@ -32,14 +49,8 @@ def import_keras():
     return `keras` when Keras is already imported.
     """
     if "keras" not in sys.modules:
-        blocked = [name for name in KERAS_EXTRAS if name not in sys.modules]
-        for name in blocked:
-            sys.modules[name] = None  # an import of it raises ImportError
-        try:
+        with missing(KERAS_EXTRAS):
             import keras  # noqa: F401, PLC0415
-        finally:
-            for name in blocked:
-                del sys.modules[name]
     import keras  # noqa: PLC0415
 
     return keras
