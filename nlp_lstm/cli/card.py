@@ -21,6 +21,7 @@ import json
 import os
 
 from nlp_lstm.cli import common
+from nlp_lstm.utils import imports
 
 
 def add_commands(subparsers) -> None:
@@ -51,6 +52,8 @@ def add_commands(subparsers) -> None:
 def card_command(args) -> int:
     """`nlp-lstm card`: the model card as Markdown (or JSON)."""
     # Imported when the command runs: `nlp-lstm --help` starts without TensorFlow.
+    # The bundles import Keras: first, without its optional extras.
+    imports.import_keras()
     from nlp_lstm.bundle.card import render_markdown
     from nlp_lstm.export.bundles import model_card
 
@@ -103,6 +106,7 @@ def align_command(args) -> int:
         raise common.fail("no sentence to align: give --text or lines on stdin")
     with common.without_native_noise(), common.user_errors():
         # Imported when the command runs: `nlp-lstm --help` starts without it.
+        imports.import_keras()
         from nlp_lstm.evaluation import plots
         from nlp_lstm.export.bundles import bundle_of
 

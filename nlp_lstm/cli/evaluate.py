@@ -17,6 +17,7 @@ import os
 import sys
 
 from nlp_lstm.cli import common, translation
+from nlp_lstm.utils import imports
 
 # Flags of each task: argparse dest -> flag. Their defaults are None, so that a
 # flag given for the wrong task can be told from one left out.
@@ -86,6 +87,8 @@ def evaluate_command(args) -> int:
     (`nlp_lstm.load`: a run folder runs its Keras model, a SavedModel its
     exported graph)."""
     # Imported when the command runs: `nlp-lstm --help` starts without TensorFlow.
+    # `nlp_lstm.loading` imports Keras: first, without its optional extras.
+    imports.import_keras()
     from nlp_lstm.export.runners import RunnerWarning
     from nlp_lstm.loading import load, model_task
 

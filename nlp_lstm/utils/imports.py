@@ -9,8 +9,9 @@ here as seqeval's dependency. Measured on the 2-core machine (2026-12-03,
 `python -X importtime -c "import nlp_lstm.cli.pipeline"`): 1.3 s for
 scikit-learn and SciPy and 0.8 s for IPython of a 7.3 s import.
 
-The package's own entry points (the pipeline scripts, `nlp-lstm
-export-tflite` and `nlp-lstm serving export`, the test workers) call
+The package's own entry points (the pipeline scripts, the `nlp-lstm`
+commands that load run folders or bundles: `export-tflite`, `serving
+export`, `evaluate`, `card`, `align`; the test workers) call
 `import_keras`; importing the library does not, so that a program that
 imports it keeps Keras' wrappers. The CLI's commands that run exports import
 TensorFlow without Keras at all (`export.runtime.import_tensorflow`).
