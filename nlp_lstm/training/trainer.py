@@ -458,7 +458,8 @@ def make_train_step(model, optimizer, loss_fn, towers: int | None = None,
 
     A `gradient_fn` (`batch -> (loss, tokens, gradients)`, e.g.
     `tbptt.TruncatedBPTT`) replaces the gradients; it runs its own compiled
-    pieces from Python, so only the update is one compiled function."""
+    pieces from Python, so only the update is one compiled function (and
+    `batch_spec` is not used)."""
     variables = model.trainable_variables
     if gradient_fn is not None:
         apply = tf.function(
