@@ -16,7 +16,9 @@ max, subtract, exp and sum over the vocabulary as separate ops).
 
 `state` is any nest of tensors whose first dimension is the batch (beam search
 reorders it by parent hypothesis each step); `constants` is a nest of tensors
-that only depend on the source (tiled once per beam, never reordered).
+that only depend on the source, one row per sentence: beam search calls the
+step with `beam_size` consecutive rows of ids and state per row of constants
+(never tiled nor reordered).
 """
 
 from __future__ import annotations
@@ -328,6 +330,32 @@ def length_penalty_factor(lengths, alpha):
     return tf.pow((5.0 + tf.cast(lengths, tf.float32)) / 6.0, alpha)
 
 
+def _settled(units, rows, alpha):
+    """Sentences `(units,)` whose best finished hypothesis no live one can
+    overtake (the beam search's result for them is decided).
+
+    A live hypothesis's score only falls as it grows (each token adds a
+    log-probability <= 0), so its normalized score can at most reach
+    `cumulative / penalty`, at the largest length penalty it can still get:
+    at its longest (`max_lengths + 1` tokens, the forced EOS included) for
+    `alpha >= 0`, at its next token for `alpha < 0`. When the best finished
+    hypothesis is above every such bound, it stays in the beam (no candidate
+    ranks above it) and is the search's best at the end.
+    """
+    finished, cumulative = units["finished"], units["cumulative"]  # (units, k)
+    lengths = units["lengths"]
+    count, k = tf.shape(finished)[0], finished.shape[1]
+    normalized = cumulative / length_penalty_factor(lengths, alpha)
+    best_finished = tf.reduce_max(tf.where(finished, normalized, NEG_INF), axis=1)
+    longest = tf.reshape(rows["max_lengths"], [count, k]) + 1
+    penalty = tf.maximum(
+        length_penalty_factor(lengths + 1, alpha),
+        length_penalty_factor(longest, alpha),
+    )
+    reachable = tf.reduce_max(tf.where(finished, NEG_INF, cumulative / penalty), axis=1)
+    return tf.logical_and(tf.reduce_any(finished, axis=1), best_finished > reachable)
+
+
 def tile_batch(nest, multiplier):
     """Repeats every row `multiplier` times: `(batch, ...)` -> `(batch * k, ...)`."""
     return tf.nest.map_structure(lambda t: tf.repeat(t, multiplier, axis=0), nest)
@@ -345,12 +373,19 @@ def beam_search(
     length_penalty=0.6,
     return_attention: bool = False,
     shrink: bool = False,
+    nbest: bool = False,
 ):
     """Beam search with the GNMT length penalty.
 
     Hypotheses are ranked by `sum log p / ((5 + length) / 6) ** length_penalty`;
     a finished hypothesis stays in the beam with its score until better ones
-    push it out. `state` and `constants` are tiled here, per batch row.
+    push it out. `state` is tiled here, per batch row; `constants` are not
+    (see the module docstring).
+
+    With `nbest`, a sentence's search goes on until every hypothesis of its
+    beam has finished (the n-best list is complete). Without, it stops once
+    its best finished hypothesis can no longer be overtaken (`_settled`):
+    the best hypothesis and its score are the same, in fewer steps.
 
     Each step ranks each hypothesis's `beam_size` best tokens, `beam_size**2`
     candidates per batch row instead of `beam_size * vocabulary`: the length
@@ -362,9 +397,9 @@ def beam_search(
 
     Returns:
         the dict of `greedy_search`, for the best hypothesis of each batch row,
-        with `scores` the length-normalized score, plus `nbest_ids`
-        `(batch, beam_size, steps)` and `nbest_scores` `(batch, beam_size)`:
-        every hypothesis of the final beam, best first.
+        with `scores` the length-normalized score; with `nbest`, also
+        `nbest_ids` `(batch, beam_size, steps)` and `nbest_scores`
+        `(batch, beam_size)`: every hypothesis of the final beam, best first.
     """
     k = beam_size
     batch = tf.shape(max_lengths)[0]
@@ -376,11 +411,11 @@ def beam_search(
         "cumulative": tf.tile(tf.expand_dims(first, 0), [batch, 1]),  # (batch, k)
         "lengths": tf.zeros([batch, k], tf.int32),
         "finished": tf.zeros([batch, k], tf.bool),
+        "constants": constants,  # one row a sentence, for its k hypotheses
     }
     rows = {
         "inputs": tf.fill([batch * k], bos_id),
         "state": tile_batch(state, k),
-        "constants": tile_batch(constants, k),
         "max_lengths": tf.repeat(max_lengths, k),
         "ids": tf.zeros([batch * k, steps], tf.int32),
     }
@@ -396,7 +431,7 @@ def beam_search(
     def advance(t, units, rows):
         count = tf.shape(units["cumulative"])[0]  # sentences in the live batch
         logits, state, weights = step_fn(
-            rows["inputs"], rows["state"], rows["constants"]
+            rows["inputs"], rows["state"], units["constants"]
         )
         logits = tf.cast(logits, tf.float32)
         top_logits, candidates = top_k_rows(logits, k)  # (rows, k), best first
@@ -451,9 +486,15 @@ def beam_search(
             )
         return new_units, new_rows
 
+    def done(units, rows):
+        over = tf.reduce_all(units["finished"], axis=1)
+        if nbest:
+            return over
+        return tf.logical_or(over, _settled(units, rows, length_penalty))
+
     final = _run(
         advance,
-        lambda units, rows: tf.reduce_all(units["finished"], axis=1),
+        done,
         units,
         rows,
         outputs,
@@ -462,23 +503,24 @@ def beam_search(
         shrink,
     )
     ids, cumulative, lengths = final["ids"], final["cumulative"], final["lengths"]
-    row_offsets = tf.expand_dims(tf.range(batch) * k, 1)  # (batch, 1)
     normalized = cumulative / length_penalty_factor(lengths, length_penalty)
     best = tf.argmax(normalized, axis=1, output_type=tf.int32)  # (batch,)
     best_rows = tf.range(batch) * k + best
-    # Every hypothesis of the beam, best first: (batch, k, steps) and (batch, k).
-    order = tf.argsort(normalized, axis=1, direction="DESCENDING", stable=True)
-    nbest_rows = tf.reshape(order + row_offsets, [-1])
-    nbest_ids = tf.reshape(tf.gather(ids, nbest_rows), [batch, k, -1])
-    nbest_scores = tf.gather(normalized, order, batch_dims=1)
+    if nbest:
+        # Every hypothesis of the beam, best first: (batch, k, steps), (batch, k).
+        order = tf.argsort(normalized, axis=1, direction="DESCENDING", stable=True)
+        nbest_rows = tf.reshape(order + tf.expand_dims(tf.range(batch) * k, 1), [-1])
+        nbest_ids = tf.reshape(tf.gather(ids, nbest_rows), [batch, k, -1])
+        nbest_scores = tf.gather(normalized, order, batch_dims=1)
     ids = tf.gather(ids, best_rows)
     result = {
         "ids": ids,
         "lengths": output_lengths(ids, eos_id),
         "scores": tf.gather(tf.reshape(normalized, [-1]), best_rows),
-        "nbest_ids": nbest_ids,
-        "nbest_scores": nbest_scores,
     }
+    if nbest:
+        result["nbest_ids"] = nbest_ids
+        result["nbest_scores"] = nbest_scores
     if return_attention:
         attention = tf.gather(final["attention"], best_rows)
         result["attention"] = _through_eos(attention, result["lengths"])

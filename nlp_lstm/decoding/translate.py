@@ -33,6 +33,7 @@ def translate_ids(
     return_attention: bool = False,
     shrink: bool = True,
     precision: str = "float32",
+    nbest: bool = False,
 ):
     """Translates a padded batch of source ids (each ending with EOS).
 
@@ -53,9 +54,12 @@ def translate_ids(
             search (`nlp_lstm.decoding.search`); False for TFLite.
         precision: str. The matmuls' arithmetic (`decoding.precision`,
             `layers.linear.matmul_precision`); float32 for TFLite.
+        nbest: bool. Beam search returns every hypothesis of the final beam
+            (`nbest_ids`, `nbest_scores`); without, each sentence's search
+            stops once its best hypothesis is decided.
 
-    Returns the dict of `nlp_lstm.decoding.search.greedy_search` (beam
-    search adds the n-best lists): `ids`, `lengths`, `scores`.
+    Returns the dict of `nlp_lstm.decoding.search.greedy_search` (`ids`,
+    `lengths`, `scores`; beam search with `nbest` adds the n-best lists).
     """
     with linear.matmul_precision(precision):
         source_ids = tf.cast(source_ids, tf.int32)
@@ -90,7 +94,7 @@ def translate_ids(
         if beam_size == 1:
             return greedy_search(**common)
         return beam_search(
-            beam_size=beam_size, length_penalty=length_penalty, **common
+            beam_size=beam_size, length_penalty=length_penalty, nbest=nbest, **common
         )
 
 

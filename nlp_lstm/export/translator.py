@@ -137,7 +137,7 @@ class TranslatorModule(tf.Module):
         empty = tf.equal(pieces.row_lengths(), 0)
         return self._with_eos(pieces), empty
 
-    def _search(self, source_ids, beam_size):
+    def _search(self, source_ids, beam_size, nbest=False):
         # The search needs one row at least: an empty batch gets a dummy one,
         # cut from the result.
         batch = tf.shape(source_ids)[0]
@@ -152,6 +152,7 @@ class TranslatorModule(tf.Module):
             max_length_ratio=self.max_length_ratio,
             max_length_offset=self.max_length_offset,
             precision=self.precision,
+            nbest=nbest,
         )
         return {key: value[:batch] for key, value in result.items()}
 
@@ -183,7 +184,7 @@ class TranslatorModule(tf.Module):
             ids = tf.expand_dims(result["ids"], 1)
             scores = tf.expand_dims(result["scores"], 1)
         else:
-            result = self._search(source_ids, self.beam_size)
+            result = self._search(source_ids, self.beam_size, nbest=True)
             ids, scores = result["nbest_ids"], result["nbest_scores"]
         shape = tf.shape(ids)  # (batch, beam_size, steps)
         flat = tf.reshape(ids, [shape[0] * shape[1], shape[2]])

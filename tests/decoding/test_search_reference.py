@@ -122,10 +122,11 @@ def test_greedy_equals_the_reference(seed, shrink):
         np.testing.assert_allclose(result["scores"][row], score, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("nbest", [False, True])
 @pytest.mark.parametrize("shrink", [False, True])
 @pytest.mark.parametrize("seed", range(4))
-@pytest.mark.parametrize("beam_size, alpha", [(2, 0.0), (3, 0.6), (5, 1.0)])
-def test_beam_equals_the_reference(seed, beam_size, alpha, shrink):
+@pytest.mark.parametrize("beam_size, alpha", [(2, 0.0), (3, 0.6), (5, 1.0), (3, -0.5)])
+def test_beam_equals_the_reference(seed, beam_size, alpha, shrink, nbest):
     table = random_table(seed)
     max_lengths = [1, 4, 7, 11]
     result = run(
@@ -135,6 +136,7 @@ def test_beam_equals_the_reference(seed, beam_size, alpha, shrink):
         beam_size=beam_size,
         length_penalty=alpha,
         shrink=shrink,
+        nbest=nbest,
     )
     for row, max_length in enumerate(max_lengths):
         tokens, score = reference_beam(table, max_length, beam_size, alpha)
@@ -174,6 +176,46 @@ def test_shrinking_computes_fewer_rows_for_the_same_result(search):
     assert computed[True] < computed[False]
     for key, value in results[False].items():
         np.testing.assert_allclose(results[True][key], value, rtol=1e-6)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.6, 1.0, -0.5])
+def test_a_settled_sentence_stops_before_its_beam_has_finished(alpha):
+    # The reference test above checks the best hypothesis of every case;
+    # here, that stopping once it is decided saves steps.
+    steps = {}
+    for nbest in (False, True):
+        counted = tf.Variable(0)
+        for seed in range(8):
+            step_fn = step_fn_of(random_table(seed))
+
+            def counting_step(ids, state, constants, step_fn=step_fn):
+                counted.assign_add(1)
+                return step_fn(ids, state, constants)
+
+            beam_search(
+                step_fn=counting_step,
+                state=tf.zeros([1], tf.int32),
+                constants=(),
+                bos_id=BOS,
+                eos_id=EOS,
+                max_lengths=tf.constant([11]),
+                source_length=1,
+                beam_size=3,
+                length_penalty=alpha,
+                nbest=nbest,
+            )
+        steps[nbest] = int(counted.numpy())
+    assert steps[False] < steps[True]
+
+
+def test_nbest_lists_come_only_with_nbest():
+    table = random_table(0)
+    kwargs = dict(beam_size=3, length_penalty=0.6)
+    assert "nbest_ids" not in run(beam_search, table, [4, 7], **kwargs)
+    full = run(beam_search, table, [4, 7], nbest=True, **kwargs)
+    assert full["nbest_ids"].shape[:2] == (2, 3)
+    np.testing.assert_array_equal(full["nbest_ids"][:, 0], full["ids"])
+    np.testing.assert_allclose(full["nbest_scores"][:, 0], full["scores"])
 
 
 @pytest.mark.parametrize("width", [6, 1000, 7919, 8000])
