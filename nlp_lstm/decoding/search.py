@@ -16,9 +16,7 @@ max, subtract, exp and sum over the vocabulary as separate ops).
 
 `state` is any nest of tensors whose first dimension is the batch (beam search
 reorders it by parent hypothesis each step); `constants` is a nest of tensors
-that only depend on the source, one row per sentence: beam search calls the
-step with `beam_size` consecutive rows of ids and state per row of constants
-(never tiled nor reordered).
+that only depend on the source (tiled once per beam, never reordered).
 """
 
 from __future__ import annotations
@@ -379,8 +377,7 @@ def beam_search(
 
     Hypotheses are ranked by `sum log p / ((5 + length) / 6) ** length_penalty`;
     a finished hypothesis stays in the beam with its score until better ones
-    push it out. `state` is tiled here, per batch row; `constants` are not
-    (see the module docstring).
+    push it out. `state` and `constants` are tiled here, per batch row.
 
     With `nbest`, a sentence's search goes on until every hypothesis of its
     beam has finished (the n-best list is complete). Without, it stops once
@@ -411,11 +408,11 @@ def beam_search(
         "cumulative": tf.tile(tf.expand_dims(first, 0), [batch, 1]),  # (batch, k)
         "lengths": tf.zeros([batch, k], tf.int32),
         "finished": tf.zeros([batch, k], tf.bool),
-        "constants": constants,  # one row a sentence, for its k hypotheses
     }
     rows = {
         "inputs": tf.fill([batch * k], bos_id),
         "state": tile_batch(state, k),
+        "constants": tile_batch(constants, k),
         "max_lengths": tf.repeat(max_lengths, k),
         "ids": tf.zeros([batch * k, steps], tf.int32),
     }
@@ -431,7 +428,7 @@ def beam_search(
     def advance(t, units, rows):
         count = tf.shape(units["cumulative"])[0]  # sentences in the live batch
         logits, state, weights = step_fn(
-            rows["inputs"], rows["state"], units["constants"]
+            rows["inputs"], rows["state"], rows["constants"]
         )
         logits = tf.cast(logits, tf.float32)
         top_logits, candidates = top_k_rows(logits, k)  # (rows, k), best first

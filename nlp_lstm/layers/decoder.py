@@ -157,9 +157,7 @@ class AttentionDecoder(keras.layers.Layer):
         Args:
             inputs: `(batch, embedding_dim)` embeddings of the previous tokens.
             state: the list from `initial_state` or a previous step.
-            memory: `(batch, source_time, memory_dim)` encoder outputs; its
-                batch may divide that of `inputs` and `state` (one memory
-                row for each run of consecutive rows: a beam, `_attend`).
+            memory: `(batch, source_time, memory_dim)` encoder outputs.
             keys: `prepare(memory)`.
             mask: `(batch, source_time)` bool, True on real source tokens.
             weights: `inference_weights()` or None; only when not training.
@@ -187,26 +185,12 @@ class AttentionDecoder(keras.layers.Layer):
             new_state.extend(
                 cell_state if isinstance(cell_state, list | tuple) else [cell_state]
             )
-        context, weights = self._attend(outputs, keys, memory, mask)
+        context, weights = self.attention_layer(outputs, keys, memory, mask=mask)
         attentional = self.attention_projection(
             ops.concatenate([context, outputs], axis=-1)
         )
         attentional_out = self.dropout_layer(attentional, training=training)
         return attentional_out, new_state + [attentional], weights
-
-    def _attend(self, query, keys, memory, mask):
-        """One step's attention, `(context, weights)`, for queries `(rows,
-        units)` over a memory of `(batch, source_time, memory_dim)`, where
-        `rows` is a multiple of `batch`: each run of `rows // batch`
-        consecutive queries (a beam's hypotheses) reads one memory row, once
-        for all of them (a batched matmul of `rows // batch` queries)."""
-        rows = tf.shape(query)[0]
-        grouped = tf.reshape(query, [tf.shape(memory)[0], -1, query.shape[-1]])
-        context, weights = self.attention_layer(grouped, keys, memory, mask=mask)
-        return (
-            tf.reshape(context, [rows, context.shape[-1]]),
-            tf.reshape(weights, [rows, tf.shape(weights)[-1]]),
-        )
 
     def _inference_cell(self, weights, inputs, state):
         """One cell's step from its `inference_weights`: `(output, state)`."""

@@ -69,6 +69,10 @@ def dense(inputs, kernel, transpose_kernel: bool = False):
     matmul: a rank-3 by rank-2 `matmul` runs as a broadcast batched matmul,
     which is slower on CPU and needs an explicit transpose for `kernel.T`."""
     kernel = tf.convert_to_tensor(kernel)
+    if len(inputs.shape) == 2:
+        # No reshapes around the matmul, so that Grappler can fuse a bias add
+        # that follows into it (`_FusedMatMul`).
+        return matmul(inputs, kernel, transpose_b=transpose_kernel)
     shape = tf.shape(inputs)
     outputs = matmul(
         tf.reshape(inputs, [-1, shape[-1]]), kernel, transpose_b=transpose_kernel

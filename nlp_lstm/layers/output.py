@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from nlp_lstm.layers.linear import dense
@@ -67,7 +68,7 @@ class OutputProjection(keras.layers.Layer):
         matmul by a transposed operand is slower on CPU."""
         if self.tied and self.pre_projection is not None:
             inputs = self.pre_projection(inputs)
-        return dense(inputs, kernel_matrix) + self.bias
+        return tf.nn.bias_add(dense(inputs, kernel_matrix), self.bias)
 
     def get_config(self):
         config = super().get_config()

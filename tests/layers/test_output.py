@@ -56,3 +56,23 @@ class TestOutputProjection(TestCase):
     def test_rejects_bad_vocab_size(self):
         with pytest.raises(ValueError, match="vocab_size must be a positive integer"):
             OutputProjection(0)
+
+
+def test_a_decoding_step_projection_is_one_matmul_and_bias_add():
+    # Nothing between the two, so that Grappler fuses them into one
+    # `_FusedMatMul` (a reshape in between kept a separate pass over the
+    # `(rows, vocab)` logits every decoding step).
+    import tensorflow as tf
+
+    layer = OutputProjection(7)
+    layer.build((None, 5))
+    kernel = layer.kernel_matrix()
+    traced = tf.function(lambda x: layer.project(x, kernel), autograph=False)
+    graph = traced.get_concrete_function(tf.TensorSpec([None, 5])).graph
+    ops = [op.type for op in graph.get_operations()]
+    assert "Reshape" not in ops
+    (bias_add,) = [op for op in graph.get_operations() if op.type == "BiasAdd"]
+    assert bias_add.inputs[0].op.type == "MatMul"
+    np.testing.assert_allclose(
+        traced(INPUTS[:, 0]).numpy(), layer(INPUTS[:, 0]).numpy(), rtol=1e-6
+    )
