@@ -3,7 +3,9 @@
 Both searches drive a `step_fn(ids, state, constants) -> (logits, state,
 attention)` in a `tf.while_loop`, write into buffers allocated once at the
 maximum length (no dynamically sized TensorArray, so the loops also convert to
-builtin TFLite ops), and stop early once every hypothesis has produced EOS.
+builtin TFLite ops), and stop early once every sentence is decided (its
+hypotheses have produced EOS or, in beam search, its best one can no longer be
+overtaken).
 The attention weights of the output are kept only when asked for: a buffer of
 `(batch, steps, source)` written (and, in beam search, reordered) every step
 is most of a step's memory traffic.
