@@ -505,21 +505,18 @@ def beam_search(
     normalized = cumulative / length_penalty_factor(lengths, length_penalty)
     best = tf.argmax(normalized, axis=1, output_type=tf.int32)  # (batch,)
     best_rows = tf.range(batch) * k + best
+    best_ids = tf.gather(ids, best_rows)
+    result = {
+        "ids": best_ids,
+        "lengths": output_lengths(best_ids, eos_id),
+        "scores": tf.gather(tf.reshape(normalized, [-1]), best_rows),
+    }
     if nbest:
         # Every hypothesis of the beam, best first: (batch, k, steps), (batch, k).
         order = tf.argsort(normalized, axis=1, direction="DESCENDING", stable=True)
         nbest_rows = tf.reshape(order + tf.expand_dims(tf.range(batch) * k, 1), [-1])
-        nbest_ids = tf.reshape(tf.gather(ids, nbest_rows), [batch, k, -1])
-        nbest_scores = tf.gather(normalized, order, batch_dims=1)
-    ids = tf.gather(ids, best_rows)
-    result = {
-        "ids": ids,
-        "lengths": output_lengths(ids, eos_id),
-        "scores": tf.gather(tf.reshape(normalized, [-1]), best_rows),
-    }
-    if nbest:
-        result["nbest_ids"] = nbest_ids
-        result["nbest_scores"] = nbest_scores
+        result["nbest_ids"] = tf.reshape(tf.gather(ids, nbest_rows), [batch, k, -1])
+        result["nbest_scores"] = tf.gather(normalized, order, batch_dims=1)
     if return_attention:
         attention = tf.gather(final["attention"], best_rows)
         result["attention"] = _through_eos(attention, result["lengths"])

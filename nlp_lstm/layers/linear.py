@@ -65,9 +65,10 @@ def matmul(a, b, transpose_a: bool = False, transpose_b: bool = False):
 
 
 def dense(inputs, kernel, transpose_kernel: bool = False):
-    """`inputs @ kernel` over the last axis of a 3-D `inputs`, as one 2-D
-    matmul: a rank-3 by rank-2 `matmul` runs as a broadcast batched matmul,
-    which is slower on CPU and needs an explicit transpose for `kernel.T`."""
+    """`inputs @ kernel` over the last axis of a 2-D or 3-D `inputs`, as one
+    2-D matmul: a rank-3 by rank-2 `matmul` runs as a broadcast batched
+    matmul, which is slower on CPU and needs an explicit transpose for
+    `kernel.T`."""
     kernel = tf.convert_to_tensor(kernel)
     if len(inputs.shape) == 2:
         # No reshapes around the matmul, so that Grappler can fuse a bias add

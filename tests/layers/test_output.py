@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from nlp_lstm.layers.output import OutputProjection
 from tests.test_case import TestCase
@@ -62,8 +63,6 @@ def test_a_decoding_step_projection_is_one_matmul_and_bias_add():
     # Nothing between the two, so that Grappler fuses them into one
     # `_FusedMatMul` (a reshape in between kept a separate pass over the
     # `(rows, vocab)` logits every decoding step).
-    import tensorflow as tf
-
     layer = OutputProjection(7)
     layer.build((None, 5))
     kernel = layer.kernel_matrix()
