@@ -296,9 +296,19 @@ def _backward_through_time(
     of the scores, the context and the attentional pre-activation."""
     num_layers = len(weights.kernels)
     per_layer = math.num_states
-    kernels = weights.kernels
     units = d_final[0].shape[-1]
     steps = tf.shape(weights.projected)[0]
+    # The step's matmuls multiply by the kernels' transposes: transposed once
+    # here, since a small `matmul(..., transpose_b=True)` runs several times
+    # slower than the plain one on CPU (`linear.transposed`).
+    if math.merged:
+        kernels_t = [linear.transposed(kernel) for kernel in weights.kernels]
+    else:
+        kernels_t = [
+            (linear.transposed(kernel[:-units]), linear.transposed(kernel[-units:]))
+            for kernel in weights.kernels
+        ]
+    attention_kernel_t = linear.transposed(weights.attention_kernel)
 
     def array():
         return tf.TensorArray(weights.projected.dtype, size=steps)
@@ -318,7 +328,7 @@ def _backward_through_time(
         # feeding, from step t + 1.
         d_attentional = d_outputs[t] * step_masks[-1] + carries[-1]
         d_scores, d_context, d_pre, d_top = _attention_backward(
-            weights, saved, t, d_attentional
+            weights, attention_kernel_t, saved, t, d_attentional
         )
         arrays["scores"] = arrays["scores"].write(t, d_scores)
         arrays["context"] = arrays["context"].write(t, d_context)
@@ -339,14 +349,12 @@ def _backward_through_time(
             )
             arrays["p"][j] = arrays["p"][j].write(t, d_p)
             if math.merged:
-                d_inputs = linear.matmul(d_p, kernels[j], transpose_b=True)
+                d_inputs = linear.matmul(d_p, kernels_t[j])
             else:
                 arrays["q"][j] = arrays["q"][j].write(t, d_q)
+                input_t, recurrent_t = kernels_t[j]
                 d_inputs = tf.concat(
-                    [
-                        linear.matmul(d_p, kernels[j][:-units], transpose_b=True),
-                        linear.matmul(d_q, kernels[j][-units:], transpose_b=True),
-                    ],
+                    [linear.matmul(d_p, input_t), linear.matmul(d_q, recurrent_t)],
                     axis=-1,
                 )
             d_hidden = d_inputs[:, -units:]
@@ -373,13 +381,14 @@ def _backward_through_time(
     return d_p, d_q, d_params, d_initial, arrays
 
 
-def _attention_backward(weights, saved, t, d_attentional):
+def _attention_backward(weights, attention_kernel_t, saved, t, d_attentional):
     """Step `t`'s attention backward: the gradients of the scores, the
-    context, the attentional pre-activation and the top layer's output."""
+    context, the attentional pre-activation and the top layer's output
+    (`attention_kernel_t`: the attention kernel transposed)."""
     memory_dim = weights.memory.shape[-1]
     attentional = saved["attentional"][t]
     d_pre = d_attentional * (1.0 - tf.square(attentional))
-    d_context_inputs = linear.matmul(d_pre, weights.attention_kernel, transpose_b=True)
+    d_context_inputs = linear.matmul(d_pre, attention_kernel_t)
     d_context = d_context_inputs[:, :memory_dim]
     d_top = d_context_inputs[:, memory_dim:]
     attention = saved["weights"][t]

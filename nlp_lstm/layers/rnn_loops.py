@@ -180,6 +180,8 @@ def _bidirectional_recurrence(
                 tf.zeros_like(s) if d is None else d for s, d in zip(final, d_final)
             ]
             d_params = [tf.zeros_like(p) for p in params]
+            # (2, gates * units, units): the step multiplies by the transposes.
+            recurrent_t = [linear.transposed(recurrent_copy[d]) for d in range(2)]
 
             def back(t, d_state, d_params, d_p_array, d_q_array):
                 mask = step_mask[t]
@@ -192,8 +194,8 @@ def _bidirectional_recurrence(
                 )
                 d_hidden = tf.stack(
                     [
-                        linear.matmul(d_q[0], recurrent_copy[0], transpose_b=True),
-                        linear.matmul(d_q[1], recurrent_copy[1], transpose_b=True),
+                        linear.matmul(d_q[0], recurrent_t[0]),
+                        linear.matmul(d_q[1], recurrent_t[1]),
                     ]
                 )
                 if d_previous[0] is not None:
