@@ -1,0 +1,225 @@
+"""The training step of this checkout against other checkouts and the peers,
+in fresh processes taken in turn.
+
+    python benchmarks/training_step.py [--task translator|tagger ...]
+        [--before LABEL CHECKOUT ...] [--rounds 3] [--steps 30]
+        [--peers DIR] [--output DIR]
+
+Each round runs, for every checkout in turn (this one first), one fresh
+process per task that builds the benchmark model of `benchmarks/run.py` with
+that checkout's code (`PYTHONPATH` and the working directory set to it), warms
+up on every batch shape and times one pass over the same fixed batches: the
+translator's 64-sentence Multi30k batches of `benchmarks/profile_training.py`,
+the tagger's UD English-EWT batches of the suite. Rounds alternate the
+checkouts because this machine's speed drifts by 10-20% over minutes: a ratio
+is only worth something between runs close in time. `--peers` adds the
+training step of OpenNMT-tf and OpenNMT-py from a `../shared/peers/bench.sh`
+output folder (their own logs: steady seconds a step), which should be run
+just before or after, with nothing else on the machine.
+
+Prints a table and writes `results.json` and `results.md` into `--output`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TASKS = ("translator", "tagger")
+TRANSLATION_CONFIG = "pipelines/configs/translation_multi30k_en_de.yaml"
+TOKENIZER = "tokenizers/multi30k_en_de.model"
+
+
+def _child(task: str, steps: int) -> dict:
+    """Times `task`'s step with the `nlp_lstm` on the path (a checkout's)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import numpy as np  # noqa: PLC0415
+    import tensorflow as tf  # noqa: PLC0415
+
+    import nlp_lstm  # noqa: PLC0415
+    from nlp_lstm import config as config_lib  # noqa: PLC0415
+    from nlp_lstm.benchmarking import suites  # noqa: PLC0415
+    from nlp_lstm.benchmarking import training as bench  # noqa: PLC0415
+    from nlp_lstm.training import losses, trainer  # noqa: PLC0415
+
+    if task == "translator":
+        from nlp_lstm.data.parallel import load_parallel_corpus  # noqa: PLC0415
+        from nlp_lstm.models.translator import build_translator  # noqa: PLC0415
+        from nlp_lstm.text import sentencepiece as sp  # noqa: PLC0415
+
+        config = config_lib.load(config_lib.TranslationConfig, TRANSLATION_CONFIG, [])
+        trainer.configure_threads(trainer.resolve_towers(config.training.towers))
+        corpus, _ = load_parallel_corpus(config.data)
+        processor = sp.processor(sp.load_model(TOKENIZER))
+        batches = bench.fixed_batches(config, corpus, processor, steps)
+        trainer.set_seed(config.training.seed)
+        model = build_translator(
+            config.model, processor.vocab_size(), processor.vocab_size()
+        )
+        loss_fn = losses.translator_loss(config.training.label_smoothing)
+
+        def shape(batch):
+            (source, target_in), _ = batch
+            return tuple(source.shape) + tuple(target_in.shape)
+
+        def tokens(batch):
+            (source, target_in), _ = batch
+            return int(np.count_nonzero(source)) + int(np.count_nonzero(target_in))
+
+    else:
+        config = bench.tagging_config(suites.SUITES["full"])
+        trainer.configure_threads(trainer.resolve_towers(config.training.towers))
+        setup = bench.tagging_setup(config)
+        trainer.set_seed(config.training.seed)
+        batches = bench.tagger_batches(setup, steps)
+        model = bench.build_benchmark_tagger(setup)
+        loss_fn = losses.tagger_loss(setup.featurizer)
+
+        def shape(batch):
+            return tuple(batch[0].shape)
+
+        from nlp_lstm.text.words import PAD  # noqa: PLC0415
+
+        def tokens(batch):
+            return int(np.count_nonzero(tf.not_equal(batch[0], PAD)))
+
+    step = bench.training_step(model, config, loss_fn)
+    timing = bench.replay(step, batches, 3, shape)
+    seconds = timing["seconds"]
+    return {
+        "code": os.path.dirname(os.path.dirname(os.path.abspath(nlp_lstm.__file__))),
+        "task": task,
+        "steps": len(seconds),
+        "median_step_s": statistics.median(seconds),
+        "total_s": sum(seconds),
+        "tokens_per_s": sum(tokens(b) for b in batches) / sum(seconds),
+    }
+
+
+def run_child(checkout: str, task: str, steps: int) -> dict:
+    """`_child` in a fresh process over `checkout`'s code."""
+    env = dict(os.environ, PYTHONPATH=checkout, TF_CPP_MIN_LOG_LEVEL="2")
+    result = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), "--child", task,
+         "--steps", str(steps)],
+        cwd=checkout, env=env, capture_output=True, text=True, check=False,
+    )
+    if result.returncode != 0:
+        raise SystemExit(
+            f"error: the {task} step of {checkout} failed:\n{result.stderr[-3000:]}"
+        )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def peer_steps(folder: str) -> dict:
+    """Seconds a training step of each peer in a `bench.sh` output folder, by
+    its own log: a batch's source and target tokens over its tokens/s."""
+    with open(os.path.join(folder, "summary.json"), encoding="utf-8") as stream:
+        summary = json.load(stream)
+    batch_tokens = summary["batch"] * summary["tokens_per_pair"]
+    return {
+        row["peer"]: batch_tokens / row["tok_s_peer"]
+        for row in summary["rows"]
+        if row.get("ok") and row.get("tok_s_peer")
+    }
+
+
+def table(runs: list[dict], peers: dict) -> str:
+    lines = [
+        "| task | code | median step, ms, per round | median of rounds | tokens/s | "
+        "x first code | x faster peer |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    fastest_peer = min(peers.values()) if peers else None
+    for task in TASKS:
+        rows = [r for r in runs if r["task"] == task]
+        if not rows:
+            continue
+        labels = list(dict.fromkeys(r["label"] for r in rows))
+        medians = {}
+        for label in labels:
+            mine = [r for r in rows if r["label"] == label]
+            medians[label] = statistics.median(r["median_step_s"] for r in mine)
+        for label in labels:
+            mine = [r for r in rows if r["label"] == label]
+            per_round = " / ".join(f"{1000 * r['median_step_s']:.1f}" for r in mine)
+            speed = statistics.median(r["tokens_per_s"] for r in mine)
+            ratio = medians[label] / medians[labels[0]]
+            versus = (
+                f"{medians[label] / fastest_peer:.2f}"
+                if fastest_peer and task == "translator"
+                else "-"
+            )
+            lines.append(
+                f"| {task} | {label} | {per_round} | {1000 * medians[label]:.1f} | "
+                f"{speed:,.0f} | {ratio:.2f} | {versus} |"
+            )
+    for name, seconds in sorted(peers.items()):
+        lines.append(
+            f"| translator | {name} (its log) | | {1000 * seconds:.1f} | | | |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", nargs="+", choices=TASKS, default=list(TASKS))
+    parser.add_argument(
+        "--before", nargs=2, action="append", default=[],
+        metavar=("LABEL", "CHECKOUT"), help="another checkout to time in turn",
+    )
+    parser.add_argument("--label", default="this checkout")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--peers", help="a ../shared/peers/bench.sh output folder")
+    parser.add_argument("--output", default="benchmarks/results/training_step")
+    parser.add_argument("--child", choices=TASKS, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(_child(args.child, args.steps)))
+        return 0
+    checkouts = [(args.label, ROOT)] + [
+        (label, os.path.abspath(path)) for label, path in args.before
+    ]
+    for label, path in checkouts:
+        if not os.path.isfile(os.path.join(path, TOKENIZER)):
+            raise SystemExit(
+                f"error: {label}: {os.path.join(path, TOKENIZER)} not found: copy "
+                f"this checkout's {TOKENIZER} there (or run the Multi30k pipeline)"
+            )
+    peers = peer_steps(args.peers) if args.peers else {}
+    runs = []
+    started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    for index in range(args.rounds):
+        for task in args.task:
+            for label, path in checkouts:
+                run = run_child(path, task, args.steps)
+                run.update(label=label, round=index)
+                runs.append(run)
+                print(
+                    f"round {index} {task} {label}: median step "
+                    f"{1000 * run['median_step_s']:.1f} ms",
+                    flush=True,
+                )
+    text = table(runs, peers)
+    print(text)
+    os.makedirs(args.output, exist_ok=True)
+    with open(os.path.join(args.output, "results.json"), "w", encoding="utf-8") as out:
+        arguments = argv if argv is not None else sys.argv[1:]
+        command = ["python", "benchmarks/training_step.py", *arguments]
+        record = {"started": started, "command": command, "runs": runs,
+                  "peers_step_s": peers}
+        json.dump(record, out, indent=1)
+    with open(os.path.join(args.output, "results.md"), "w", encoding="utf-8") as out:
+        out.write(f"Started {started}.\n\n{text}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
