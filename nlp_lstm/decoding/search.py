@@ -162,8 +162,8 @@ def _relaxed(nest):
     )
 
 
-def _run(advance, done, units, rows, outputs, steps, k, shrink):
-    """The search loop.
+def _run(advance, done, units, rows, outputs, steps, k, shrink, start=0):
+    """The search loop, from step `start`.
 
     Args:
         advance: `(t, units, rows) -> (units, rows)`, one step.
@@ -174,6 +174,8 @@ def _run(advance, done, units, rows, outputs, steps, k, shrink):
         steps: int32 scalar, the most steps.
         k: int. Rows per unit.
         shrink: bool. Drop done units as it goes (`_shrink`).
+        start: int. The first step's index (earlier ones are in `units`
+            and `rows`).
 
     Returns:
         dict: the final value of each key of `outputs`, for the whole batch.
@@ -188,7 +190,7 @@ def _run(advance, done, units, rows, outputs, steps, k, shrink):
             units, rows = advance(t, units, rows)
             return (t + 1, *_shrink(done(units, rows), units, rows, outputs, k))
 
-        loop_vars = (tf.constant(0), units, rows, outputs)
+        loop_vars = (tf.constant(start), units, rows, outputs)
         shapes = (
             tf.TensorShape([]),
             _relaxed(units),
@@ -222,7 +224,7 @@ def _run(advance, done, units, rows, outputs, steps, k, shrink):
     _, units, rows = tf.while_loop(
         lambda t, units, rows: tf.logical_not(stop(t, *whole(units, rows))),
         body,
-        (tf.constant(0), units, rows),
+        (tf.constant(start), units, rows),
     )
     final = {**units, **rows}
     return {key: final[key] for key in outputs}
@@ -427,11 +429,11 @@ def beam_search(
         if key in kept
     }
 
-    def advance(t, units, rows):
+    def advance(t, units, rows, stepped=None):
         count = tf.shape(units["cumulative"])[0]  # sentences in the live batch
-        logits, state, weights = step_fn(
-            rows["inputs"], rows["state"], rows["constants"]
-        )
+        if stepped is None:
+            stepped = step_fn(rows["inputs"], rows["state"], rows["constants"])
+        logits, state, weights = stepped
         logits = tf.cast(logits, tf.float32)
         top_logits, candidates = top_k_rows(logits, k)  # (rows, k), best first
         best_score = _best_log_probability(logits, candidates[:, :1])
@@ -491,16 +493,15 @@ def beam_search(
             return over
         return tf.logical_or(over, _settled(units, rows, length_penalty))
 
-    final = _run(
-        advance,
-        done,
-        units,
-        rows,
-        outputs,
-        steps,
-        k,
-        shrink,
+    # The first step's hypotheses are all BOS with the sentence's state: it
+    # runs on one row a sentence, its outputs repeated for the beam.
+    first_step = step_fn(tf.fill([batch], bos_id), state, constants)
+    first_units, first_rows = advance(
+        tf.constant(0), units, rows, tile_batch(first_step, k)
     )
+    units = _keep_shapes(first_units, units)
+    rows = _keep_shapes(first_rows, rows)
+    final = _run(advance, done, units, rows, outputs, steps, k, shrink, start=1)
     ids, cumulative, lengths = final["ids"], final["cumulative"], final["lengths"]
     normalized = cumulative / length_penalty_factor(lengths, length_penalty)
     best = tf.argmax(normalized, axis=1, output_type=tf.int32)  # (batch,)

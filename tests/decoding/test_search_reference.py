@@ -208,6 +208,32 @@ def test_a_settled_sentence_stops_before_its_beam_has_finished(alpha):
     assert steps[False] < steps[True]
 
 
+def test_beam_search_runs_its_first_step_once_a_sentence():
+    # The first step's hypotheses are all BOS with the sentence's state, so it
+    # runs on one row a sentence; the reference test checks the results.
+    calls = []
+    step_fn = step_fn_of(random_table(1))
+
+    def recording_step(ids, state, constants):
+        calls.append((ids.numpy().tolist(), state.numpy().tolist()))
+        return step_fn(ids, state, constants)
+
+    beam_search(
+        step_fn=recording_step,
+        state=tf.zeros([2], tf.int32),
+        constants=(),
+        bos_id=BOS,
+        eos_id=EOS,
+        max_lengths=tf.constant([5, 5]),
+        source_length=1,
+        beam_size=3,
+    )
+    assert calls[0] == ([BOS, BOS], [0, 0])
+    assert len(calls) > 1
+    assert all(len(ids) == 2 * 3 for ids, _ in calls[1:])
+    assert calls[1][1] == [1] * 6  # every hypothesis went on from the first step
+
+
 def test_nbest_lists_come_only_with_nbest():
     table = random_table(0)
     kwargs = dict(beam_size=3, length_penalty=0.6)
