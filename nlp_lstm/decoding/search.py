@@ -394,7 +394,8 @@ def beam_search(
     extensions are always among them (ties go to the lower hypothesis, then
     to the lower token id, as a top-k over the whole vocabulary would).
     `shrink` drops sentences whose hypotheses have all finished, as in
-    `greedy_search`.
+    `greedy_search`. The first step, whose hypotheses are all BOS with the
+    sentence's state, runs on one row a sentence.
 
     Returns:
         the dict of `greedy_search`, for the best hypothesis of each batch row,
