@@ -94,11 +94,11 @@ def reference_beam(table, max_length, k, alpha):
     return [token for token in tokens if token != EOS], score
 
 
-def run(search, table, max_lengths, **kwargs):
-    batch = len(max_lengths)
-    result = search(
-        step_fn=step_fn_of(table),
-        state=tf.zeros([batch], tf.int32),
+def search_with(search, step_fn, max_lengths, **kwargs):
+    """`search` of a batch of `len(max_lengths)` sentences by `step_fn`."""
+    return search(
+        step_fn=step_fn,
+        state=tf.zeros([len(max_lengths)], tf.int32),
         constants=(),
         bos_id=BOS,
         eos_id=EOS,
@@ -106,6 +106,10 @@ def run(search, table, max_lengths, **kwargs):
         source_length=1,
         **kwargs,
     )
+
+
+def run(search, table, max_lengths, **kwargs):
+    result = search_with(search, step_fn_of(table), max_lengths, **kwargs)
     return {key: value.numpy() for key, value in result.items()}
 
 
@@ -160,16 +164,8 @@ def test_shrinking_computes_fewer_rows_for_the_same_result(search):
             return step_fn(ids, state, constants)
 
         kwargs = {"beam_size": 3} if search is beam_search else {}
-        result = search(
-            step_fn=counting_step,
-            state=tf.zeros([len(max_lengths)], tf.int32),
-            constants=(),
-            bos_id=BOS,
-            eos_id=EOS,
-            max_lengths=tf.constant(max_lengths, tf.int32),
-            source_length=1,
-            shrink=shrink,
-            **kwargs,
+        result = search_with(
+            search, counting_step, max_lengths, shrink=shrink, **kwargs
         )
         computed[shrink] = int(rows.numpy())
         results[shrink] = {key: value.numpy() for key, value in result.items()}
@@ -192,17 +188,9 @@ def test_a_settled_sentence_stops_before_its_beam_has_finished(alpha):
                 counted.assign_add(1)
                 return step_fn(ids, state, constants)
 
-            beam_search(
-                step_fn=counting_step,
-                state=tf.zeros([1], tf.int32),
-                constants=(),
-                bos_id=BOS,
-                eos_id=EOS,
-                max_lengths=tf.constant([11]),
-                source_length=1,
-                beam_size=3,
-                length_penalty=alpha,
-                nbest=nbest,
+            search_with(
+                beam_search, counting_step, [11], beam_size=3,
+                length_penalty=alpha, nbest=nbest,
             )
         steps[nbest] = int(counted.numpy())
     assert steps[False] < steps[True]
@@ -218,16 +206,7 @@ def test_beam_search_runs_its_first_step_once_a_sentence():
         calls.append((ids.numpy().tolist(), state.numpy().tolist()))
         return step_fn(ids, state, constants)
 
-    beam_search(
-        step_fn=recording_step,
-        state=tf.zeros([2], tf.int32),
-        constants=(),
-        bos_id=BOS,
-        eos_id=EOS,
-        max_lengths=tf.constant([5, 5]),
-        source_length=1,
-        beam_size=3,
-    )
+    search_with(beam_search, recording_step, [5, 5], beam_size=3)
     assert calls[0] == ([BOS, BOS], [0, 0])
     assert len(calls) > 1
     assert all(len(ids) == 2 * 3 for ids, _ in calls[1:])
