@@ -1,0 +1,47 @@
+"""`benchmarks/training_step.py`: the peers' steps from a `bench.sh` summary
+and the table of checkouts against each other and the faster peer."""
+
+import importlib.util
+import json
+import os
+
+from tests.helpers import REPO_ROOT
+
+SCRIPT = os.path.join(REPO_ROOT, "benchmarks", "training_step.py")
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("training_step", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_peer_steps_are_a_batch_of_tokens_over_the_peer_s_tokens_per_second(tmp_path):
+    summary = {
+        "batch": 64,
+        "tokens_per_pair": 30.0,
+        "rows": [
+            {"peer": "OpenNMT-py", "tok_s_peer": 6400.0, "ok": True},
+            {"peer": "OpenNMT-tf", "tok_s_peer": 4800.0, "ok": True},
+            {"peer": "broken", "tok_s_peer": None, "ok": False},
+        ],
+    }
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    steps = load_script().peer_steps(str(tmp_path))
+    assert steps == {"OpenNMT-py": 0.3, "OpenNMT-tf": 0.4}
+
+
+def test_the_table_takes_medians_of_rounds_and_ratios_to_the_first_code():
+    def run(label, seconds, tokens_per_s):
+        return {"task": "translator", "label": label, "median_step_s": seconds,
+                "tokens_per_s": tokens_per_s}
+
+    runs = [run("new", s, 100.0) for s in (0.30, 0.50, 0.33)]
+    runs += [run("old", s, 80.0) for s in (0.40, 0.44, 0.45)]
+    lines = load_script().table(runs, {"peer": 0.3}).splitlines()
+    new = next(line for line in lines if "| new |" in line)
+    old = next(line for line in lines if "| old |" in line)
+    assert "| 330.0 |" in new and "| 1.00 | 1.10 |" in new
+    assert "| 440.0 |" in old and "| 1.33 | 1.47 |" in old
+    assert any("| peer (its log) |" in line and "300.0" in line for line in lines)
