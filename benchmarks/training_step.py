@@ -6,16 +6,17 @@ in fresh processes taken in turn.
         [--peers DIR] [--output DIR]
 
 Each round runs, for every checkout in turn (this one first), one fresh
-process per task that builds the benchmark model of `benchmarks/run.py` with
-that checkout's code (`PYTHONPATH` and the working directory set to it), warms
-up on every batch shape and times one pass over the same fixed batches: the
-translator's 64-sentence Multi30k batches of `benchmarks/profile_training.py`,
-the tagger's UD English-EWT batches of the suite. Rounds alternate the
-checkouts because this machine's speed drifts by 10-20% over minutes: a ratio
-is only worth something between runs close in time. `--peers` adds the
-training step of OpenNMT-tf and OpenNMT-py from a `../shared/peers/bench.sh`
-output folder (their own logs: steady seconds a step), which should be run
-just before or after, with nothing else on the machine.
+process per task that builds the step of `benchmarks/profile_training.py` (the
+benchmark model of `benchmarks/run.py`; this checkout's configs and tokenizer)
+with that checkout's code (`PYTHONPATH` and the working directory set to it),
+warms up on every batch shape and times one pass over the same batches: the
+translator's 64-sentence Multi30k batches, the tagger's UD English-EWT ones.
+Rounds alternate the checkouts because this machine's speed drifts by 10-20%
+over minutes: a ratio is only worth something between runs close in time.
+`--peers` adds the training step of OpenNMT-tf and OpenNMT-py from a
+`../shared/peers/bench.sh` output folder (their own logs: steady seconds a
+step), which should be run just before or after, with nothing else on the
+machine.
 
 Prints a table and writes `results.json` and `results.md` into `--output`.
 """
@@ -32,37 +33,25 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TASKS = ("translator", "tagger")
-TRANSLATION_CONFIG = "pipelines/configs/translation_multi30k_en_de.yaml"
-TOKENIZER = "tokenizers/multi30k_en_de.model"
 
 
 def _child(task: str, steps: int) -> dict:
-    """Times `task`'s step with the `nlp_lstm` on the path (a checkout's)."""
+    """Times `task`'s step, built as `profile_training.py` builds it (this
+    checkout's script), with the `nlp_lstm` on the path (a checkout's)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import numpy as np  # noqa: PLC0415
+    import profile_training  # noqa: PLC0415 (this script's folder)
     import tensorflow as tf  # noqa: PLC0415
 
     import nlp_lstm  # noqa: PLC0415
-    from nlp_lstm import config as config_lib  # noqa: PLC0415
-    from nlp_lstm.benchmarking import suites  # noqa: PLC0415
     from nlp_lstm.benchmarking import training as bench  # noqa: PLC0415
-    from nlp_lstm.training import losses, trainer  # noqa: PLC0415
+    from nlp_lstm.text.words import PAD  # noqa: PLC0415
+    from nlp_lstm.training import trainer  # noqa: PLC0415
 
+    config = profile_training.task_config(task)
+    trainer.configure_threads(trainer.resolve_towers(config.training.towers))
     if task == "translator":
-        from nlp_lstm.data.parallel import load_parallel_corpus  # noqa: PLC0415
-        from nlp_lstm.models.translator import build_translator  # noqa: PLC0415
-        from nlp_lstm.text import sentencepiece as sp  # noqa: PLC0415
-
-        config = config_lib.load(config_lib.TranslationConfig, TRANSLATION_CONFIG, [])
-        trainer.configure_threads(trainer.resolve_towers(config.training.towers))
-        corpus, _ = load_parallel_corpus(config.data)
-        processor = sp.processor(sp.load_model(TOKENIZER))
-        batches = bench.fixed_batches(config, corpus, processor, steps)
-        trainer.set_seed(config.training.seed)
-        model = build_translator(
-            config.model, processor.vocab_size(), processor.vocab_size()
-        )
-        loss_fn = losses.translator_loss(config.training.label_smoothing)
+        step, batches = profile_training.translator_step(config, steps, "float32")
 
         def shape(batch):
             (source, target_in), _ = batch
@@ -73,25 +62,15 @@ def _child(task: str, steps: int) -> dict:
             return int(np.count_nonzero(source)) + int(np.count_nonzero(target_in))
 
     else:
-        config = bench.tagging_config(suites.SUITES["full"])
-        trainer.configure_threads(trainer.resolve_towers(config.training.towers))
-        setup = bench.tagging_setup(config)
-        trainer.set_seed(config.training.seed)
-        batches = bench.tagger_batches(setup, steps)
-        model = bench.build_benchmark_tagger(setup)
-        loss_fn = losses.tagger_loss(setup.featurizer)
+        step, batches = profile_training.tagger_step(config, steps, "float32")
 
         def shape(batch):
             return tuple(batch[0].shape)
 
-        from nlp_lstm.text.words import PAD  # noqa: PLC0415
-
         def tokens(batch):
             return int(np.count_nonzero(tf.not_equal(batch[0], PAD)))
 
-    step = bench.training_step(model, config, loss_fn)
-    timing = bench.replay(step, batches, 3, shape)
-    seconds = timing["seconds"]
+    seconds = bench.replay(step, batches, 3, shape)["seconds"]
     return {
         "code": os.path.dirname(os.path.dirname(os.path.abspath(nlp_lstm.__file__))),
         "task": task,
@@ -187,12 +166,6 @@ def main(argv=None) -> int:
     checkouts = [(args.label, ROOT)] + [
         (label, os.path.abspath(path)) for label, path in args.before
     ]
-    for label, path in checkouts:
-        if not os.path.isfile(os.path.join(path, TOKENIZER)):
-            raise SystemExit(
-                f"error: {label}: {os.path.join(path, TOKENIZER)} not found: copy "
-                f"this checkout's {TOKENIZER} there (or run the Multi30k pipeline)"
-            )
     peers = peer_steps(args.peers) if args.peers else {}
     runs = []
     started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())

@@ -53,7 +53,8 @@ def transposed(kernel):
     """`kernel.T`, materialized, for a loop whose every step multiplies by
     it: on CPU a small `matmul(x, kernel, transpose_b=True)` (a batch of 32
     rows by a `(512, 1024)` kernel) runs 2.5-4x slower than `matmul(x,
-    kernel.T)` (README, "Training step overheads")."""
+    kernel.T)` (README, "The backward loops multiply by transposed
+    kernels")."""
     return tf.transpose(kernel)
 
 
