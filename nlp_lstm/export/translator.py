@@ -30,7 +30,7 @@ import tensorflow as tf
 
 from nlp_lstm.config import DecodingConfig
 from nlp_lstm.decoding.search import output_lengths
-from nlp_lstm.decoding.translate import translate_ids
+from nlp_lstm.decoding.translate import decoding_variables, translate_ids
 from nlp_lstm.export import saved_model
 from nlp_lstm.export.signature import serving_signature
 from nlp_lstm.text import sentencepiece as sp
@@ -103,6 +103,10 @@ class TranslatorModule(tf.Module):
         self.max_length_offset = max_length_offset
         self.max_source_tokens = max_source_tokens
         self.precision = precision
+        # What every search reads (the tied output kernel transposed, the
+        # cells' merged kernels), made once here and saved beside the model's
+        # variables instead of made at every call.
+        self.decoding_weights = decoding_variables(model, precision)
 
     @classmethod
     def from_bundle(cls, bundle, beam_size: int | None = None) -> TranslatorModule:
@@ -153,6 +157,7 @@ class TranslatorModule(tf.Module):
             max_length_offset=self.max_length_offset,
             precision=self.precision,
             nbest=nbest,
+            weights=self.decoding_weights,
         )
         return {key: value[:batch] for key, value in result.items()}
 

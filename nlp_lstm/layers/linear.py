@@ -42,10 +42,10 @@ def matmul_precision(precision: str = "float32"):
 
 
 def compute_copy(tensor):
-    """`tensor` in the matmul compute dtype (itself in float32): loops cast
-    their weights once with this rather than at every step."""
+    """`tensor` in the matmul compute dtype: loops cast their weights once
+    with this rather than at every step. In float32 it is `tensor` itself (a
+    variable stays the variable)."""
     dtype = _compute_dtype.get()
-    tensor = tf.convert_to_tensor(tensor)
     return tensor if dtype is None else tf.cast(tensor, dtype)
 
 
