@@ -36,6 +36,7 @@ def translate_ids(
     precision: str = "float32",
     nbest: bool = False,
     weights=None,
+    transposed_kernels: bool = True,
 ):
     """Translates a padded batch of source ids (each ending with EOS).
 
@@ -62,6 +63,9 @@ def translate_ids(
         weights: `model.decoding_weights()` made ahead, in the same
             `precision` (`decoding_variables`: an export keeps them as
             variables), or None to make them here, once per search.
+        transposed_kernels: bool. The decoder's cells multiply by their
+            kernels kept transposed (`AttentionDecoder.inference_weights`),
+            faster in TensorFlow on CPU; False for TFLite.
 
     Returns the dict of `nlp_lstm.decoding.search.greedy_search` (`ids`,
     `lengths`, `scores`; beam search with `nbest` adds the n-best lists).
@@ -84,7 +88,7 @@ def translate_ids(
         # The weights a step reads: prepared once per search at most, and
         # read once, not at every step.
         if weights is None:
-            weights = model.decoding_weights()
+            weights = model.decoding_weights(transposed_kernels)
         weights = tf.nest.map_structure(_read, weights)
         step_fn = functools.partial(model.decoding_step, weights=weights)
 

@@ -131,20 +131,28 @@ class AttentionDecoder(keras.layers.Layer):
         """Attention keys, computed once per source batch."""
         return self.attention_layer.prepare(memory)
 
-    def inference_weights(self):
+    def inference_weights(self, transposed: bool = True):
         """Per cell its `cells.cell_weights`, for `step` outside training,
         read once per decoding (not per step); an LSTM's kernel is then
         `[kernel; recurrent_kernel]`, so that each LSTM cell is one matmul a
-        step instead of two."""
+        step instead of two. With `transposed` that kernel is kept
+        transposed, as `kernel_t` (in place of `kernel`), and a step
+        multiplies by it with `linear.times_transposed`, which TensorFlow runs
+        faster on CPU; without (TFLite, whose FULLY_CONNECTED takes the
+        kernel as it is) as `kernel`."""
         weights = [cells_lib.cell_weights(cell) for cell in self.cells]
         if cells_lib.get(self.cell).merged:
             for layer in weights:
-                layer["kernel"] = ops.concatenate(
+                kernel = ops.concatenate(
                     [layer["kernel"], layer["recurrent_kernel"]], axis=0
                 )
+                if transposed:
+                    layer["kernel"], layer["kernel_t"] = None, tf.transpose(kernel)
+                else:
+                    layer["kernel"] = kernel
         # In the matmul precision (`linear.matmul_precision`), cast once.
         for layer in weights:
-            for key in ("kernel", "recurrent_kernel"):
+            for key in ("kernel", "recurrent_kernel", "kernel_t"):
                 if layer.get(key) is not None:
                     layer[key] = linear.compute_copy(layer[key])
         return weights
@@ -196,7 +204,11 @@ class AttentionDecoder(keras.layers.Layer):
         """One cell's step from its `inference_weights`: `(output, state)`."""
         math = cells_lib.get(self.cell)
         if math.merged:
-            p = linear.matmul(tf.concat([inputs, state[0]], axis=-1), weights["kernel"])
+            x = tf.concat([inputs, state[0]], axis=-1)
+            if weights.get("kernel_t") is not None:
+                p = linear.times_transposed(x, weights["kernel_t"])
+            else:
+                p = linear.matmul(x, weights["kernel"])
             p, q = tf.nn.bias_add(p, weights["bias"]), None
         else:
             p = linear.matmul(inputs, weights["kernel"])

@@ -58,6 +58,16 @@ def transposed(kernel):
     return tf.transpose(kernel)
 
 
+def times_transposed(inputs, kernel_t):
+    """`inputs @ kernel_t.T`, computed as `(kernel_t @ inputs.T).T`: for a
+    loop step's rows (a batch, up to a few hundred) by a kernel kept
+    transposed. At these shapes TensorFlow's CPU matmul runs this 1.2-1.9x
+    faster than `inputs @ kernel` (one core, 64 rows by a `(768, 1024)`
+    kernel: 1.39 against 2.55 ms, the transpose back and the bias included;
+    README, "The decoder's cells multiply by transposed kernels")."""
+    return tf.transpose(matmul(kernel_t, inputs, transpose_b=True))
+
+
 def matmul(a, b, transpose_a: bool = False, transpose_b: bool = False):
     """`tf.matmul` in the current precision; the result is float32 either
     way."""

@@ -96,15 +96,16 @@ class Translator(keras.Model):
     def logits(self, attentional):
         return self.output_projection(attentional, embeddings=self._output_embeddings())
 
-    def decoding_weights(self) -> dict:
+    def decoding_weights(self, transposed: bool = True) -> dict:
         """What `decoding_step` reads every step, prepared once per search:
         the output projection's `(units, vocab)` kernel (the embeddings
-        transposed, when tied) and the decoder cells' stacked kernels."""
+        transposed, when tied) and the decoder cells' stacked kernels
+        (`transposed`: see `AttentionDecoder.inference_weights`)."""
         output_kernel = self.output_projection.kernel_matrix(self._output_embeddings())
         return {
             # In the matmul precision (`linear.matmul_precision`), cast once.
             "output_kernel": linear.compute_copy(output_kernel),
-            "cells": self.decoder.inference_weights(),
+            "cells": self.decoder.inference_weights(transposed),
         }
 
     def call(self, inputs, training=False):

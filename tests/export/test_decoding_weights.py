@@ -55,10 +55,13 @@ def test_decoding_variables_hold_the_decoding_weights(tied):
         )
     else:  # the projection's own kernel, not a copy
         assert kernel is model.output_projection.kernel
-    for layer in variables["cells"]:
-        # An LSTM's [kernel; recurrent_kernel] is made once; its bias is the cell's.
-        assert isinstance(layer["kernel"], tf.Variable)
-        assert layer["bias"] is not None and not isinstance(layer["bias"], tf.Variable)
+    for layer, cell in zip(variables["cells"], model.decoder.cells):
+        # An LSTM's [kernel; recurrent_kernel], kept transposed, is made
+        # once; its bias is the cell's.
+        assert isinstance(layer["kernel_t"], tf.Variable) and layer["kernel"] is None
+        merged = np.concatenate([cell.kernel.numpy(), cell.recurrent_kernel.numpy()])
+        np.testing.assert_array_equal(layer["kernel_t"].numpy(), merged.T)
+        assert layer["bias"] is cell.bias
 
 
 @pytest.mark.parametrize("beam_size", [1, 3])

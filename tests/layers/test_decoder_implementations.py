@@ -152,15 +152,22 @@ def test_fused_rejects_what_it_does_not_compute(cell):
         AttentionDecoder(cell=cell, attention="bahdanau", implementation="fused")
 
 
+@pytest.mark.parametrize("transposed", [True, False])
 @pytest.mark.parametrize("cell", CELLS)
-def test_inference_weights_step_equals_the_keras_cells_step(cell):
-    """`step` with `inference_weights` (the cells' math on weights read once)
-    equals `step` through the Keras cells."""
+def test_inference_weights_step_equals_the_keras_cells_step(cell, transposed):
+    """`step` with `inference_weights` (the cells' math on weights read once,
+    LSTM kernels kept transposed or as they are) equals `step` through the
+    Keras cells."""
     decoder, (inputs, state, memory, mask) = decoder_and_inputs(
         "steps", "luong_general", cell
     )
     keys = decoder.prepare(memory)
-    weights = decoder.inference_weights()
+    weights = decoder.inference_weights(transposed)
+    # The merged LSTM kernel is in the layout asked for.
+    merged = cell != "gru"
+    for layer in weights:
+        assert (layer.get("kernel_t") is not None) == (merged and transposed)
+        assert (layer["kernel"] is None) == (merged and transposed)
     for t in range(TIME):
         expected, expected_state, _ = decoder.step(
             inputs[:, t], state, memory, keys, mask=mask
