@@ -37,6 +37,9 @@ class _Weights(typing.NamedTuple):
     keys: tf.Tensor
     attention_kernel: tf.Tensor
     kernels: list
+    # LSTM-family kernels transposed, for the forward steps'
+    # `linear.times_transposed` (empty for other cells).
+    kernels_t: list
     biases: list
     recurrent_biases: list
     params: list  # per layer, the cell's extra weights
@@ -120,10 +123,12 @@ def attention_decoder_loop(
             rest[j * num_params : (j + 1) * num_params] for j in range(num_layers)
         ]
         # The matmul weights in the matmul precision, cast once for both loops.
+        kernels = [linear.compute_copy(kernel) for kernel in layer_kernels]
         weights = _Weights(
             *tensors[:3],
             attention_kernel=linear.compute_copy(tensors[3]),
-            kernels=[linear.compute_copy(kernel) for kernel in layer_kernels],
+            kernels=kernels,
+            kernels_t=[tf.transpose(k) for k in kernels] if math.merged else [],
             biases=layer_biases,
             recurrent_biases=layer_recurrent_biases,
             params=layer_params,
@@ -162,7 +167,7 @@ def _layer_pre_activations(math, weights, j, t, layer_inputs, units):
     else:
         bias = weights.biases[j - 1]
     if math.merged:
-        return bias + linear.matmul(layer_inputs, kernel), None
+        return bias + linear.times_transposed(layer_inputs, weights.kernels_t[j]), None
     q = linear.matmul(layer_inputs[:, -units:], kernel[-units:])
     if weights.recurrent_biases:
         q += weights.recurrent_biases[j]
@@ -298,16 +303,15 @@ def _backward_through_time(
     per_layer = math.num_states
     units = d_final[0].shape[-1]
     steps = tf.shape(weights.projected)[0]
-    # The step's matmuls multiply by the kernels' transposes: transposed once
-    # here, since a small `matmul(..., transpose_b=True)` runs several times
-    # slower than the plain one on CPU (`linear.transposed`).
-    if math.merged:
-        kernels_t = [linear.transposed(kernel) for kernel in weights.kernels]
-    else:
-        kernels_t = [
-            (linear.transposed(kernel[:-units]), linear.transposed(kernel[-units:]))
-            for kernel in weights.kernels
-        ]
+    # The step's matmuls multiply by the kernels' transposes: an LSTM's by
+    # `linear.times_transposed` (the kernel as the left operand), the others'
+    # by kernels transposed once here, since a small `matmul(..., transpose_b=
+    # True)` by a kernel runs several times slower than the plain one on CPU
+    # (`linear.transposed`).
+    kernels_t = [
+        (linear.transposed(kernel[:-units]), linear.transposed(kernel[-units:]))
+        for kernel in ([] if math.merged else weights.kernels)
+    ]
     attention_kernel_t = linear.transposed(weights.attention_kernel)
 
     def array():
@@ -349,7 +353,7 @@ def _backward_through_time(
             )
             arrays["p"][j] = arrays["p"][j].write(t, d_p)
             if math.merged:
-                d_inputs = linear.matmul(d_p, kernels_t[j])
+                d_inputs = linear.times_transposed(d_p, weights.kernels[j])
             else:
                 arrays["q"][j] = arrays["q"][j].write(t, d_q)
                 input_t, recurrent_t = kernels_t[j]
