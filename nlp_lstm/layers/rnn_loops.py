@@ -64,11 +64,6 @@ def bidirectional_rnn(
         last token.
     """
     math = cells.get(cell)
-    # Both directions' input projections side by side: one matmul for both.
-    kernel, bias = (
-        tf.concat([tf.convert_to_tensor(d[key]) for d in (forward, backward)], -1)
-        for key in ("kernel", "bias")
-    )
     recurrent = _both(forward["recurrent_kernel"], backward["recurrent_kernel"])
     units = recurrent.shape[1]
     recurrent_bias = None
@@ -80,14 +75,20 @@ def bidirectional_rnn(
         _both(f, b)[:, None] for f, b in zip(forward["params"], backward["params"])
     ]
     lengths = tf.cast(lengths, tf.int32)
-    # (batch, time, 2 * gates * units): the input projection of every step.
-    projected = linear.dense(inputs, kernel) + bias
-    projected_forward, projected_backward = tf.split(projected, 2, axis=-1)
-    # (time, 2, batch, gates * units), the backward direction's in its
-    # reading order.
-    projected = tf.transpose(
-        tf.stack([projected_forward, tf.reverse(projected_backward, [1])]),
-        (2, 0, 1, 3),
+    # (time, 2, batch, gates * units): each direction's input projection of
+    # every step in its reading order. The inputs are put in time order and
+    # reversed (narrower than the projections), so that the projections are
+    # written once, by the stack.
+    time_major = tf.transpose(inputs, (1, 0, 2))
+    projected = tf.stack(
+        [
+            linear.dense(steps_inputs, direction["kernel"]) + direction["bias"]
+            for steps_inputs, direction in (
+                (time_major, forward),
+                (tf.reverse(time_major, [0]), backward),
+            )
+        ],
+        axis=1,
     )
     steps = tf.shape(projected)[0]
     batch = tf.shape(inputs)[0]
