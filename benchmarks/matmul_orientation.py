@@ -25,6 +25,7 @@ import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from nlp_lstm.export import runtime  # noqa: E402
 from nlp_lstm.layers import linear  # noqa: E402
 
 # (rows, K, N, what multiplies so, the form the package uses)
@@ -107,8 +108,9 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--repeats", type=int, default=4)
     args = parser.parse_args(argv)
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    # One thread, as each batch of `nlp-lstm translate` runs (False when
+    # TensorFlow already runs, e.g. under pytest: its threads then).
+    one_thread = runtime.use_threads(1)
     rows = measure(args.repeats)
     text = table(rows)
     print(text)
@@ -116,7 +118,7 @@ def main(argv=None) -> int:
     with open(os.path.join(args.output, "results.json"), "w") as stream:
         json.dump(
             {"command": " ".join(sys.argv), "date": time.strftime("%Y-%m-%d %H:%M"),
-             "tensorflow": tf.__version__, "rows": rows},
+             "tensorflow": tf.__version__, "one_thread": one_thread, "rows": rows},
             stream, indent=1,
         )
     with open(os.path.join(args.output, "results.md"), "w") as stream:
