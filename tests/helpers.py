@@ -11,6 +11,17 @@ import textwrap
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def load_benchmark(name: str):
+    """The module of `benchmarks/<name>.py` (the scripts are not a package)."""
+    import importlib.util
+
+    path = os.path.join(REPO_ROOT, "benchmarks", f"{name}.py")
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def run_in_fresh_process(code: str, timeout: int = 300) -> str:
     """Runs `code` in a new Python process; returns its stdout (fails on error)."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")

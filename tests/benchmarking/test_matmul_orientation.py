@@ -1,24 +1,17 @@
 """`benchmarks/matmul_orientation.py`: both forms compute the same product,
 and the table and JSON report every shape with its ratio."""
 
-import importlib.util
 import json
-import os
 
 import numpy as np
 import tensorflow as tf
 
 from nlp_lstm.layers import linear
-from tests.helpers import REPO_ROOT
-
-SCRIPT = os.path.join(REPO_ROOT, "benchmarks", "matmul_orientation.py")
+from tests.helpers import load_benchmark
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("matmul_orientation", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("matmul_orientation")
 
 
 def test_times_transposed_is_the_product_by_the_kernel():

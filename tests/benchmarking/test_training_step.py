@@ -1,20 +1,13 @@
 """`benchmarks/training_step.py`: the peers' steps from a `bench.sh` summary
 and the table of checkouts against each other and the faster peer."""
 
-import importlib.util
 import json
-import os
 
-from tests.helpers import REPO_ROOT
-
-SCRIPT = os.path.join(REPO_ROOT, "benchmarks", "training_step.py")
+from tests.helpers import load_benchmark
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("training_step", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("training_step")
 
 
 def test_peer_steps_are_a_batch_of_tokens_over_the_peer_s_tokens_per_second(tmp_path):

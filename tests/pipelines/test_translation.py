@@ -17,6 +17,7 @@ from nlp_lstm import config as config_lib
 from tests.helpers import (
     REPO_ROOT,
     copy_lines,
+    load_benchmark,
     run_in_fresh_process,
     saved_model_outputs,
 )
@@ -106,14 +107,8 @@ def test_length_penalty_is_chosen_on_the_dev_set(tiny_run):
 def test_length_penalty_benchmark_repeats_the_choice(tiny_run, tmp_path):
     """`benchmarks/length_penalty.py` on the finished run: the same dev scores
     and choice, and the run's own test score."""
-    import importlib.util
-
     config, report, root = tiny_run
-    spec = importlib.util.spec_from_file_location(
-        "length_penalty", os.path.join(REPO_ROOT, "benchmarks", "length_penalty.py")
-    )
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_benchmark("length_penalty")
     result = script.main(["--run", str(root / "run"), "--penalties", "1.0", "0.0",
                           "--output", str(tmp_path)])
     assert result["dev"] == report["length_penalty"]["tried"]
@@ -130,8 +125,6 @@ def test_search_precision_benchmark_compares_both_searches(tiny_run, tmp_path):
     """`benchmarks/search_precision.py`: the module's float32 greedy search
     gives the bundle's translations (chrF 100 against them), and each
     bfloat16 row counts its translations equal to float32's."""
-    import importlib.util
-
     import nlp_lstm
 
     config, report, root = tiny_run
@@ -139,11 +132,7 @@ def test_search_precision_benchmark_compares_both_searches(tiny_run, tmp_path):
     expected = nlp_lstm.load(str(root / "run")).translate(sources, beam_size=1)
     (tmp_path / "src.txt").write_text("\n".join(sources) + "\n")
     (tmp_path / "ref.txt").write_text("\n".join(expected) + "\n")
-    spec = importlib.util.spec_from_file_location(
-        "search_precision", os.path.join(REPO_ROOT, "benchmarks", "search_precision.py")
-    )
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_benchmark("search_precision")
     results = script.main([
         "--run", str(root / "run"), "--sources", str(tmp_path / "src.txt"),
         "--references", str(tmp_path / "ref.txt"), "--rounds", "1",
