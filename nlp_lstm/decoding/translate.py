@@ -119,8 +119,8 @@ def decoding_variables(model, precision: str = "float32"):
     made once: what a search would otherwise compute at every call (the tied
     output kernel, the embeddings transposed, took 10 ms a call on one core,
     half of a one-sentence greedy translation; the LSTM cells' merged
-    kernels) becomes a non-trainable variable, a copy made again after the
-    model's weights change; the model's own variables stay themselves."""
+    kernels) becomes a non-trainable variable, a copy (call this again after
+    the model's weights change); the model's own variables stay themselves."""
     with linear.matmul_precision(precision):
         weights = model.decoding_weights()
 

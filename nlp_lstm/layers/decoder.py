@@ -147,7 +147,7 @@ class AttentionDecoder(keras.layers.Layer):
                     [layer["kernel"], layer["recurrent_kernel"]], axis=0
                 )
                 if transposed:
-                    layer["kernel"], layer["kernel_t"] = None, tf.transpose(kernel)
+                    layer["kernel"], layer["kernel_t"] = None, linear.transposed(kernel)
                 else:
                     layer["kernel"] = kernel
         # In the matmul precision (`linear.matmul_precision`), cast once.

@@ -128,7 +128,7 @@ def attention_decoder_loop(
             *tensors[:3],
             attention_kernel=linear.compute_copy(tensors[3]),
             kernels=kernels,
-            kernels_t=[tf.transpose(k) for k in kernels] if math.merged else [],
+            kernels_t=[linear.transposed(k) for k in kernels] if math.merged else [],
             biases=layer_biases,
             recurrent_biases=layer_recurrent_biases,
             params=layer_params,

@@ -61,10 +61,11 @@ def transposed(kernel):
 def times_transposed(inputs, kernel_t):
     """`inputs @ kernel_t.T`, computed as `(kernel_t @ inputs.T).T`: for a
     loop step's rows (a batch, up to a few hundred) by a kernel kept
-    transposed. At these shapes TensorFlow's CPU matmul runs this 1.2-1.9x
+    transposed. At these shapes TensorFlow's CPU matmul runs this 1.3-1.8x
     faster than `inputs @ kernel` (one core, 64 rows by a `(768, 1024)`
-    kernel: 1.39 against 2.55 ms, the transpose back and the bias included;
-    README, "The decoder's cells multiply by transposed kernels")."""
+    kernel: 1.40 against 2.53 ms, the transpose back and the bias included;
+    `benchmarks/matmul_orientation.py`; README, "The decoder's cells multiply
+    by transposed kernels")."""
     return tf.transpose(matmul(kernel_t, inputs, transpose_b=True))
 
 
