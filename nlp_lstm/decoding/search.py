@@ -358,9 +358,30 @@ def _settled(units, rows, alpha):
     return tf.logical_and(tf.reduce_any(finished, axis=1), best_finished > reachable)
 
 
+def repeat_elements(tensor, multiplier: int, axis: int = 0):
+    """`tf.repeat(tensor, multiplier, axis)` for a Python int `multiplier`:
+    each element along `axis` `multiplier` times in a row. A tile and a
+    reshape: `tf.repeat` builds its general case (tensor repeats), about 30
+    ops a call, which a SavedModel loads and the search loop runs each step."""
+    tensor = tf.convert_to_tensor(tensor)
+    rank = tensor.shape.rank
+    axis = axis % rank
+    tiled = tf.tile(
+        tf.expand_dims(tensor, axis + 1),
+        [1] * (axis + 1) + [multiplier] + [1] * (rank - axis - 1),
+    )
+    static = tensor.shape.as_list()
+    if all(size is not None for i, size in enumerate(static) if i != axis):
+        shape = static[:axis] + [-1] + static[axis + 1 :]
+    else:
+        dynamic = tf.shape(tensor)
+        shape = tf.concat([dynamic[:axis], [-1], dynamic[axis + 1 :]], axis=0)
+    return tf.reshape(tiled, shape)
+
+
 def tile_batch(nest, multiplier):
     """Repeats every row `multiplier` times: `(batch, ...)` -> `(batch * k, ...)`."""
-    return tf.nest.map_structure(lambda t: tf.repeat(t, multiplier, axis=0), nest)
+    return tf.nest.map_structure(lambda t: repeat_elements(t, multiplier), nest)
 
 
 def beam_search(
@@ -418,7 +439,7 @@ def beam_search(
         "inputs": tf.fill([batch * k], bos_id),
         "state": tile_batch(state, k),
         "constants": tile_batch(constants, k),
-        "max_lengths": tf.repeat(max_lengths, k),
+        "max_lengths": repeat_elements(max_lengths, k),
         "ids": tf.zeros([batch * k, steps], tf.int32),
     }
     if return_attention:
@@ -454,7 +475,7 @@ def beam_search(
         )
         totals = tf.reshape(totals, [count, k * k])
         new_lengths = units["lengths"] + tf.cast(tf.logical_not(finished), tf.int32)
-        penalty = tf.repeat(
+        penalty = repeat_elements(
             length_penalty_factor(new_lengths, length_penalty), k, axis=1
         )
         _, best = tf.math.top_k(totals / penalty, k)  # (count, k)

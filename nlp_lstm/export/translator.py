@@ -33,6 +33,7 @@ from nlp_lstm.decoding.search import output_lengths
 from nlp_lstm.decoding.translate import decoding_variables, translate_ids
 from nlp_lstm.export import saved_model
 from nlp_lstm.export.signature import serving_signature
+from nlp_lstm.layers import linear
 from nlp_lstm.text import sentencepiece as sp
 from nlp_lstm.text.sentencepiece import EOS_ID, PAD_ID, UNK_ID, in_graph_tokenizer
 from nlp_lstm.text.words import normalize_spaces
@@ -141,6 +142,19 @@ class TranslatorModule(tf.Module):
         empty = tf.equal(pieces.row_lengths(), 0)
         return self._with_eos(pieces), empty
 
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None, None, None], tf.float32),
+            tf.TensorSpec([None, None], tf.bool),
+        ],
+        autograph=False,
+    )
+    def _encode(self, embedded, mask):
+        """The encoder as one function that every signature's search calls:
+        the SavedModel holds it once (README, "Start-up")."""
+        with linear.matmul_precision(self.precision):
+            return self.model.encoder(embedded, mask=mask, training=False)
+
     def _search(self, source_ids, beam_size, nbest=False):
         # The search needs one row at least: an empty batch gets a dummy one,
         # cut from the result.
@@ -158,8 +172,17 @@ class TranslatorModule(tf.Module):
             precision=self.precision,
             nbest=nbest,
             weights=self.decoding_weights,
+            encoder_fn=lambda embedded, mask, training: self._encode(embedded, mask),
         )
         return {key: value[:batch] for key, value in result.items()}
+
+    @tf.function(input_signature=[SOURCE_IDS], autograph=False)
+    def _beam_search(self, source_ids):
+        """`_search` with the module's beam size, as one function that
+        `serving_default` and `translate_ids` call: the SavedModel holds the
+        encoder and the search loop once for both, which shortens its load
+        (README, "Start-up")."""
+        return self._search(source_ids, self.beam_size)
 
     def _detokenize(self, ids, lengths):
         ragged = tf.RaggedTensor.from_tensor(ids, lengths=lengths)
@@ -167,7 +190,10 @@ class TranslatorModule(tf.Module):
 
     def _translate(self, sources, beam_size):
         source_ids, empty = self.tokenize(sources)
-        result = self._search(source_ids, beam_size)
+        if beam_size == self.beam_size:
+            result = self._beam_search(source_ids)
+        else:
+            result = self._search(source_ids, beam_size)
         translations = self._detokenize(result["ids"], result["lengths"])
         translations = tf.where(empty, "", translations)
         scores = tf.where(empty, 0.0, result["scores"])
@@ -210,7 +236,7 @@ class TranslatorModule(tf.Module):
         lengths = tf.reduce_sum(tf.math.cumprod(real, axis=1), axis=1)
         ragged = tf.RaggedTensor.from_tensor(source_ids, lengths=lengths)
         empty = tf.equal(lengths, 0)
-        result = self._search(self._with_eos(ragged), self.beam_size)
+        result = self._beam_search(self._with_eos(ragged))
         lengths = tf.where(empty, 0, result["lengths"])
         ids = tf.RaggedTensor.from_tensor(result["ids"], lengths=lengths)
         return {

@@ -6,7 +6,12 @@ import pytest
 import tensorflow as tf
 
 from nlp_lstm.config import TranslatorModelConfig
-from nlp_lstm.decoding.search import beam_search, greedy_search, length_penalty_factor
+from nlp_lstm.decoding.search import (
+    beam_search,
+    greedy_search,
+    length_penalty_factor,
+    repeat_elements,
+)
 from nlp_lstm.decoding.translate import max_output_lengths, translate_ids
 from nlp_lstm.models.translator import build_translator
 
@@ -142,3 +147,22 @@ def test_source_rows_are_cut_then_end_with_eos():
     long = list(range(4, 1000))
     limit = DecodingConfig.max_source_tokens
     assert source_row(long, limit) == long[:limit] + [EOS_ID]
+
+
+@pytest.mark.parametrize(
+    "shape, axis",
+    [((3,), 0), ((3, 4), 0), ((3, 4), 1), ((2, 3, 4), 0), ((2, 3, 4), -1)],
+)
+@pytest.mark.parametrize("multiplier", [1, 2, 5])
+def test_repeat_elements_is_tf_repeat(shape, axis, multiplier):
+    tensor = tf.reshape(tf.range(int(np.prod(shape))), shape)
+    expected = tf.repeat(tensor, multiplier, axis=axis)
+    found = repeat_elements(tensor, multiplier, axis)
+    assert found.shape == expected.shape
+    np.testing.assert_array_equal(found, expected)
+    # With unknown sizes (a traced search's batch and time).
+    traced = tf.function(
+        lambda t: repeat_elements(t, multiplier, axis),
+        input_signature=[tf.TensorSpec([None] * len(shape), tf.int32)],
+    )
+    np.testing.assert_array_equal(traced(tensor), expected)

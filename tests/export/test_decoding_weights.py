@@ -5,9 +5,11 @@ variables of the SavedModel; the model's own variables are not copied."""
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
 
 from nlp_lstm.config import TranslatorModelConfig
 from nlp_lstm.decoding.translate import decoding_variables, translate_ids
+from nlp_lstm.export.saved_model import saved_root
 from nlp_lstm.export.translator import TranslatorModule
 from nlp_lstm.models.translator import build_translator
 from nlp_lstm.text import sentencepiece as sp
@@ -25,13 +27,21 @@ def tiny_translator(tied: bool, vocab_size: int = 60):
 
 
 def variable_reads_transposed(function) -> list[str]:
-    """Names of the Transpose ops of `function`'s graph that transpose a
-    variable as read (work a call would redo every time)."""
-    return [
-        op.name
-        for op in function.graph.get_operations()
-        if op.type == "Transpose" and op.inputs[0].op.type == "ReadVariableOp"
+    """Names of the Transpose ops of `function`'s graph, and of the functions
+    it calls, that transpose a variable as read (work a call would redo
+    every time)."""
+    graph_def = function.graph.as_graph_def()
+    bodies = [list(graph_def.node)] + [
+        list(f.node_def) for f in graph_def.library.function
     ]
+    found = []
+    for nodes in bodies:
+        op_of = {node.name: node.op for node in nodes}
+        for node in nodes:
+            source = node.input[0].lstrip("^").split(":")[0] if node.input else ""
+            if node.op == "Transpose" and op_of.get(source) == "ReadVariableOp":
+                found.append(node.name)
+    return found
 
 
 @pytest.mark.parametrize("tied", [True, False])
@@ -92,3 +102,61 @@ def test_the_exported_search_does_not_transpose_a_variable_per_call():
         input_signature=[tf.TensorSpec([None, None], tf.int32)],
     )
     assert variable_reads_transposed(search.get_concrete_function()) != []
+
+
+def called_functions(graph_def, name: str) -> set[str]:
+    """The library functions that function `name` of `graph_def` calls,
+    directly or through others (while loops' bodies included)."""
+    library = {f.signature.name: f for f in graph_def.library.function}
+    found, todo = set(), [name]
+    while todo:
+        for node in library[todo.pop()].node_def:
+            for value in node.attr.values():
+                names = [value.func.name] + [f.name for f in value.list.func]
+                for callee in names:
+                    if callee in library and callee not in found:
+                        found.add(callee)
+                        todo.append(callee)
+    return found
+
+
+def test_the_signatures_share_one_encoder_and_one_beam_search(tmp_path):
+    model_bytes = sp.train_sentencepiece(TEXT, vocab_size=300)
+    size = sp.processor(model_bytes).vocab_size()
+    model = tiny_translator(tied=True, vocab_size=size)
+    module = TranslatorModule(model, model_bytes, model_bytes, beam_size=2)
+    # Saved as `saved_model.write_version` saves it.
+    options = tf.saved_model.SaveOptions(experimental_custom_gradients=False)
+    tf.saved_model.save(
+        saved_root(module), str(tmp_path), signatures=module.signatures(),
+        options=options,
+    )
+    saved = saved_model_pb2.SavedModel()
+    saved.ParseFromString((tmp_path / "saved_model.pb").read_bytes())
+    graph_def = saved.meta_graphs[0].graph_def
+    signature_defs = saved.meta_graphs[0].signature_def
+    signature_function = {
+        key: signature_defs[key].outputs[next(iter(signature_defs[key].outputs))].name
+        for key in module.signatures()
+    }
+    # The signatures' functions, by the call in the top-level graph.
+    top = {node.name: node for node in graph_def.node}
+    calls = {
+        key: top[output.split(":")[0]].attr["f"].func.name
+        for key, output in signature_function.items()
+    }
+    reached = {key: called_functions(graph_def, name) for key, name in calls.items()}
+    encoders = [f.signature.name for f in graph_def.library.function
+                if f.signature.name.startswith("__inference__encode_")]
+    searches = [f.signature.name for f in graph_def.library.function
+                if f.signature.name.startswith("__inference__beam_search_")]
+    # One copy of each, called by the signatures that need it.
+    assert len(encoders) == 1 and len(searches) == 1
+    assert all(encoders[0] in functions for functions in reached.values())
+    assert searches[0] in reached["serving_default"]
+    assert searches[0] in reached["translate_ids"]
+    # The encoder's loops are its function's, not copies in each signature.
+    encoder_bodies = called_functions(graph_def, encoders[0])
+    assert encoder_bodies
+    for functions in reached.values():
+        assert encoder_bodies <= functions
