@@ -5,7 +5,8 @@ OpenNMT-py, in one sitting (issue 13).
     ../shared/peers/bench.sh -d /tmp/peers/m30k -n 2000 --tok sp --sp-vocab 8000 \\
         --infer-copies 3 -o /tmp/peers/runs/m30k-n2000          # trains the peers
     python benchmarks/translation_speed.py --model saved_models/multi30k_en_de \\
-        --peers /tmp/peers/runs/m30k-n2000 [--tflite LABEL FILE.tflite] [--output DIR]
+        --peers /tmp/peers/runs/m30k-n2000 [--before LABEL CODE MODEL] [--rounds 3] \\
+        [--tflite LABEL FILE.tflite] [--output DIR]
 
 Translates test_2016_flickr three times over (3,000 sentences) greedy and with
 beam 5 at batch 64: the peers with the commands `bench.sh` uses, then the
@@ -51,6 +52,13 @@ def main(argv: list[str] | None = None) -> int:
         "with its export MODEL, as a row named LABEL, before this one",
     )
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure every system this many times in turn; the table gives "
+        "medians, each round's figures and the ratios to OpenNMT-py per round",
+    )
+    parser.add_argument(
         "--tflite",
         nargs=2,
         action="append",
@@ -75,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         copies=args.copies,
         batch_size=args.batch_size,
         latency_sentences=args.latency_sentences,
+        rounds=args.rounds,
         peers=args.peers,
         others=[
             {

@@ -60,6 +60,11 @@ class Setup:
     # `label` and `path` (whole process only: `nlp-lstm translate` on LiteRT).
     tflite: list = dataclasses.field(default_factory=list)
     threads: int = dataclasses.field(default_factory=usable_cores)
+    # Rounds of the whole sitting, each system in turn within a round: the
+    # table reports each figure's median over the rounds, and the project's
+    # ratios to OpenNMT-py per round (this machine's speed drifts by 10-20%
+    # over minutes, the peer's too).
+    rounds: int = 1
 
 
 def read_lines(path: str) -> list[str]:
@@ -407,6 +412,21 @@ def _cell(value, digits: int = 1) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
+def _with_rounds(values: list, unit: str = "", digits: int = 1) -> str:
+    """The median of `values`, then each round's value when there are more."""
+    median = f"{statistics.median(values):,.{digits}f}{unit}"
+    if len(values) < 2:
+        return median
+    return f"{median} ({' / '.join(f'{v:,.{digits}f}' for v in values)})"
+
+
+def _round_cell(measured: dict, key: str, digits: int) -> str:
+    rounds = measured.get(f"{key}_rounds")
+    if rounds and len(rounds) > 1:
+        return _with_rounds(rounds, "", digits)
+    return _cell(measured.get(key), digits)
+
+
 def table(rows: list[dict]) -> str:
     """A Markdown table: one column per system."""
     lines = [
@@ -420,14 +440,26 @@ def table(rows: list[dict]) -> str:
         ("batch-1 latency beam, ms (median)", "beam", "latency_ms_median", 1),
         ("BLEU greedy", "greedy", "bleu", 2),
         ("BLEU beam", "beam", "bleu", 2),
-        ("greedy translations equal to the SavedModel's", "greedy", "equal", 0),
-        ("beam translations equal to the SavedModel's", "beam", "equal", 0),
+        ("greedy translations equal to the SavedModel's (--model)",
+         "greedy", "equal", 0),
+        ("beam translations equal to the SavedModel's (--model)",
+         "beam", "equal", 0),
     ]
     header = "| | " + " | ".join(row["system"] for row in rows) + " |"
     out = [header, "|---" * (len(rows) + 1) + "|"]
     for label, mode, key, digits in lines:
-        cells = [_cell(row.get(mode, {}).get(key), digits) for row in rows]
+        cells = [_round_cell(row.get(mode, {}), key, digits) for row in rows]
         out.append(f"| {label} | " + " | ".join(cells) + " |")
+    for label, mode, key, _ in lines[:4]:
+        ratios = [row.get(mode, {}).get(f"{key}_ratio_rounds") for row in rows]
+        if any(ratios):
+            cells = [
+                "-" if not values else _with_rounds(values, "x", 2)
+                for values in ratios
+            ]
+            out.append(
+                f"| {label} / {REFERENCE_PEER}'s | " + " | ".join(cells) + " |"
+            )
     for row in rows:
         for mode in MODES:
             startup = row.get(mode, {}).get("startup")
@@ -440,18 +472,65 @@ def table(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
-def run(setup: Setup, output: str) -> dict:
-    """Measures the peers (when `setup.peers`), then the project; writes
-    `results.json` and `results.md` into `output`."""
-    os.makedirs(output, exist_ok=True)
-    references = read_lines(setup.references)
-    timed_sources = repeated_file(setup.sources, setup.copies, output)
+# Figures that change from one round to the next (medians in the table).
+ROUND_KEYS = (
+    "sentences_per_s_own",
+    "sentences_per_s_process",
+    "rss_mb",
+    "latency_ms_median",
+)
+# The row that ratios are taken to.
+REFERENCE_PEER = PEER_LABELS["py"]
+
+
+def combine_rounds(rounds: list[list[dict]]) -> list[dict]:
+    """One row per system from its rows of every round: the `ROUND_KEYS`
+    as medians (each round's value in `KEY_rounds`), the rest (outputs,
+    scores, start-up) from the last round; and, for every system but the
+    reference peer, `KEY_ratio_rounds`: its value over the reference peer's
+    of the same round."""
+    reference = [
+        next((row for row in rows if row["system"] == REFERENCE_PEER), None)
+        for rows in rounds
+    ]
+    combined = []
+    for index, last in enumerate(rounds[-1]):
+        row = {key: value for key, value in last.items() if key not in MODES}
+        for mode in MODES:
+            if mode not in last:
+                continue
+            merged = dict(last[mode])
+            for key in ROUND_KEYS:
+                values = [rows[index].get(mode, {}).get(key) for rows in rounds]
+                if any(value is None for value in values):
+                    continue
+                merged[key] = statistics.median(values)
+                merged[f"{key}_rounds"] = values
+                peers_values = [
+                    (peer or {}).get(mode, {}).get(key) for peer in reference
+                ]
+                if last["system"] != REFERENCE_PEER and all(peers_values):
+                    merged[f"{key}_ratio_rounds"] = [
+                        value / peer for value, peer in zip(values, peers_values)
+                    ]
+            row[mode] = merged
+        combined.append(row)
+    return combined
+
+
+def sitting(setup: Setup, timed_sources: str, references: list[str],
+            output: str) -> list[dict]:
+    """One round: the peers, the other project rows, the project, the
+    `.tflite` files, one after the other."""
     rows = peers(setup, references, output) if setup.peers else []
     for extra in setup.others:
         rows.append(
             ours(dataclasses.replace(setup, **extra), timed_sources, references, output)
         )
     main = ours(setup, timed_sources, references, output)
+    for row in rows[len(rows) - len(setup.others):]:  # the other checkouts
+        for mode in MODES:
+            row[mode]["equal"] = equal_lines(row[mode]["output"], main[mode]["output"])
     rows.append(main)
     for extra in setup.tflite:
         row = tflite_row(extra["label"], extra["path"], timed_sources, references,
@@ -459,6 +538,20 @@ def run(setup: Setup, output: str) -> dict:
         for mode in MODES:
             row[mode]["equal"] = equal_lines(row[mode]["output"], main[mode]["output"])
         rows.append(row)
+    return rows
+
+
+def run(setup: Setup, output: str) -> dict:
+    """Measures the peers (when `setup.peers`), then the project, `rounds`
+    times; writes `results.json` and `results.md` into `output`."""
+    os.makedirs(output, exist_ok=True)
+    references = read_lines(setup.references)
+    timed_sources = repeated_file(setup.sources, setup.copies, output)
+    rounds = [
+        sitting(setup, timed_sources, references, output)
+        for _ in range(setup.rounds)
+    ]
+    rows = combine_rounds(rounds)
     results = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "setup": dataclasses.asdict(setup),

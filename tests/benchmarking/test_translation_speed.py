@@ -40,3 +40,43 @@ def test_table_has_a_column_per_system_and_dashes_for_gaps():
     assert "| greedy sentences/s, own timer | 100.0 | 250.5 |" in lines
     assert "| beam-5 sentences/s, own timer | - | - |" in lines
     assert any("ours greedy start-up: import 1.00 s" in line for line in lines)
+
+
+def _round(peer_own: float, ours_own: float, rss: float) -> list[dict]:
+    return [
+        {"system": speed.REFERENCE_PEER, "greedy": {"sentences_per_s_own": peer_own}},
+        {
+            "system": "ours",
+            "greedy": {"sentences_per_s_own": ours_own, "rss_mb": rss, "output": "o"},
+        },
+    ]
+
+
+def test_rounds_give_medians_and_ratios_to_the_peer_of_the_same_round():
+    rounds = [_round(100.0, 150.0, 700.0), _round(200.0, 250.0, 720.0),
+              _round(120.0, 240.0, 710.0)]
+    peer, ours = speed.combine_rounds(rounds)
+    assert peer["greedy"]["sentences_per_s_own"] == 120.0
+    assert "sentences_per_s_own_ratio_rounds" not in peer["greedy"]
+    assert ours["greedy"]["sentences_per_s_own"] == 240.0
+    assert ours["greedy"]["sentences_per_s_own_rounds"] == [150.0, 250.0, 240.0]
+    # Each round's ratio, not the ratio of the medians (2.0).
+    assert ours["greedy"]["sentences_per_s_own_ratio_rounds"] == [1.5, 1.25, 2.0]
+    assert ours["greedy"]["rss_mb"] == 710.0
+    assert ours["greedy"]["output"] == "o"
+    lines = speed.table([peer, ours]).splitlines()
+    assert (
+        "| greedy sentences/s, own timer | 120.0 (100.0 / 200.0 / 120.0) "
+        "| 240.0 (150.0 / 250.0 / 240.0) |" in lines
+    )
+    assert (
+        f"| greedy sentences/s, own timer / {speed.REFERENCE_PEER}'s | - "
+        "| 1.50x (1.50 / 1.25 / 2.00) |" in lines
+    )
+
+
+def test_one_round_keeps_the_plain_table():
+    peer, ours = speed.combine_rounds([_round(100.0, 150.0, 700.0)])
+    lines = speed.table([peer, ours]).splitlines()
+    assert "| greedy sentences/s, own timer | 100.0 | 150.0 |" in lines
+    assert any(line.startswith("| greedy sentences/s, own timer / ") for line in lines)
