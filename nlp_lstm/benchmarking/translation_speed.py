@@ -450,7 +450,8 @@ def table(rows: list[dict]) -> str:
     for label, mode, key, digits in lines:
         cells = [_round_cell(row.get(mode, {}), key, digits) for row in rows]
         out.append(f"| {label} | " + " | ".join(cells) + " |")
-    for label, mode, key, _ in lines[:4]:
+    speeds = [line for line in lines if line[2].startswith("sentences_per_s")]
+    for label, mode, key, _ in speeds:
         ratios = [row.get(mode, {}).get(f"{key}_ratio_rounds") for row in rows]
         if any(ratios):
             cells = [
@@ -523,22 +524,21 @@ def sitting(setup: Setup, timed_sources: str, references: list[str],
     """One round: the peers, the other project rows, the project, the
     `.tflite` files, one after the other."""
     rows = peers(setup, references, output) if setup.peers else []
-    for extra in setup.others:
-        rows.append(
-            ours(dataclasses.replace(setup, **extra), timed_sources, references, output)
-        )
+    others = [
+        ours(dataclasses.replace(setup, **extra), timed_sources, references, output)
+        for extra in setup.others
+    ]
     main = ours(setup, timed_sources, references, output)
-    for row in rows[len(rows) - len(setup.others):]:  # the other checkouts
+    files = [
+        tflite_row(extra["label"], extra["path"], timed_sources, references,
+                   output, setup.threads)
+        for extra in setup.tflite
+    ]
+    # Every other row of the project's translates as `--model` does, or not.
+    for row in others + files:
         for mode in MODES:
             row[mode]["equal"] = equal_lines(row[mode]["output"], main[mode]["output"])
-    rows.append(main)
-    for extra in setup.tflite:
-        row = tflite_row(extra["label"], extra["path"], timed_sources, references,
-                         output, setup.threads)
-        for mode in MODES:
-            row[mode]["equal"] = equal_lines(row[mode]["output"], main[mode]["output"])
-        rows.append(row)
-    return rows
+    return rows + others + [main] + files
 
 
 def run(setup: Setup, output: str) -> dict:
