@@ -80,6 +80,11 @@ def top_k_rows(values, k: int):
     return top, indices + positions % block
 
 
+def _vocabulary_ids(columns, output_ids):
+    """The target ids of logit columns `columns` (see `output_ids`)."""
+    return columns if output_ids is None else tf.gather(output_ids, columns)
+
+
 def _through_eos(attention, lengths):
     """Attention weights `(batch, steps, source)` up to each output's EOS
     step, zeros after it (where a search may or may not have gone on)."""
@@ -247,6 +252,7 @@ def greedy_search(
     source_length,
     return_attention: bool = False,
     shrink: bool = False,
+    output_ids=None,
 ):
     """Greedy decoding.
 
@@ -263,6 +269,9 @@ def greedy_search(
             goes (once they are `SHRINK_SHARE` of it), so that later steps
             compute fewer rows; the same results. Not for TFLite, whose
             loops need fixed shapes.
+        output_ids: int32 `(width,)` or None. The target id of each column
+            of `step_fn`'s logits when they cover part of the vocabulary (a
+            `shortlist`), sorted; None: column `i` is id `i`.
 
     Returns:
         dict with `ids` `(batch, time)` (EOS then padding 0 after the output),
@@ -294,6 +303,7 @@ def greedy_search(
         logits = tf.cast(logits, tf.float32)
         tokens = tf.argmax(logits, axis=-1, output_type=tf.int32)
         token_scores = _best_log_probability(logits, tokens[:, None])[:, 0]
+        tokens = _vocabulary_ids(tokens, output_ids)
         force = t >= rows["max_lengths"]
         tokens = tf.where(force, eos_id, tokens)
         token_scores = tf.where(force, 0.0, token_scores)
@@ -397,6 +407,7 @@ def beam_search(
     return_attention: bool = False,
     shrink: bool = False,
     nbest: bool = False,
+    output_ids=None,
 ):
     """Beam search with the GNMT length penalty.
 
@@ -459,6 +470,7 @@ def beam_search(
         logits = tf.cast(logits, tf.float32)
         top_logits, candidates = top_k_rows(logits, k)  # (rows, k), best first
         best_score = _best_log_probability(logits, candidates[:, :1])
+        candidates = _vocabulary_ids(candidates, output_ids)
         # Log-probabilities: logit - max - log_sum.
         candidate_scores = top_logits - top_logits[:, :1] + best_score
         # A finished hypothesis (or one at its maximum length) extends only

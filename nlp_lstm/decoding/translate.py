@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from nlp_lstm.config import DecodingConfig
+from nlp_lstm.decoding import shortlist as shortlist_lib
 from nlp_lstm.decoding.search import beam_search, greedy_search
 from nlp_lstm.layers import linear
 from nlp_lstm.text.sentencepiece import EOS_ID
@@ -37,6 +38,7 @@ def translate_ids(
     nbest: bool = False,
     weights=None,
     transposed_kernels: bool = True,
+    shortlist=None,
 ):
     """Translates a padded batch of source ids (each ending with EOS).
 
@@ -66,6 +68,11 @@ def translate_ids(
         transposed_kernels: bool. The decoder's cells multiply by their
             kernels kept transposed (`AttentionDecoder.inference_weights`),
             faster in TensorFlow on CPU; False for TFLite.
+        shortlist: a `nlp_lstm.decoding.shortlist.Shortlist` (its arrays may
+            be tensors or variables) or None. The search projects onto the
+            target ids that the batch's source ids shortlist only
+            (`shortlist.candidate_ids`); scores are normalized over them.
+            Not for TFLite (the candidates' number varies).
 
     Returns the dict of `nlp_lstm.decoding.search.greedy_search` (`ids`,
     `lengths`, `scores`; beam search with `nbest` adds the n-best lists).
@@ -90,6 +97,21 @@ def translate_ids(
         if weights is None:
             weights = model.decoding_weights(transposed_kernels)
         weights = tf.nest.map_structure(_read, weights)
+        output_ids = None
+        if shortlist is not None:
+            output_ids = shortlist_lib.candidate_ids(
+                source_ids,
+                shortlist.table,
+                shortlist.frequent,
+                model.output_projection.vocab_size,
+                shortlist.copy_source,
+                minimum=beam_size,
+            )
+            weights = dict(
+                weights,
+                output_kernel=tf.gather(weights["output_kernel"], output_ids, axis=1),
+                output_bias=tf.gather(model.output_projection.bias, output_ids),
+            )
         step_fn = functools.partial(model.decoding_step, weights=weights)
 
         common = dict(
@@ -102,6 +124,7 @@ def translate_ids(
             source_length=tf.shape(source_ids)[1],
             return_attention=return_attention,
             shrink=shrink,
+            output_ids=output_ids,
         )
         if beam_size == 1:
             return greedy_search(**common)

@@ -62,13 +62,16 @@ class OutputProjection(keras.layers.Layer):
         `embeddings` transposed when tied."""
         return ops.transpose(embeddings) if self.tied else self.kernel
 
-    def project(self, inputs, kernel_matrix):
+    def project(self, inputs, kernel_matrix, bias=None):
         """`call`, with its kernel given: `kernel_matrix(embeddings)`, computed
         once by a caller that projects many times (a decoding loop), since a
-        matmul by a transposed operand is slower on CPU."""
+        matmul by a transposed operand is slower on CPU. With `bias` (the
+        layer's own by default), `kernel_matrix` and `bias` may hold some
+        columns of the vocabulary only (a search's shortlist)."""
         if self.tied and self.pre_projection is not None:
             inputs = self.pre_projection(inputs)
-        return tf.nn.bias_add(dense(inputs, kernel_matrix), self.bias)
+        bias = self.bias if bias is None else bias
+        return tf.nn.bias_add(dense(inputs, kernel_matrix), bias)
 
     def get_config(self):
         config = super().get_config()

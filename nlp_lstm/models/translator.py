@@ -125,7 +125,9 @@ class Translator(keras.Model):
         """One step of inference: `(logits, new_state, attention_weights)`.
 
         `weights`: `self.decoding_weights()`, computed once outside the
-        decoding loop (`nlp_lstm.decoding.translate` does), else every step.
+        decoding loop (`nlp_lstm.decoding.translate` does), else every step;
+        with an `output_bias`, the logits cover the columns of the vocabulary
+        that `output_kernel` and `output_bias` hold (a shortlist).
         """
         memory, keys, mask = constants
         if weights is None:
@@ -134,7 +136,9 @@ class Translator(keras.Model):
         attentional, state, attention = self.decoder.step(
             embedded, state, memory, keys, mask=mask, weights=weights["cells"]
         )
-        logits = self.output_projection.project(attentional, weights["output_kernel"])
+        logits = self.output_projection.project(
+            attentional, weights["output_kernel"], weights.get("output_bias")
+        )
         return logits, state, attention
 
     PARTS = (
