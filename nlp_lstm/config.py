@@ -430,9 +430,21 @@ class DecodingConfig:
     # `float32`, or `bfloat16` (faster on CPUs with bfloat16 instructions;
     # some translations change, see the README). TFLite files stay float32.
     precision: Precision = "float32"
+    # Lexical shortlist (`nlp_lstm.decoding.shortlist`): a search projects
+    # onto the target pieces that translate its batch's source pieces (this
+    # many per source piece, estimated on the training corpus), the
+    # `shortlist_frequent` most frequent ones and copies of the source only,
+    # instead of the whole vocabulary. 0: the whole vocabulary. Python and
+    # SavedModel searches; TFLite files keep the whole vocabulary.
+    shortlist: int = 0
+    shortlist_frequent: int = 100
 
     def validate(self, prefix: str = "") -> None:
         check_range(self.beam_size, join(prefix, "beam_size"), 1, MAX_BEAM_SIZE)
+        check_positive(self.shortlist, join(prefix, "shortlist"), allow_zero=True)
+        check_positive(
+            self.shortlist_frequent, join(prefix, "shortlist_frequent"), allow_zero=True
+        )
         check_positive(self.max_source_tokens, join(prefix, "max_source_tokens"))
         check_positive(
             self.length_penalty, join(prefix, "length_penalty"), allow_zero=True

@@ -14,7 +14,9 @@ exported SavedModel) with:
 - translators: the SentencePiece model(s), named by
   `TokenizerConfig.model_files` (`tokenizer.model` when shared);
 - taggers: `vocabularies.json` (words, characters, tags, as their
-  `get_config()`).
+  `get_config()`);
+- translators with `decoding.shortlist`: `shortlist.npz`, the lexical
+  shortlist estimated on the training corpus (`nlp_lstm.decoding.shortlist`).
 
 Paths inside `bundle.json` are relative to the bundle folder, so that it
 loads from wherever it is moved to.
@@ -47,6 +49,7 @@ BUNDLE_FILE = "bundle.json"
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
 VOCABULARIES_FILE = "vocabularies.json"
+SHORTLIST_FILE = "shortlist.npz"
 TASKS = {
     "translation": config_lib.TranslationConfig,
     "tagging": config_lib.TaggingConfig,
@@ -69,6 +72,7 @@ class BundleFiles:
         metadata: dict. `bundle.json`.
         tokenizers: dict. `{"source": bytes, "target": bytes}` (translators).
         vocabularies: dict. `{"words", "chars", "tags"}` configs (taggers).
+        shortlist: bytes or None. `shortlist.npz` (translators that have one).
     """
 
     path: str
@@ -77,6 +81,7 @@ class BundleFiles:
     metadata: dict
     tokenizers: dict = dataclasses.field(default_factory=dict)
     vocabularies: dict = dataclasses.field(default_factory=dict)
+    shortlist: bytes | None = None
 
     @property
     def weights_path(self) -> str:
@@ -132,6 +137,7 @@ def write_bundle(
     data: list[dict] | None = None,
     samples: list[str] | None = None,
     evaluation: dict | None = None,
+    shortlist: bytes | None = None,
 ) -> str:
     """Writes a bundle into `directory` (created if needed); returns it.
 
@@ -153,6 +159,7 @@ def write_bundle(
         evaluation: dict or None. The test-set metrics overall and per
             slice (`nlp_lstm.bundle.card.test_evaluation`), which the model
             card of every export shows.
+        shortlist: bytes or None. A translator's `shortlist.npz`.
     """
     if task not in TASKS:
         raise ValueError(f"task must be one of {sorted(TASKS)}, got {task!r}")
@@ -165,6 +172,9 @@ def write_bundle(
         for side, name in names.items():
             atomic_write_bytes(os.path.join(directory, name), tokenizers[side])
         files["tokenizers"] = names
+        if shortlist is not None:
+            atomic_write_bytes(os.path.join(directory, SHORTLIST_FILE), shortlist)
+            files["shortlist"] = SHORTLIST_FILE
     else:
         atomic_write_json(os.path.join(directory, VOCABULARIES_FILE), vocabularies)
         files["vocabularies"] = VOCABULARIES_FILE
@@ -318,6 +328,10 @@ def read_bundle(path: str) -> BundleFiles:
         for side, name in metadata["files"]["tokenizers"].items():
             with open(os.path.join(path, name), "rb") as stream:
                 files.tokenizers[side] = stream.read()
+        if "shortlist" in metadata["files"]:
+            shortlist_path = os.path.join(path, metadata["files"]["shortlist"])
+            with open(shortlist_path, "rb") as stream:
+                files.shortlist = stream.read()
     else:
         files.vocabularies = read_json(
             os.path.join(path, metadata["files"]["vocabularies"])

@@ -15,6 +15,7 @@ from nlp_lstm.bundle.files import (
     require_data,
     write_bundle,
 )
+from nlp_lstm.decoding.shortlist import Shortlist
 from nlp_lstm.decoding.translate import TextTranslator
 from nlp_lstm.models.tagger import Tagger, build_tagger
 from nlp_lstm.models.translator import Translator, build_translator
@@ -54,6 +55,8 @@ class TranslatorBundle:
         tokenizers: dict. `{"source": bytes, "target": bytes}` SentencePiece models.
         metadata: dict. The bundle's `bundle.json` (empty before it is saved).
         path: str or None. The folder it was loaded from.
+        shortlist: a `Shortlist` or None. The lexical shortlist that searches
+            project onto (`decoding.shortlist`); None: the whole vocabulary.
     """
 
     config: object
@@ -61,6 +64,7 @@ class TranslatorBundle:
     tokenizers: dict
     metadata: dict = dataclasses.field(default_factory=dict)
     path: str | None = None
+    shortlist: Shortlist | None = None
     _translators: dict = dataclasses.field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -74,11 +78,18 @@ class TranslatorBundle:
             sp.processor(files.tokenizers["target"]).vocab_size(),
         )
         model.load_weights(files.weights_path)
-        return cls(files.config, model, files.tokenizers, files.metadata, files.path)
+        shortlist = None
+        if files.shortlist is not None:
+            shortlist = Shortlist.from_bytes(files.shortlist)
+        return cls(
+            files.config, model, files.tokenizers, files.metadata, files.path,
+            shortlist=shortlist,
+        )
 
     def save(self, directory: str) -> str:
         """Writes the bundle into `directory` (see `nlp_lstm.bundle.files`)."""
-        return _save(self, directory, tokenizers=self.tokenizers)
+        shortlist = None if self.shortlist is None else self.shortlist.to_bytes()
+        return _save(self, directory, tokenizers=self.tokenizers, shortlist=shortlist)
 
     def text_translator(self, beam_size: int | None = None) -> TextTranslator:
         """A `TextTranslator` with the config's decoding settings, one per beam
@@ -102,6 +113,7 @@ class TranslatorBundle:
             max_length_offset=decoding.max_length_offset,
             max_source_tokens=decoding.max_source_tokens,
             precision=decoding.precision,
+            shortlist=self.shortlist,
         )
 
     def set_decoding(self, **changes) -> None:

@@ -32,9 +32,10 @@ from nlp_lstm.utils.files import atomic_write_bytes
 MAX_PAIRS = 200_000
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(eq=False)
 class Shortlist:
-    """The candidate target pieces of each source piece.
+    """The candidate target pieces of each source piece (compared and hashed
+    by identity, as `tf.function` needs of the arguments it is bound to).
 
     Attributes:
         table: int32 `(source_vocab, size)`: row `s` holds the `size` target
@@ -103,22 +104,26 @@ def lexical_probabilities(pairs, source_vocab: int, iterations: int = 5):
         # Every (source, target) position pair; a group is one target position.
         combo_sources.append(np.tile(source, len(target)))
         combo_targets.append(np.repeat(target, len(source)))
-        combo_groups.append(np.repeat(np.arange(group, group + len(target)), len(source)))
+        positions = np.arange(group, group + len(target))
+        combo_groups.append(np.repeat(positions, len(source)))
         group += len(target)
     if not group:
-        raise ValueError("the shortlist needs sentence pairs with target pieces, got none")
+        raise ValueError(
+            "a shortlist needs sentence pairs with target pieces, got none"
+        )
     sources = np.concatenate(combo_sources)
     targets = np.concatenate(combo_targets)
     groups = np.concatenate(combo_groups)
-    keys, combo_keys = np.unique(sources * (targets.max() + 1) + targets, return_inverse=True)
-    key_sources = keys // (targets.max() + 1)
-    key_targets = keys % (targets.max() + 1)
+    width = targets.max() + 1
+    keys, combo_keys = np.unique(sources * width + targets, return_inverse=True)
+    key_sources, key_targets = keys // width, keys % width
     probabilities = np.ones(len(keys))
     for _ in range(iterations):
         weights = probabilities[combo_keys]
-        # Each target position's alignment posterior over its sentence's sources.
+        # Each target position's alignment posterior over its pair's sources.
         totals = np.bincount(groups, weights=weights, minlength=group)
-        counts = np.bincount(combo_keys, weights=weights / totals[groups], minlength=len(keys))
+        posteriors = weights / totals[groups]
+        counts = np.bincount(combo_keys, weights=posteriors, minlength=len(keys))
         source_totals = np.bincount(key_sources, weights=counts, minlength=null + 1)
         probabilities = counts / source_totals[key_sources]
     return key_sources, key_targets, probabilities
@@ -141,7 +146,9 @@ def build_shortlist(
         raise ValueError(f"shortlist size must be a positive integer, got {size}")
     if frequent < 0:
         raise ValueError(f"shortlist frequent must be >= 0, got {frequent}")
-    sources, targets, probabilities = lexical_probabilities(pairs, source_vocab, iterations)
+    sources, targets, probabilities = lexical_probabilities(
+        pairs, source_vocab, iterations
+    )
     real = sources < source_vocab  # the NULL word's row is not kept
     sources, targets, probabilities = sources[real], targets[real], probabilities[real]
     # Within each source, by probability (ties: lower target id first).
@@ -153,7 +160,7 @@ def build_shortlist(
     table = np.full((source_vocab, size), fill_id, np.int32)
     table[sources[kept], ranks[kept]] = targets[kept]
     counts = np.bincount(
-        np.concatenate([np.asarray(target, np.int64) for _, target in pairs[:MAX_PAIRS]])
+        np.concatenate([np.asarray(t, np.int64) for _, t in pairs[:MAX_PAIRS]])
     )
     most_frequent = np.argsort(-counts, kind="stable")[:frequent]
     always = np.union1d(most_frequent[counts[most_frequent] > 0], [fill_id])

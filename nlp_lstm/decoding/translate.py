@@ -166,7 +166,8 @@ class TextTranslator:
 
     Source text is encoded with the Python SentencePiece processor (the same
     model the exported graph runs with tensorflow-text), batched by length,
-    decoded in a compiled `tf.function` and detokenized.
+    decoded in a compiled `tf.function` (over a `shortlist` of the
+    vocabulary when given, as the SavedModel) and detokenized.
     """
 
     def __init__(
@@ -180,6 +181,7 @@ class TextTranslator:
         max_length_offset: int = 10,
         max_source_tokens: int = DecodingConfig.max_source_tokens,
         precision: str = "float32",
+        shortlist=None,
     ):
         self.model = model
         self.source_processor = source_processor
@@ -193,6 +195,7 @@ class TextTranslator:
             max_length_ratio=max_length_ratio,
             max_length_offset=max_length_offset,
             precision=precision,
+            shortlist=shortlist,
         )
         spec = [tf.TensorSpec([None, None], tf.int32)]
         self._translate = tf.function(search, input_signature=spec, autograph=False)

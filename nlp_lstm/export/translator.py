@@ -30,6 +30,7 @@ import tensorflow as tf
 
 from nlp_lstm.config import DecodingConfig
 from nlp_lstm.decoding.search import output_lengths
+from nlp_lstm.decoding.shortlist import Shortlist
 from nlp_lstm.decoding.translate import decoding_variables, translate_ids
 from nlp_lstm.export import saved_model
 from nlp_lstm.export.signature import serving_signature
@@ -71,6 +72,9 @@ class TranslatorModule(tf.Module):
         precision: str. The search's matmuls: `float32`, or `bfloat16`
             (`layers.linear.matmul_precision`: faster on CPUs with bfloat16
             instructions; translations may differ).
+        shortlist: a `nlp_lstm.decoding.shortlist.Shortlist` or None. The
+            searches project onto the candidates it gives each batch; its
+            arrays become variables of the SavedModel.
     """
 
     def __init__(
@@ -84,6 +88,7 @@ class TranslatorModule(tf.Module):
         max_length_offset: int = 10,
         max_source_tokens: int = DecodingConfig.max_source_tokens,
         precision: str = "float32",
+        shortlist: Shortlist | None = None,
     ):
         super().__init__()
         if beam_size < 1:
@@ -108,6 +113,13 @@ class TranslatorModule(tf.Module):
         # cells' merged kernels), made once here and saved beside the model's
         # variables instead of made at every call.
         self.decoding_weights = decoding_variables(model, precision)
+        self.shortlist = None
+        if shortlist is not None:
+            self.shortlist_table = tf.Variable(shortlist.table, trainable=False)
+            self.shortlist_frequent = tf.Variable(shortlist.frequent, trainable=False)
+            self.shortlist = Shortlist(
+                self.shortlist_table, self.shortlist_frequent, shortlist.copy_source
+            )
 
     @classmethod
     def from_bundle(cls, bundle, beam_size: int | None = None) -> TranslatorModule:
@@ -124,6 +136,7 @@ class TranslatorModule(tf.Module):
             max_length_offset=decoding.max_length_offset,
             max_source_tokens=decoding.max_source_tokens,
             precision=decoding.precision,
+            shortlist=bundle.shortlist,
         )
 
     def _with_eos(self, tokens):
@@ -173,6 +186,7 @@ class TranslatorModule(tf.Module):
             nbest=nbest,
             weights=self.decoding_weights,
             encoder_fn=lambda embedded, mask, training: self._encode(embedded, mask),
+            shortlist=self.shortlist,
         )
         return {key: value[:batch] for key, value in result.items()}
 

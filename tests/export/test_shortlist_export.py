@@ -1,0 +1,73 @@
+"""A translator with a lexical shortlist: the bundle keeps it, the SavedModel
+searches over it (reloaded in a fresh process, it translates as the Python
+`TextTranslator` does), and the bundle inside the export carries it."""
+
+import numpy as np
+import pytest
+
+from nlp_lstm import config as config_lib
+from nlp_lstm.bundle import TranslatorBundle
+from nlp_lstm.decoding.shortlist import build_shortlist
+from nlp_lstm.export.bundles import bundle_of, export_saved_model
+from nlp_lstm.models.translator import build_translator
+from nlp_lstm.text import sentencepiece as sp
+from tests.helpers import saved_model_outputs
+
+SENTENCES = ["a man rides a horse", "two dogs play", "the cat sleeps",
+             "a woman reads a book"]
+
+
+def tiny_bundle(root, shortlist_size: int):
+    corpus = root / "pairs.tsv"
+    corpus.write_text("".join(f"{s}\t{s}\n" for s in SENTENCES * 30), "utf-8")
+    tokenizer = sp.train_sentencepiece(SENTENCES * 30, vocab_size=300)
+    config = config_lib.from_dict(
+        config_lib.TranslationConfig,
+        {"name": "tiny", "data": {"path": str(corpus)},
+         "model": {"embedding_dim": 8, "encoder": {"units": 4},
+                   "decoder": {"units": 8, "num_layers": 1}},
+         "decoding": {"beam_size": 3, "shortlist": shortlist_size,
+                      "shortlist_frequent": 2},
+         "export": {"directory": str(root / "saved_models")}},
+    )
+    processor = sp.processor(tokenizer)
+    vocab = processor.vocab_size()
+    model = build_translator(config.model, vocab, vocab)
+    pairs = [(ids, ids) for ids in processor.encode(SENTENCES)]
+    shortlist = build_shortlist(pairs, vocab, shortlist_size, 2, sp.EOS_ID, True)
+    return TranslatorBundle(
+        config, model, {"source": tokenizer, "target": tokenizer},
+        metadata={"samples": SENTENCES[:2]}, shortlist=shortlist,
+    )
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    root = tmp_path_factory.mktemp("shortlist")
+    bundle = tiny_bundle(root, shortlist_size=2)
+    bundle.save(str(root / "run"))
+    version = export_saved_model(bundle, run_dir=str(root / "run"))
+    return root, bundle, version
+
+
+def test_the_bundle_keeps_its_shortlist(exported):
+    root, bundle, version = exported
+    for path in (root / "run", version):  # the run folder, the export's copy
+        loaded = bundle_of(str(path))
+        np.testing.assert_array_equal(loaded.shortlist.table, bundle.shortlist.table)
+        np.testing.assert_array_equal(
+            loaded.shortlist.frequent, bundle.shortlist.frequent
+        )
+        assert loaded.shortlist.copy_source
+
+
+def test_the_savedmodel_searches_over_the_shortlist(exported):
+    root, bundle, version = exported
+    inputs = {"name": "sources", "values": SENTENCES + ["horse horse dogs"]}
+    (served,) = saved_model_outputs(inputs, [version])
+    expected = bundle.translate(inputs["values"])
+    assert served["translations"] == expected
+    # The shortlist is in effect: the same weights over the whole vocabulary
+    # translate otherwise (an untrained model's outputs are any pieces).
+    whole = TranslatorBundle(bundle.config, bundle.model, bundle.tokenizers)
+    assert whole.translate(inputs["values"]) != expected
