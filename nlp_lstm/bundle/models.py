@@ -15,7 +15,7 @@ from nlp_lstm.bundle.files import (
     require_data,
     write_bundle,
 )
-from nlp_lstm.decoding.shortlist import Shortlist
+from nlp_lstm.decoding.shortlist import Shortlist, training_shortlist
 from nlp_lstm.decoding.translate import TextTranslator
 from nlp_lstm.models.tagger import Tagger, build_tagger
 from nlp_lstm.models.translator import Translator, build_translator
@@ -114,6 +114,29 @@ class TranslatorBundle:
             max_source_tokens=decoding.max_source_tokens,
             precision=decoding.precision,
             shortlist=self.shortlist,
+        )
+
+    def add_shortlist(self, size: int, frequent: int | None = None) -> None:
+        """Estimates a lexical shortlist (`decoding.shortlist` = `size`,
+        `decoding.shortlist_frequent` = `frequent`, the config's when None)
+        on the training corpus the bundle records, which must be here as it
+        was (`require_data`); later translations and exports use it."""
+        # Imported here: the corpus readers import `datasets`, which loading
+        # a bundle for translation does not need.
+        from nlp_lstm.data.batching import encode_split  # noqa: PLC0415
+        from nlp_lstm.data.parallel import load_parallel_corpus  # noqa: PLC0415
+
+        require_data(self.metadata, "estimate a shortlist")
+        if frequent is None:
+            frequent = self.config.decoding.shortlist_frequent
+        self.set_decoding(shortlist=size, shortlist_frequent=frequent)
+        config = located_config(self.config, self.metadata)
+        corpus, _ = load_parallel_corpus(config.data)
+        source = sp.processor(self.tokenizers["source"])
+        target = sp.processor(self.tokenizers["target"])
+        sources, targets, _ = encode_split(config, source, target, corpus["train"])
+        self.shortlist = training_shortlist(
+            self.config, sources, targets, source.vocab_size()
         )
 
     def set_decoding(self, **changes) -> None:

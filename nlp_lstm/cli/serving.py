@@ -119,7 +119,10 @@ def export_command(args) -> int:
     imports.import_keras()
     from nlp_lstm.export.serving.reexport import export_run
 
-    path = export_run(args.run, args.directory, args.name, args.precision)
+    path = export_run(
+        args.run, args.directory, args.name, args.precision,
+        args.shortlist, args.shortlist_frequent,
+    )
     print(f"exported {path}")
     return 0
 
@@ -147,6 +150,18 @@ def add_commands(subparsers) -> None:
         "--precision", choices=PRECISIONS,
         help="a translator's search arithmetic (decoding.precision; default: the "
         "run's): bfloat16 is faster on CPUs with bfloat16 instructions",
+    )
+    export.add_argument(
+        "--shortlist", type=common.non_negative_int,
+        help="a translator's decoding.shortlist: search over the N likeliest "
+        "translations of each source piece (estimated on the run's training "
+        "corpus, which must be where it was) plus the frequent pieces; 0: the "
+        "whole vocabulary (default: the run's)",
+    )
+    export.add_argument(
+        "--shortlist-frequent", type=common.non_negative_int,
+        help="with --shortlist: the most frequent target pieces that are "
+        "always candidates (default: the run's decoding.shortlist_frequent)",
     )
     export.set_defaults(handler=export_command)
 

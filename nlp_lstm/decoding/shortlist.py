@@ -25,6 +25,7 @@ import io
 import numpy as np
 import tensorflow as tf
 
+from nlp_lstm.text.sentencepiece import EOS_ID
 from nlp_lstm.utils.files import atomic_write_bytes
 
 # The sentence pairs the lexical probabilities are estimated on, at most (the
@@ -165,6 +166,24 @@ def build_shortlist(
     most_frequent = np.argsort(-counts, kind="stable")[:frequent]
     always = np.union1d(most_frequent[counts[most_frequent] > 0], [fill_id])
     return Shortlist(table, always.astype(np.int32), bool(copy_source))
+
+
+def training_shortlist(config, sources, targets, source_vocab: int):
+    """The shortlist of `config.decoding` (`shortlist` per source piece,
+    `shortlist_frequent`) estimated on a run's training pairs, ids as the
+    pipeline batches them (sources end with EOS, targets are BOS ... EOS);
+    None when `config.decoding.shortlist` is 0."""
+    decoding = config.decoding
+    if not decoding.shortlist:
+        return None
+    return build_shortlist(
+        [(source[:-1], target[1:-1]) for source, target in zip(sources, targets)],
+        source_vocab,
+        size=decoding.shortlist,
+        frequent=decoding.shortlist_frequent,
+        fill_id=EOS_ID,
+        copy_source=config.tokenizer.shared,
+    )
 
 
 def candidate_ids(

@@ -19,7 +19,7 @@ from nlp_lstm.data.batching import (
     translation_training_dataset,
 )
 from nlp_lstm.data.parallel import load_parallel_corpus
-from nlp_lstm.decoding.shortlist import build_shortlist
+from nlp_lstm.decoding.shortlist import training_shortlist
 from nlp_lstm.evaluation import plots
 from nlp_lstm.evaluation.slices import RARITY, translation_slices, word_counts
 from nlp_lstm.evaluation.translation import choose_length_penalty, corpus_scores
@@ -49,22 +49,6 @@ def run(config: config_lib.TranslationConfig, verbose: int = 1) -> dict:
     The run folder ends up a bundle (`nlp_lstm.load(config.run_dir)`).
     """
     return distribute.run_as_worker(config, verbose, _run)
-
-
-def training_shortlist(config, sources, targets, source_vocab: int):
-    """The lexical shortlist of `config.decoding` estimated on the training
-    pairs (ids as `encode_split` gives them), or None when it is off."""
-    decoding = config.decoding
-    if not decoding.shortlist:
-        return None
-    return build_shortlist(
-        [(source[:-1], target[1:-1]) for source, target in zip(sources, targets)],
-        source_vocab,
-        size=decoding.shortlist,
-        frequent=decoding.shortlist_frequent,
-        fill_id=sp.EOS_ID,
-        copy_source=config.tokenizer.shared,
-    )
 
 
 def _run(config: config_lib.TranslationConfig, verbose: int,

@@ -9,6 +9,7 @@ from nlp_lstm import config as config_lib
 from nlp_lstm.bundle import TranslatorBundle
 from nlp_lstm.decoding.shortlist import build_shortlist
 from nlp_lstm.export.bundles import bundle_of, export_saved_model
+from nlp_lstm.export.serving.reexport import export_run
 from nlp_lstm.models.translator import build_translator
 from nlp_lstm.text import sentencepiece as sp
 from tests.helpers import saved_model_outputs
@@ -23,7 +24,7 @@ def tiny_bundle(root, shortlist_size: int):
     tokenizer = sp.train_sentencepiece(SENTENCES * 30, vocab_size=300)
     config = config_lib.from_dict(
         config_lib.TranslationConfig,
-        {"name": "tiny", "data": {"path": str(corpus)},
+        {"name": "tiny", "data": {"path": str(corpus), "dev_size": 10, "test_size": 10},
          "model": {"embedding_dim": 8, "encoder": {"units": 4},
                    "decoder": {"units": 8, "num_layers": 1}},
          "decoding": {"beam_size": 3, "shortlist": shortlist_size,
@@ -71,3 +72,26 @@ def test_the_savedmodel_searches_over_the_shortlist(exported):
     # translate otherwise (an untrained model's outputs are any pieces).
     whole = TranslatorBundle(bundle.config, bundle.model, bundle.tokenizers)
     assert whole.translate(inputs["values"]) != expected
+
+
+def test_serving_export_estimates_a_shortlist_for_a_finished_run(tmp_path):
+    bundle = tiny_bundle(tmp_path, shortlist_size=2)
+    bundle.shortlist = None
+    bundle.set_decoding(shortlist=0)
+    bundle.save(str(tmp_path / "run"))
+    version = export_run(str(tmp_path / "run"), shortlist=3, shortlist_frequent=1)
+    exported = bundle_of(version)
+    assert exported.config.decoding.shortlist == 3
+    assert exported.config.decoding.shortlist_frequent == 1
+    vocab = sp.processor(bundle.tokenizers["source"]).vocab_size()
+    assert exported.shortlist.table.shape == (vocab, 3)
+    # Estimated on the run's corpus, which pairs each sentence with itself:
+    # a piece of "horse" translates as a piece of the one sentence it is in.
+    processor = sp.processor(bundle.tokenizers["source"])
+    sentence = set(processor.encode(SENTENCES[0]))
+    for piece in processor.encode("horse"):
+        assert exported.shortlist.table[piece, 0] in sentence
+    assert bundle_of(str(tmp_path / "run")).shortlist is None  # the run is as it was
+    (tmp_path / "pairs.tsv").unlink()
+    with pytest.raises(FileNotFoundError, match="cannot estimate a shortlist"):
+        export_run(str(tmp_path / "run"), shortlist=3)
