@@ -120,12 +120,17 @@ class TranslatorBundle:
         """Estimates a lexical shortlist (`decoding.shortlist` = `size`,
         `decoding.shortlist_frequent` = `frequent`, the config's when None)
         on the training corpus the bundle records, which must be here as it
-        was (`require_data`); later translations and exports use it."""
+        was (`require_data`); later translations and exports use it. `size`
+        0 drops the bundle's shortlist (the whole vocabulary)."""
         # Imported here: the corpus readers import `datasets`, which loading
         # a bundle for translation does not need.
         from nlp_lstm.data.batching import encode_split  # noqa: PLC0415
         from nlp_lstm.data.parallel import load_parallel_corpus  # noqa: PLC0415
 
+        if not size:  # the whole vocabulary: nothing to estimate
+            self.set_decoding(shortlist=0)
+            self.shortlist = None
+            return
         require_data(self.metadata, "estimate a shortlist")
         if frequent is None:
             frequent = self.config.decoding.shortlist_frequent

@@ -95,3 +95,15 @@ def test_serving_export_estimates_a_shortlist_for_a_finished_run(tmp_path):
     (tmp_path / "pairs.tsv").unlink()
     with pytest.raises(FileNotFoundError, match="cannot estimate a shortlist"):
         export_run(str(tmp_path / "run"), shortlist=3)
+
+
+def test_serving_export_shortlist_0_searches_the_whole_vocabulary(exported, tmp_path):
+    root, bundle, version = exported
+    whole = export_run(version, directory=str(tmp_path), shortlist=0)
+    reloaded = bundle_of(whole)
+    assert reloaded.shortlist is None and reloaded.config.decoding.shortlist == 0
+    inputs = {"name": "sources", "values": SENTENCES}
+    (served,) = saved_model_outputs(inputs, [whole])
+    assert served["translations"] == TranslatorBundle(
+        bundle.config, bundle.model, bundle.tokenizers
+    ).translate(SENTENCES)
