@@ -28,9 +28,10 @@ import tensorflow as tf
 from nlp_lstm.text.sentencepiece import EOS_ID
 from nlp_lstm.utils.files import atomic_write_bytes
 
-# The sentence pairs the lexical probabilities are estimated on, at most (the
-# estimate holds every co-occurring source/target pair of them in memory).
-MAX_PAIRS = 200_000
+# The sentence pairs the lexical probabilities are estimated on, at most: the
+# estimate holds every source/target position pair of them in memory (about
+# 16 x 18 of them a Multi30k pair, ~25 bytes each: 100,000 pairs take ~1 GB).
+MAX_PAIRS = 100_000
 
 
 @dataclasses.dataclass(eq=False)
@@ -98,14 +99,14 @@ def lexical_probabilities(pairs, source_vocab: int, iterations: int = 5):
     combo_sources, combo_targets, combo_groups = [], [], []
     group = 0
     for source, target in pairs[:MAX_PAIRS]:
-        source = np.append(np.asarray(source, np.int64), null)
-        target = np.asarray(target, np.int64)
+        source = np.append(np.asarray(source, np.int32), null)
+        target = np.asarray(target, np.int32)
         if not len(target):
             continue
         # Every (source, target) position pair; a group is one target position.
         combo_sources.append(np.tile(source, len(target)))
         combo_targets.append(np.repeat(target, len(source)))
-        positions = np.arange(group, group + len(target))
+        positions = np.arange(group, group + len(target), dtype=np.int32)
         combo_groups.append(np.repeat(positions, len(source)))
         group += len(target)
     if not group:
@@ -115,8 +116,10 @@ def lexical_probabilities(pairs, source_vocab: int, iterations: int = 5):
     sources = np.concatenate(combo_sources)
     targets = np.concatenate(combo_targets)
     groups = np.concatenate(combo_groups)
-    width = targets.max() + 1
-    keys, combo_keys = np.unique(sources * width + targets, return_inverse=True)
+    width = int(targets.max()) + 1
+    keys, combo_keys = np.unique(
+        sources.astype(np.int64) * width + targets, return_inverse=True
+    )
     key_sources, key_targets = keys // width, keys % width
     probabilities = np.ones(len(keys))
     for _ in range(iterations):
