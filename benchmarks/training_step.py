@@ -2,8 +2,8 @@
 in fresh processes taken in turn.
 
     python benchmarks/training_step.py [--task translator|tagger ...]
-        [--before LABEL CHECKOUT ...] [--rounds 3] [--steps 30]
-        [--peers DIR] [--output DIR]
+        [--before LABEL CHECKOUT ...] [--precision float32 [bfloat16]]
+        [--rounds 3] [--steps 30] [--peers DIR] [--output DIR]
 
 Each round runs, for every checkout in turn (this one first), one fresh
 process per task that builds the step of `benchmarks/profile_training.py` (the
@@ -16,7 +16,8 @@ over minutes: a ratio is only worth something between runs close in time.
 `--peers` adds the training step of OpenNMT-tf and OpenNMT-py from a
 `../shared/peers/bench.sh` output folder (their own logs: steady seconds a
 step), which should be run just before or after, with nothing else on the
-machine.
+machine. `--precision float32 bfloat16` times each checkout's step in both
+(`training.precision`), as rows "LABEL, PRECISION".
 
 Prints a table and writes `results.json` and `results.md` into `--output`.
 """
@@ -35,7 +36,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TASKS = ("translator", "tagger")
 
 
-def _child(task: str, steps: int) -> dict:
+def _child(task: str, steps: int, precision: str = "float32") -> dict:
     """Times `task`'s step, built as `profile_training.py` builds it (this
     checkout's script), with the `nlp_lstm` on the path (a checkout's)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -51,7 +52,7 @@ def _child(task: str, steps: int) -> dict:
     config = profile_training.task_config(task)
     trainer.configure_threads(trainer.resolve_towers(config.training.towers))
     if task == "translator":
-        step, batches = profile_training.translator_step(config, steps, "float32")
+        step, batches = profile_training.translator_step(config, steps, precision)
 
         def shape(batch):
             (source, target_in), _ = batch
@@ -62,7 +63,7 @@ def _child(task: str, steps: int) -> dict:
             return int(np.count_nonzero(source)) + int(np.count_nonzero(target_in))
 
     else:
-        step, batches = profile_training.tagger_step(config, steps, "float32")
+        step, batches = profile_training.tagger_step(config, steps, precision)
 
         def shape(batch):
             return tuple(batch[0].shape)
@@ -74,6 +75,7 @@ def _child(task: str, steps: int) -> dict:
     return {
         "code": os.path.dirname(os.path.dirname(os.path.abspath(nlp_lstm.__file__))),
         "task": task,
+        "precision": precision,
         "steps": len(seconds),
         "median_step_s": statistics.median(seconds),
         "total_s": sum(seconds),
@@ -81,12 +83,12 @@ def _child(task: str, steps: int) -> dict:
     }
 
 
-def run_child(checkout: str, task: str, steps: int) -> dict:
+def run_child(checkout: str, task: str, steps: int, precision: str = "float32") -> dict:
     """`_child` in a fresh process over `checkout`'s code."""
     env = dict(os.environ, PYTHONPATH=checkout, TF_CPP_MIN_LOG_LEVEL="2")
     result = subprocess.run(
         [sys.executable, os.path.abspath(__file__), "--child", task,
-         "--steps", str(steps)],
+         "--steps", str(steps), "--precision", precision],
         cwd=checkout, env=env, capture_output=True, text=True, check=False,
     )
     if result.returncode != 0:
@@ -94,6 +96,18 @@ def run_child(checkout: str, task: str, steps: int) -> dict:
             f"error: the {task} step of {checkout} failed:\n{result.stderr[-3000:]}"
         )
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def with_precisions(checkouts: list, precisions: list) -> list:
+    """(label, checkout, precision) for each checkout in each precision, in
+    turn; with several precisions the label names the precision."""
+    if len(precisions) == 1:
+        return [(label, path, precisions[0]) for label, path in checkouts]
+    return [
+        (f"{label}, {precision}", path, precision)
+        for label, path in checkouts
+        for precision in precisions
+    ]
 
 
 def peer_steps(folder: str) -> dict:
@@ -154,6 +168,10 @@ def main(argv=None) -> int:
         metavar=("LABEL", "CHECKOUT"), help="another checkout to time in turn",
     )
     parser.add_argument("--label", default="this checkout")
+    parser.add_argument(
+        "--precision", nargs="+", choices=("float32", "bfloat16"),
+        default=["float32"], help="time each checkout's step in each of these",
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--peers", help="a ../shared/peers/bench.sh output folder")
@@ -161,18 +179,19 @@ def main(argv=None) -> int:
     parser.add_argument("--child", choices=TASKS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(_child(args.child, args.steps)))
+        print(json.dumps(_child(args.child, args.steps, args.precision[0])))
         return 0
     checkouts = [(args.label, ROOT)] + [
         (label, os.path.abspath(path)) for label, path in args.before
     ]
+    checkouts = with_precisions(checkouts, args.precision)
     peers = peer_steps(args.peers) if args.peers else {}
     runs = []
     started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     for index in range(args.rounds):
         for task in args.task:
-            for label, path in checkouts:
-                run = run_child(path, task, args.steps)
+            for label, path, precision in checkouts:
+                run = run_child(path, task, args.steps, precision)
                 run.update(label=label, round=index)
                 runs.append(run)
                 print(

@@ -38,3 +38,15 @@ def test_the_table_takes_medians_of_rounds_and_ratios_to_the_first_code():
     assert "| 330.0 |" in new and "| 1.00 | 1.10 |" in new
     assert "| 440.0 |" in old and "| 1.33 | 1.47 |" in old
     assert any("| peer (its log) |" in line and "300.0" in line for line in lines)
+
+
+def test_each_checkout_is_timed_in_each_precision_under_its_own_label():
+    script = load_script()
+    checkouts = [("new", "/a"), ("old", "/b")]
+    assert script.with_precisions(checkouts, ["float32"]) == [
+        ("new", "/a", "float32"), ("old", "/b", "float32"),
+    ]
+    assert script.with_precisions(checkouts, ["float32", "bfloat16"]) == [
+        ("new, float32", "/a", "float32"), ("new, bfloat16", "/a", "bfloat16"),
+        ("old, float32", "/b", "float32"), ("old, bfloat16", "/b", "bfloat16"),
+    ]
