@@ -52,6 +52,8 @@ def translate_command(args) -> int:
     # `nlp-lstm --help` starts without it), the model and its first call.
     with common.without_native_noise(), common.user_errors():
         from nlp_lstm.export import runtime
+
+        runtime.choose_kernels(args.model)
         from nlp_lstm.export.runners import RunnerWarning, SavedModelTranslator
 
         runtime.use_threads(args.threads)

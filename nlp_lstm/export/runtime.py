@@ -20,7 +20,12 @@ import logging
 import os
 import sys
 
+from nlp_lstm.export import layout
 from nlp_lstm.utils import imports
+
+# TensorFlow's switch for its oneDNN graph rewrite (oneDNN kernels for
+# MatMul, BatchMatMul and the like); read once, when TensorFlow is imported.
+ONEDNN_VARIABLE = "TF_ENABLE_ONEDNN_OPTS"
 
 
 def import_tensorflow():
@@ -38,6 +43,44 @@ def import_tensorflow():
     import tensorflow as tf  # noqa: PLC0415
 
     return tf
+
+
+def onednn_suits(metadata: dict) -> bool:
+    """Whether an export runs best with TensorFlow's oneDNN kernels: only a
+    translator whose search multiplies in bfloat16 (`decoding.precision`),
+    which needs oneDNN's AMX or AVX512-BF16 kernels.
+
+    A float32 translator does not gain from them: `nlp-lstm translate` on
+    the 2-core Intel machine with AMX (2026-12-04, 3,000 test sentences,
+    same translations) ran greedy in 4.5-4.6 s instead of 4.9-5.0 s and beam
+    5 in 10.3 s either way, at 774-786 MB peak RSS instead of 931-936 MB
+    (greedy) and 810-812 instead of 1,002-1,019 (beam): TensorFlow's
+    oneDNN operators keep a cache of primitives per thread and input shape,
+    which grows with every new batch shape. Taggers were not measured and
+    keep TensorFlow's default.
+    """
+    if metadata.get("task") != "translation":
+        return True
+    decoding = metadata.get("config", {}).get("decoding", {})
+    return decoding.get("precision", "float32") != "float32"
+
+
+def choose_kernels(model_path: str) -> bool:
+    """Before TensorFlow is imported: turns its oneDNN rewrite off
+    (`TF_ENABLE_ONEDNN_OPTS=0`) for a SavedModel that does not gain from it
+    (`onednn_suits`); returns whether it did. A variable the user set, an
+    already imported TensorFlow or a path that is not an export (the loader
+    says why later) leave everything as it is."""
+    if ONEDNN_VARIABLE in os.environ or "tensorflow" in sys.modules:
+        return False
+    try:
+        metadata = layout.read_metadata(layout.resolve(model_path))
+    except (OSError, ValueError):
+        return False
+    if not metadata or onednn_suits(metadata):
+        return False
+    os.environ[ONEDNN_VARIABLE] = "0"
+    return True
 
 
 def text_op_libraries() -> list[str]:

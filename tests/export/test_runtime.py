@@ -66,3 +66,73 @@ def test_loading_an_export_hides_only_the_unsaved_gradient_notice(tmp_path, capl
     assert "unsaved custom gradients" not in caplog.text
     assert "a real warning" in caplog.text
     assert loaded.call(tf.constant([1.5])).numpy().tolist() == [3.0]
+
+
+def _export_folder(directory, metadata):
+    """The files `choose_kernels` reads of an export: a SavedModel's
+    `saved_model.pb` (empty here) and `assets.extra/nlp_lstm.json`."""
+    import json
+
+    (directory / "assets.extra").mkdir(parents=True)
+    (directory / "saved_model.pb").write_bytes(b"")
+    (directory / "assets.extra" / "nlp_lstm.json").write_text(json.dumps(metadata))
+    return str(directory)
+
+
+def _translator(precision=None):
+    decoding = {"beam_size": 5} if precision is None else {"precision": precision}
+    return {"task": "translation", "config": {"decoding": decoding}}
+
+
+@pytest.mark.parametrize(
+    "metadata, expected",
+    [
+        (_translator(), False),
+        (_translator("float32"), False),
+        (_translator("bfloat16"), True),
+        ({"task": "tagging", "config": {}}, True),
+    ],
+)
+def test_only_bfloat16_translators_keep_onednn(metadata, expected):
+    assert runtime.onednn_suits(metadata) is expected
+
+
+_CHOOSE = (
+    "import os, sys\n"
+    "from nlp_lstm.export import runtime\n"
+    "chosen = runtime.choose_kernels(sys.argv[1])\n"
+    "before = 'tensorflow' in sys.modules\n"
+    "tf = runtime.import_tensorflow()\n"
+    "from tensorflow.python.util import _pywrap_util_port\n"
+    "print(chosen, before, os.environ.get('TF_ENABLE_ONEDNN_OPTS'),"
+    " _pywrap_util_port.IsMklEnabled())\n"
+)
+
+
+def _choose_in_fresh_process(path, **env):
+    import subprocess
+    import sys
+
+    environment = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    environment.update(env, TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run(
+        [sys.executable, "-c", _CHOOSE, path], env=environment,
+        capture_output=True, text=True, check=True,
+    )
+    return result.stdout.split()
+
+
+def test_a_float32_translator_runs_without_onednn_unless_the_user_says(tmp_path):
+    float32 = _export_folder(tmp_path / "f32" / "1", _translator())
+    bfloat16 = _export_folder(tmp_path / "bf16" / "1", _translator("bfloat16"))
+    # Decided before TensorFlow is imported, and TensorFlow then has it off.
+    assert _choose_in_fresh_process(float32) == ["True", "False", "0", "False"]
+    # The model folder (its highest version) resolves as the runner does.
+    assert _choose_in_fresh_process(str(tmp_path / "f32"))[:3] == ["True", "False", "0"]
+    missing = _choose_in_fresh_process(str(tmp_path / "nowhere"))
+    assert missing[:3] == ["False", "False", "None"]
+    default = missing[3]  # TensorFlow's own choice on this CPU
+    assert _choose_in_fresh_process(bfloat16) == ["False", "False", "None", default]
+    assert _choose_in_fresh_process(float32, TF_ENABLE_ONEDNN_OPTS="1") == [
+        "False", "False", "1", "True",
+    ]
