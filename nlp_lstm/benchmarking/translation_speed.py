@@ -138,6 +138,8 @@ def in_process(
         from nlp_lstm.export import runtime
     except ImportError:  # a checkout from before it, for a "before" row
         runtime = None
+    if hasattr(runtime, "choose_kernels"):
+        runtime.choose_kernels(model)  # as `nlp-lstm translate` does
     from nlp_lstm.export.runners import SavedModelTranslator
 
     imported = time.perf_counter()

@@ -50,14 +50,14 @@ def onednn_suits(metadata: dict) -> bool:
     translator whose search multiplies in bfloat16 (`decoding.precision`),
     which needs oneDNN's AMX or AVX512-BF16 kernels.
 
-    A float32 translator does not gain from them: `nlp-lstm translate` on
-    the 2-core Intel machine with AMX (2026-12-04, 3,000 test sentences,
-    same translations) ran greedy in 4.5-4.6 s instead of 4.9-5.0 s and beam
-    5 in 10.3 s either way, at 774-786 MB peak RSS instead of 931-936 MB
-    (greedy) and 810-812 instead of 1,002-1,019 (beam): TensorFlow's
-    oneDNN operators keep a cache of primitives per thread and input shape,
-    which grows with every new batch shape. Taggers were not measured and
-    keep TensorFlow's default.
+    A float32 translator does not gain from them: on the 2-core Intel
+    machine with AMX (2026-12-04, `benchmarks/translation_speed.py`, two
+    rounds, 3,000 test sentences, the same translations) `nlp-lstm
+    translate` without them ran 677 greedy sentences/s against 585 and 311
+    beam-5 against 294, at 766 MB peak RSS against 912 (greedy) and 798
+    against 993 (beam): TensorFlow's oneDNN operators keep primitives per
+    thread and input shape, a cache that grows with every new batch shape.
+    Taggers were not measured and keep TensorFlow's default.
     """
     if metadata.get("task") != "translation":
         return True
