@@ -22,9 +22,16 @@ def load_benchmark(name: str):
     return module
 
 
-def run_in_fresh_process(code: str, timeout: int = 300) -> str:
-    """Runs `code` in a new Python process; returns its stdout (fails on error)."""
+def run_in_fresh_process(code: str, timeout: int = 300, env: dict | None = None) -> str:
+    """Runs `code` in a new Python process; returns its stdout (fails on error).
+    `env` sets variables of that process over this one's (None: unset)."""
+    changes = dict(env or {})
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    for name, value in changes.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
     result = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
         capture_output=True,
@@ -35,6 +42,22 @@ def run_in_fresh_process(code: str, timeout: int = 300) -> str:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
+
+
+def tiny_translator(vocab_size: int, tied: bool = True, seed: int = 3):
+    """A translator small enough for a test (embeddings 8, encoder 4 units
+    a direction, decoder 8), shared embeddings when `tied`."""
+    import tensorflow as tf
+
+    from nlp_lstm.config import TranslatorModelConfig
+    from nlp_lstm.models.translator import build_translator
+
+    tf.keras.utils.set_random_seed(seed)
+    config = TranslatorModelConfig(embedding_dim=8, tie_output=tied)
+    config.share_embeddings = tied
+    config.encoder.units = 4
+    config.decoder.units = 8
+    return build_translator(config, vocab_size, vocab_size)
 
 
 # Prints the outputs of SavedModel version folders as JSON; only TF and

@@ -6,12 +6,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nlp_lstm.config import TranslatorModelConfig
 from nlp_lstm.decoding import shortlist as shortlist_lib
 from nlp_lstm.decoding.shortlist import Shortlist, build_shortlist, candidate_ids
 from nlp_lstm.decoding.translate import translate_ids
-from nlp_lstm.models.translator import build_translator
 from nlp_lstm.text.sentencepiece import EOS_ID
+from tests import helpers
 
 VOCAB = 40
 EOS = EOS_ID
@@ -78,12 +77,7 @@ def test_candidate_ids_are_the_sorted_union(copy_source):
 
 
 def tiny_translator():
-    tf.keras.utils.set_random_seed(5)
-    config = TranslatorModelConfig(embedding_dim=8, tie_output=True)
-    config.share_embeddings = True
-    config.encoder.units = 4
-    config.decoder.units = 8
-    return build_translator(config, VOCAB, VOCAB)
+    return helpers.tiny_translator(VOCAB, tied=True, seed=5)
 
 
 class Masked:

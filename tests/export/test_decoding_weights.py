@@ -7,23 +7,17 @@ import pytest
 import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
-from nlp_lstm.config import TranslatorModelConfig
 from nlp_lstm.decoding.translate import decoding_variables, translate_ids
 from nlp_lstm.export.saved_model import saved_root
 from nlp_lstm.export.translator import TranslatorModule
-from nlp_lstm.models.translator import build_translator
 from nlp_lstm.text import sentencepiece as sp
+from tests import helpers
 
 TEXT = ["the cat sat on the mat", "a dog runs in the park", "hello world"] * 30
 
 
 def tiny_translator(tied: bool, vocab_size: int = 60):
-    tf.keras.utils.set_random_seed(3)
-    config = TranslatorModelConfig(embedding_dim=8, tie_output=tied)
-    config.share_embeddings = tied
-    config.encoder.units = 4
-    config.decoder.units = 8
-    return build_translator(config, vocab_size, vocab_size)
+    return helpers.tiny_translator(vocab_size, tied=tied, seed=3)
 
 
 def variable_reads_transposed(function) -> list[str]:

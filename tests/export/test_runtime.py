@@ -5,6 +5,7 @@ import os
 import pytest
 
 from nlp_lstm.export import runtime
+from tests.helpers import run_in_fresh_process
 
 
 @pytest.mark.parametrize(
@@ -97,29 +98,22 @@ def test_only_bfloat16_translators_keep_onednn(metadata, expected):
     assert runtime.onednn_suits(metadata) is expected
 
 
-_CHOOSE = (
-    "import os, sys\n"
-    "from nlp_lstm.export import runtime\n"
-    "chosen = runtime.choose_kernels(sys.argv[1])\n"
-    "before = 'tensorflow' in sys.modules\n"
-    "tf = runtime.import_tensorflow()\n"
-    "from tensorflow.python.util import _pywrap_util_port\n"
-    "print(chosen, before, os.environ.get('TF_ENABLE_ONEDNN_OPTS'),"
-    " _pywrap_util_port.IsMklEnabled())\n"
-)
-
-
-def _choose_in_fresh_process(path, **env):
-    import subprocess
-    import sys
-
-    environment = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
-    environment.update(env, TF_CPP_MIN_LOG_LEVEL="3")
-    result = subprocess.run(
-        [sys.executable, "-c", _CHOOSE, path], env=environment,
-        capture_output=True, text=True, check=True,
-    )
-    return result.stdout.split()
+def _choose_in_fresh_process(path, onednn=None):
+    """`choose_kernels(path)` in a new process (`TF_ENABLE_ONEDNN_OPTS` as
+    `onednn`, None: unset), then TensorFlow imported: `[chosen, TensorFlow
+    imported before, the variable, TensorFlow's oneDNN on]` as strings."""
+    code = f"""
+        import os, sys
+        from nlp_lstm.export import runtime
+        chosen = runtime.choose_kernels({path!r})
+        before = "tensorflow" in sys.modules
+        tf = runtime.import_tensorflow()
+        from tensorflow.python.util import _pywrap_util_port
+        print(chosen, before, os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
+              _pywrap_util_port.IsMklEnabled())
+    """
+    output = run_in_fresh_process(code, env={"TF_ENABLE_ONEDNN_OPTS": onednn})
+    return output.split()[-4:]
 
 
 def test_a_float32_translator_runs_without_onednn_unless_the_user_says(tmp_path):
@@ -133,6 +127,6 @@ def test_a_float32_translator_runs_without_onednn_unless_the_user_says(tmp_path)
     assert missing[:3] == ["False", "False", "None"]
     default = missing[3]  # TensorFlow's own choice on this CPU
     assert _choose_in_fresh_process(bfloat16) == ["False", "False", "None", default]
-    assert _choose_in_fresh_process(float32, TF_ENABLE_ONEDNN_OPTS="1") == [
+    assert _choose_in_fresh_process(float32, onednn="1") == [
         "False", "False", "1", "True",
     ]
