@@ -93,6 +93,8 @@ def test_serving_export_estimates_a_shortlist_for_a_finished_run(tmp_path):
         assert exported.shortlist.table[piece, 0] in sentence
     assert bundle_of(str(tmp_path / "run")).shortlist is None  # the run is as it was
     (tmp_path / "pairs.tsv").unlink()
+    with pytest.raises(ValueError, match="pass --shortlist N with it"):
+        export_run(str(tmp_path / "run"), shortlist_frequent=5)
     with pytest.raises(FileNotFoundError, match="cannot estimate a shortlist"):
         export_run(str(tmp_path / "run"), shortlist=3)
 

@@ -38,6 +38,11 @@ def export_run(path: str, directory: str | None = None,
     Returns:
         The new version folder.
     """
+    if shortlist_frequent is not None and shortlist is None:
+        raise ValueError(
+            "--shortlist-frequent sets how many frequent pieces a new shortlist "
+            "keeps: pass --shortlist N with it"
+        )
     bundle = bundle_of(path)
     for option, value in (("--precision", precision), ("--shortlist", shortlist)):
         if value is not None and not hasattr(bundle, "set_decoding"):
