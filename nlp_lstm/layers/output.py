@@ -77,3 +77,20 @@ class OutputProjection(keras.layers.Layer):
         config = super().get_config()
         config.update({"vocab_size": self.vocab_size, "tied": self.tied})
         return config
+
+
+def sparse_cross_entropy(labels, logits):
+    """Per-token `tf.nn.sparse_softmax_cross_entropy_with_logits`, `labels`'
+    shape, computed over `(tokens, classes)`.
+
+    Given logits of more than two dimensions and unknown shape, TensorFlow's
+    function adds a run-time shape assertion. An assertion is a stateful op,
+    and a `tf.function` runs its stateful ops in program order: with towers
+    (`training.trainer.make_gradient_fn`) the next tower's first assertion
+    waited for this loss, at the end of the previous tower's forward pass, so
+    the towers ran one after the other. Flattened, no assertion is added.
+    """
+    flat_logits = tf.reshape(logits, [-1, tf.shape(logits)[-1]])
+    flat_labels = tf.reshape(tf.cast(labels, tf.int32), [-1])
+    losses = tf.nn.sparse_softmax_cross_entropy_with_logits(flat_labels, flat_logits)
+    return tf.reshape(losses, tf.shape(labels))

@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from nlp_lstm.layers.crf import CRF
 from nlp_lstm.layers.encoder import build_encoder
+from nlp_lstm.layers.output import sparse_cross_entropy
 from nlp_lstm.layers.word_embedding import WordEmbedder
 from nlp_lstm.text import tags as tag_schemes
 from nlp_lstm.text.words import CASING, UNK_ID
@@ -103,9 +104,7 @@ class Tagger(keras.Model):
             likelihood = tf.where(tf.reduce_any(mask, axis=1), likelihood, 0.0)
             nll = -tf.reduce_sum(likelihood)
         else:
-            losses = tf.nn.sparse_softmax_cross_entropy_with_logits(
-                tf.cast(tags, tf.int32), scores
-            )
+            losses = sparse_cross_entropy(tags, scores)
             nll = tf.reduce_sum(losses * tf.cast(mask, tf.float32))
         return nll / tf.maximum(tokens, 1.0), tokens
 

@@ -290,15 +290,21 @@ class TokenFeaturizer(tf.Module):
             tokens, self.words.lowercase, self.words.normalize_digits
         )
         word_ids = tf.where(is_token, self.word_table.lookup(normalized), PAD_ID)
-        # (batch, time, (chars)): ragged only here, before the model core.
-        chars = tf.strings.unicode_split(tokens, "UTF-8", errors="replace")
-        chars = chars[:, :, : self.chars.max_word_chars]
+        # (batch * time, (chars)): ragged only here, before the model core.
+        # `to_tensor` cuts words to `max_word_chars`: slicing the ragged
+        # tensor instead would add a run-time assertion, a stateful op, which
+        # a `tf.function` runs in program order with the other towers' ones
+        # (`training.trainer.make_gradient_fn`): the next tower would wait.
+        chars = tf.strings.unicode_split(
+            tf.reshape(tokens, [-1]), "UTF-8", errors="replace"
+        )
         char_ids = tf.ragged.map_flat_values(self.char_table.lookup, chars)
         shape = tf.shape(tokens, out_type=tf.int64)
+        max_chars = self.chars.max_word_chars
         char_ids = char_ids.to_tensor(
-            default_value=PAD_ID,
-            shape=tf.stack([shape[0], shape[1], self.chars.max_word_chars]),
+            default_value=PAD_ID, shape=tf.stack([shape[0] * shape[1], max_chars])
         )
+        char_ids = tf.reshape(char_ids, tf.stack([shape[0], shape[1], max_chars]))
         return {
             "word_ids": word_ids,
             "char_ids": char_ids,

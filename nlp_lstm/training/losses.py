@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from nlp_lstm.layers.output import sparse_cross_entropy
+
 
 def masked_cross_entropy(labels, logits, pad_id: int = 0, label_smoothing: float = 0.0):
     """Token-averaged cross-entropy that ignores `pad_id` labels.
@@ -24,7 +26,7 @@ def masked_cross_entropy(labels, logits, pad_id: int = 0, label_smoothing: float
     if label_smoothing:
         nll = smoothed_cross_entropy(labels, logits, label_smoothing)
     else:
-        nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
+        nll = sparse_cross_entropy(labels, logits)
     weights = tf.cast(tf.not_equal(labels, pad_id), tf.float32)
     tokens = tf.reduce_sum(weights)
     return tf.reduce_sum(nll * weights) / tf.maximum(tokens, 1.0), tokens

@@ -94,6 +94,25 @@ def test_featurizer_never_fails_on_unknown_words_and_characters():
     assert casing == ["upper", "lower", "numeric", "other", "pad"]
 
 
+def test_featurizer_char_ids_are_each_words_first_characters():
+    # Rows of different lengths, words longer than the maximum, characters
+    # outside the vocabulary and a byte that is not UTF-8 (read as U+FFFD).
+    chars = words.CharVocabulary.build([["abcé"]], max_word_chars=4)
+    featurizer = words.TokenFeaturizer(words.WordVocabulary.build([["a"]]), chars)
+    tokens = [[b"abcabcab", "é".encode(), b"xa"], [b"bad\xff", b"", b""]]
+    features = featurizer(tf.constant(tokens))
+    ids = {c: i + 2 for i, c in enumerate(chars.chars)}
+    expected = [
+        [
+            [ids.get(c, 1) for c in token.decode("utf-8", "replace")[:4]]
+            + [0] * (4 - len(token.decode("utf-8", "replace")[:4]))
+            for token in row
+        ]
+        for row in tokens
+    ]
+    assert features["char_ids"].numpy().tolist() == expected
+    assert expected[0][0] == [2, 3, 4, 2] and expected[1][0][3] == 1
+
 def test_tokenizers():
     sentences = tf.constant(["Hello, world!", "", "  two  words "])
     whitespace = words.tokenize(sentences, "whitespace").to_list()

@@ -97,3 +97,58 @@ def test_a_batch_spec_traces_the_step_once_with_the_same_updates():
     np.testing.assert_allclose(losses, generic_losses, rtol=1e-6)
     for a, b in zip(weights, generic_weights):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def ordered_stateful_ops(graph) -> list[str]:
+    """Stateful ops of `graph` that touch no resource: a `tf.function` runs
+    them in program order (automatic control dependencies), so one in each
+    tower's forward pass chains the towers one after the other."""
+    return [
+        f"{op.type} {op.name}"
+        for op in graph.get_operations()
+        if op._is_stateful and not any(t.dtype == tf.resource for t in op.inputs)
+        and op.type not in ("VarHandleOp", "HashTableV2", "Const")
+    ]
+
+
+def test_the_towers_of_a_step_do_not_wait_for_each_other():
+    # A tagger on strings (the featurizer in the step: chars cut to the
+    # vocabulary's maximum) and the translator's loss without label
+    # smoothing; before, each tower's run-time shape assertions (ragged
+    # slicing, sparse cross-entropy over 3-d logits) waited for the previous
+    # tower's last one.
+    from nlp_lstm.config import TaggerModelConfig, WordEmbedderConfig
+    from nlp_lstm.models.tagger import build_tagger
+    from nlp_lstm.text.tags import TagVocabulary
+    from nlp_lstm.text.words import CharVocabulary, TokenFeaturizer, WordVocabulary
+    from nlp_lstm.training.losses import tagger_loss
+    from nlp_lstm.training.trainer import make_gradient_fn
+
+    sentences = [["the", "extraordinarily", "cat"], ["a", "dog"]]
+    featurizer = TokenFeaturizer(
+        WordVocabulary.build(sentences, min_frequency=1),
+        CharVocabulary.build(sentences, max_word_chars=4),
+    )
+    tokens = tf.constant([["the", "extraordinarily", "cat"], ["a", "dog", ""]])
+    tags = tf.constant([[1, 2, 1], [2, 1, 0]])
+    graphs = {}
+    for head in ("softmax", "crf"):
+        tagger = build_tagger(
+            TaggerModelConfig(
+                embedder=WordEmbedderConfig(word_dim=4, char_dim=3, char_units=3),
+                encoder=EncoderConfig(num_layers=1, units=3, dropout=0.2),
+                head=head,
+            ),
+            TagVocabulary.build([["B-PER", "O"]], scheme="iob2"),
+            featurizer.words.size,
+            featurizer.chars.size,
+        )
+        step = tf.function(make_gradient_fn(tagger, tagger_loss(featurizer), 2))
+        graphs[f"tagger, {head}"] = step.get_concrete_function((tokens, tags)).graph
+    step = tf.function(make_gradient_fn(tiny_translator(), translator_loss(0.0), 2))
+    graphs["translator"] = step.get_concrete_function(batch_of(4)).graph
+    for name, graph in graphs.items():
+        scopes = {op.name.split("/")[0] for op in graph.get_operations()}
+        model = name.split(",")[0]
+        assert len([s for s in scopes if s.startswith(model)]) == 2, scopes
+        assert ordered_stateful_ops(graph) == [], name
