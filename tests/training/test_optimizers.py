@@ -52,6 +52,10 @@ def train(optimizer, steps: int = 6, variables=None, dense: bool = False):
     [
         {"learning_rate": 0.01},
         {"learning_rate": 0.01, "global_clipnorm": 1.0},
+        {"learning_rate": 0.01, "global_clipnorm": 1e9},
+        {"learning_rate": 0.01, "clipnorm": 1.0},
+        {"learning_rate": 0.01, "clipvalue": 0.5},
+        {"learning_rate": 0.01, "amsgrad": True, "global_clipnorm": 1.0},
         {
             "learning_rate": keras.optimizers.schedules.ExponentialDecay(0.01, 2, 0.5),
             "beta_1": 0.8,
