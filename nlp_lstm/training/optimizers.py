@@ -56,8 +56,8 @@ def clip_by_global_norm(grads, clip_norm: float) -> list:
     def values(g):
         return g.values if isinstance(g, tf.IndexedSlices) else g
 
-    present = [g for g in grads if g is not None]
-    norm = ops.sqrt(ops.sum(ops.stack([ops.sum(ops.square(values(g))) for g in present])))
+    squares = [ops.sum(ops.square(values(g))) for g in grads if g is not None]
+    norm = ops.sqrt(ops.sum(ops.stack(squares)))
     scale = clip_norm * ops.minimum(1.0 / norm, 1.0 / clip_norm) + (norm - norm)
 
     def scaled(g):
