@@ -43,7 +43,7 @@ REFERENCES = os.path.join(DATA, "multi30k/test_2016_flickr.de.gz")
 
 def translate(signature, batches) -> list[str]:
     return [
-        text.decode("utf-8")
+        text.decode("utf-8", errors="replace")
         for batch in batches
         for text in signature(sources=batch)["translations"].numpy()
     ]

@@ -102,16 +102,15 @@ def test_featurizer_char_ids_are_each_words_first_characters():
     tokens = [[b"abcabcab", "é".encode(), b"xa"], [b"bad\xff", b"", b""]]
     features = featurizer(tf.constant(tokens))
     ids = {c: i + 2 for i, c in enumerate(chars.chars)}
-    expected = [
-        [
-            [ids.get(c, 1) for c in token.decode("utf-8", "replace")[:4]]
-            + [0] * (4 - len(token.decode("utf-8", "replace")[:4]))
-            for token in row
-        ]
-        for row in tokens
-    ]
+
+    def char_ids(token):
+        first = [ids.get(c, 1) for c in token.decode("utf-8", "replace")[:4]]
+        return first + [0] * (4 - len(first))
+
+    expected = [[char_ids(token) for token in row] for row in tokens]
     assert features["char_ids"].numpy().tolist() == expected
     assert expected[0][0] == [2, 3, 4, 2] and expected[1][0][3] == 1
+
 
 def test_tokenizers():
     sentences = tf.constant(["Hello, world!", "", "  two  words "])
