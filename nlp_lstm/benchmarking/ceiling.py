@@ -19,7 +19,7 @@ import time
 
 import tensorflow as tf
 
-from nlp_lstm.benchmarking.flops import translator_forward_flops
+from nlp_lstm.benchmarking.flops import GATES, translator_forward_flops
 
 # One thread a call, as `nlp-lstm translate` runs each batch.
 THREADS = 1
@@ -108,3 +108,126 @@ def tensorflow_start_up() -> dict:
     )
     seconds, rss = result.stdout.split()[-2:]
     return {"import_s": float(seconds), "peak_rss_mb": float(rss)}
+
+
+def _with_gradients(name: str, rows: int, inner: int, outer: int, count: int,
+                    gradient_rows: int) -> list[tuple]:
+    """A forward product `(rows, inner) @ (inner, outer)` run `count` times,
+    and its two gradients: the inputs' (`(rows, outer) @ (outer, inner)`,
+    as often) and the weights' (`(inner, gradient_rows) @ (gradient_rows,
+    outer)` once: the package's loops sum a weight's gradient over all steps
+    in one product, `gradient_rows = rows * count`)."""
+    return [
+        (name, rows, inner, outer, count),
+        (f"{name}, input gradient", rows, outer, inner, count),
+        (f"{name}, weight gradient", inner, gradient_rows, outer, 1),
+    ]
+
+
+def translator_training_products(model, batch: int, source_steps: int,
+                                 target_steps: int) -> list[tuple]:
+    """The matmuls of one training step of a `Translator` on a padded batch,
+    as the package computes them: `(name, rows, inner, outer, count)`, each
+    `(rows, inner) @ (inner, outer)` run `count` times.
+
+    The encoder's layers project every step's inputs in one product per
+    direction and multiply the states step by step; the decoder's first layer
+    projects the target embeddings in one product and multiplies `[fed
+    attentional vector; h]` step by step, its upper layers `[input; h]`; the
+    attention's scores and context are element-wise products and sums
+    (`decoder_loop`), not matmuls, and are left out. Their FLOPs sum to
+    `translator_training_flops` less three times the attention's scores and
+    context."""
+    b, s, t = batch, source_steps, target_steps
+    embedding = int(model.source_embedding.output_dim)
+    encoder, bridge, decoder = model.encoder, model.bridge, model.decoder
+    if decoder.attention not in ("luong_general", "luong_dot"):
+        raise ValueError(
+            f"the products are listed for Luong attention, got {decoder.attention!r}"
+        )
+    enc_gates = GATES[encoder.cell] * encoder.units
+    dec_gates = GATES[decoder.cell] * decoder.units
+    units, memory = decoder.units, 2 * encoder.units
+    products = []
+    for layer in range(encoder.num_layers):
+        width = embedding if layer == 0 else memory
+        for direction in ("forward", "backward"):
+            name = f"encoder {layer + 1} {direction}"
+            products += _with_gradients(
+                f"{name} inputs", b * s, width, enc_gates, 1, b * s
+            )
+            products += _with_gradients(
+                f"{name} recurrent", b, encoder.units, enc_gates, s, b * s
+            )
+    if bridge.kind == "dense":
+        states = bridge.num_layers * (1 if bridge.cell == "gru" else 2)
+        for state in range(states):  # one kernel per state
+            products += _with_gradients(
+                f"bridge {state + 1}", b, memory, bridge.units, 1, b
+            )
+    if decoder.attention == "luong_general":
+        products += _with_gradients("attention keys", b * s, memory, units, 1, b * s)
+    products += _with_gradients(
+        "decoder 1 embeddings", b * t, embedding, dec_gates, 1, b * t
+    )
+    for layer in range(decoder.num_layers):
+        fed = units if layer > 0 or decoder.input_feeding else 0
+        products += _with_gradients(
+            f"decoder {layer + 1} step", b, fed + units, dec_gates, t, b * t
+        )
+    products += _with_gradients(
+        "attentional vector", b, memory + units, units, t, b * t
+    )
+    projection = model.output_projection
+    vocab = int(projection.vocab_size)
+    width = units
+    if projection.tied:
+        target_embedding = model.target_embedding or model.source_embedding
+        width = int(target_embedding.output_dim)
+        if width != units:
+            products += _with_gradients(
+                "pre-projection", b * t, units, width, 1, b * t
+            )
+    products += _with_gradients("output projection", b * t, width, vocab, 1, b * t)
+    return products
+
+
+def products_flops(products) -> int:
+    """FLOPs of `(name, rows, inner, outer, count)` products."""
+    return sum(2 * rows * inner * outer * count
+               for _, rows, inner, outer, count in products)
+
+
+def product_seconds(rows: int, inner: int, outer: int, dtype=tf.float32,
+                    copies: int = 16, repeats: int = 5) -> float:
+    """Seconds of one `(rows, inner) @ (inner, outer)` in `dtype` on the
+    threads TensorFlow was configured with, in the faster of its two
+    layouts (`a @ b`, or `b.T @ a.T` with both operands stored transposed):
+    `copies` independent products over different weights in one graph (no
+    casts, no other op), best of `repeats` runs, divided by `copies`."""
+    generator = tf.random.Generator.from_seed(0)
+    inputs = tf.cast(generator.normal((rows, inner)), dtype)
+    weights = [tf.cast(generator.normal((inner, outer)), dtype)
+               for _ in range(copies)]
+    layouts = {
+        "a @ b": (inputs, weights),
+        "b.T @ a.T": (tf.transpose(inputs), [tf.transpose(w) for w in weights]),
+    }
+
+    @tf.function(autograph=False)
+    def plain(x, ws):
+        return [tf.matmul(x, w) for w in ws]
+
+    @tf.function(autograph=False)
+    def swapped(x_t, ws_t):
+        return [tf.matmul(w_t, x_t) for w_t in ws_t]
+
+    best = float("inf")
+    for run, (x, ws) in zip((plain, swapped), layouts.values(), strict=True):
+        [out.numpy() for out in run(x, ws)[:1]]
+        for _ in range(repeats):
+            began = time.perf_counter()
+            outputs = run(x, ws)
+            outputs[-1].numpy()
+            best = min(best, time.perf_counter() - began)
+    return best / copies

@@ -48,3 +48,45 @@ def test_the_ceiling_is_the_flops_at_the_step_rate():
 @pytest.mark.parametrize("dtype", [tf.float32, tf.bfloat16])
 def test_matmul_rate_is_measured(dtype):
     assert ceiling.matmul_rate(4, 8, 16, dtype, chain=2, repeats=1) > 0
+
+
+@pytest.mark.parametrize(
+    "decoder",
+    [{}, {"num_layers": 2}, {"cell": "gru"}, {"input_feeding": False},
+     {"attention": "luong_dot", "units": 6}],
+)
+def test_training_products_sum_to_the_step_flops_less_the_attention_sums(decoder):
+    model = tiny_translator(**decoder)
+    products = ceiling.translator_training_products(model, 2, 6, 3)
+    parts = flops.translator_forward_flops(model, (2, 6), (2, 3))
+    expected = 3 * (
+        parts["total"] - parts["attention_scores"] - parts["attention_context"]
+    )
+    assert ceiling.products_flops(products) == expected
+
+
+def test_training_products_are_listed_for_luong_attention_only():
+    with pytest.raises(ValueError, match="Luong attention, got 'bahdanau'"):
+        ceiling.translator_training_products(
+            tiny_translator(attention="bahdanau"), 2, 6, 3
+        )
+
+
+def test_a_step_product_runs_every_step_and_its_weight_gradient_once():
+    # B=2, S=6, T=3; decoder 1 x 5 with input feeding: `[fed; h]` is 10 wide.
+    products = ceiling.translator_training_products(tiny_translator(), 2, 6, 3)
+    by_name = {name: (rows, inner, outer, count)
+               for name, rows, inner, outer, count in products}
+    assert by_name["decoder 1 step"] == (2, 5 + 5, 4 * 5, 3)
+    assert by_name["decoder 1 step, input gradient"] == (2, 4 * 5, 5 + 5, 3)
+    assert by_name["decoder 1 step, weight gradient"] == (5 + 5, 2 * 3, 4 * 5, 1)
+    assert by_name["encoder 1 backward recurrent"] == (2, 3, 4 * 3, 6)
+    assert by_name["encoder 1 forward inputs"] == (2 * 6, 4, 4 * 3, 1)
+    # Tied output over 11 words, with the pre-projection 5 -> 4.
+    assert by_name["output projection"] == (2 * 3, 4, 11, 1)
+    assert by_name["pre-projection"] == (2 * 3, 5, 4, 1)
+
+
+@pytest.mark.parametrize("dtype", [tf.float32, tf.bfloat16])
+def test_product_seconds_are_measured(dtype):
+    assert 0 < ceiling.product_seconds(4, 8, 16, dtype, copies=2, repeats=1) < 1
