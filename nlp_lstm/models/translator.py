@@ -21,7 +21,7 @@ class Translator(keras.Model):
 
     Sources are token ids ending with EOS and right-padded with `pad_id`;
     target inputs start with BOS. `call((source, target_in))` returns logits
-    `(batch, target_time, vocab)`. Decoding (greedy, beam) lives in
+    `(batch, target_time, vocab)`: `logits` of `attentional`. Decoding (greedy, beam) lives in
     `nlp_lstm.decoding` and uses `encode` and `decoding_step`.
 
     Args:
@@ -108,14 +108,20 @@ class Translator(keras.Model):
             "cells": self.decoder.inference_weights(transposed),
         }
 
-    def call(self, inputs, training=False):
+    def attentional(self, inputs, training=False):
+        """The decoder's attentional vectors `(batch, target_time, units)`
+        under teacher forcing: what `call` projects onto the vocabulary (a
+        loss may project only the positions it scores)."""
         source_ids, target_in = inputs
         memory, mask, state = self.encode(source_ids, training=training)
         embedded = self.dropout_layer(
             self._target_embedding()(target_in), training=training
         )
         outputs, _ = self.decoder(embedded, state, memory, mask=mask, training=training)
-        return self.logits(outputs)
+        return outputs
+
+    def call(self, inputs, training=False):
+        return self.logits(self.attentional(inputs, training=training))
 
     def decoding_constants(self, memory, mask):
         """Tensors that stay fixed during decoding: `(memory, keys, mask)`."""

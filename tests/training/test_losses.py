@@ -2,7 +2,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nlp_lstm.training.losses import masked_cross_entropy, smoothed_cross_entropy
+from nlp_lstm.training.losses import (
+    masked_cross_entropy,
+    smoothed_cross_entropy,
+    translator_loss,
+)
+from tests.benchmarking.test_benchmarks import tiny_translator
 
 
 def reference_loss(labels, logits, pad_id, smoothing):
@@ -70,3 +75,43 @@ def test_smoothed_cross_entropy_matches_the_dense_target_kernel(smoothing):
     np.testing.assert_allclose(losses, expected_losses, rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(gradient, expected_gradient, atol=1e-6)
     assert np.abs(expected_gradient).max() > 0.1
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_translator_loss_scores_real_positions_as_the_full_logits_would(smoothing):
+    """The loss projects only the real target positions: its value and every
+    gradient equal the masked loss of the whole `(batch, time, vocab)`
+    logits that `model(...)` returns."""
+    model = tiny_translator()
+    source = tf.constant([[3, 4, 5, 2], [6, 2, 0, 0], [7, 8, 2, 0]])
+    target_in = tf.constant([[1, 3, 4, 9], [1, 5, 0, 0], [1, 0, 0, 0]])
+    target_out = tf.constant([[3, 4, 9, 2], [5, 2, 0, 0], [2, 0, 0, 0]])
+    batch = ((source, target_in), target_out)
+    model(batch[0])
+    results = []
+    for loss_fn in (
+        translator_loss(smoothing),
+        lambda m, b, training: masked_cross_entropy(
+            b[1], m(b[0], training=training), label_smoothing=smoothing
+        ),
+    ):
+        with tf.GradientTape() as tape:
+            loss, tokens = loss_fn(model, batch, False)
+        gradients = tape.gradient(loss, model.trainable_variables)
+        results.append((loss, tokens, gradients))
+    (loss, tokens, gradients), (full_loss, full_tokens, full_gradients) = results
+    # What the loss projected: the 7 real positions, not the 12 of the batch.
+    projected = []
+    logits = model.logits
+    model.logits = lambda outputs: projected.append(outputs.shape) or logits(outputs)
+    translator_loss(smoothing)(model, batch, False)
+    assert [tuple(shape) for shape in projected] == [(7, 5)]
+    assert float(tokens) == float(full_tokens) == 7
+    np.testing.assert_allclose(float(loss), float(full_loss), rtol=1e-6)
+    assert len(gradients) == len(full_gradients) > 0
+    for variable, mine, full in zip(model.trainable_variables, gradients,
+                                    full_gradients, strict=True):
+        np.testing.assert_allclose(
+            tf.convert_to_tensor(mine).numpy(), tf.convert_to_tensor(full).numpy(),
+            rtol=1e-5, atol=1e-7, err_msg=variable.path,
+        )
