@@ -147,7 +147,7 @@ def table(floors: dict, precisions: list[str], measured: dict, peers: dict) -> s
         cells = [f"{best[p] / faster:.2f}x" for p in precisions]
         lines.append("| floor / faster peer | " + " | ".join(cells) + " |")
     flops = statistics.mean(next(iter(floors.values()))["flops"])
-    lines.append(f"\nMatmul FLOPs a tower's step (two towers): {flops / 1e9:.2f} GFLOP.")
+    lines.append(f"\nMatmul FLOPs of a tower's step: {flops / 1e9:.2f} GFLOP.")
     return "\n".join(lines)
 
 

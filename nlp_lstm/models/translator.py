@@ -21,8 +21,9 @@ class Translator(keras.Model):
 
     Sources are token ids ending with EOS and right-padded with `pad_id`;
     target inputs start with BOS. `call((source, target_in))` returns logits
-    `(batch, target_time, vocab)`: `logits` of `attentional`. Decoding (greedy, beam) lives in
-    `nlp_lstm.decoding` and uses `encode` and `decoding_step`.
+    `(batch, target_time, vocab)`: `logits` of `attentional`. Decoding
+    (greedy, beam) lives in `nlp_lstm.decoding` and uses `encode` and
+    `decoding_step`.
 
     Args:
         source_embedding: `keras.layers.Embedding` for source ids.
