@@ -8,7 +8,8 @@ matmul-only floor of a step at the peer size (issue 14).
 The step's matmuls, as the package computes them
 (`ceiling.translator_training_products`: every forward product, its input
 gradient and its weight gradient, on the padded shapes of the same 30
-Multi30k batches `benchmarks/training_step.py` times), each timed alone
+Multi30k batches `benchmarks/training_step.py` times, the output projection
+over the real target positions only), each timed alone
 (`ceiling.product_seconds`: no casts, no other op, the faster of its two
 layouts, best of five runs). Their sum is what a step would take if
 everything but its matmuls took no time: a floor, not a target. Two ways to
@@ -70,11 +71,13 @@ def _child(rows: int, threads: int, steps: int, precisions: list[str]) -> dict:
         config.model, processor.vocab_size(), processor.vocab_size()
     )
     per_batch = []
-    for (source, target_in), _ in batches:
-        # A tower's share of the batch, padded as the whole batch.
+    for (source, target_in), target_out in batches:
+        # A tower's share of the batch, padded as the whole batch; the loss
+        # projects its real target positions only.
+        share = rows * int(source.shape[0]) // int(config.data.batch_size)
         per_batch.append(ceiling.translator_training_products(
-            model, rows * int(source.shape[0]) // int(config.data.batch_size),
-            int(source.shape[1]), int(target_in.shape[1]),
+            model, share, int(source.shape[1]), int(target_in.shape[1]),
+            target_tokens=int(tf.math.count_nonzero(target_out[:share])),
         ))
     shapes = sorted({p[1:4] for products in per_batch for p in products})
     result = {"flops": [ceiling.products_flops(p) for p in per_batch],

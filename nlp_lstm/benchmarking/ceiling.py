@@ -125,7 +125,8 @@ def _with_gradients(name: str, rows: int, inner: int, outer: int, count: int,
 
 
 def translator_training_products(model, batch: int, source_steps: int,
-                                 target_steps: int) -> list[tuple]:
+                                 target_steps: int,
+                                 target_tokens: int | None = None) -> list[tuple]:
     """The matmuls of one training step of a `Translator` on a padded batch,
     as the package computes them: `(name, rows, inner, outer, count)`, each
     `(rows, inner) @ (inner, outer)` run `count` times.
@@ -135,9 +136,11 @@ def translator_training_products(model, batch: int, source_steps: int,
     projects the target embeddings in one product and multiplies `[fed
     attentional vector; h]` step by step, its upper layers `[input; h]`; the
     attention's scores and context are element-wise products and sums
-    (`decoder_loop`), not matmuls, and are left out. Their FLOPs sum to
-    `translator_training_flops` less three times the attention's scores and
-    context."""
+    (`decoder_loop`), not matmuls, and are left out. The loss projects only
+    the `target_tokens` real target positions onto the vocabulary
+    (`losses.translator_loss`; None: every padded position). With every
+    position projected, their FLOPs sum to `translator_training_flops` less
+    three times the attention's scores and context."""
     b, s, t = batch, source_steps, target_steps
     embedding = int(model.source_embedding.output_dim)
     encoder, bridge, decoder = model.encoder, model.bridge, model.decoder
@@ -180,15 +183,18 @@ def translator_training_products(model, batch: int, source_steps: int,
     )
     projection = model.output_projection
     vocab = int(projection.vocab_size)
+    scored = b * t if target_tokens is None else target_tokens
     width = units
     if projection.tied:
         target_embedding = model.target_embedding or model.source_embedding
         width = int(target_embedding.output_dim)
         if width != units:
             products += _with_gradients(
-                "pre-projection", b * t, units, width, 1, b * t
+                "pre-projection", scored, units, width, 1, scored
             )
-    products += _with_gradients("output projection", b * t, width, vocab, 1, b * t)
+    products += _with_gradients(
+        "output projection", scored, width, vocab, 1, scored
+    )
     return products
 
 

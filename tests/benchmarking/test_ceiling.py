@@ -72,6 +72,19 @@ def test_training_products_are_listed_for_luong_attention_only():
         )
 
 
+def test_only_the_scored_positions_are_projected():
+    model = tiny_translator()
+    every = ceiling.translator_training_products(model, 2, 6, 3)
+    scored = ceiling.translator_training_products(model, 2, 6, 3, target_tokens=4)
+    parts = flops.translator_forward_flops(model, (2, 6), (2, 3))
+    # 4 of the 6 target positions: the projection's FLOPs (the tied one's
+    # pre-projection included) scale by 4 / 6, nothing else moves.
+    removed = 3 * parts["output_projection"] * (6 - 4) // 6
+    assert ceiling.products_flops(every) - ceiling.products_flops(scored) == removed
+    names = {name: rows for name, rows, *_ in scored}
+    assert names["output projection"] == names["pre-projection"] == 4
+
+
 def test_a_step_product_runs_every_step_and_its_weight_gradient_once():
     # B=2, S=6, T=3; decoder 1 x 5 with input feeding: `[fed; h]` is 10 wide.
     products = ceiling.translator_training_products(tiny_translator(), 2, 6, 3)
