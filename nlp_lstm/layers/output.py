@@ -54,8 +54,10 @@ class OutputProjection(keras.layers.Layer):
         if self.tied:
             if self.pre_projection is not None:
                 inputs = self.pre_projection(inputs)
-            return dense(inputs, embeddings, transpose_kernel=True) + self.bias
-        return dense(inputs, self.kernel) + self.bias
+            return tf.nn.bias_add(
+                dense(inputs, embeddings, transpose_kernel=True), self.bias
+            )
+        return tf.nn.bias_add(dense(inputs, self.kernel), self.bias)
 
     def kernel_matrix(self, embeddings=None):
         """The `(input width, vocab_size)` kernel that `call` multiplies by:
