@@ -138,8 +138,8 @@ def translator_training_products(model, batch: int, source_steps: int,
     attention's scores and context are element-wise products and sums
     (`decoder_loop`), not matmuls, and are left out. The loss projects only
     the `target_tokens` real target positions onto the vocabulary
-    (`losses.translator_loss`; None: every padded position). With every
-    position projected, their FLOPs sum to `translator_training_flops` less
+    (`losses.translator_loss`; None: every padded position). Their FLOPs
+    sum to `translator_training_flops` (given the same `target_tokens`) less
     three times the attention's scores and context."""
     b, s, t = batch, source_steps, target_steps
     embedding = int(model.source_embedding.output_dim)

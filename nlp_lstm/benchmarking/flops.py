@@ -10,7 +10,9 @@ and to the weights), so a training step is three forwards.
 The sizes are read from the built model's layers (their constructor
 arguments), the batch sizes from the padded shapes of the actual batch
 tensors, so a bucket of 64 sentences padded to 24 source tokens counts 24
-source steps for every sentence, as the kernels do.
+source steps for every sentence, as the kernels do; the translator's output
+projection counts the target positions the loss projects (the real ones,
+when the caller gives their number).
 """
 
 from __future__ import annotations
@@ -62,13 +64,17 @@ def attention_flops(kind: str, batch: int, source_steps: int, target_steps: int,
     raise ValueError(f"unknown attention kind {kind!r}")
 
 
-def translator_forward_flops(model, source_shape, target_shape) -> dict:
+def translator_forward_flops(model, source_shape, target_shape,
+                             target_tokens: int | None = None) -> dict:
     """Forward FLOPs of a `Translator` on one padded batch, by part.
 
     Args:
         model: a built `Translator`.
         source_shape: `(batch, source_time)` of the source ids.
         target_shape: `(batch, target_time)` of the decoder inputs.
+        target_tokens: int. The target positions projected onto the
+            vocabulary: the training loss projects the real ones only
+            (`losses.translator_loss`); None: every padded position.
 
     Returns:
         dict of FLOPs: `encoder`, `bridge`, `decoder_rnn`, `attention_keys`,
@@ -112,7 +118,7 @@ def translator_forward_flops(model, source_shape, target_shape) -> dict:
 
     projection = model.output_projection
     vocab_size = int(projection.vocab_size)
-    positions = batch * target_steps
+    positions = batch * target_steps if target_tokens is None else int(target_tokens)
     if projection.tied:
         target_embedding = model.target_embedding or model.source_embedding
         width = int(target_embedding.output_dim)
@@ -126,9 +132,10 @@ def translator_forward_flops(model, source_shape, target_shape) -> dict:
     return parts
 
 
-def translator_training_flops(model, source_shape, target_shape) -> int:
+def translator_training_flops(model, source_shape, target_shape,
+                              target_tokens: int | None = None) -> int:
     """FLOPs of one training step (forward + backward) of a `Translator`."""
-    forward = translator_forward_flops(model, source_shape, target_shape)
+    forward = translator_forward_flops(model, source_shape, target_shape, target_tokens)
     return TRAINING_MULTIPLIER * forward["total"]
 
 

@@ -268,7 +268,9 @@ def translator_training(suite, setup: TranslationSetup, peak_gflops: float | Non
         padded["source"].append(source.size)
         padded["target"].append(target_out.size)
         padded["source_target"].append(source.size + target_out.size)
-        parts = flops_lib.translator_forward_flops(model, source.shape, target_in.shape)
+        parts = flops_lib.translator_forward_flops(
+            model, source.shape, target_in.shape, target_tokens=target_real
+        )
         step_flops.append(flops_lib.TRAINING_MULTIPLIER * parts["total"])
         for name, value in parts.items():
             forward_parts[name] = forward_parts.get(name, 0) + value

@@ -81,6 +81,11 @@ def test_only_the_scored_positions_are_projected():
     # pre-projection included) scale by 4 / 6, nothing else moves.
     removed = 3 * parts["output_projection"] * (6 - 4) // 6
     assert ceiling.products_flops(every) - ceiling.products_flops(scored) == removed
+    fewer = flops.translator_forward_flops(model, (2, 6), (2, 3), target_tokens=4)
+    assert fewer["output_projection"] == parts["output_projection"] * 4 // 6
+    assert fewer["total"] - fewer["output_projection"] == (
+        parts["total"] - parts["output_projection"]
+    )
     names = {name: rows for name, rows, *_ in scored}
     assert names["output projection"] == names["pre-projection"] == 4
 
