@@ -357,6 +357,8 @@ class TrainingConfig:
     optimizer: typing.Literal["adam", "rmsprop", "sgd"] = "adam"
     learning_rate: float = 1e-3
     schedule: typing.Literal["constant", "inverse_sqrt", "exponential"] = "constant"
+    # Linear warm-up of the learning rate over the first steps, for every
+    # schedule (0: none; `training.optimizers.build_schedule`).
     warmup_steps: int = 0
     decay_rate: float = 0.5
     decay_steps: int = 10000

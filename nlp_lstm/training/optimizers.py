@@ -26,14 +26,51 @@ class InverseSquareRootSchedule(keras.optimizers.schedules.LearningRateSchedule)
         return {"learning_rate": self.learning_rate, "warmup_steps": self.warmup_steps}
 
 
+@keras.saving.register_keras_serializable(package="nlp_lstm")
+class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
+    """`schedule`'s rate (a schedule or a number) scaled by `step / warmup_steps`
+    over the first `warmup_steps` steps, then as it is (the schedule itself
+    counts from step 0: an exponential decay goes on decaying during the
+    warm-up)."""
+
+    def __init__(self, schedule, warmup_steps: int):
+        self.schedule = schedule
+        self.warmup_steps = warmup_steps
+
+    def __call__(self, step):
+        rate = self.schedule(step) if callable(self.schedule) else self.schedule
+        step = ops.cast(step, "float32") + 1.0
+        return rate * ops.minimum(step / float(max(self.warmup_steps, 1)), 1.0)
+
+    def get_config(self):
+        schedule = self.schedule
+        if callable(schedule):
+            schedule = keras.optimizers.schedules.serialize(schedule)
+        return {"schedule": schedule, "warmup_steps": self.warmup_steps}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config["schedule"], dict):
+            config["schedule"] = keras.optimizers.schedules.deserialize(
+                config["schedule"]
+            )
+        return cls(**config)
+
+
 def build_schedule(config):
+    """The learning rate of a `TrainingConfig`: `warmup_steps` of linear
+    warm-up (built into `inverse_sqrt`, `LinearWarmup` around the others)."""
     if config.schedule == "inverse_sqrt":
         return InverseSquareRootSchedule(config.learning_rate, config.warmup_steps)
+    schedule = config.learning_rate
     if config.schedule == "exponential":
-        return keras.optimizers.schedules.ExponentialDecay(
+        schedule = keras.optimizers.schedules.ExponentialDecay(
             config.learning_rate, config.decay_steps, config.decay_rate
         )
-    return config.learning_rate
+    if config.warmup_steps:
+        schedule = LinearWarmup(schedule, config.warmup_steps)
+    return schedule
 
 
 def summed_rows(gradient: tf.IndexedSlices) -> tf.IndexedSlices:

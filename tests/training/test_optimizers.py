@@ -2,6 +2,8 @@
 its definition, does (clipping, schedules, resuming from the other's
 checkpoint); a sparse gradient counts as its dense sum."""
 
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
@@ -124,3 +126,43 @@ def test_sgd_config_clips_then_steps_against_the_gradient():
         np.testing.assert_allclose(
             variable.numpy(), start - 0.1 * grad.numpy() / norm, rtol=1e-5, atol=1e-6
         )
+
+
+@pytest.mark.parametrize("schedule", ["constant", "exponential"])
+def test_warmup_ramps_any_schedule_linearly_then_leaves_it(schedule):
+    """`warmup_steps` applies to every schedule (it was read by `inverse_sqrt`
+    alone): rate(step) = base(step) * min(1, (step + 1) / warmup_steps)."""
+    config = TrainingConfig(
+        learning_rate=0.002, schedule=schedule, warmup_steps=4,
+        decay_steps=10, decay_rate=0.5,
+    )
+    rate = build_optimizer(config).learning_rate  # the rate at step 0
+    schedule_fn = build_optimizer(config)._learning_rate
+
+    def base(step):
+        if schedule == "constant":
+            return 0.002
+        return 0.002 * 0.5 ** (step / 10)
+
+    got = [float(schedule_fn(step)) for step in range(8)]
+    want = [base(step) * min(1.0, (step + 1) / 4) for step in range(8)]
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    np.testing.assert_allclose(float(rate), want[0], rtol=1e-6)
+    # Without warm-up the schedule is the plain one.
+    plain = build_optimizer(dataclasses.replace(config, warmup_steps=0))._learning_rate
+    first = float(plain(0)) if callable(plain) else float(plain)
+    assert first == pytest.approx(base(0))
+
+
+def test_warmup_schedule_round_trips_through_its_config():
+    config = TrainingConfig(
+        learning_rate=0.002, schedule="exponential", warmup_steps=3,
+        decay_steps=10, decay_rate=0.5,
+    )
+    schedule = build_optimizer(config)._learning_rate
+    restored = keras.optimizers.schedules.deserialize(
+        keras.optimizers.schedules.serialize(schedule)
+    )
+    assert type(restored) is type(schedule)
+    for step in (0, 2, 5, 30):
+        assert float(restored(step)) == pytest.approx(float(schedule(step)))
