@@ -28,10 +28,11 @@ class InverseSquareRootSchedule(keras.optimizers.schedules.LearningRateSchedule)
 
 @keras.saving.register_keras_serializable(package="nlp_lstm")
 class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
-    """`schedule`'s rate (a schedule or a number) scaled by `step / warmup_steps`
-    over the first `warmup_steps` steps, then as it is (the schedule itself
-    counts from step 0: an exponential decay goes on decaying during the
-    warm-up)."""
+    """`schedule`'s rate (a schedule or a number) scaled by `(step + 1) /
+    warmup_steps` over the first `warmup_steps` steps, then as it is (the
+    schedule itself counts from step 0: an exponential decay goes on decaying
+    during the warm-up). `InverseSquareRootSchedule` keeps its own warm-up
+    (its checkpoints name that class)."""
 
     def __init__(self, schedule, warmup_steps: int):
         self.schedule = schedule
