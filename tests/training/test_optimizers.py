@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from nlp_lstm.config import TrainingConfig
-from nlp_lstm.training.optimizers import FusedAdam, build_optimizer
+from nlp_lstm.training.optimizers import FusedAdam, build_optimizer, build_schedule
 
 SHAPES = [(40, 6), (6, 8), (8,)]
 
@@ -136,8 +136,8 @@ def test_warmup_ramps_any_schedule_linearly_then_leaves_it(schedule):
         learning_rate=0.002, schedule=schedule, warmup_steps=4,
         decay_steps=10, decay_rate=0.5,
     )
-    rate = build_optimizer(config).learning_rate  # the rate at step 0
-    schedule_fn = build_optimizer(config)._learning_rate
+    rate = build_optimizer(config).learning_rate  # the optimizer's, at step 0
+    schedule_fn = build_schedule(config)
 
     def base(step):
         if schedule == "constant":
@@ -149,7 +149,7 @@ def test_warmup_ramps_any_schedule_linearly_then_leaves_it(schedule):
     np.testing.assert_allclose(got, want, rtol=1e-6)
     np.testing.assert_allclose(float(rate), want[0], rtol=1e-6)
     # Without warm-up the schedule is the plain one.
-    plain = build_optimizer(dataclasses.replace(config, warmup_steps=0))._learning_rate
+    plain = build_schedule(dataclasses.replace(config, warmup_steps=0))
     first = float(plain(0)) if callable(plain) else float(plain)
     assert first == pytest.approx(base(0))
 
@@ -159,7 +159,7 @@ def test_warmup_schedule_round_trips_through_its_config():
         learning_rate=0.002, schedule="exponential", warmup_steps=3,
         decay_steps=10, decay_rate=0.5,
     )
-    schedule = build_optimizer(config)._learning_rate
+    schedule = build_schedule(config)
     restored = keras.optimizers.schedules.deserialize(
         keras.optimizers.schedules.serialize(schedule)
     )
