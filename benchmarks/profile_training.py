@@ -1,17 +1,19 @@
 """Per-op profile of the translator's or the tagger's training step at the
 benchmark size.
 
-    python benchmarks/profile_training.py [--task translator|tagger] [--steps 10]
+    python benchmarks/profile_training.py [--task translator|tagger|tagger-ud]
+        [--steps 10]
         [--precision float32|bfloat16] [--threads N] [--output DIR]
 
 `translator`: the Multi30k en->de translator of `benchmarks/run.py` (embedding
 256, BiLSTM 2 x 128, decoder 2 x 256, batch 64, joint SentencePiece vocabulary
 of 8,000) on fixed batches. `tagger`: the UD English-EWT tagger of the
-benchmark suite (its config at the suite's size) on batches of its training
-dataset. Traces `--steps` training steps with the TensorFlow profiler after a
-warm-up over the same batch shapes, and prints the self time of each op type
-summed over the CPU threads, with its share. The raw trace stays in DIR for
-TensorBoard's profile plugin.
+benchmark suite (its config at the suite's size, with issue 14's char CNN) on
+batches of its training dataset; `tagger-ud`: the shipped UD config as it is
+(char BiLSTM). Traces `--steps` training steps with the TensorFlow profiler
+after a warm-up over the same batch shapes, and prints the self time of each
+op type summed over the CPU threads, with its share. The raw trace stays in
+DIR for TensorBoard's profile plugin.
 """
 
 from __future__ import annotations
@@ -82,11 +84,17 @@ def op_self_times(logdir: str) -> tuple[collections.Counter, collections.Counter
     return times, counts
 
 
+# "tagger": issue 14's tagger (the UD config at the suite's size with the
+# baseline's char CNN); "tagger-ud": the shipped UD config as it is (char
+# BiLSTM, word dropout 0.3).
+TASKS = ("translator", "tagger", "tagger-ud")
+
+
 def task_config(task: str):
     """The config of `task`'s benchmark model."""
     if task == "translator":
         return config_lib.load(config_lib.TranslationConfig, CONFIG, [])
-    return bench_training.tagging_config(suites.SUITES["full"])
+    return bench_training.tagging_config(suites.SUITES["full"], size=task == "tagger")
 
 
 def translator_step(config, steps: int, precision: str):
@@ -119,9 +127,7 @@ def tagger_step(config, steps: int, precision: str):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--task", choices=("translator", "tagger"), default="translator"
-    )
+    parser.add_argument("--task", choices=TASKS, default="translator")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument(
         "--precision", choices=("float32", "bfloat16"), default="float32"

@@ -33,7 +33,7 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TASKS = ("translator", "tagger")
+TASKS = ("translator", "tagger", "tagger-ud")  # profile_training.TASKS
 
 
 def _child(task: str, steps: int, precision: str = "float32") -> dict:

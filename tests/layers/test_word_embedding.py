@@ -88,3 +88,41 @@ def test_training_cuts_char_padding_without_changing_features(char_encoder):
     layer(wide, training=True, char_fn=lambda e, m: seen.append(e.shape[1]) or
           tf.zeros([tf.shape(e)[0], layer.output_dim - 4 - 2]))
     assert seen == [5]
+
+
+def test_char_lstm_loops_match_the_keras_layer():
+    """The char BiLSTM through `rnn_loops` gives the Keras `Bidirectional(LSTM)`'s
+    final states, and the same gradients for its weights and inputs, with
+    words of every length (empty ones included: zeros) and padding."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(5)
+    layer = WordEmbedder(8, 4, char_vocabulary_size=6, char_encoder="lstm",
+                         char_dim=3, char_units=4)
+    layer.build()
+    rng = np.random.default_rng(1)
+    lengths = np.array([0, 1, 2, 5, 7, 3])
+    char_mask = np.arange(7)[None, :] < lengths[:, None]
+    embedded = tf.constant(rng.normal(size=(6, 7, 3)).astype("float32"))
+    weights = tf.constant(rng.normal(size=(6, 8)).astype("float32"))
+
+    def run(encode):
+        with tf.GradientTape() as tape:
+            tape.watch(embedded)
+            features = encode(embedded, tf.constant(char_mask))
+            loss = tf.reduce_sum(features * weights)
+        variables = layer.char_layer.trainable_variables
+        return features, tape.gradient(loss, [embedded, *variables])
+
+    loops, loop_gradients = run(layer.encode_chars)
+    keras_layer, keras_gradients = run(
+        lambda e, m: layer.char_layer(e, mask=m)
+    )
+    np.testing.assert_allclose(loops, keras_layer, atol=1e-6)
+    assert not np.any(loops.numpy()[0])
+    assert len(loop_gradients) == 1 + 6
+    for gradient, reference in zip(loop_gradients, keras_gradients, strict=True):
+        np.testing.assert_allclose(gradient, reference, atol=1e-5)
+    # Padding characters get no gradient.
+    assert not np.any(loop_gradients[0].numpy()[~char_mask])
