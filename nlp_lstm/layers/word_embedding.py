@@ -5,7 +5,6 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from nlp_lstm.layers import cells, rnn_loops
 from nlp_lstm.text.words import UNK_ID
 from nlp_lstm.utils import serialization
 
@@ -198,7 +197,7 @@ class WordEmbedder(keras.layers.Layer):
             final states, forward then backward); zeros for empty words.
         """
         if self.char_encoder == "lstm":
-            return self.run_char_loops(embedded, char_mask)
+            return self.char_layer(embedded, mask=char_mask)
         # Zero the padding, as the convolution's own "same" padding is.
         embedded = embedded * ops.cast(char_mask, embedded.dtype)[:, :, None]
         features = self.char_layer(embedded)
@@ -206,21 +205,6 @@ class WordEmbedder(keras.layers.Layer):
         features = ops.where(char_mask[:, :, None], features, -1e9)
         features = ops.max(features, axis=1)
         return ops.where(ops.any(char_mask, axis=1)[:, None], features, 0.0)
-
-    def run_char_loops(self, embedded, char_mask):
-        """The char BiLSTM's final states through `rnn_loops` (both
-        directions in one loop, a hand-written backward pass): the weights
-        and cell math of `char_layer`, the Keras `Bidirectional(LSTM)` that
-        defines them; `char_layer(embedded, mask=char_mask)` gives the same
-        values (tests), through a loop whose autodiff computes every weight
-        gradient step by step."""
-        lengths = ops.sum(ops.cast(char_mask, "int32"), axis=1)
-        layers = (self.char_layer.forward_layer, self.char_layer.backward_layer)
-        forward, backward = (cells.cell_weights(layer.cell) for layer in layers)
-        _, (hidden, _) = rnn_loops.bidirectional_rnn(
-            embedded, lengths, forward, backward, "lstm"
-        )
-        return hidden
 
     def char_features(self, char_ids, char_fn=None, trim=False):
         """Char features `(batch, time, features)` of `char_ids (batch, time,
