@@ -17,6 +17,7 @@ import os
 import sys
 
 from nlp_lstm.cli import common, translation
+from nlp_lstm.data import files
 from nlp_lstm.utils import imports
 
 # Flags of each task: argparse dest -> flag. Their defaults are None, so that a
@@ -44,8 +45,10 @@ def add_commands(subparsers) -> None:
     )
     translation.add_model_arguments(evaluate)
     translator = evaluate.add_argument_group("translation models")
-    translator.add_argument("--source", help="source sentences, one a line")
-    translator.add_argument("--reference", help="reference translations, aligned")
+    translator.add_argument("--source",
+                            help="source sentences, one a line (plain or .gz)")
+    translator.add_argument("--reference",
+                            help="reference translations, aligned (plain or .gz)")
     translator.add_argument("--beam-size", type=common.beam_size, default=None,
                             help="1 for greedy; default: the exported beam size")
     tagger = evaluate.add_argument_group("tagging models")
@@ -109,27 +112,40 @@ def evaluate_translator(args, translator) -> int:
     from nlp_lstm.evaluation.translation import corpus_scores
     from nlp_lstm.export.runners import RunnerWarning
 
-    for file in (args.source, args.reference):
-        if not os.path.isfile(file):
-            raise common.fail(f"file not found: {file}")
-    with open(args.source, "rb") as stream:
-        sources = [line.rstrip(b"\r\n") for line in stream]
-    with open(args.reference, encoding="utf-8", errors="replace") as stream:
-        references = [line.rstrip("\r\n") for line in stream]
-    if len(sources) != len(references):
-        raise common.fail(
-            f"{args.source} has {len(sources)} lines but {args.reference} has "
-            f"{len(references)}: give aligned files"
-        )
-    if not sources:
-        raise common.fail(
-            f"{args.source} is empty: give one source sentence a line, and "
-            "its reference translation on the same line of --reference"
-        )
+    sources, references = read_pairs(args.source, args.reference)
     with common.user_errors(), common.plain_warnings(RunnerWarning):
         hypotheses = translator.translate(sources, args.beam_size, args.batch_size)
     print(json.dumps(corpus_scores(hypotheses, references), indent=2))
     return 0
+
+
+def read_pairs(source: str, reference: str) -> tuple[list[bytes], list[str]]:
+    """The lines of `--source` (bytes: text that is not valid UTF-8 reaches
+    the model's own handling) and of `--reference` (text), plain or `.gz`;
+    exits with a message for a missing, unreadable, empty or misaligned
+    file."""
+    for file in (source, reference):
+        if not os.path.isfile(file):
+            raise common.fail(f"file not found: {file}")
+    try:
+        sources = [raw for _, raw in files.raw_lines(source)]
+        references = [
+            raw.decode("utf-8", errors="replace")
+            for _, raw in files.raw_lines(reference)
+        ]
+    except files.CorpusFileError as error:
+        raise common.fail(str(error)) from None
+    if len(sources) != len(references):
+        raise common.fail(
+            f"{source} has {len(sources)} lines but {reference} has "
+            f"{len(references)}: give aligned files"
+        )
+    if not sources:
+        raise common.fail(
+            f"{source} is empty: give one source sentence a line, and "
+            "its reference translation on the same line of --reference"
+        )
+    return sources, references
 
 
 def data_format(args) -> str:

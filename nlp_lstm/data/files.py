@@ -51,8 +51,10 @@ def open_binary(path: str):
     return open(path, "rb")
 
 
-def _raw_lines(path: str):
-    """`(number, bytes)` of each line, line ends removed."""
+def raw_lines(path: str):
+    """Yields `(number, bytes)` of each line of a plain or gzipped file, line
+    ends and a UTF-8 byte-order mark removed; raises `CorpusFileError` for a
+    UTF-16/32 file or an incomplete gzip file."""
     try:
         with open_binary(path) as stream:
             for number, raw in enumerate(stream, start=1):
@@ -76,7 +78,7 @@ def text_lines(path: str):
     valid UTF-8 (the caller skips or refuses it); raises `CorpusFileError`
     for a file that is not UTF-8 text or not a complete gzip file."""
     invalid = 0
-    for number, raw in _raw_lines(path):
+    for number, raw in raw_lines(path):
         try:
             yield number, raw.decode("utf-8")
         except UnicodeDecodeError:

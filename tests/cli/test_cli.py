@@ -79,6 +79,34 @@ def test_evaluate_rejects_flags_of_the_other_task(tmp_path, task, flags, message
         cli.main(["evaluate", "--model", model, *flags])
 
 
+def test_evaluate_reads_gzipped_sources_and_references(tmp_path):
+    """The shipped corpora are `.gz`: `evaluate` reads them as their text
+    (it read the compressed bytes, and refused aligned files as misaligned)."""
+    import gzip
+
+    from nlp_lstm.cli.evaluate import read_pairs
+
+    source = "\ufeffUn perro.\nDos gatos.\n\n"
+    reference = "A dog.\nTwo cats.\n\n"
+    paths = {}
+    for name, text in (("src", source), ("ref", reference)):
+        plain = tmp_path / f"{name}.txt"
+        plain.write_text(text, encoding="utf-8")
+        packed = tmp_path / f"{name}.txt.gz"
+        packed.write_bytes(gzip.compress(text.encode("utf-8")))
+        paths[name] = (str(plain), str(packed))
+    expected = ([b"Un perro.", b"Dos gatos.", b""], ["A dog.", "Two cats.", ""])
+    assert read_pairs(paths["src"][0], paths["ref"][0]) == expected
+    assert read_pairs(paths["src"][1], paths["ref"][1]) == expected
+    assert read_pairs(paths["src"][1], paths["ref"][0]) == expected
+    cut = tmp_path / "cut.gz"
+    cut.write_bytes(gzip.compress(source.encode("utf-8"))[:-6])
+    with pytest.raises(SystemExit, match="cut.gz is not a complete gzip file"):
+        read_pairs(str(cut), paths["ref"][0])
+    with pytest.raises(SystemExit, match="has 3 lines but .* has 2: give aligned"):
+        short = tmp_path / "short.txt"
+        short.write_text("A dog.\nTwo cats.\n")
+        read_pairs(paths["src"][1], str(short))
 
 
 @pytest.mark.parametrize("status", [0, 3])

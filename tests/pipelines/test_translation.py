@@ -322,9 +322,10 @@ finally:
     # TensorFlow's start-up notices (no GPU, oneDNN, CPU features) are gone.
     assert result.stderr == "", result.stderr
     assert json.loads(modules.read_text()) == []
-    source, reference = tmp_path / "src.txt", tmp_path / "ref.txt"
+    # References gzipped, as the shipped corpora are.
+    source, reference = tmp_path / "src.txt", tmp_path / "ref.txt.gz"
     source.write_text("Hola.\nGracias.\n")
-    reference.write_text("Hello.\nThank you.\n")
+    reference.write_bytes(gzip.compress(b"Hello.\nThank you.\n"))
     result = subprocess.run(
         [
             sys.executable,
