@@ -38,8 +38,8 @@ class CorpusFileError(ValueError):
 def _not_utf8(path: str, why: str) -> CorpusFileError:
     return CorpusFileError(
         f"{path} is not UTF-8 text ({why}); convert it, e.g. `iconv -f "
-        f"UTF-16 -t UTF-8 {path} > {path}.utf8`, and point the config at "
-        "the converted file"
+        f"UTF-16 -t UTF-8 {path} > {path}.utf8`, and give the converted file "
+        "(in the config, or to the command) instead"
     )
 
 

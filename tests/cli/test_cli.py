@@ -103,6 +103,10 @@ def test_evaluate_reads_gzipped_sources_and_references(tmp_path):
     cut.write_bytes(gzip.compress(source.encode("utf-8"))[:-6])
     with pytest.raises(SystemExit, match="cut.gz is not a complete gzip file"):
         read_pairs(str(cut), paths["ref"][0])
+    utf16 = tmp_path / "utf16.txt"
+    utf16.write_text("A dog.\n", encoding="utf-16")
+    with pytest.raises(SystemExit, match="utf16.txt is not UTF-8 text .*iconv"):
+        read_pairs(paths["src"][0], str(utf16))
     with pytest.raises(SystemExit, match="has 3 lines but .* has 2: give aligned"):
         short = tmp_path / "short.txt"
         short.write_text("A dog.\nTwo cats.\n")
