@@ -33,7 +33,9 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TASKS = ("translator", "tagger", "tagger-ud")  # profile_training.TASKS
+# profile_training.TASKS, not imported: this parent process runs without
+# TensorFlow (tests check that the two agree).
+TASKS = ("translator", "tagger", "tagger-ud")
 
 
 def _child(task: str, steps: int, precision: str = "float32") -> dict:

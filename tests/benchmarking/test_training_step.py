@@ -50,3 +50,10 @@ def test_each_checkout_is_timed_in_each_precision_under_its_own_label():
         ("new, float32", "/a", "float32"), ("new, bfloat16", "/a", "bfloat16"),
         ("old, float32", "/b", "float32"), ("old, bfloat16", "/b", "bfloat16"),
     ]
+
+
+def test_its_tasks_are_the_profiles_tasks():
+    """`training_step.py` keeps its own task list (its parent process does
+    not import TensorFlow, which `profile_training.py` does at the top); each
+    of them must be one that `profile_training.task_config` builds."""
+    assert load_script().TASKS == load_benchmark("profile_training").TASKS
