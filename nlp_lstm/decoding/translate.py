@@ -11,7 +11,7 @@ import tensorflow as tf
 from nlp_lstm.config import DecodingConfig
 from nlp_lstm.decoding import shortlist as shortlist_lib
 from nlp_lstm.decoding.search import beam_search, greedy_search
-from nlp_lstm.layers import linear
+from nlp_lstm.layers import cells, linear
 from nlp_lstm.text.sentencepiece import EOS_ID
 from nlp_lstm.text.unicode import normalize_spaces
 
@@ -143,9 +143,15 @@ def decoding_variables(model, precision: str = "float32"):
     output kernel, the embeddings transposed, took 10 ms a call on one core,
     half of a one-sentence greedy translation; the LSTM cells' merged
     kernels) becomes a non-trainable variable, a copy (call this again after
-    the model's weights change); the model's own variables stay themselves."""
+    the model's weights change); the model's own variables stay themselves.
+    An LSTM-family decoder's first cell also gets its `input_table` (its
+    product with every target embedding, `(vocab, gates * units)` floats:
+    `AttentionDecoder.inference_weights`), looked up at each step instead of
+    a third of that cell's matmul."""
     with linear.matmul_precision(precision):
-        weights = model.decoding_weights()
+        weights = model.decoding_weights(
+            input_table=cells.get(model.decoder.cell).merged
+        )
 
     def variable(value):
         if value is None or isinstance(value, (tf.Variable, keras.Variable)):

@@ -131,7 +131,7 @@ class AttentionDecoder(keras.layers.Layer):
         """Attention keys, computed once per source batch."""
         return self.attention_layer.prepare(memory)
 
-    def inference_weights(self, transposed: bool = True):
+    def inference_weights(self, transposed: bool = True, input_embeddings=None):
         """Per cell its `cells.cell_weights`, for `step` outside training,
         read once per decoding (not per step); an LSTM's kernel is then
         `[kernel; recurrent_kernel]`, so that each LSTM cell is one matmul a
@@ -139,13 +139,35 @@ class AttentionDecoder(keras.layers.Layer):
         transposed, as `kernel_t` (in place of `kernel`), and a step
         multiplies by it with `linear.times_transposed`, which TensorFlow runs
         faster on CPU; without (TFLite, whose FULLY_CONNECTED takes the
-        kernel as it is) as `kernel`."""
+        kernel as it is) as `kernel`.
+
+        `input_embeddings` (`(vocab, embedding_dim)`, the target embeddings;
+        LSTM-family cells only): the first cell's product with the embedded
+        input token, plus its bias, is computed for every token once, as
+        `input_table` `(vocab, gates * units)`, and its kernel keeps the rows
+        of the other inputs only; `step` then takes token ids and looks its
+        rows up (a third of the first cell's arithmetic a step). The table is
+        as large as the vocabulary times the gates: for weights made once
+        (an export's), not per call."""
         weights = [cells_lib.cell_weights(cell) for cell in self.cells]
-        if cells_lib.get(self.cell).merged:
-            for layer in weights:
+        merged = cells_lib.get(self.cell).merged
+        if input_embeddings is not None and not merged:
+            raise ValueError(
+                f"input_embeddings needs an LSTM-family cell, not {self.cell!r}"
+            )
+        if merged:
+            for index, layer in enumerate(weights):
                 kernel = ops.concatenate(
                     [layer["kernel"], layer["recurrent_kernel"]], axis=0
                 )
+                if index == 0 and input_embeddings is not None:
+                    width = input_embeddings.shape[-1]
+                    # Float32, as the step's products are; bias included.
+                    layer["input_table"] = tf.nn.bias_add(
+                        linear.matmul(input_embeddings, kernel[:width]),
+                        layer["bias"],
+                    )
+                    kernel = kernel[width:]
                 if transposed:
                     layer["kernel"], layer["kernel_t"] = None, linear.transposed(kernel)
                 else:
@@ -163,7 +185,8 @@ class AttentionDecoder(keras.layers.Layer):
         """One decoding step.
 
         Args:
-            inputs: `(batch, embedding_dim)` embeddings of the previous tokens.
+            inputs: `(batch, embedding_dim)` embeddings of the previous tokens;
+                with an `input_table` in `weights`, their ids `(batch,)`.
             state: the list from `initial_state` or a previous step.
             memory: `(batch, source_time, memory_dim)` encoder outputs.
             keys: `prepare(memory)`.
@@ -177,18 +200,24 @@ class AttentionDecoder(keras.layers.Layer):
             raise ValueError("inference_weights are for inference; pass training=False")
         per_layer = self.states_per_layer
         previous_attentional = state[-1]
-        if self.input_feeding:
+        # The first cell's product with the embedded tokens, looked up.
+        input_rows = None
+        if weights is not None and weights[0].get("input_table") is not None:
+            input_rows = tf.gather(weights[0]["input_table"], inputs)
+            inputs = previous_attentional if self.input_feeding else None
+        elif self.input_feeding:
             inputs = ops.concatenate([inputs, previous_attentional], axis=-1)
         new_state = []
         outputs = inputs
         for index, cell in enumerate(self.cells):
             cell_state = list(state[index * per_layer : (index + 1) * per_layer])
-            outputs = self.dropout_layer(outputs, training=training)
             if weights is None:
+                outputs = self.dropout_layer(outputs, training=training)
                 outputs, cell_state = cell(outputs, cell_state, training=training)
-            else:
+            else:  # inference: no dropout
                 outputs, cell_state = self._inference_cell(
-                    weights[index], outputs, cell_state
+                    weights[index], outputs, cell_state,
+                    input_rows if index == 0 else None,
                 )
             new_state.extend(
                 cell_state if isinstance(cell_state, list | tuple) else [cell_state]
@@ -200,16 +229,23 @@ class AttentionDecoder(keras.layers.Layer):
         attentional_out = self.dropout_layer(attentional, training=training)
         return attentional_out, new_state + [attentional], weights
 
-    def _inference_cell(self, weights, inputs, state):
-        """One cell's step from its `inference_weights`: `(output, state)`."""
+    def _inference_cell(self, weights, inputs, state, input_rows=None):
+        """One cell's step from its `inference_weights`: `(output, state)`.
+        `input_rows`: the looked-up `input_table` rows of the first cell, which
+        stand for its embedded inputs and its bias (`inputs` are the others,
+        or None)."""
         math = cells_lib.get(self.cell)
         if math.merged:
-            x = tf.concat([inputs, state[0]], axis=-1)
+            x = state[0] if inputs is None else tf.concat([inputs, state[0]], axis=-1)
             if weights.get("kernel_t") is not None:
                 p = linear.times_transposed(x, weights["kernel_t"])
             else:
                 p = linear.matmul(x, weights["kernel"])
-            p, q = tf.nn.bias_add(p, weights["bias"]), None
+            if input_rows is None:
+                p = tf.nn.bias_add(p, weights["bias"])
+            else:
+                p = p + input_rows
+            q = None
         else:
             p = linear.matmul(inputs, weights["kernel"])
             p = tf.nn.bias_add(p, weights["bias"])

@@ -97,16 +97,23 @@ class Translator(keras.Model):
     def logits(self, attentional):
         return self.output_projection(attentional, embeddings=self._output_embeddings())
 
-    def decoding_weights(self, transposed: bool = True) -> dict:
+    def decoding_weights(
+        self, transposed: bool = True, input_table: bool = False
+    ) -> dict:
         """What `decoding_step` reads every step, prepared once per search:
         the output projection's `(units, vocab)` kernel (the embeddings
         transposed, when tied) and the decoder cells' stacked kernels
-        (`transposed`: see `AttentionDecoder.inference_weights`)."""
+        (`transposed`: see `AttentionDecoder.inference_weights`). With
+        `input_table` (LSTM-family decoders; weights made once, as an
+        export's: `decoding.translate.decoding_variables`), the first cell's
+        product with every target embedding, which a step looks up by token
+        id instead of multiplying."""
         output_kernel = self.output_projection.kernel_matrix(self._output_embeddings())
+        embeddings = self._target_embedding().embeddings if input_table else None
         return {
             # In the matmul precision (`linear.matmul_precision`), cast once.
             "output_kernel": linear.compute_copy(output_kernel),
-            "cells": self.decoder.inference_weights(transposed),
+            "cells": self.decoder.inference_weights(transposed, embeddings),
         }
 
     def attentional(self, inputs, training=False):
@@ -139,9 +146,12 @@ class Translator(keras.Model):
         memory, keys, mask = constants
         if weights is None:
             weights = self.decoding_weights()
-        embedded = self._target_embedding()(ids)
+        if weights["cells"][0].get("input_table") is None:
+            inputs = self._target_embedding()(ids)
+        else:  # the decoder looks up its first cell's product with them
+            inputs = ids
         attentional, state, attention = self.decoder.step(
-            embedded, state, memory, keys, mask=mask, weights=weights["cells"]
+            inputs, state, memory, keys, mask=mask, weights=weights["cells"]
         )
         logits = self.output_projection.project(
             attentional, weights["output_kernel"], weights.get("output_bias")

@@ -1,6 +1,7 @@
 """An export makes what its searches read every call once: the tied output
-kernel (the embeddings transposed) and the cells' merged kernels become
-variables of the SavedModel; the model's own variables are not copied."""
+kernel (the embeddings transposed), the cells' merged kernels and the first
+cell's product with every target embedding become variables of the
+SavedModel; the model's own variables are not copied."""
 
 import numpy as np
 import pytest
@@ -42,7 +43,7 @@ def variable_reads_transposed(function) -> list[str]:
 def test_decoding_variables_hold_the_decoding_weights(tied):
     model = tiny_translator(tied)
     variables = decoding_variables(model)
-    made = model.decoding_weights()
+    made = model.decoding_weights(input_table=True)
     flat_variables = tf.nest.flatten(variables)
     flat_made = tf.nest.flatten(made)
     assert len(flat_variables) == len(flat_made)
@@ -59,13 +60,25 @@ def test_decoding_variables_hold_the_decoding_weights(tied):
         )
     else:  # the projection's own kernel, not a copy
         assert kernel is model.output_projection.kernel
-    for layer, cell in zip(variables["cells"], model.decoder.cells):
+    embeddings = model._target_embedding().embeddings.numpy()
+    width = embeddings.shape[1]
+    for index, (layer, cell) in enumerate(
+        zip(variables["cells"], model.decoder.cells)
+    ):
         # An LSTM's [kernel; recurrent_kernel], kept transposed, is made
         # once; its bias is the cell's.
         assert isinstance(layer["kernel_t"], tf.Variable) and layer["kernel"] is None
         merged = np.concatenate([cell.kernel.numpy(), cell.recurrent_kernel.numpy()])
-        np.testing.assert_array_equal(layer["kernel_t"].numpy(), merged.T)
         assert layer["bias"] is cell.bias
+        if index == 0:
+            # The first cell's product with each embedding (and its bias) is
+            # a table; its kernel keeps the other inputs' rows.
+            table = embeddings @ merged[:width] + cell.bias.numpy()
+            np.testing.assert_allclose(layer["input_table"].numpy(), table, atol=1e-5)
+            merged = merged[width:]
+        else:
+            assert "input_table" not in layer
+        np.testing.assert_array_equal(layer["kernel_t"].numpy(), merged.T)
 
 
 @pytest.mark.parametrize("beam_size", [1, 3])

@@ -181,6 +181,45 @@ def test_inference_weights_step_equals_the_keras_cells_step(cell, transposed):
         state = new_state
 
 
+@pytest.mark.parametrize("input_feeding", [True, False])
+@pytest.mark.parametrize("transposed", [True, False])
+@pytest.mark.parametrize("cell", [cell for cell in CELLS if cell != "gru"])
+def test_a_step_that_looks_up_its_input_table_equals_the_step(
+    cell, transposed, input_feeding
+):
+    """With `input_embeddings`, `step` takes token ids and looks up the first
+    cell's product with their embeddings: the same outputs and states as
+    the step given the embeddings."""
+    decoder, (_, state, memory, mask) = decoder_and_inputs(
+        "steps", "luong_general", cell, input_feeding=input_feeding
+    )
+    keys = decoder.prepare(memory)
+    rng = np.random.default_rng(2)
+    embeddings = tf.constant(rng.normal(size=(11, EMBEDDING)), tf.float32)
+    plain = decoder.inference_weights(transposed)
+    looked_up = decoder.inference_weights(transposed, input_embeddings=embeddings)
+    assert looked_up[0]["input_table"].shape == (11, 4 * UNITS)
+    assert all("input_table" not in layer for layer in plain + looked_up[1:])
+    for t in range(TIME):
+        ids = tf.constant(rng.integers(0, 11, size=BATCH), tf.int32)
+        expected, expected_state, _ = decoder.step(
+            tf.gather(embeddings, ids), state, memory, keys, mask=mask, weights=plain
+        )
+        output, new_state, _ = decoder.step(
+            ids, state, memory, keys, mask=mask, weights=looked_up
+        )
+        np.testing.assert_allclose(output, expected, atol=1e-5)
+        for a, b in zip(new_state, expected_state, strict=True):
+            np.testing.assert_allclose(a, b, atol=1e-5)
+        state = new_state
+
+
+def test_an_input_table_needs_an_lstm_family_cell():
+    decoder, _ = decoder_and_inputs("steps", "luong_general", "gru")
+    with pytest.raises(ValueError, match="input_embeddings needs an LSTM-family"):
+        decoder.inference_weights(input_embeddings=tf.zeros([11, EMBEDDING]))
+
+
 def test_unknown_implementation_is_rejected():
     with pytest.raises(ValueError, match="implementation .*got 'cudnn'"):
         AttentionDecoder(implementation="cudnn")
