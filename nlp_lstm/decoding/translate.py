@@ -109,7 +109,9 @@ def translate_ids(
             )
             weights = dict(
                 weights,
-                output_kernel=tf.gather(weights["output_kernel"], output_ids, axis=1),
+                output_kernel=model.output_kernel_columns(
+                    output_ids, weights["output_kernel"]
+                ),
                 output_bias=tf.gather(model.output_projection.bias, output_ids),
             )
         step_fn = functools.partial(model.decoding_step, weights=weights)
@@ -137,7 +139,7 @@ def _read(value):
     return None if value is None else tf.convert_to_tensor(value)
 
 
-def decoding_variables(model, precision: str = "float32"):
+def decoding_variables(model, precision: str = "float32", shortlist: bool = False):
     """`model.decoding_weights()` in `precision` for `translate_ids(weights=)`,
     made once: what a search would otherwise compute at every call (the tied
     output kernel, the embeddings transposed, took 10 ms a call on one core,
@@ -147,11 +149,15 @@ def decoding_variables(model, precision: str = "float32"):
     An LSTM-family decoder's first cell also gets its `input_table` (its
     product with every target embedding, `(vocab, gates * units)` floats:
     `AttentionDecoder.inference_weights`), looked up at each step instead of
-    a third of that cell's matmul."""
+    a third of that cell's matmul. For searches that always take a
+    `shortlist`, a tied model's output kernel is not copied: they read its
+    columns as rows of the embeddings (`Translator.output_kernel_columns`)."""
     with linear.matmul_precision(precision):
         weights = model.decoding_weights(
             input_table=cells.get(model.decoder.cell).merged
         )
+    if shortlist and model.output_projection.tied:
+        weights["output_kernel"] = None
 
     def variable(value):
         if value is None or isinstance(value, (tf.Variable, keras.Variable)):

@@ -112,7 +112,9 @@ class TranslatorModule(tf.Module):
         # What every search reads (the tied output kernel transposed, the
         # cells' merged kernels), made once here and saved beside the model's
         # variables instead of made at every call.
-        self.decoding_weights = decoding_variables(model, precision)
+        self.decoding_weights = decoding_variables(
+            model, precision, shortlist=shortlist is not None
+        )
         self.shortlist = None
         if shortlist is not None:
             self.shortlist_table = tf.Variable(shortlist.table, trainable=False)

@@ -4,6 +4,7 @@ attentional decoder, composed from injected parts."""
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from nlp_lstm.layers import linear
@@ -115,6 +116,17 @@ class Translator(keras.Model):
             "output_kernel": linear.compute_copy(output_kernel),
             "cells": self.decoder.inference_weights(transposed, embeddings),
         }
+
+    def output_kernel_columns(self, ids, output_kernel):
+        """Columns `ids` of the output kernel `output_kernel` (from
+        `decoding_weights`), in the matmul precision: a search's shortlist.
+        Tied, they are read as rows of the embeddings and transposed, which
+        TensorFlow does 1.7-2.5x faster on CPU than a gather of columns (one
+        core, 500-4,000 of 8,000 ids by 256)."""
+        if self.output_projection.tied:
+            rows = tf.gather(self._output_embeddings(), ids)
+            return linear.compute_copy(tf.transpose(rows))
+        return tf.gather(output_kernel, ids, axis=1)
 
     def attentional(self, inputs, training=False):
         """The decoder's attentional vectors `(batch, target_time, units)`

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from nlp_lstm.decoding import shortlist as shortlist_lib
 from nlp_lstm.decoding.shortlist import Shortlist, build_shortlist, candidate_ids
-from nlp_lstm.decoding.translate import translate_ids
+from nlp_lstm.decoding.translate import decoding_variables, translate_ids
 from nlp_lstm.text.sentencepiece import EOS_ID
 from tests import helpers
 
@@ -76,8 +76,8 @@ def test_candidate_ids_are_the_sorted_union(copy_source):
     np.testing.assert_array_equal(got.numpy(), sorted(expected))
 
 
-def tiny_translator():
-    return helpers.tiny_translator(VOCAB, tied=True, seed=5)
+def tiny_translator(tied: bool = True):
+    return helpers.tiny_translator(VOCAB, tied=tied, seed=5)
 
 
 class Masked:
@@ -98,9 +98,20 @@ class Masked:
         return tf.where(self._mask, logits, -1e9), state, attention
 
 
+@pytest.mark.parametrize("exported", [False, True])
+@pytest.mark.parametrize("tied", [True, False])
 @pytest.mark.parametrize("beam_size", [1, 3])
-def test_a_shortlisted_search_is_the_search_over_its_candidates(beam_size):
-    model = tiny_translator()
+def test_a_shortlisted_search_is_the_search_over_its_candidates(
+    beam_size, tied, exported
+):
+    """Also with an export's weights (`exported`: `decoding_variables` for a
+    shortlist, which copies no output kernel when tied) and an untied
+    output kernel (its columns gathered)."""
+    model = tiny_translator(tied)
+    weights = None
+    if exported:
+        weights = decoding_variables(model, shortlist=True)
+        assert (weights["output_kernel"] is None) == tied
     source = tf.constant([[5, 9, 12, 2], [7, 2, 0, 0], [30, 31, 33, 2]], tf.int32)
     rng = np.random.default_rng(1)
     shortlist = Shortlist(
@@ -113,7 +124,9 @@ def test_a_shortlisted_search_is_the_search_over_its_candidates(beam_size):
         source, shortlist.table, shortlist.frequent, VOCAB, False, minimum=beam_size
     ).numpy()
     assert len(allowed) < VOCAB
-    got = translate_ids(model, source, beam_size=beam_size, shortlist=shortlist)
+    got = translate_ids(
+        model, source, beam_size=beam_size, shortlist=shortlist, weights=weights
+    )
     expected = translate_ids(Masked(model, allowed), source, beam_size=beam_size)
     np.testing.assert_array_equal(got["ids"].numpy(), expected["ids"].numpy())
     np.testing.assert_allclose(
