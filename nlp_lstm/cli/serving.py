@@ -119,9 +119,10 @@ def export_command(args) -> int:
     imports.import_keras()
     from nlp_lstm.export.serving.reexport import export_run
 
+    lookup_tables = None if args.lookup_tables is None else args.lookup_tables == "on"
     path = export_run(
         args.run, args.directory, args.name, args.precision,
-        args.shortlist, args.shortlist_frequent,
+        args.shortlist, args.shortlist_frequent, lookup_tables,
     )
     print(f"exported {path}")
     return 0
@@ -162,6 +163,12 @@ def add_commands(subparsers) -> None:
         "--shortlist-frequent", type=common.non_negative_int,
         help="with --shortlist: the most frequent target pieces that are "
         "always candidates (default: the run's decoding.shortlist_frequent)",
+    )
+    export.add_argument(
+        "--lookup-tables", choices=("on", "off"),
+        help="a translator's decoding.lookup_tables: products with every "
+        "embedding kept as tables, a faster search in a larger SavedModel "
+        "(default: the run's)",
     )
     export.set_defaults(handler=export_command)
 

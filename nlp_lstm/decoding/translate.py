@@ -11,7 +11,7 @@ import tensorflow as tf
 from nlp_lstm.config import DecodingConfig
 from nlp_lstm.decoding import shortlist as shortlist_lib
 from nlp_lstm.decoding.search import beam_search, greedy_search
-from nlp_lstm.layers import cells, linear
+from nlp_lstm.layers import linear
 from nlp_lstm.text.sentencepiece import EOS_ID
 from nlp_lstm.text.unicode import normalize_spaces
 
@@ -64,7 +64,9 @@ def translate_ids(
             stops once its best hypothesis is decided.
         weights: `model.decoding_weights()` made ahead, in the same
             `precision` (`decoding_variables`: an export keeps them as
-            variables), or None to make them here, once per search.
+            variables), or None to make them here, once per search. With an
+            `encoder_table`, `encoder_fn` is called with the source ids and
+            `input_table=` (`Translator.encode`).
         transposed_kernels: bool. The decoder's cells multiply by their
             kernels kept transposed (`AttentionDecoder.inference_weights`),
             faster in TensorFlow on CPU; False for TFLite.
@@ -79,8 +81,12 @@ def translate_ids(
     """
     with linear.matmul_precision(precision):
         source_ids = tf.cast(source_ids, tf.int32)
+        encoder_table = None if weights is None else weights.get("encoder_table")
         memory, mask, state = model.encode(
-            source_ids, training=False, encoder_fn=encoder_fn
+            source_ids,
+            training=False,
+            encoder_fn=encoder_fn,
+            encoder_table=_read(encoder_table),
         )
         constants = model.decoding_constants(memory, mask)
         # The EOS that ends every source is not counted in its length.
@@ -139,23 +145,26 @@ def _read(value):
     return None if value is None else tf.convert_to_tensor(value)
 
 
-def decoding_variables(model, precision: str = "float32", shortlist: bool = False):
+def decoding_variables(
+    model, precision: str = "float32", shortlist: bool = False,
+    input_tables: bool = True,
+):
     """`model.decoding_weights()` in `precision` for `translate_ids(weights=)`,
     made once: what a search would otherwise compute at every call (the tied
     output kernel, the embeddings transposed, took 10 ms a call on one core,
     half of a one-sentence greedy translation; the LSTM cells' merged
     kernels) becomes a non-trainable variable, a copy (call this again after
     the model's weights change); the model's own variables stay themselves.
-    An LSTM-family decoder's first cell also gets its `input_table` (its
-    product with every target embedding, `(vocab, gates * units)` floats:
-    `AttentionDecoder.inference_weights`), looked up at each step instead of
-    a third of that cell's matmul. For searches that always take a
-    `shortlist`, a tied model's output kernel is not copied: they read its
-    columns as rows of the embeddings (`Translator.output_kernel_columns`)."""
+    With `input_tables`, the products with every embedding that a search
+    looks up by token id (`Translator.decoding_weights`): an LSTM-family
+    decoder's first cell's (instead of a third of that cell's matmul a
+    step) and the encoder's first layer's input projections (instead of its
+    two largest matmuls); each a `(vocab, gates * units)` table a direction.
+    For searches that always take a `shortlist`, a tied model's output
+    kernel is not copied: they read its columns as rows of the embeddings
+    (`Translator.output_kernel_columns`)."""
     with linear.matmul_precision(precision):
-        weights = model.decoding_weights(
-            input_table=cells.get(model.decoder.cell).merged
-        )
+        weights = model.decoding_weights(input_tables=input_tables)
     if shortlist and model.output_projection.tied:
         weights["output_kernel"] = None
 

@@ -75,6 +75,10 @@ class TranslatorModule(tf.Module):
         shortlist: a `nlp_lstm.decoding.shortlist.Shortlist` or None. The
             searches project onto the candidates it gives each batch; its
             arrays become variables of the SavedModel.
+        lookup_tables: bool. Keep the products with every embedding that
+            the search can look up by token id (`decoding_variables`'
+            `input_tables`): faster, and a `vocab x gates` table of floats
+            each (about 50 MB for the Multi30k model).
     """
 
     def __init__(
@@ -89,6 +93,7 @@ class TranslatorModule(tf.Module):
         max_source_tokens: int = DecodingConfig.max_source_tokens,
         precision: str = "float32",
         shortlist: Shortlist | None = None,
+        lookup_tables: bool = True,
     ):
         super().__init__()
         if beam_size < 1:
@@ -113,7 +118,18 @@ class TranslatorModule(tf.Module):
         # cells' merged kernels), made once here and saved beside the model's
         # variables instead of made at every call.
         self.decoding_weights = decoding_variables(
-            model, precision, shortlist=shortlist is not None
+            model, precision, shortlist=shortlist is not None,
+            input_tables=lookup_tables,
+        )
+        inputs = (
+            tf.TensorSpec([None, None, None], tf.float32)
+            if self.decoding_weights.get("encoder_table") is None
+            else tf.TensorSpec([None, None], tf.int32)  # source ids
+        )
+        self._encode = tf.function(
+            self._encode_inputs,
+            input_signature=[inputs, tf.TensorSpec([None, None], tf.bool)],
+            autograph=False,
         )
         self.shortlist = None
         if shortlist is not None:
@@ -139,6 +155,7 @@ class TranslatorModule(tf.Module):
             max_source_tokens=decoding.max_source_tokens,
             precision=decoding.precision,
             shortlist=bundle.shortlist,
+            lookup_tables=decoding.lookup_tables,
         )
 
     def _with_eos(self, tokens):
@@ -157,18 +174,19 @@ class TranslatorModule(tf.Module):
         empty = tf.equal(pieces.row_lengths(), 0)
         return self._with_eos(pieces), empty
 
-    @tf.function(
-        input_signature=[
-            tf.TensorSpec([None, None, None], tf.float32),
-            tf.TensorSpec([None, None], tf.bool),
-        ],
-        autograph=False,
-    )
-    def _encode(self, embedded, mask):
-        """The encoder as one function that every signature's search calls:
-        the SavedModel holds it once (README, "Start-up")."""
+    def _encode_inputs(self, inputs, mask):
+        """The encoder as one function that every signature's search calls
+        (`_encode`): the SavedModel holds it once (README, "Start-up").
+        `inputs` are the source ids where the first layer looks up its
+        input projections (an `encoder_table` among the decoding weights),
+        else their embeddings."""
+        table = self.decoding_weights.get("encoder_table")
         with linear.matmul_precision(self.precision):
-            return self.model.encoder(embedded, mask=mask, training=False)
+            if table is None:
+                return self.model.encoder(inputs, mask=mask, training=False)
+            return self.model.encoder(
+                inputs, mask=mask, training=False, input_table=table
+            )
 
     def _search(self, source_ids, beam_size, nbest=False):
         # The search needs one row at least: an empty batch gets a dummy one,
@@ -187,7 +205,7 @@ class TranslatorModule(tf.Module):
             precision=self.precision,
             nbest=nbest,
             weights=self.decoding_weights,
-            encoder_fn=lambda embedded, mask, training: self._encode(embedded, mask),
+            encoder_fn=lambda inputs, mask, training, **_: self._encode(inputs, mask),
             shortlist=self.shortlist,
         )
         return {key: value[:batch] for key, value in result.items()}

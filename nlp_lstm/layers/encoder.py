@@ -58,6 +58,9 @@ class StackedBidirectionalEncoder(keras.layers.Layer):
             direction's state before the first token and the backward
             direction's before the last (a chunk of a longer sequence starts
             from the states its neighbours ended with).
+        input_table: None, or `input_table(embeddings)` (inference, `"loops"`
+            only): `inputs` are then int token ids `(batch, time)` and the
+            first layer looks up its input projections of them.
 
     Returns:
         `(outputs, states)`: outputs `(batch, time, 2 * units)`, and for each
@@ -126,17 +129,49 @@ class StackedBidirectionalEncoder(keras.layers.Layer):
         """Whether `run_layer` takes the `rnn_loops` fast path."""
         return self.implementation in ("auto", "loops")
 
+    def input_table(self, embeddings):
+        """The first layer's input projections of every row of `embeddings`
+        `(vocab, features)`, both directions (`rnn_loops.input_table`), for
+        `call`'s `input_table`."""
+        if not self.uses_loops:
+            raise ValueError(
+                "an input table needs implementation 'auto' or 'loops', not "
+                f"{self.implementation!r}"
+            )
+        layer = self.rnn_layers[0]
+        return rnn_loops.input_table(
+            embeddings,
+            cells.cell_weights(layer.forward_layer.cell),
+            cells.cell_weights(layer.backward_layer.cell),
+        )
+
     def call(self, inputs, mask=None, training=False, layer_fn=None,
-             initial_states=None):
+             initial_states=None, input_table=None):
         run = self.run_layer if layer_fn is None else layer_fn
         if initial_states is not None and len(initial_states) != self.num_layers:
             raise ValueError(
                 f"initial_states needs one list per layer ({self.num_layers}), "
                 f"got {len(initial_states)}"
             )
+        if input_table is not None and (
+            training or layer_fn is not None or not self.uses_loops
+        ):
+            raise ValueError(
+                "input_table is for inference through the loops: training=False, "
+                "no layer_fn, implementation 'auto' or 'loops'"
+            )
         outputs = inputs
         final_states = []
         for index, layer in enumerate(self.rnn_layers):
+            if index == 0 and input_table is not None:  # token ids
+                layer_outputs, states = self._run_loops(
+                    layer, inputs, mask,
+                    None if initial_states is None else initial_states[0],
+                    input_table=input_table,
+                )
+                final_states.append(states)
+                outputs = layer_outputs
+                continue
             layer_inputs = self.dropout_layer(outputs, training=training)
             if initial_states is None:
                 layer_outputs, states = run(layer, layer_inputs, mask, training)
@@ -190,18 +225,19 @@ class StackedBidirectionalEncoder(keras.layers.Layer):
             keras.ops.concatenate([f, b], axis=-1) for f, b in zip(forward, backward)
         ]
 
-    def _run_loops(self, layer, inputs, mask, initial_state=None):
+    def _run_loops(self, layer, inputs, mask, initial_state=None, input_table=None):
         """One layer: the Keras layer's weights and its cell's math, both
         directions in one loop with a hand-written backward pass
         (`rnn_loops`). The mask must be right padding, as every batch of this
-        package is."""
+        package is. With `input_table`, `inputs` are token ids."""
         lengths = sequence_lengths(inputs, mask)
         forward, backward = (
             cells.cell_weights(direction.cell)
             for direction in (layer.forward_layer, layer.backward_layer)
         )
         return rnn_loops.bidirectional_rnn(
-            inputs, lengths, forward, backward, self.cell, initial_state
+            inputs, lengths, forward, backward, self.cell, initial_state,
+            input_table=input_table,
         )
 
     def compute_mask(self, inputs, mask=None):

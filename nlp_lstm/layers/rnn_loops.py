@@ -34,7 +34,13 @@ def _both(forward, backward, axis=0):
 
 
 def bidirectional_rnn(
-    inputs, lengths, forward, backward, cell: str = "lstm", initial_state=None
+    inputs,
+    lengths,
+    forward,
+    backward,
+    cell: str = "lstm",
+    initial_state=None,
+    input_table=None,
 ):
     """One bidirectional recurrent layer over right-padded sequences.
 
@@ -56,6 +62,10 @@ def bidirectional_rnn(
             units)`: the forward direction's state before the first token,
             then the backward direction's state before (in its reading order)
             the last token; the layout of the final states.
+        input_table: None, or `input_table(embeddings, forward, backward)`
+            (inference): `inputs` are then int token ids `(batch, time)`,
+            and each direction's input projection of a token is looked up
+            instead of computed from its embedding.
 
     Returns:
         `(outputs, final_states)`: outputs `(batch, time, 2 * units)`
@@ -76,24 +86,33 @@ def bidirectional_rnn(
     ]
     lengths = tf.cast(lengths, tf.int32)
     # (time, 2, batch, gates * units): each direction's input projection of
-    # every step in its reading order. The inputs are put in time order and
-    # reversed (narrower than the projections), so that the projections are
-    # written once, by the stack.
-    time_major = tf.transpose(inputs, (1, 0, 2))
-    projected = tf.stack(
-        [
-            linear.dense(steps_inputs, direction["kernel"]) + direction["bias"]
-            for steps_inputs, direction in (
-                (time_major, forward),
-                (tf.reverse(time_major, [0]), backward),
-            )
-        ],
-        axis=1,
-    )
+    # every step in its reading order.
+    if input_table is None:
+        # The inputs are put in time order and reversed (narrower than the
+        # projections), so that the projections are written once, by the
+        # stack.
+        time_major = tf.transpose(inputs, (1, 0, 2))
+        projected = tf.stack(
+            [
+                linear.dense(steps_inputs, direction["kernel"]) + direction["bias"]
+                for steps_inputs, direction in (
+                    (time_major, forward),
+                    (tf.reverse(time_major, [0]), backward),
+                )
+            ],
+            axis=1,
+        )
+    else:  # one lookup writes them in that layout
+        ids = tf.transpose(tf.cast(inputs, tf.int32))
+        vocab = tf.shape(input_table)[0] // 2
+        projected = tf.gather(
+            input_table, tf.stack([ids, tf.reverse(ids, [0]) + vocab], axis=1)
+        )
+    dtype = projected.dtype
     steps = tf.shape(projected)[0]
     batch = tf.shape(inputs)[0]
     if initial_state is None:
-        initial = [tf.zeros([2, batch, units], inputs.dtype)] * math.num_states
+        initial = [tf.zeros([2, batch, units], dtype)] * math.num_states
     else:
         if len(initial_state) != math.num_states:
             raise ValueError(
@@ -103,7 +122,7 @@ def bidirectional_rnn(
         # (2, batch, units) each
         initial = [tf.stack(tf.split(state, 2, axis=-1)) for state in initial_state]
     # (time, 2, batch, 1): 1 where each direction reads a real token.
-    step_mask = tf.transpose(tf.sequence_mask(lengths, steps, dtype=inputs.dtype))
+    step_mask = tf.transpose(tf.sequence_mask(lengths, steps, dtype=dtype))
     step_mask = tf.stack([step_mask, tf.reverse(step_mask, [0])], axis=1)[..., None]
     outputs, final = _bidirectional_recurrence(
         math, projected, step_mask, recurrent, recurrent_bias, params, initial
@@ -114,6 +133,22 @@ def bidirectional_rnn(
     outputs = tf.transpose(outputs, (1, 0, 2))  # (batch, time, 2 * units)
     final = [tf.concat(tf.unstack(state), axis=-1) for state in final]
     return outputs, final
+
+
+def input_table(embeddings, forward, backward):
+    """`(2 * vocab, gates * units)`: each direction's input projection (bias
+    included) of every row of `embeddings` `(vocab, features)`, the forward
+    direction's rows then the backward's, for `bidirectional_rnn`'s
+    `input_table`: a first layer whose inputs are embeddings looks them up by
+    token id instead of multiplying. Made once (an export's variable): it is
+    `2 * vocab * gates * units` floats."""
+    return tf.concat(
+        [
+            linear.matmul(embeddings, direction["kernel"]) + direction["bias"]
+            for direction in (forward, backward)
+        ],
+        axis=0,
+    )
 
 
 def _recurrent_projection(hidden, recurrent, recurrent_bias):

@@ -7,6 +7,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from nlp_lstm.layers import cells as cells_lib
 from nlp_lstm.layers import linear
 from nlp_lstm.layers.bridge import Bridge
 from nlp_lstm.layers.decoder import AttentionDecoder
@@ -73,19 +74,29 @@ class Translator(keras.Model):
             self.source_embedding if self.shares_embeddings else self.target_embedding
         )
 
-    def encode(self, source_ids, training=False, encoder_fn=None):
+    def encode(self, source_ids, training=False, encoder_fn=None, encoder_table=None):
         """Returns `(memory, mask, decoder_state)` for source ids `(batch, time)`.
 
         `encoder_fn` runs in place of `self.encoder`: `encoder_fn(embedded,
         mask=, training=) -> (outputs, states)` (an export passes the encoder
         with its fused layers, `functools.partial(encoder, layer_fn=...)`).
+        `encoder_table`: `decoding_weights(input_tables=True)["encoder_table"]`
+        (inference): the encoder's first layer looks up its input
+        projections of the source ids (`StackedBidirectionalEncoder.call`'s
+        `input_table`), and `encoder_fn` is called with the ids and
+        `input_table=` in place of the embeddings.
         """
         encoder = self.encoder if encoder_fn is None else encoder_fn
         mask = ops.not_equal(source_ids, self.pad_id)
-        embedded = self.dropout_layer(
-            self.source_embedding(source_ids), training=training
-        )
-        memory, final_states = encoder(embedded, mask=mask, training=training)
+        if encoder_table is not None:
+            memory, final_states = encoder(
+                source_ids, mask=mask, training=training, input_table=encoder_table
+            )
+        else:
+            embedded = self.dropout_layer(
+                self.source_embedding(source_ids), training=training
+            )
+            memory, final_states = encoder(embedded, mask=mask, training=training)
         state = self.decoder.initial_state(self.bridge(final_states))
         return memory, mask, state
 
@@ -99,23 +110,38 @@ class Translator(keras.Model):
         return self.output_projection(attentional, embeddings=self._output_embeddings())
 
     def decoding_weights(
-        self, transposed: bool = True, input_table: bool = False
+        self, transposed: bool = True, input_tables: bool = False
     ) -> dict:
         """What `decoding_step` reads every step, prepared once per search:
         the output projection's `(units, vocab)` kernel (the embeddings
         transposed, when tied) and the decoder cells' stacked kernels
-        (`transposed`: see `AttentionDecoder.inference_weights`). With
-        `input_table` (LSTM-family decoders; weights made once, as an
-        export's: `decoding.translate.decoding_variables`), the first cell's
-        product with every target embedding, which a step looks up by token
-        id instead of multiplying."""
+        (`transposed`: see `AttentionDecoder.inference_weights`).
+
+        With `input_tables`, for weights made once (an export's:
+        `decoding.translate.decoding_variables`; each table is `vocab` rows
+        of gates): products with every embedding that the search looks up by
+        token id instead of computing, where the model can. An LSTM-family
+        decoder's first cell gets its product with every target embedding
+        (`AttentionDecoder.inference_weights`); an encoder that runs through
+        its loops gets its first layer's input projections of every source
+        embedding as `encoder_table` (for `encode`), else None."""
         output_kernel = self.output_projection.kernel_matrix(self._output_embeddings())
-        embeddings = self._target_embedding().embeddings if input_table else None
-        return {
+        decoder_table = input_tables and cells_lib.get(self.decoder.cell).merged
+        weights = {
             # In the matmul precision (`linear.matmul_precision`), cast once.
             "output_kernel": linear.compute_copy(output_kernel),
-            "cells": self.decoder.inference_weights(transposed, embeddings),
+            "cells": self.decoder.inference_weights(
+                transposed,
+                self._target_embedding().embeddings if decoder_table else None,
+            ),
         }
+        if input_tables:
+            weights["encoder_table"] = (
+                self.encoder.input_table(self.source_embedding.embeddings)
+                if self.encoder.uses_loops
+                else None
+            )
+        return weights
 
     def output_kernel_columns(self, ids, output_kernel):
         """Columns `ids` of the output kernel `output_kernel` (from

@@ -1,6 +1,7 @@
 """An export makes what its searches read every call once: the tied output
-kernel (the embeddings transposed), the cells' merged kernels and the first
-cell's product with every target embedding become variables of the
+kernel (the embeddings transposed), the cells' merged kernels, the first
+decoder cell's product with every target embedding and the encoder's first
+layer's input projections of every source embedding become variables of the
 SavedModel; the model's own variables are not copied."""
 
 import numpy as np
@@ -43,7 +44,7 @@ def variable_reads_transposed(function) -> list[str]:
 def test_decoding_variables_hold_the_decoding_weights(tied):
     model = tiny_translator(tied)
     variables = decoding_variables(model)
-    made = model.decoding_weights(input_table=True)
+    made = model.decoding_weights(input_tables=True)
     flat_variables = tf.nest.flatten(variables)
     flat_made = tf.nest.flatten(made)
     assert len(flat_variables) == len(flat_made)
@@ -79,6 +80,17 @@ def test_decoding_variables_hold_the_decoding_weights(tied):
         else:
             assert "input_table" not in layer
         np.testing.assert_array_equal(layer["kernel_t"].numpy(), merged.T)
+    # The encoder's first layer's input projections of every source
+    # embedding: the forward direction's rows, then the backward's.
+    first = model.encoder.rnn_layers[0]
+    source = model.source_embedding.embeddings.numpy()
+    expected = np.concatenate([
+        source @ direction.cell.kernel.numpy() + direction.cell.bias.numpy()
+        for direction in (first.forward_layer, first.backward_layer)
+    ])
+    table = variables["encoder_table"]
+    assert isinstance(table, tf.Variable) and not table.trainable
+    np.testing.assert_allclose(table.numpy(), expected, atol=1e-5)
 
 
 @pytest.mark.parametrize("beam_size", [1, 3])

@@ -109,3 +109,39 @@ def test_serving_export_shortlist_0_searches_the_whole_vocabulary(exported, tmp_
     assert served["translations"] == TranslatorBundle(
         bundle.config, bundle.model, bundle.tokenizers
     ).translate(SENTENCES)
+
+
+def table_shapes(version, vocab: int) -> list[list[int]]:
+    """Shapes of the SavedModel's saved variables with `vocab` rows (or two
+    for an encoder's two directions) and more than 8 columns: lookup tables
+    (the embeddings are 8 wide)."""
+    import os
+
+    import tensorflow as tf
+
+    shapes = [
+        shape
+        for _, shape in tf.train.list_variables(
+            os.path.join(version, "variables", "variables")
+        )
+    ]
+    return [
+        s for s in shapes if len(s) == 2 and s[0] in (vocab, 2 * vocab) and s[1] > 8
+    ]
+
+
+def test_serving_export_lookup_tables_off_keeps_the_translations(exported, tmp_path):
+    """`decoding.lookup_tables` (on by default): the decoder's (vocab, 4 x 8
+    gates) and the encoder's (2 x vocab, 4 x 4 gates) tables are in the
+    export, and not with `--lookup-tables off`; both translate the same in a
+    fresh process."""
+    root, bundle, version = exported
+    vocab = sp.processor(bundle.tokenizers["source"]).vocab_size()
+    assert sorted(table_shapes(version, vocab)) == [[vocab, 32], [2 * vocab, 16]]
+    lean = export_run(version, directory=str(tmp_path), lookup_tables=False)
+    assert bundle_of(lean).config.decoding.lookup_tables is False
+    assert table_shapes(lean, vocab) == []
+    inputs = {"name": "sources", "values": SENTENCES + ["horse horse dogs"]}
+    with_tables, without = saved_model_outputs(inputs, [version, lean])
+    assert without["translations"] == with_tables["translations"]
+    assert without["translations"] == bundle.translate(inputs["values"])

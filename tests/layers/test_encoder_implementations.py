@@ -221,3 +221,39 @@ def test_translate_ids_overrides_max_lengths_eos_and_the_encoder():
     first = int(expected["ids"][0, 0])
     other = translate_ids(model, source, eos_id=tf.constant(first))
     assert int(other["lengths"][0]) == 0
+
+
+@pytest.mark.parametrize("cell", sorted(CELL_SHAPES))
+def test_a_first_layer_that_looks_up_its_input_projections_equals_the_encoder(cell):
+    """`input_table`: token ids in, the first layer's input projections
+    looked up from `input_table(embeddings)`: the same outputs and final
+    states as the encoder given the embedded ids (right padding, 3 layers)."""
+    keras.utils.set_random_seed(8)
+    encoder = StackedBidirectionalEncoder(3, 4, cell=cell)
+    embeddings = tf.constant(
+        np.random.default_rng(5).normal(size=(9, 5)), tf.float32
+    )
+    mask = tf.constant(np.arange(6)[None, :] < LENGTHS[:, None])
+    ids = tf.constant(np.random.default_rng(6).integers(1, 9, size=(3, 6)), tf.int32)
+    ids = tf.where(mask, ids, 0)
+    expected, expected_states = encoder(tf.gather(embeddings, ids), mask=mask)
+    table = encoder.input_table(embeddings)
+    assert table.shape[0] == 2 * 9
+    found, states = encoder(ids, mask=mask, input_table=table)
+    CHECKS.assertAllClose(found, expected, atol=1e-5)
+    for got, want in zip(
+        tf.nest.flatten(states), tf.nest.flatten(expected_states), strict=True
+    ):
+        CHECKS.assertAllClose(got, want, atol=1e-5)
+
+
+def test_an_input_table_is_for_inference_through_the_loops():
+    keras_encoder = StackedBidirectionalEncoder(1, 4, implementation="keras")
+    keras_encoder(tf.zeros([1, 2, 5]))
+    with pytest.raises(ValueError, match="implementation 'auto' or 'loops'"):
+        keras_encoder.input_table(tf.zeros([9, 5]))
+    encoder = StackedBidirectionalEncoder(1, 4)
+    encoder(tf.zeros([1, 2, 5]))
+    table = encoder.input_table(tf.zeros([9, 5]))
+    with pytest.raises(ValueError, match="input_table is for inference"):
+        encoder(tf.zeros([1, 2], tf.int32), training=True, input_table=table)

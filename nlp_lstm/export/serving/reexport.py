@@ -19,7 +19,8 @@ from nlp_lstm.export.bundles import bundle_of, export_saved_model
 def export_run(path: str, directory: str | None = None,
                name: str | None = None, precision: str | None = None,
                shortlist: int | None = None,
-               shortlist_frequent: int | None = None) -> str:
+               shortlist_frequent: int | None = None,
+               lookup_tables: bool | None = None) -> str:
     """Exports the trained model of a run folder or SavedModel folder.
 
     Args:
@@ -34,6 +35,8 @@ def export_run(path: str, directory: str | None = None,
             estimated on the run's training corpus (which must be where the
             bundle recorded it; 0: the whole vocabulary); the bundle's own
             when None.
+        lookup_tables: bool. A translator's `decoding.lookup_tables`; the
+            config's when None.
 
     Returns:
         The new version folder.
@@ -44,13 +47,19 @@ def export_run(path: str, directory: str | None = None,
             "keeps: pass --shortlist N with it"
         )
     bundle = bundle_of(path)
-    for option, value in (("--precision", precision), ("--shortlist", shortlist)):
+    for option, value in (
+        ("--precision", precision),
+        ("--shortlist", shortlist),
+        ("--lookup-tables", lookup_tables),
+    ):
         if value is not None and not hasattr(bundle, "set_decoding"):
             raise ValueError(
                 f"{option} is a translator's decoding setting; {path} is a tagger"
             )
     if precision is not None:
         bundle.set_decoding(precision=precision)
+    if lookup_tables is not None:
+        bundle.set_decoding(lookup_tables=lookup_tables)
     if shortlist is not None:
         bundle.add_shortlist(shortlist, shortlist_frequent)
     return export_saved_model(
