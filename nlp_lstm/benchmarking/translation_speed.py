@@ -149,7 +149,12 @@ def in_process(
     else:
         # As `nlp-lstm translate` runs: one batch per core at once.
         runtime.use_threads(threads)
-        translator = SavedModelTranslator(model, workers=threads)
+        try:  # only the signature it runs, as the command loads it
+            translator = SavedModelTranslator(
+                model, workers=threads, beam_sizes=[beam_size]
+            )
+        except TypeError:  # a checkout from before `beam_sizes`
+            translator = SavedModelTranslator(model, workers=threads)
     loaded = time.perf_counter()
     texts = read_lines(sources)
     translator.translate(texts[:1], beam_size=beam_size)

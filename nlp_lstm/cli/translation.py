@@ -57,7 +57,10 @@ def translate_command(args) -> int:
         from nlp_lstm.export.runners import RunnerWarning, SavedModelTranslator
 
         runtime.use_threads(args.threads)
-        translator = SavedModelTranslator(args.model, workers=args.threads)
+        # Only the signature this beam size runs is loaded (faster).
+        translator = SavedModelTranslator(
+            args.model, workers=args.threads, beam_sizes=[args.beam_size]
+        )
         translator.warm_up(args.beam_size)
     with common.user_errors(), common.plain_warnings(RunnerWarning):
         # Raw bytes: lines that are not UTF-8 reach the model as they are.

@@ -38,8 +38,10 @@ class RunnerWarning(UserWarning):
     sentences); the result is still valid."""
 
 
-def _load(path: str, task: str):
-    """`(resolved path, metadata, loaded SavedModel)`; checks the metadata's task."""
+def _load(path: str, task: str, signatures=None):
+    """`(resolved path, metadata, loaded SavedModel)` (with only the
+    `signatures` named, when given: `runtime.load_signatures`); checks the
+    metadata's task."""
     resolved = layout.resolve(path)
     runtime.load_text_ops(resolved)
     metadata = layout.read_metadata(resolved)
@@ -49,18 +51,25 @@ def _load(path: str, task: str):
             f"{resolved} holds a {found} model, not a {task} model; pass the folder "
             f"of a model exported by pipelines/{task}.py"
         )
-    return resolved, metadata, runtime.load_saved_model(resolved)
+    if signatures is None:
+        return resolved, metadata, runtime.load_saved_model(resolved)
+    return resolved, metadata, runtime.load_signatures(resolved, signatures)
 
 
 def _signature(loaded, path: str, name: str):
     if name not in loaded.signatures:
+        if isinstance(loaded, runtime.LoadedSignatures):
+            raise ValueError(
+                f"{path} was loaded with its signatures {sorted(loaded.signatures)} "
+                f"only, not {name!r}: pass the beam size to the runner's beam_sizes"
+            )
         raise ValueError(
             f"{path} has no signature {name!r}; it has {sorted(loaded.signatures)}"
         )
     return loaded.signatures[name]
 
 
-def _translator_signature(beam_size: int | None) -> str:
+def translator_signature(beam_size: int | None) -> str:
     """The translator signature for a beam size: greedy for 1, else the
     exported beam search."""
     return "translate_greedy" if beam_size == 1 else "serving_default"
@@ -100,6 +109,9 @@ class SavedModelTranslator:
         workers: int. Batches translated at once, on threads; pair it with
             `nlp_lstm.export.runtime.use_threads(workers)` (one thread a call:
             what `nlp-lstm translate` does with every usable core).
+        beam_sizes: None (every signature), or the beam sizes the caller will
+            translate with: only their signatures (`translator_signature`)
+            are loaded, which starts faster (`runtime.load_signatures`).
 
     Attributes:
         path: str. The SavedModel version folder used.
@@ -113,8 +125,11 @@ class SavedModelTranslator:
 
     task = "translation"
 
-    def __init__(self, path: str, workers: int = 1):
-        self.path, self.metadata, self._loaded = _load(path, self.task)
+    def __init__(self, path: str, workers: int = 1, beam_sizes=None):
+        signatures = None
+        if beam_sizes is not None:
+            signatures = sorted({translator_signature(size) for size in beam_sizes})
+        self.path, self.metadata, self._loaded = _load(path, self.task, signatures)
         self.workers = _check_workers(workers)
         _check_precision(self.path, self.metadata)
 
@@ -131,7 +146,7 @@ class SavedModelTranslator:
         beam; a warning when another one was asked for)."""
         if beam_size is not None and beam_size < 1:
             raise ValueError(f"beam_size must be positive or None, got {beam_size}")
-        name = _translator_signature(beam_size)
+        name = translator_signature(beam_size)
         exported = self.metadata.get("beam_size")
         if beam_size not in (None, 1) and exported not in (None, beam_size):
             warnings.warn(
@@ -145,7 +160,7 @@ class SavedModelTranslator:
     def warm_up(self, beam_size: int | None = None) -> None:
         """Calls the signature `translate` would use once, on one short text:
         a signature's first call prepares its graph (about a second)."""
-        name = _translator_signature(beam_size)
+        name = translator_signature(beam_size)
         _signature(self._loaded, self.path, name)(sources=tf.constant(["."]))
 
     def iter_translate(

@@ -360,6 +360,43 @@ finally:
         SavedModelTagger(model_dir)
 
 
+def test_a_runner_loads_only_the_signatures_of_its_beam_sizes(tiny_run, monkeypatch):
+    """`beam_sizes`: only their signatures are loaded (what `nlp-lstm
+    translate` does, faster: `runtime.load_signatures`), translating as the
+    whole SavedModel does; a beam size not loaded is refused, naming the
+    fix; a SavedModel that cannot be loaded partially is loaded whole."""
+    from nlp_lstm.export import runtime
+    from nlp_lstm.export.runners import SavedModelTranslator
+
+    _, report, _ = tiny_run
+    path = report["export_path"]
+    whole = SavedModelTranslator(path)
+    greedy = SavedModelTranslator(path, beam_sizes=[1])
+    assert isinstance(greedy._loaded, runtime.LoadedSignatures)
+    assert sorted(greedy._loaded.signatures) == ["translate_greedy"]
+    assert greedy.translate(SENTENCES, beam_size=1) == whole.translate(
+        SENTENCES, beam_size=1
+    )
+    with pytest.raises(ValueError, match="pass the beam size to the runner's"):
+        greedy.translate(SENTENCES, beam_size=None)
+    both = SavedModelTranslator(path, beam_sizes=[1, None])
+    assert sorted(both._loaded.signatures) == ["serving_default", "translate_greedy"]
+    for beam_size in (1, None):
+        assert both.translate(SENTENCES, beam_size=beam_size) == whole.translate(
+            SENTENCES, beam_size=beam_size
+        )
+
+    def internal_loader_changed(*args):
+        raise AttributeError("no Loader")
+
+    monkeypatch.setattr(runtime, "_load_partially", internal_loader_changed)
+    fallback = SavedModelTranslator(path, beam_sizes=[1])
+    assert not isinstance(fallback._loaded, runtime.LoadedSignatures)
+    assert fallback.translate(SENTENCES, beam_size=1) == whole.translate(
+        SENTENCES, beam_size=1
+    )
+
+
 def test_pipeline_script_rejects_bad_config_before_work(tmp_path):
     result = subprocess.run(
         [
