@@ -180,12 +180,12 @@ class TranslatorModule(tf.Module):
         `inputs` are the source ids where the first layer looks up its
         input projections (an `encoder_table` among the decoding weights),
         else their embeddings."""
-        table = self.decoding_weights.get("encoder_table")
         with linear.matmul_precision(self.precision):
-            if table is None:
-                return self.model.encoder(inputs, mask=mask, training=False)
             return self.model.encoder(
-                inputs, mask=mask, training=False, input_table=table
+                inputs,
+                mask=mask,
+                training=False,
+                input_table=self.decoding_weights.get("encoder_table"),
             )
 
     def _search(self, source_ids, beam_size, nbest=False):
@@ -205,6 +205,8 @@ class TranslatorModule(tf.Module):
             precision=self.precision,
             nbest=nbest,
             weights=self.decoding_weights,
+            # `_encode` reads the module's own encoder table: the `input_table`
+            # that `Translator.encode` passes is that one.
             encoder_fn=lambda inputs, mask, training, **_: self._encode(inputs, mask),
             shortlist=self.shortlist,
         )
