@@ -134,3 +134,23 @@ def test_the_script_exits_with_the_commands_status_and_all_its_output(status):
     assert result.returncode == status, result.stderr[-2000:]
     assert result.stdout == "x" * 300000 + "\n"
     assert result.stderr.endswith("warning: kept\n")
+
+
+@pytest.mark.parametrize(
+    "flags, expected", [([], None), (["--lookup-tables", "off"], False),
+                        (["--lookup-tables", "on"], True)],
+)
+def test_serving_export_passes_lookup_tables_on(monkeypatch, capsys, flags, expected):
+    """`--lookup-tables on|off` reaches `export_run` as a bool; without it the
+    run's `decoding.lookup_tables` stays (None)."""
+    from nlp_lstm.export.serving import reexport
+
+    calls = []
+    monkeypatch.setattr(
+        reexport, "export_run", lambda *args: calls.append(args) or "out/1"
+    )
+    parser = cli.build_parser()
+    args = parser.parse_args(["serving", "export", "runs/x", *flags])
+    assert args.handler(args) == 0
+    assert calls[0][-1] is expected
+    assert "exported out/1" in capsys.readouterr().out
