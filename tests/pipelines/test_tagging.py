@@ -13,6 +13,7 @@ import tensorflow as tf
 import nlp_lstm
 from nlp_lstm import cli
 from nlp_lstm import config as config_lib
+from nlp_lstm.data import batching
 from nlp_lstm.data.batching import tagging_training_dataset
 from nlp_lstm.export.runners import SavedModelTagger
 from nlp_lstm.export.serving.reexport import export_run
@@ -426,20 +427,24 @@ def test_singleton_dropout_replaces_only_the_rarest_words():
         WordEmbedder(6, 4, char_encoder="none", word_dropout_from_id=1)
 
 
-def test_training_batches_group_similar_lengths_and_keep_every_token():
+@pytest.mark.parametrize("longest", [60, 300])
+def test_training_batches_group_one_length_and_keep_every_token(longest):
     rng = np.random.default_rng(0)
-    lengths = rng.integers(1, 60, 400)
+    lengths = rng.integers(1, longest, 400)
     tokens = [[f"w{i}"] * int(n) for i, n in enumerate(lengths)]
     tags = [[1 + i % 3] * len(row) for i, row in enumerate(tokens)]
-    dataset = tagging_training_dataset(tokens, tags, 64, 16, 1000, seed=1)
+    dataset = tagging_training_dataset(tokens, tags, longest, 16, 1000, seed=1)
     batches = list(dataset.take(25))
-    real = sum(int((batch_tags.numpy() > 0).sum()) for _, batch_tags in batches)
-    padded = sum(batch_tags.numpy().size for _, batch_tags in batches)
-    # Random lengths batched in corpus order pad about half of the tokens.
-    assert 1 - real / padded < 0.15
+    # Sentences of one length a batch; past `TAGGING_BUCKETS` tokens (here 300
+    # tokens: buckets 3 wide), of lengths within one bucket.
+    width = max(1, -(-int(lengths.max()) // batching.TAGGING_BUCKETS))
+    assert width == (1 if longest == 60 else 3)
     for batch_tokens, batch_tags in batches:
         assert batch_tokens.shape == batch_tags.shape
         real_tokens = batch_tokens.numpy() != b""
         np.testing.assert_array_equal(real_tokens, batch_tags.numpy() > 0)
         # Each sentence is whole: its token count is one of the corpus lengths.
-        assert set(real_tokens.sum(axis=1)) <= set(lengths.tolist())
+        batch_lengths = real_tokens.sum(axis=1)
+        assert set(batch_lengths) <= set(lengths.tolist())
+        assert len({n // width for n in batch_lengths}) == 1
+        assert batch_tokens.shape[1] == batch_lengths.max()
