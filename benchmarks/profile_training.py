@@ -33,6 +33,7 @@ from tensorflow.tsl.profiler.protobuf import xplane_pb2
 from nlp_lstm import config as config_lib
 from nlp_lstm.benchmarking import suites
 from nlp_lstm.benchmarking import training as bench_training
+from nlp_lstm.data.batching import translation_examples
 from nlp_lstm.data.parallel import load_parallel_corpus
 from nlp_lstm.models.translator import build_translator
 from nlp_lstm.text import sentencepiece as sp
@@ -112,6 +113,24 @@ def translator_step(config, steps: int, precision: str):
     )
     loss_fn = translator_loss(config.training.label_smoothing)
     return bench_training.training_step(model, config, loss_fn, precision), batches
+
+
+def translator_pair_tokens(config) -> float:
+    """Real tokens of an average pair among those `fixed_batches` draws from
+    (the source with its EOS, the target input with its BOS): the fixed
+    batches' pairs can be shorter or longer than that (a checkout's own
+    batching), so `benchmarks/training_step.py` divides tokens a second by
+    it into pairs a second. Read here, not from the checkout, so that
+    checkouts from before `fixed_pairs` give it too."""
+    corpus, _ = load_parallel_corpus(config.data)
+    processor = sp.processor(sp.load_model(TOKENIZER))
+    train = corpus["train"].select(range(64 * 40))
+    sources, targets, _ = translation_examples(
+        processor.encode(list(train["source"])),
+        processor.encode(list(train["target"])),
+        config.data.max_length,
+    )
+    return sum(len(s) + len(t) - 1 for s, t in zip(sources, targets)) / len(sources)
 
 
 def tagger_step(config, steps: int, precision: str):

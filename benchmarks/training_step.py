@@ -74,7 +74,7 @@ def _child(task: str, steps: int, precision: str = "float32") -> dict:
             return int(np.count_nonzero(tf.not_equal(batch[0], PAD)))
 
     seconds = bench.replay(step, batches, 3, shape)["seconds"]
-    return {
+    result = {
         "code": os.path.dirname(os.path.dirname(os.path.abspath(nlp_lstm.__file__))),
         "task": task,
         "precision": precision,
@@ -82,7 +82,15 @@ def _child(task: str, steps: int, precision: str = "float32") -> dict:
         "median_step_s": statistics.median(seconds),
         "total_s": sum(seconds),
         "tokens_per_s": sum(tokens(b) for b in batches) / sum(seconds),
+        "batch_tokens": statistics.mean(tokens(b) for b in batches),
     }
+    if task == "translator":
+        # A 64-pair batch of the average pair, at this step's tokens a second:
+        # what the peers' logs give (their tokens a second over their pairs).
+        pair_tokens = profile_training.translator_pair_tokens(config)
+        result["pair_tokens"] = pair_tokens
+        result["average_batch_s"] = 64 * pair_tokens / result["tokens_per_s"]
+    return result
 
 
 def run_child(checkout: str, task: str, steps: int, precision: str = "float32") -> dict:
@@ -125,11 +133,18 @@ def peer_steps(folder: str) -> dict:
     }
 
 
+def _seconds_per_batch(run: dict) -> float:
+    """A run's time for a batch of its task's average length: the translator's
+    `average_batch_s` (a checkout's own batching can draw shorter or longer
+    pairs), else its median step."""
+    return run.get("average_batch_s", run["median_step_s"])
+
+
 def table(runs: list[dict], peers: dict) -> str:
     lines = [
-        "| task | code | median step, ms, per round | median of rounds | tokens/s | "
-        "x first code | x faster peer |",
-        "|---|---|---|---|---|---|---|",
+        "| task | code | median step, ms, per round | tokens a batch | tokens/s | "
+        "average batch, ms | x first code | x faster peer |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     fastest_peer = min(peers.values()) if peers else None
     for task in TASKS:
@@ -137,27 +152,30 @@ def table(runs: list[dict], peers: dict) -> str:
         if not rows:
             continue
         labels = list(dict.fromkeys(r["label"] for r in rows))
-        medians = {}
+        speeds = {}
         for label in labels:
             mine = [r for r in rows if r["label"] == label]
-            medians[label] = statistics.median(r["median_step_s"] for r in mine)
+            speeds[label] = statistics.median(r["tokens_per_s"] for r in mine)
         for label in labels:
             mine = [r for r in rows if r["label"] == label]
             per_round = " / ".join(f"{1000 * r['median_step_s']:.1f}" for r in mine)
-            speed = statistics.median(r["tokens_per_s"] for r in mine)
-            ratio = medians[label] / medians[labels[0]]
+            batch = statistics.median(_seconds_per_batch(r) for r in mine)
+            tokens = statistics.median(r.get("batch_tokens", 0) for r in mine)
+            # Time per real token against the first code's: batches of
+            # different lengths compare.
+            ratio = speeds[labels[0]] / speeds[label]
             versus = (
-                f"{medians[label] / fastest_peer:.2f}"
+                f"{batch / fastest_peer:.2f}"
                 if fastest_peer and task == "translator"
                 else "-"
             )
             lines.append(
-                f"| {task} | {label} | {per_round} | {1000 * medians[label]:.1f} | "
-                f"{speed:,.0f} | {ratio:.2f} | {versus} |"
+                f"| {task} | {label} | {per_round} | {tokens:,.0f} | "
+                f"{speeds[label]:,.0f} | {1000 * batch:.1f} | {ratio:.2f} | {versus} |"
             )
     for name, seconds in sorted(peers.items()):
         lines.append(
-            f"| translator | {name} (its log) | | {1000 * seconds:.1f} | | | |"
+            f"| translator | {name} (its log) | | | | {1000 * seconds:.1f} | | |"
         )
     return "\n".join(lines)
 

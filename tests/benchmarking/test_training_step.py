@@ -26,17 +26,24 @@ def test_peer_steps_are_a_batch_of_tokens_over_the_peer_s_tokens_per_second(tmp_
 
 
 def test_the_table_takes_medians_of_rounds_and_ratios_to_the_first_code():
-    def run(label, seconds, tokens_per_s):
-        return {"task": "translator", "label": label, "median_step_s": seconds,
-                "tokens_per_s": tokens_per_s}
+    """Ratios are of time per real token (the checkouts' batches can hold
+    pairs of different lengths); the peers' column compares a batch of the
+    average pair (`average_batch_s`), else the median step."""
+    def run(label, seconds, tokens_per_s, average=None):
+        result = {"task": "translator", "label": label, "median_step_s": seconds,
+                  "tokens_per_s": tokens_per_s, "batch_tokens": 30.0}
+        if average is not None:
+            result["average_batch_s"] = average
+        return result
 
-    runs = [run("new", s, 100.0) for s in (0.30, 0.50, 0.33)]
+    runs = [run("new", s, t, 0.25) for s, t in ((0.30, 100.0), (0.50, 90.0), (0.33, 110.0))]
     runs += [run("old", s, 80.0) for s in (0.40, 0.44, 0.45)]
     lines = load_script().table(runs, {"peer": 0.3}).splitlines()
     new = next(line for line in lines if "| new |" in line)
     old = next(line for line in lines if "| old |" in line)
-    assert "| 330.0 |" in new and "| 1.00 | 1.10 |" in new
-    assert "| 440.0 |" in old and "| 1.33 | 1.47 |" in old
+    assert "| 300.0 / 500.0 / 330.0 |" in new
+    assert "| 100 | 250.0 | 1.00 | 0.83 |" in new
+    assert "| 80 | 440.0 | 1.25 | 1.47 |" in old
     assert any("| peer (its log) |" in line and "300.0" in line for line in lines)
 
 

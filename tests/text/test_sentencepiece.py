@@ -1,6 +1,7 @@
 """SentencePiece: reserved ids, in-graph == Python, round trips, determinism."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 import tensorflow_text as tf_text
 
@@ -121,6 +122,35 @@ def test_batches_are_padded_bucketed_and_shifted():
     for (source, target_in), target_out in batches:
         assert target_in.shape == target_out.shape
         assert np.all(source[:, -1] != -1)
+
+
+@pytest.mark.parametrize("batch_tokens", [0, 60])
+def test_training_batches_share_both_length_buckets(batch_tokens):
+    """`pair_buckets`: every batch's sources share one bucket of lengths and
+    its targets another (the longer side alone left short sources padded
+    beside long ones), pairs stay whole, and with `batch_tokens` a batch is
+    as many pairs as fit at the bucket's longer upper length."""
+    rng = np.random.default_rng(0)
+    sources = [list(rng.integers(5, 50, rng.integers(1, 12))) for _ in range(600)]
+    targets = [list(rng.integers(5, 50, rng.integers(1, 12))) for _ in range(600)]
+    src, tgt, _ = translation_examples(sources, targets, max_length=16)
+    pairs = {(tuple(s), tuple(t)) for s, t in zip(src, tgt)}
+    dataset = translation_dataset(
+        src, tgt, batch_size=8, batch_tokens=batch_tokens, bucket_width=2,
+        max_length=16, shuffle_buffer=600, seed=1, repeat=True, pair_buckets=True,
+    )
+    for (source, target_in), target_out in dataset.take(20).as_numpy_iterator():
+        # Targets `[BOS] + ids + [EOS]`: the first input, then the outputs.
+        target = np.concatenate([target_in[:, :1], target_out], axis=1)
+        source_lengths = (source != 0).sum(axis=1)
+        target_lengths = (target != 0).sum(axis=1)
+        assert len(set(source_lengths // 2)) == 1
+        assert len(set(target_lengths // 2)) == 1
+        for s, t, n, m in zip(source, target, source_lengths, target_lengths):
+            assert (tuple(s[:n]), tuple(t[:m])) in pairs
+        longer = max(source_lengths[0] // 2, target_lengths[0] // 2)
+        expected = batch_tokens // ((longer + 1) * 2) if batch_tokens else 8
+        assert len(source) == expected
 
 
 def test_sampled_segmentations_keep_the_text_and_follow_the_seed():
