@@ -138,6 +138,12 @@ def translation_dataset(
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
+def _buckets_per_side(width: int, max_length: int) -> int:
+    """Length buckets of one side of a pair (targets are `max_length + 1`
+    long at most, with BOS and EOS)."""
+    return max_length // width + 2
+
+
 def pair_bucket_key(source_length, target_length, width: int, max_length: int):
     """The bucket of a pair by both its lengths: `source_length // width` and
     `target_length // width`, as one int64 (the target's bucket varies
@@ -145,7 +151,7 @@ def pair_bucket_key(source_length, target_length, width: int, max_length: int):
     batches padded 16% of the source and 13% of the target tokens; by both,
     3% of each (docs/benchmarks.md, "Translation batches bucketed by both
     lengths")."""
-    per_side = max_length // width + 2
+    per_side = _buckets_per_side(width, max_length)
     return tf.cast(source_length // width, tf.int64) * per_side + tf.cast(
         target_length // width, tf.int64
     )
@@ -156,16 +162,18 @@ def _batch_by_pair_buckets(dataset, batch_size: int, batch_tokens: int,
     """`translation_dataset`'s batching with `pair_bucket_key`: full batches
     of pairs that share both length buckets (with `batch_tokens`, as many
     pairs as fit it at the bucket's longer upper length)."""
-    per_side = max_length // width + 2
+    per_side = _buckets_per_side(width, max_length)
 
     def key(source, target):
-        return pair_bucket_key(tf.shape(source)[0], tf.shape(target)[0], width, max_length)
+        lengths = tf.shape(source)[0], tf.shape(target)[0]
+        return pair_bucket_key(*lengths, width, max_length)
 
     def size(bucket):
         if not batch_tokens:
             return tf.constant(batch_size, tf.int64)
         longer = tf.maximum(bucket // per_side, bucket % per_side)
-        return tf.maximum(tf.constant(batch_tokens, tf.int64) // ((longer + 1) * width), 1)
+        upper = (longer + 1) * width  # the longer side's bucket's upper length
+        return tf.maximum(tf.constant(batch_tokens, tf.int64) // upper, 1)
 
     return dataset.group_by_window(
         key_func=key,

@@ -36,7 +36,8 @@ def test_the_table_takes_medians_of_rounds_and_ratios_to_the_first_code():
             result["average_batch_s"] = average
         return result
 
-    runs = [run("new", s, t, 0.25) for s, t in ((0.30, 100.0), (0.50, 90.0), (0.33, 110.0))]
+    rounds = ((0.30, 100.0), (0.50, 90.0), (0.33, 110.0))
+    runs = [run("new", s, t, 0.25) for s, t in rounds]
     runs += [run("old", s, 80.0) for s in (0.40, 0.44, 0.45)]
     lines = load_script().table(runs, {"peer": 0.3}).splitlines()
     new = next(line for line in lines if "| new |" in line)
