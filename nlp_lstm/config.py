@@ -545,6 +545,9 @@ class TranslationDataConfig:
     max_length: int = 64
     batch_size: int = 64
     batch_tokens: int = 0
+    # Length buckets this many tokens wide: a training batch's pairs share a
+    # bucket of source lengths and one of target lengths; evaluation batches
+    # share one of the longer side's.
     bucket_width: int = 4
     shuffle_buffer: int = 50000
     # Subword regularization (Kudo 2018): besides the best segmentation, the

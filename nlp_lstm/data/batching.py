@@ -147,10 +147,10 @@ def _buckets_per_side(width: int, max_length: int) -> int:
 def pair_bucket_key(source_length, target_length, width: int, max_length: int):
     """The bucket of a pair by both its lengths: `source_length // width` and
     `target_length // width`, as one int64 (the target's bucket varies
-    fastest). Keyed by the longer side alone (width 4), Multi30k's training
+    fastest). Keyed by the longer side alone (4 wide), Multi30k's training
     batches padded 16% of the source and 13% of the target tokens; by both,
-    3% of each (docs/benchmarks.md, "Translation batches bucketed by both
-    lengths")."""
+    2 wide, about 3% of each (simulated; 1.5% of the benchmark's batches:
+    docs/benchmarks.md, "Translation batches bucketed by both lengths")."""
     per_side = _buckets_per_side(width, max_length)
     return tf.cast(source_length // width, tf.int64) * per_side + tf.cast(
         target_length // width, tf.int64
