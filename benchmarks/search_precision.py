@@ -10,9 +10,9 @@ Runs the SavedModel's module (`TranslatorModule`: in-graph tokenization,
 search, detokenization) in this process, greedy and with the config's beam,
 on length-sorted batches of 64 and one thread (as `nlp-lstm translate` runs
 each batch), the precisions alternating for `--rounds` rounds; the best round
-of each is kept. Prints a table and writes `results.json` and `results.md` to
-`--output` (default `benchmarks/results/search_precision/`). Run nothing else
-meanwhile.
+of each is kept. Prints a table and writes `results.json`, `results.md` and each
+row's translations (`greedy_float32.txt`, ...) to `--output` (default
+`benchmarks/results/search_precision/`). Run nothing else meanwhile.
 """
 
 from __future__ import annotations
@@ -126,6 +126,10 @@ def main(argv=None) -> int:
         lines.append(f"| {search} | {precision} | {rate:.1f} | {scores['bleu']:.2f} "
                      f"| {scores['chrf']:.2f} | {equal} of {len(sources)} |")
     os.makedirs(args.output, exist_ok=True)
+    for (search, precision), row in rows.items():  # to see what changed
+        name = f"{search.replace(' ', '')}_{precision}.txt"
+        text = "".join(f"{line}\n" for line in row["translations"])
+        atomic_write_bytes(os.path.join(args.output, name), text.encode())
     atomic_write_json(os.path.join(args.output, "results.json"), results)
     table = "\n".join(lines) + "\n"
     atomic_write_bytes(os.path.join(args.output, "results.md"), table.encode())
