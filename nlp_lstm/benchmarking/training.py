@@ -139,7 +139,8 @@ def translation_batches(setup: TranslationSetup, count: int) -> list:
 FIXED_PAIRS = 64 * 40
 # Batches `fixed_batches` skips: the training stream's first batches are of
 # the commonest, shorter pairs, whose buckets fill first (12% fewer tokens a
-# pair in its first 30 batches, Multi30k, buckets 2 wide).
+# pair in its first 30 batches, Multi30k, pair buckets 2 wide; 5% with the
+# longer side's, 4 wide).
 FIXED_BURN_IN = 120
 
 
@@ -157,7 +158,7 @@ def fixed_pairs(config, corpus, processor) -> tuple[list, list]:
 
 def fixed_batches(config, corpus, processor, count: int) -> list:
     """`count` batches of 64 pairs drawn (seed 1) from `fixed_pairs` as the
-    training stream batches them (both lengths bucketed, after
+    training stream batches them (`config.data`'s buckets, after
     `FIXED_BURN_IN` batches): the same batches for every run of the
     profiling and distribution benchmarks (`benchmarks/profile_training.py`,
     `benchmarks/distribution.py`). Their pairs can still be a few percent
@@ -166,7 +167,7 @@ def fixed_batches(config, corpus, processor, count: int) -> list:
     dataset = translation_dataset(
         sources, targets, batch_size=64, bucket_width=config.data.bucket_width,
         max_length=config.data.max_length, shuffle_buffer=len(sources), seed=1,
-        repeat=True, pair_buckets=True,
+        repeat=True, pair_buckets=config.data.pair_buckets,
     )
     return list(dataset.skip(FIXED_BURN_IN).take(count))
 

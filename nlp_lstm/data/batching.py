@@ -243,8 +243,8 @@ def sampled_segmentations(config, source_processor, target_processor, data):
 
 def translation_training_dataset(config, sources, targets,
                                  alternatives=()) -> tf.data.Dataset:
-    """The endless, shuffled batches a translator trains on, bucketed by both
-    lengths (`config.data` settings, seeded with `config.training.seed`); passes read
+    """The endless, shuffled, length-bucketed batches a translator trains on
+    (`config.data` settings, seeded with `config.training.seed`); passes read
     `sources, targets` and then each of `alternatives` (other segmentations,
     `sampled_segmentations`) in turn."""
     data = config.data
@@ -259,7 +259,7 @@ def translation_training_dataset(config, sources, targets,
         seed=config.training.seed,
         repeat=True,
         alternatives=alternatives,
-        pair_buckets=True,
+        pair_buckets=data.pair_buckets,
     )
 
 

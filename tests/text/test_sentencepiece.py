@@ -153,6 +153,33 @@ def test_training_batches_share_both_length_buckets(batch_tokens):
         assert len(source) == expected
 
 
+def test_training_dataset_buckets_both_lengths_where_the_config_says():
+    from types import SimpleNamespace
+
+    from nlp_lstm.config import TranslationDataConfig
+    from nlp_lstm.data.batching import translation_training_dataset
+
+    assert TranslationDataConfig.pair_buckets is False  # the default
+    rng = np.random.default_rng(1)
+    sources = [list(rng.integers(5, 50, rng.integers(1, 12))) for _ in range(300)]
+    targets = [list(rng.integers(5, 50, rng.integers(1, 12))) for _ in range(300)]
+    src, tgt, _ = translation_examples(sources, targets, max_length=16)
+
+    def source_buckets(pair_buckets):
+        data = SimpleNamespace(batch_size=8, batch_tokens=0, bucket_width=2,
+                               max_length=16, shuffle_buffer=300,
+                               pair_buckets=pair_buckets)
+        config = SimpleNamespace(data=data, training=SimpleNamespace(seed=1))
+        dataset = translation_training_dataset(config, src, tgt)
+        return [
+            len(set((source != 0).sum(axis=1) // 2))
+            for (source, _), _ in dataset.take(10).as_numpy_iterator()
+        ]
+
+    assert source_buckets(True) == [1] * 10
+    assert max(source_buckets(False)) > 1  # the longer side's buckets only
+
+
 def test_sampled_segmentations_keep_the_text_and_follow_the_seed():
     processor = sp.processor(model_bytes())
     texts = SENTENCES[:4]
