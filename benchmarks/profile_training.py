@@ -98,15 +98,23 @@ def task_config(task: str):
     return bench_training.tagging_config(suites.SUITES["full"], size=task == "tagger")
 
 
-def translator_step(config, steps: int, precision: str):
-    """The translator's training step and `steps` fixed batches."""
+def translator_inputs(config) -> tuple:
+    """`(corpus, processor)`: the Multi30k corpus and the benchmark's
+    tokenizer, loaded once for `translator_step` and
+    `translator_pair_tokens`."""
     if not os.path.isfile(TOKENIZER):
         raise SystemExit(
             f"error: {TOKENIZER} not found: run the Multi30k pipeline or "
             "benchmarks/run.py first"
         )
     corpus, _ = load_parallel_corpus(config.data)
-    processor = sp.processor(sp.load_model(TOKENIZER))
+    return corpus, sp.processor(sp.load_model(TOKENIZER))
+
+
+def translator_step(config, steps: int, precision: str, inputs=None):
+    """The translator's training step and `steps` fixed batches
+    (`inputs`: `translator_inputs(config)`, loaded here when None)."""
+    corpus, processor = inputs or translator_inputs(config)
     batches = bench_training.fixed_batches(config, corpus, processor, steps)
     model = build_translator(
         config.model, processor.vocab_size(), processor.vocab_size()
@@ -115,15 +123,14 @@ def translator_step(config, steps: int, precision: str):
     return bench_training.training_step(model, config, loss_fn, precision), batches
 
 
-def translator_pair_tokens(config) -> float:
+def translator_pair_tokens(config, corpus, processor) -> float:
     """Real tokens of an average pair among those `fixed_batches` draws from
     (the source with its EOS, the target input with its BOS): the fixed
     batches' pairs can be shorter or longer than that (a checkout's own
     batching), so `benchmarks/training_step.py` divides tokens a second by
-    it into pairs a second. Read here, not from the checkout, so that
-    checkouts from before `fixed_pairs` give it too."""
-    corpus, _ = load_parallel_corpus(config.data)
-    processor = sp.processor(sp.load_model(TOKENIZER))
+    it into pairs a second. The pairs of `fixed_pairs`, encoded here and not
+    by the checkout's code, so that checkouts from before `fixed_pairs` give
+    it too."""
     train = corpus["train"].select(range(64 * 40))
     sources, targets, _ = translation_examples(
         processor.encode(list(train["source"])),

@@ -54,7 +54,10 @@ def _child(task: str, steps: int, precision: str = "float32") -> dict:
     config = profile_training.task_config(task)
     trainer.configure_threads(trainer.resolve_towers(config.training.towers))
     if task == "translator":
-        step, batches = profile_training.translator_step(config, steps, precision)
+        inputs = profile_training.translator_inputs(config)
+        step, batches = profile_training.translator_step(
+            config, steps, precision, inputs
+        )
 
         def shape(batch):
             (source, target_in), _ = batch
@@ -87,7 +90,7 @@ def _child(task: str, steps: int, precision: str = "float32") -> dict:
     if task == "translator":
         # A 64-pair batch of the average pair, at this step's tokens a second:
         # what the peers' logs give (their tokens a second over their pairs).
-        pair_tokens = profile_training.translator_pair_tokens(config)
+        pair_tokens = profile_training.translator_pair_tokens(config, *inputs)
         result["pair_tokens"] = pair_tokens
         result["average_batch_s"] = 64 * pair_tokens / result["tokens_per_s"]
     return result
