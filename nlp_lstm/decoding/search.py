@@ -26,9 +26,13 @@ from __future__ import annotations
 import tensorflow as tf
 
 NEG_INF = -1e9
-# A shrinking search drops its finished sentences once they are this share of
-# the live batch.
-SHRINK_SHARE = 0.25
+# The live batch sizes (sentences) a shrinking search keeps: 1, 2, 3, 4, 6,
+# 8, 12, ... (powers of two and their halfway points). A search drops its
+# finished sentences once the unfinished fit in a smaller size, and keeps as
+# many finished ones as fill it: at most a quarter of its rows are finished,
+# and its steps see a few batch shapes, whose kernels (oneDNN makes one for
+# each shape it meets) are reused from batch to batch.
+LIVE_SIZES = tuple(sorted({1} | {m * 2**e for m in (2, 3) for e in range(24)}))
 
 
 def _write_column(buffer, t, values):
@@ -141,17 +145,28 @@ def _move_units(gone, units, rows, outputs, k):
     return _take(units, kept_units), _take(rows, _rows_of(kept_units, k)), moved
 
 
+def live_size(count):
+    """The smallest of `LIVE_SIZES` that holds `count` (int32 scalar) units,
+    or 0 for none."""
+    sizes = tf.constant(LIVE_SIZES, tf.int32)
+    index = tf.searchsorted(sizes, tf.reshape(count, [1]), side="left")[0]
+    return tf.where(count > 0, tf.gather(sizes, index), 0)
+
+
 def _shrink(done, units, rows, outputs, k):
-    """`_move_units` of the done units once they are `SHRINK_SHARE` of the
-    live batch (moving costs a gather of every row's state and constants)."""
-    count = tf.reduce_sum(tf.cast(done, tf.int32))
-    worth_it = tf.logical_and(
-        count > 0,
-        tf.cast(count, tf.float32) >= SHRINK_SHARE * tf.cast(tf.size(done), tf.float32),
-    )
+    """`_move_units` of done units once the others fit in a smaller
+    `live_size`; as many done units stay as fill that size (moving costs a
+    gather of every row's state and constants; finished rows are carried
+    unchanged)."""
+    done_count = tf.reduce_sum(tf.cast(done, tf.int32))
+    size = tf.size(done)
+    target = live_size(size - done_count)
+    # The done units past the first `target - (size - done_count)` go.
+    kept_done = target - (size - done_count)
+    gone = tf.logical_and(done, tf.cumsum(tf.cast(done, tf.int32)) > kept_done)
     return tf.cond(
-        worth_it,
-        lambda: _move_units(done, units, rows, outputs, k),
+        target < size,
+        lambda: _move_units(gone, units, rows, outputs, k),
         lambda: (units, rows, outputs),
     )
 
@@ -268,7 +283,7 @@ def greedy_search(
         return_attention: bool. Also return the attention weights (zeros
             after each output's EOS step).
         shrink: bool. Drop finished sentences from the batch as the search
-            goes (once they are `SHRINK_SHARE` of it), so that later steps
+            goes (`_shrink`), so that later steps
             compute fewer rows; the same results. Not for TFLite, whose
             loops need fixed shapes.
         output_ids: int32 `(width,)` or None. The target id of each column

@@ -208,3 +208,26 @@ def candidate_ids(
     ids = tf.concat(ids, axis=0)
     present = tf.math.bincount(ids, minlength=vocab_size, maxlength=vocab_size)
     return tf.cast(tf.where(present > 0)[:, 0], tf.int32)
+
+
+# A search's shortlist is padded to a multiple of this many columns: oneDNN
+# (TensorFlow's CPU kernels for bfloat16, and TF Serving's for every
+# precision) makes its matmul and softmax primitives per shape, and each
+# batch's own candidate count would be a new one.
+COLUMN_MULTIPLE = 128
+# The bias of a padding column: its logit is never the largest, and its
+# probability is 0 in float32.
+PADDING_BIAS = -1e9
+
+
+def padded_columns(ids, bias, multiple: int = COLUMN_MULTIPLE):
+    """`(columns, column_bias)`: `ids` (`candidate_ids`) then id 0 up to a
+    multiple of `multiple` columns, and the output bias of each column,
+    `PADDING_BIAS` on the padding, so that a search over them chooses and
+    scores as over `ids`."""
+    count = tf.size(ids)
+    width = (count + multiple - 1) // multiple * multiple
+    columns = tf.concat([ids, tf.zeros([width - count], ids.dtype)], axis=0)
+    real = tf.range(width) < count
+    column_bias = tf.where(real, tf.gather(bias, columns), PADDING_BIAS)
+    return columns, column_bias

@@ -22,6 +22,15 @@ def max_output_lengths(source_lengths, ratio: float, offset: int):
     return tf.cast(lengths, tf.int32) + offset
 
 
+# The attention of a search with dynamic shapes (a SavedModel) reads the
+# source padded to a multiple of this many steps: oneDNN, which runs
+# TensorFlow's CPU kernels for bfloat16 (and TF Serving's for every
+# precision), makes a kernel for each shape it meets and keeps it; with the
+# shortlist's columns (`shortlist.COLUMN_MULTIPLE`) and the live batch sizes
+# (`search.LIVE_SIZES`) bucketed too, a server meets few new shapes.
+SOURCE_MULTIPLE = 8
+
+
 def translate_ids(
     model,
     source_ids,
@@ -39,6 +48,7 @@ def translate_ids(
     weights=None,
     transposed_kernels: bool = True,
     shortlist=None,
+    source_multiple: int = SOURCE_MULTIPLE,
 ):
     """Translates a padded batch of source ids (each ending with EOS).
 
@@ -75,6 +85,10 @@ def translate_ids(
             target ids that the batch's source ids shortlist only
             (`shortlist.candidate_ids`); scores are normalized over them.
             Not for TFLite (the candidates' number varies).
+        source_multiple: int. The attention reads the encoder's outputs
+            padded (masked) to a multiple of this many steps, so that a
+            step's attention products see few shapes across batches (see
+            `SOURCE_MULTIPLE`); 1 for TFLite.
 
     Returns the dict of `nlp_lstm.decoding.search.greedy_search` (`ids`,
     `lengths`, `scores`; beam search with `nbest` adds the n-best lists).
@@ -88,6 +102,8 @@ def translate_ids(
             encoder_fn=encoder_fn,
             encoder_table=_read(encoder_table),
         )
+        source_steps = tf.shape(source_ids)[1]
+        memory, mask = _pad_steps(memory, mask, source_multiple)
         constants = model.decoding_constants(memory, mask)
         # The EOS that ends every source is not counted in its length.
         source_lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1) - 1
@@ -105,20 +121,23 @@ def translate_ids(
         weights = tf.nest.map_structure(_read, weights)
         output_ids = None
         if shortlist is not None:
-            output_ids = shortlist_lib.candidate_ids(
-                source_ids,
-                shortlist.table,
-                shortlist.frequent,
-                model.output_projection.vocab_size,
-                shortlist.copy_source,
-                minimum=beam_size,
+            output_ids, output_bias = shortlist_lib.padded_columns(
+                shortlist_lib.candidate_ids(
+                    source_ids,
+                    shortlist.table,
+                    shortlist.frequent,
+                    model.output_projection.vocab_size,
+                    shortlist.copy_source,
+                    minimum=beam_size,
+                ),
+                model.output_projection.bias,
             )
             weights = dict(
                 weights,
                 output_kernel=model.output_kernel_columns(
                     output_ids, weights["output_kernel"]
                 ),
-                output_bias=tf.gather(model.output_projection.bias, output_ids),
+                output_bias=output_bias,
             )
         step_fn = functools.partial(model.decoding_step, weights=weights)
 
@@ -129,16 +148,34 @@ def translate_ids(
             bos_id=model.bos_id,
             eos_id=model.eos_id if eos_id is None else eos_id,
             max_lengths=max_lengths,
-            source_length=tf.shape(source_ids)[1],
+            source_length=tf.shape(memory)[1],
             return_attention=return_attention,
             shrink=shrink,
             output_ids=output_ids,
         )
         if beam_size == 1:
-            return greedy_search(**common)
-        return beam_search(
-            beam_size=beam_size, length_penalty=length_penalty, nbest=nbest, **common
-        )
+            result = greedy_search(**common)
+        else:
+            result = beam_search(
+                beam_size=beam_size,
+                length_penalty=length_penalty,
+                nbest=nbest,
+                **common,
+            )
+        if return_attention:
+            result["attention"] = result["attention"][..., :source_steps]
+        return result
+
+
+def _pad_steps(memory, mask, multiple):
+    """`memory` `(batch, time, features)` and its `mask` `(batch, time)`
+    padded (zeros, False) to a multiple of `multiple` steps."""
+    if multiple == 1:
+        return memory, mask
+    steps = tf.shape(memory)[1]
+    extra = (multiple - steps % multiple) % multiple
+    memory = tf.pad(memory, [[0, 0], [0, extra], [0, 0]])
+    return memory, tf.pad(mask, [[0, 0], [0, extra]], constant_values=False)
 
 
 def _read(value):

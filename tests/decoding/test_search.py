@@ -137,6 +137,27 @@ def test_attention_rows_are_distributions_over_real_source_tokens(translator):
         assert np.all(rows[:, source_lengths[row] :] < 1e-6)
 
 
+@pytest.mark.parametrize("beam_size", [1, 3])
+def test_padding_the_source_steps_changes_nothing(translator, beam_size):
+    # SOURCE has 5 steps: the attention reads 8, the 3 added masked.
+    results = [
+        translate_ids(
+            translator,
+            SOURCE,
+            beam_size=beam_size,
+            return_attention=True,
+            source_multiple=multiple,
+        )
+        for multiple in (1, 8)
+    ]
+    plain, padded = [{k: v.numpy() for k, v in r.items()} for r in results]
+    assert padded["attention"].shape == plain["attention"].shape
+    assert plain["attention"].shape[-1] == SOURCE.shape[1]
+    np.testing.assert_array_equal(padded["ids"], plain["ids"])
+    for key in ("scores", "attention"):
+        np.testing.assert_allclose(padded[key], plain[key], rtol=1e-5, atol=1e-6)
+
+
 def test_source_rows_are_cut_then_end_with_eos():
     from nlp_lstm.config import DecodingConfig
     from nlp_lstm.decoding.translate import source_row

@@ -9,7 +9,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nlp_lstm.decoding.search import beam_search, greedy_search, top_k_rows
+from nlp_lstm.decoding.search import (
+    LIVE_SIZES,
+    beam_search,
+    greedy_search,
+    top_k_rows,
+)
 
 BOS, EOS, VOCAB, STEPS = 2, 3, 9, 12
 
@@ -172,6 +177,33 @@ def test_shrinking_computes_fewer_rows_for_the_same_result(search):
     assert computed[True] < computed[False]
     for key, value in results[False].items():
         np.testing.assert_allclose(results[True][key], value, rtol=1e-6)
+
+
+@pytest.mark.parametrize("search", [greedy_search, beam_search])
+def test_a_shrinking_search_steps_at_few_batch_sizes(search):
+    # Sentences finishing one step apart: a search that dropped each one as
+    # it finished would step at every size from 40 down.
+    table = random_table(1)
+    table[:, :, EOS] = -10.0  # no EOS but the forced one
+    max_lengths = list(range(1, 41))
+    k = 3 if search is beam_search else 1
+    seen = tf.Variable(tf.zeros([40 * k + 1], tf.bool))
+    step_fn = step_fn_of(table)
+
+    def recording_step(ids, state, constants):
+        seen.scatter_nd_update([[tf.shape(ids)[0]]], [True])
+        return step_fn(ids, state, constants)
+
+    kwargs = {"beam_size": k} if k > 1 else {}
+    result = search_with(search, recording_step, max_lengths, shrink=True, **kwargs)
+    rows = set(np.flatnonzero(seen.numpy()).tolist())
+    # (A beam search's first step runs one row a sentence.)
+    assert rows <= {40, 40 * k, *(size * k for size in LIVE_SIZES)}, sorted(rows)
+    assert rows & set(range(1, 40 * k)), sorted(rows)  # it did shrink
+    assert len(rows) <= 12
+    expected = run(search, table, max_lengths, shrink=False, **kwargs)
+    for key, value in expected.items():
+        np.testing.assert_allclose(result[key].numpy(), value, rtol=1e-6)
 
 
 @pytest.mark.parametrize("alpha", [0.0, 0.6, 1.0, -0.5])

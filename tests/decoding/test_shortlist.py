@@ -7,7 +7,13 @@ import pytest
 import tensorflow as tf
 
 from nlp_lstm.decoding import shortlist as shortlist_lib
-from nlp_lstm.decoding.shortlist import Shortlist, build_shortlist, candidate_ids
+from nlp_lstm.decoding.shortlist import (
+    PADDING_BIAS,
+    Shortlist,
+    build_shortlist,
+    candidate_ids,
+    padded_columns,
+)
 from nlp_lstm.decoding.translate import decoding_variables, translate_ids
 from nlp_lstm.text.sentencepiece import EOS_ID
 from tests import helpers
@@ -74,6 +80,16 @@ def test_candidate_ids_are_the_sorted_union(copy_source):
     if copy_source:
         expected |= set(source.reshape(-1))
     np.testing.assert_array_equal(got.numpy(), sorted(expected))
+
+
+def test_padded_columns_fill_a_multiple_with_columns_never_chosen():
+    ids = tf.constant([3, 8, 20], tf.int32)
+    bias = tf.range(VOCAB, dtype=tf.float32)
+    columns, column_bias = padded_columns(ids, bias, multiple=4)
+    np.testing.assert_array_equal(columns.numpy(), [3, 8, 20, 0])
+    np.testing.assert_array_equal(column_bias.numpy(), [3.0, 8.0, 20.0, PADDING_BIAS])
+    columns, _ = padded_columns(tf.range(8), bias, multiple=4)
+    assert columns.shape == (8,)
 
 
 def tiny_translator(tied: bool = True):

@@ -124,6 +124,7 @@ class TranslatorTFLite(tf.Module):
             eos_id=eos_id[0],
             encoder_fn=encoder_fn or self.encoder_fn,
             shrink=False,  # TFLite loops keep fixed shapes
+            source_multiple=1,
             # FULLY_CONNECTED takes a kernel as it is (no transposes around).
             transposed_kernels=False,
         )
