@@ -288,7 +288,8 @@ def greedy_search(
             loops need fixed shapes.
         output_ids: int32 `(width,)` or None. The target id of each column
             of `step_fn`'s logits when they cover part of the vocabulary (a
-            `shortlist`), sorted; None: column `i` is id `i`.
+            `shortlist`: its sorted ids, then padding columns whose logits are
+            never the largest); None: column `i` is id `i`.
 
     Returns:
         dict with `ids` `(batch, time)` (EOS then padding 0 after the output),
