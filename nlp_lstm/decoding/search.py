@@ -158,17 +158,16 @@ def _shrink(done, units, rows, outputs, k):
     `live_size`; as many done units stay as fill that size (moving costs a
     gather of every row's state and constants; finished rows are carried
     unchanged)."""
-    done_count = tf.reduce_sum(tf.cast(done, tf.int32))
-    size = tf.size(done)
-    target = live_size(size - done_count)
-    # The done units past the first `target - (size - done_count)` go.
-    kept_done = target - (size - done_count)
-    gone = tf.logical_and(done, tf.cumsum(tf.cast(done, tf.int32)) > kept_done)
-    return tf.cond(
-        target < size,
-        lambda: _move_units(gone, units, rows, outputs, k),
-        lambda: (units, rows, outputs),
-    )
+    done = tf.cast(done, tf.int32)
+    live = tf.size(done) - tf.reduce_sum(done)
+    target = live_size(live)
+
+    def move():
+        # The done units past the first `target - live` go.
+        gone = tf.logical_and(done > 0, tf.cumsum(done) > target - live)
+        return _move_units(gone, units, rows, outputs, k)
+
+    return tf.cond(target < tf.size(done), move, lambda: (units, rows, outputs))
 
 
 # Loop tensors that a step does not change: loop variables only when a
