@@ -8,13 +8,18 @@ import tensorflow as tf
 
 from nlp_lstm.decoding import shortlist as shortlist_lib
 from nlp_lstm.decoding.shortlist import (
+    COLUMN_MULTIPLE,
     PADDING_BIAS,
     Shortlist,
     build_shortlist,
     candidate_ids,
     padded_columns,
 )
-from nlp_lstm.decoding.translate import decoding_variables, translate_ids
+from nlp_lstm.decoding.translate import (
+    SOURCE_MULTIPLE,
+    decoding_variables,
+    translate_ids,
+)
 from nlp_lstm.text.sentencepiece import EOS_ID
 from tests import helpers
 
@@ -152,6 +157,40 @@ def test_a_shortlisted_search_is_the_search_over_its_candidates(
     # The full vocabulary's search outputs ids the shortlist does not hold.
     full = translate_ids(model, source, beam_size=beam_size)
     assert not set(full["ids"].numpy().reshape(-1)) <= set(allowed) | {0}
+
+
+class Recording:
+    """`model` whose decoding steps record the widths of their logits and
+    of the attention's memory."""
+
+    def __init__(self, model):
+        self._model = model
+        self.widths = set()
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+    def decoding_step(self, ids, state, constants, weights=None):
+        logits, state, attention = self._model.decoding_step(
+            ids, state, constants, weights=weights
+        )
+        self.widths.add((int(logits.shape[-1]), int(constants[0].shape[1])))
+        return logits, state, attention
+
+
+@pytest.mark.parametrize("beam_size", [1, 3])
+def test_a_search_steps_at_padded_widths(beam_size):
+    # 5 source steps and a shortlist of fewer than 128 ids: the steps see
+    # 128 columns and 8 source steps (oneDNN keeps a kernel per shape).
+    model = Recording(tiny_translator())
+    source = tf.constant([[5, 9, 12, 13, 2], [7, 2, 0, 0, 0]], tf.int32)
+    shortlist = Shortlist(
+        table=np.full((VOCAB, 2), 20, np.int32),
+        frequent=np.array([EOS], np.int32),
+        copy_source=True,
+    )
+    translate_ids(model, source, beam_size=beam_size, shortlist=shortlist)
+    assert model.widths == {(COLUMN_MULTIPLE, SOURCE_MULTIPLE)}
 
 
 @pytest.mark.parametrize("beam_size", [1, 3])
