@@ -29,8 +29,9 @@ NEG_INF = -1e9
 # The live batch sizes (sentences) a shrinking search keeps: 1, 2, 3, 4, 6,
 # 8, 12, ... (powers of two and their halfway points). A search drops its
 # finished sentences once the unfinished fit in a smaller size, and keeps as
-# many finished ones as fill it: at most a quarter of its rows are finished,
-# and its steps see a few batch shapes, whose kernels (oneDNN makes one for
+# many finished ones as fill it: under a third of its rows are finished (the
+# sizes grow by 4/3 or 3/2; a quarter with the share rule before), and its
+# steps see a few batch shapes, whose kernels (oneDNN makes one for
 # each shape it meets) are reused from batch to batch.
 LIVE_SIZES = tuple(sorted({1} | {m * 2**e for m in (2, 3) for e in range(24)}))
 
