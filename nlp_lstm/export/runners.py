@@ -19,7 +19,7 @@ from nlp_lstm.export import layout, runtime
 from nlp_lstm.utils.cores import warn_if_bfloat16_is_emulated
 from nlp_lstm.utils.iterables import batches, sorted_map
 
-tf = runtime.import_tensorflow()
+runtime.import_runtime()
 
 DEFAULT_BATCH_SIZE = 64
 # Texts read, sorted by length and translated together: batches of similar
@@ -161,7 +161,7 @@ class SavedModelTranslator:
         """Calls the signature `translate` would use once, on one short text:
         a signature's first call prepares its graph (about a second)."""
         name = translator_signature(beam_size)
-        _signature(self._loaded, self.path, name)(sources=tf.constant(["."]))
+        _signature(self._loaded, self.path, name)(sources=runtime.strings(["."]))
 
     def iter_translate(
         self,
@@ -176,7 +176,7 @@ class SavedModelTranslator:
         signature = self._signature_for(beam_size)
 
         def translate_batch(batch):
-            outputs = signature(sources=tf.constant(batch, tf.string))
+            outputs = signature(sources=runtime.strings(batch))
             texts = outputs["translations"].numpy()
             return [text.decode("utf-8", errors="replace") for text in texts]
 
@@ -269,10 +269,10 @@ class SavedModelTagger:
         token: a signature's first call prepares its graph."""
         if pretokenized:
             signature = _signature(self._loaded, self.path, "tag_tokens")
-            signature(tokens=tf.constant([["."]]))
+            signature(tokens=runtime.strings([["."]]))
         else:
             signature = _signature(self._loaded, self.path, "serving_default")
-            signature(sentences=tf.constant(["."]))
+            signature(sentences=runtime.strings(["."]))
 
     def iter_tag(
         self, sentences: Iterable[str], batch_size: int = DEFAULT_BATCH_SIZE
@@ -281,7 +281,7 @@ class SavedModelTagger:
         _check_batch_size(batch_size)
         signature = _signature(self._loaded, self.path, "serving_default")
         for batch in batches(sentences, batch_size):
-            yield from self._rows(signature(sentences=tf.constant(batch, tf.string)))
+            yield from self._rows(signature(sentences=runtime.strings(batch)))
 
     def iter_tag_tokens(
         self, sentences: Iterable[list[str]], batch_size: int = DEFAULT_BATCH_SIZE
@@ -293,7 +293,7 @@ class SavedModelTagger:
             width = max([1] + [len(tokens) for tokens in batch])
             # (batch, width), padded with "" (which ends a row).
             padded = [list(tokens) + [""] * (width - len(tokens)) for tokens in batch]
-            yield from self._rows(signature(tokens=tf.constant(padded, tf.string)))
+            yield from self._rows(signature(tokens=runtime.strings(padded)))
 
     def tag(
         self, sentences: list[str], batch_size: int = DEFAULT_BATCH_SIZE

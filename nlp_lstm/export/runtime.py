@@ -10,6 +10,11 @@ imports Keras again for its Keras layers. Measured on the 2-core machine
 (2026-12-01, `benchmarks/translation_speed.py`), that is seconds of start-up
 and about 200 MB of resident memory that a command translating stdin never
 uses. `import_tensorflow` and `load_text_ops` skip both.
+
+Nor does loading and calling a SavedModel need TensorFlow's public API
+(`tf.*`), whose 1,400 Python modules are most of what `import tensorflow`
+still costs: `import_runtime` imports the runtime alone (the C++ library,
+eager execution, the SavedModel loader), and the functions here use it.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import importlib.util
 import logging
 import os
 import sys
+import types
 
 from nlp_lstm.export import layout
 from nlp_lstm.utils import imports
@@ -37,12 +43,86 @@ def import_tensorflow():
     `import keras` or `tf.keras` works as usual. Does nothing but return `tf`
     when TensorFlow is already imported.
     """
+    if isinstance(sys.modules.get("tensorflow"), _DeferredPackage):
+        _complete(sys.modules["tensorflow"])
     if "tensorflow" not in sys.modules and "keras" not in sys.modules:
         with imports.missing(["keras"]):
             import tensorflow  # noqa: F401, PLC0415
     import tensorflow as tf  # noqa: PLC0415
 
     return tf
+
+
+class _DeferredPackage(types.ModuleType):
+    """The `tensorflow` package as `import_runtime` registers it: its
+    submodules import, its `__init__` (the public API) has not run. The
+    first attribute it lacks runs it, Keras missing as in
+    `import_tensorflow`, so that `import tensorflow as tf; tf.constant(1)`
+    later in the process works as after a usual import."""
+
+    def __getattr__(self, name):
+        if self.__dict__.get("_completing"):  # an attribute `__init__` lacks
+            raise AttributeError(name)
+        _complete(self)
+        return getattr(self, name)
+
+
+def _complete(package) -> None:
+    """Runs the deferred `tensorflow` package's `__init__` in it."""
+    package.__dict__["_completing"] = True
+    try:
+        with imports.missing([] if "keras" in sys.modules else ["keras"]):
+            package.__spec__.loader.exec_module(package)
+    finally:
+        del package.__dict__["_completing"]
+        package.__class__ = types.ModuleType
+
+
+def import_runtime() -> None:
+    """Imports what loads and runs a SavedModel: TensorFlow's C++ runtime,
+    eager execution and the SavedModel loader, without the public API.
+
+    `tensorflow` is registered as a package whose `__init__` runs on first
+    use of an attribute it lacks (`tf.constant`, `tf.__version__`): a
+    program that imports TensorFlow afterwards gets all of it. Measured on
+    the 2-core machine (2026-12-05, a fresh process loading a bfloat16
+    translator and translating a batch; `docs/benchmarks.md`, "Start-up
+    without TensorFlow's public API"): 1.24-1.31 s against 1.98-2.07 s for
+    `import_tensorflow`, 1,145 modules against 2,530, peak RSS 654 against
+    750 MB. Does nothing when TensorFlow is imported already; where
+    TensorFlow's internal layout differs from what this expects, imports
+    all of it.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    spec = importlib.util.find_spec("tensorflow")
+    if spec is None or not spec.submodule_search_locations:
+        import_tensorflow()  # the usual error: TensorFlow is not installed
+        return
+    package = _DeferredPackage("tensorflow")
+    package.__spec__ = spec
+    package.__loader__ = spec.loader
+    package.__file__ = spec.origin
+    package.__path__ = list(spec.submodule_search_locations)
+    package.__package__ = "tensorflow"
+    sys.modules["tensorflow"] = package
+    try:
+        from tensorflow.python.compat import v2_compat  # noqa: PLC0415
+        from tensorflow.python.saved_model import load  # noqa: F401, PLC0415
+
+        # What `import tensorflow` turns on: eager execution, resource
+        # variables, control flow v2.
+        v2_compat.enable_v2_behavior()
+    except (ImportError, AttributeError):
+        _complete(package)
+
+
+def strings(values):
+    """A string tensor of `values` (a list of str or bytes, or of lists of
+    them), without TensorFlow's public API."""
+    from tensorflow.python.framework import constant_op, dtypes  # noqa: PLC0415
+
+    return constant_op.constant(values, dtypes.string)
 
 
 def onednn_suits(metadata: dict) -> bool:
@@ -100,7 +180,7 @@ def text_op_libraries() -> list[str]:
 
 def graph_ops(saved_model_dir: str) -> set[str]:
     """The op types of a SavedModel's graph and function library."""
-    import_tensorflow()
+    import_runtime()
     # After TensorFlow: the op check reads protos from `tensorflow.core`,
     # whose import would otherwise import TensorFlow with Keras.
     from nlp_lstm.export.serving import opcheck  # noqa: PLC0415
@@ -137,7 +217,9 @@ def load_text_ops(saved_model_dir: str | None = None) -> None:
     and TensorFlow lacks (each library is about 5 MB of memory; all of them,
     100 MB), found by name and checked; without it, all of them.
     """
-    tf = import_tensorflow()
+    import_runtime()
+    from tensorflow.python.framework import load_library  # noqa: PLC0415
+
     if "tensorflow_text" in sys.modules:
         return
     libraries = text_op_libraries()
@@ -148,7 +230,7 @@ def load_text_ops(saved_model_dir: str | None = None) -> None:
     for library in libraries:
         if missing is not None and not missing:
             return
-        tf.load_op_library(library)
+        load_library.load_op_library(library)
         if missing is not None:
             missing = _unregistered(missing)
     if missing:
@@ -173,11 +255,13 @@ def load_saved_model(saved_model_dir: str, tags=None):
     export left out the training loops' custom gradients (other warnings
     pass). Register the graph's tensorflow-text ops first
     (`load_text_ops`)."""
-    tf = import_tensorflow()
+    import_runtime()
+    from tensorflow.python.saved_model import load  # noqa: PLC0415
+
     logger = logging.getLogger("absl")
     logger.addFilter(_not_unsaved_gradient_notice)
     try:
-        return tf.saved_model.load(saved_model_dir, tags=tags)
+        return load.load(saved_model_dir, tags=tags)
     finally:
         logger.removeFilter(_not_unsaved_gradient_notice)
 
@@ -211,6 +295,7 @@ def load_signatures(saved_model_dir: str, names):
     (`load_text_ops`).
     """
     names = list(names)
+    import_runtime()
     try:
         loaded = _load_partially(saved_model_dir, names)
     except (ImportError, AttributeError, TypeError, LookupError, ValueError):
@@ -229,9 +314,11 @@ def _load_partially(saved_model_dir: str, names: list) -> LoadedSignatures | Non
     from tensorflow.python.saved_model import (  # noqa: PLC0415
         load as saved_model_load,
     )
-    from tensorflow.python.saved_model import loader_impl  # noqa: PLC0415
+    from tensorflow.python.saved_model import (  # noqa: PLC0415
+        load_options,
+        loader_impl,
+    )
 
-    tf = import_tensorflow()
     proto = loader_impl.parse_saved_model(saved_model_dir)
     if len(proto.meta_graphs) != 1:
         return None
@@ -286,7 +373,7 @@ def _load_partially(saved_model_dir: str, names: list) -> LoadedSignatures | Non
                 proto,
                 saved_model_dir,
                 checkpoint_options.CheckpointOptions(),
-                tf.saved_model.LoadOptions(),
+                load_options.LoadOptions(),
                 paths,
             )
     finally:
@@ -307,10 +394,13 @@ def use_threads(parallel_calls: int) -> bool:
     (`benchmarks/translation_speed.py`). Only possible before TensorFlow
     runs its first op; returns whether it was set.
     """
-    tf = import_tensorflow()
+    import_runtime()
+    from tensorflow.python.eager import context  # noqa: PLC0415
+
+    # What tf.config.threading's setters do.
     try:
-        tf.config.threading.set_intra_op_parallelism_threads(1)
-        tf.config.threading.set_inter_op_parallelism_threads(parallel_calls)
+        context.context().intra_op_parallelism_threads = 1
+        context.context().inter_op_parallelism_threads = parallel_calls
     except RuntimeError:  # the runtime is already initialized
         return False
     return True

@@ -397,6 +397,44 @@ def test_a_runner_loads_only_the_signatures_of_its_beam_sizes(tiny_run, monkeypa
     )
 
 
+def test_a_runner_in_a_fresh_process_runs_without_tensorflows_public_api(tiny_run):
+    """In a process that has not imported TensorFlow, a runner loads and
+    translates with its runtime alone (`runtime.import_runtime`: what `nlp-lstm
+    translate` starts with), as the runner does in this process; a later
+    `import tensorflow` (and Keras) still gets the whole of it."""
+    from nlp_lstm.export.runners import SavedModelTranslator
+
+    _, report, _ = tiny_run
+    path = report["export_path"]
+    expected = SavedModelTranslator(path)
+    output = run_in_fresh_process(
+        f"""
+        import json, sys
+        from nlp_lstm.export import runtime
+        from nlp_lstm.export.runners import SavedModelTranslator
+        translator = SavedModelTranslator({path!r}, beam_sizes=[1, None])
+        result = {{
+            "greedy": translator.translate({SENTENCES!r}, beam_size=1),
+            "beam": translator.translate({SENTENCES!r}, beam_size=None),
+            "deferred": type(sys.modules["tensorflow"]).__name__,
+            "public_api": "constant" in vars(sys.modules["tensorflow"]),
+        }}
+        import tensorflow as tf
+        result["after"] = [int(tf.constant(2).numpy()), "constant" in vars(tf)]
+        import keras
+        result["keras"] = keras.layers.Dense(3)(tf.ones((1, 2))).shape.as_list()
+        print(json.dumps(result))
+        """
+    )
+    result = json.loads(output.strip().splitlines()[-1])
+    assert result["deferred"] == "_DeferredPackage"
+    assert result["public_api"] is False
+    assert result["greedy"] == expected.translate(SENTENCES, beam_size=1)
+    assert result["beam"] == expected.translate(SENTENCES, beam_size=None)
+    assert result["after"] == [2, True]
+    assert result["keras"] == [1, 3]
+
+
 def test_pipeline_script_rejects_bad_config_before_work(tmp_path):
     result = subprocess.run(
         [
