@@ -1,11 +1,14 @@
 """`nlp-lstm tag`: tags stdin sentences with an exported tagger.
 
-nlp-lstm tag --model DIR [--format conll|json] [--pretokenized] < sentences.txt
+nlp-lstm tag --model DIR [--format conll|json] [--pretokenized] [--threads N]
+    < sentences.txt
 
 One raw sentence a line on stdin; `conll` prints `token<TAB>tag` lines with a
 blank line after each sentence, `json` one `{"tokens": [...], "tags": [...]}`
 object a line. `DIR` is a SavedModel version folder or a `saved_models/<name>`
-folder (its highest version is used).
+folder (its highest version is used). Sentences are read 16 batches at a
+time and sorted by length within them (less padding), `--threads` batches
+are tagged at once, and the output keeps the input's order.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ def add_commands(subparsers) -> None:
     tag.add_argument("--pretokenized", action="store_true",
                      help="input tokens are separated by spaces; skip the "
                           "model's tokenizer")
+    common.add_threads_argument(tag)
     tag.set_defaults(handler=tag_command)
 
 
@@ -47,9 +51,12 @@ def tag_command(args) -> int:
     # Start-up: TensorFlow (imported when the command runs, so that
     # `nlp-lstm --help` starts without it), the model and its first call.
     with common.without_native_noise(), common.user_errors():
+        from nlp_lstm.export import runtime
+
+        runtime.use_threads(args.threads)
         from nlp_lstm.export.runners import RunnerWarning, SavedModelTagger
 
-        tagger = SavedModelTagger(args.model)
+        tagger = SavedModelTagger(args.model, workers=args.threads)
         tagger.warm_up(args.pretokenized)
     with common.user_errors(), common.plain_warnings(RunnerWarning):
         if args.pretokenized:

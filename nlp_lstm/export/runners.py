@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 
 from nlp_lstm.export import layout, runtime
 from nlp_lstm.utils.cores import warn_if_bfloat16_is_emulated
-from nlp_lstm.utils.iterables import batches, sorted_map
+from nlp_lstm.utils.iterables import sorted_map
 
 runtime.import_runtime()
 
@@ -216,6 +216,8 @@ class SavedModelTagger:
 
     Args:
         path: str. As for `SavedModelTranslator`.
+        workers: int. Batches tagged at once, on threads (as for
+            `SavedModelTranslator`).
 
     Attributes:
         path: str. The SavedModel version folder used.
@@ -230,8 +232,9 @@ class SavedModelTagger:
 
     task = "tagging"
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, workers: int = 1):
         self.path, self.metadata, self._loaded = _load(path, self.task)
+        self.workers = _check_workers(workers)
 
     @property
     def scheme(self) -> str:
@@ -274,26 +277,45 @@ class SavedModelTagger:
             signature = _signature(self._loaded, self.path, "serving_default")
             signature(sentences=runtime.strings(["."]))
 
+    def _sorted(self, tag_batch, items, batch_size: int) -> Iterator[dict]:
+        """`tag_batch`'s rows, in input order: `SORT_WINDOW_BATCHES` batches
+        read at a time, sorted by length, `workers` batches at once."""
+        _check_batch_size(batch_size)
+        yield from sorted_map(
+            lambda batch: list(self._rows(tag_batch(batch))),
+            items,
+            batch_size,
+            key=len,
+            window=batch_size * SORT_WINDOW_BATCHES,
+            workers=self.workers,
+        )
+
     def iter_tag(
         self, sentences: Iterable[str], batch_size: int = DEFAULT_BATCH_SIZE
     ) -> Iterator[dict]:
-        """Yields `tag`'s results as each batch is done (for streams)."""
-        _check_batch_size(batch_size)
+        """Yields `tag`'s results, in order, as each run of
+        `SORT_WINDOW_BATCHES` batches is done (for streams). Within a run,
+        sentences are sorted by length before they are batched."""
         signature = _signature(self._loaded, self.path, "serving_default")
-        for batch in batches(sentences, batch_size):
-            yield from self._rows(signature(sentences=runtime.strings(batch)))
+        return self._sorted(
+            lambda batch: signature(sentences=runtime.strings(batch)),
+            sentences,
+            batch_size,
+        )
 
     def iter_tag_tokens(
         self, sentences: Iterable[list[str]], batch_size: int = DEFAULT_BATCH_SIZE
     ) -> Iterator[dict]:
-        """Yields `tag_tokens`'s results as each batch is done (for streams)."""
-        _check_batch_size(batch_size)
+        """Yields `tag_tokens`'s results as `iter_tag` does."""
         signature = _signature(self._loaded, self.path, "tag_tokens")
-        for batch in batches(sentences, batch_size):
+
+        def tag_batch(batch):
             width = max([1] + [len(tokens) for tokens in batch])
             # (batch, width), padded with "" (which ends a row).
             padded = [list(tokens) + [""] * (width - len(tokens)) for tokens in batch]
-            yield from self._rows(signature(tokens=runtime.strings(padded)))
+            return signature(tokens=runtime.strings(padded))
+
+        return self._sorted(tag_batch, sentences, batch_size)
 
     def tag(
         self, sentences: list[str], batch_size: int = DEFAULT_BATCH_SIZE

@@ -260,6 +260,16 @@ def test_entity_pipeline_exports_a_savedmodel_that_reloads_in_a_fresh_process(
     assert rows[0]["tokens"] == SENTENCES[0].split()
     (row,) = tagger.tag_tokens([["Paris", "is", "nice"]])
     assert row["tags"] == reloaded["token_tags"][0][:3]
+    # Batches sorted by length, two at once: each sentence's row, in input
+    # order, as when it is tagged alone.
+    mixed = [SENTENCES[index] for index in (0, 2, 1, 4, 0, 2, 4, 1)]
+    alone = [tagger.tag([sentence], batch_size=1)[0] for sentence in mixed]
+    two = SavedModelTagger(str(model_dir), workers=2)
+    assert two.tag(mixed, batch_size=3) == alone
+    tokens = [row["tokens"] for row in alone]
+    assert two.tag_tokens(tokens, batch_size=3) == [
+        tagger.tag_tokens([sentence_tokens])[0] for sentence_tokens in tokens
+    ]
 
     # `nlp-lstm evaluate` picks the tagger path from the metadata.
     data = tmp_path / "gold.conll"
