@@ -56,7 +56,10 @@ def tag_command(args) -> int:
         runtime.use_threads(args.threads)
         from nlp_lstm.export.runners import RunnerWarning, SavedModelTagger
 
-        tagger = SavedModelTagger(args.model, workers=args.threads)
+        # Only the signature this input runs is loaded (faster).
+        tagger = SavedModelTagger(
+            args.model, workers=args.threads, pretokenized=args.pretokenized
+        )
         tagger.warm_up(args.pretokenized)
     with common.user_errors(), common.plain_warnings(RunnerWarning):
         if args.pretokenized:

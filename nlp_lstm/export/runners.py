@@ -56,12 +56,18 @@ def _load(path: str, task: str, signatures=None):
     return resolved, metadata, runtime.load_signatures(resolved, signatures)
 
 
-def _signature(loaded, path: str, name: str):
+# What loads a signature that a translator runner left out.
+_LOAD_BEAM = "pass the beam size to the runner's beam_sizes"
+
+
+def _signature(loaded, path: str, name: str, fix: str = _LOAD_BEAM):
+    """`loaded`'s signature `name`; `fix` says how to load it where the
+    runner loaded other signatures only."""
     if name not in loaded.signatures:
         if isinstance(loaded, runtime.LoadedSignatures):
             raise ValueError(
                 f"{path} was loaded with its signatures {sorted(loaded.signatures)} "
-                f"only, not {name!r}: pass the beam size to the runner's beam_sizes"
+                f"only, not {name!r}: {fix}"
             )
         raise ValueError(
             f"{path} has no signature {name!r}; it has {sorted(loaded.signatures)}"
@@ -211,6 +217,10 @@ class SavedModelTranslator:
         return list(self.iter_translate(texts, beam_size, batch_size))
 
 
+# A tagger's signature by whether its input is pre-tokenized.
+_TAGGER_SIGNATURES = {False: "serving_default", True: "tag_tokens"}
+
+
 class SavedModelTagger:
     """Tags with an exported tagger SavedModel.
 
@@ -218,6 +228,9 @@ class SavedModelTagger:
         path: str. As for `SavedModelTranslator`.
         workers: int. Batches tagged at once, on threads (as for
             `SavedModelTranslator`).
+        pretokenized: None (every signature), True (`tag_tokens` only, for
+            `tag_tokens`) or False (`serving_default` only, for `tag`): one
+            signature loads faster (`runtime.load_signatures`).
 
     Attributes:
         path: str. The SavedModel version folder used.
@@ -232,9 +245,20 @@ class SavedModelTagger:
 
     task = "tagging"
 
-    def __init__(self, path: str, workers: int = 1):
-        self.path, self.metadata, self._loaded = _load(path, self.task)
+    def __init__(self, path: str, workers: int = 1, pretokenized: bool | None = None):
+        signatures = None
+        if pretokenized is not None:
+            signatures = [_TAGGER_SIGNATURES[pretokenized]]
+        self.path, self.metadata, self._loaded = _load(path, self.task, signatures)
         self.workers = _check_workers(workers)
+
+    def _tagger_signature(self, pretokenized: bool):
+        return _signature(
+            self._loaded,
+            self.path,
+            _TAGGER_SIGNATURES[pretokenized],
+            fix="pass pretokenized=None to the runner (it loads both)",
+        )
 
     @property
     def scheme(self) -> str:
@@ -271,11 +295,9 @@ class SavedModelTagger:
         """Calls the signature `tag` (or `tag_tokens`) uses once, on one
         token: a signature's first call prepares its graph."""
         if pretokenized:
-            signature = _signature(self._loaded, self.path, "tag_tokens")
-            signature(tokens=runtime.strings([["."]]))
+            self._tagger_signature(True)(tokens=runtime.strings([["."]]))
         else:
-            signature = _signature(self._loaded, self.path, "serving_default")
-            signature(sentences=runtime.strings(["."]))
+            self._tagger_signature(False)(sentences=runtime.strings(["."]))
 
     def _sorted(self, tag_batch, items, batch_size: int) -> Iterator[dict]:
         """`tag_batch`'s rows, in input order: `SORT_WINDOW_BATCHES` batches
@@ -296,7 +318,7 @@ class SavedModelTagger:
         """Yields `tag`'s results, in order, as each run of
         `SORT_WINDOW_BATCHES` batches is done (for streams). Within a run,
         sentences are sorted by length before they are batched."""
-        signature = _signature(self._loaded, self.path, "serving_default")
+        signature = self._tagger_signature(False)
         return self._sorted(
             lambda batch: signature(sentences=runtime.strings(batch)),
             sentences,
@@ -307,7 +329,7 @@ class SavedModelTagger:
         self, sentences: Iterable[list[str]], batch_size: int = DEFAULT_BATCH_SIZE
     ) -> Iterator[dict]:
         """Yields `tag_tokens`'s results as `iter_tag` does."""
-        signature = _signature(self._loaded, self.path, "tag_tokens")
+        signature = self._tagger_signature(True)
 
         def tag_batch(batch):
             width = max([1] + [len(tokens) for tokens in batch])

@@ -270,6 +270,16 @@ def test_entity_pipeline_exports_a_savedmodel_that_reloads_in_a_fresh_process(
     assert two.tag_tokens(tokens, batch_size=3) == [
         tagger.tag_tokens([sentence_tokens])[0] for sentence_tokens in tokens
     ]
+    # One signature loaded (what `nlp-lstm tag` does): the same rows; the
+    # other signature is refused, naming the fix.
+    raw = SavedModelTagger(str(model_dir), pretokenized=False)
+    assert sorted(raw._loaded.signatures) == ["serving_default"]
+    assert raw.tag(mixed, batch_size=3) == alone
+    with pytest.raises(ValueError, match="pass pretokenized=None"):
+        raw.tag_tokens(tokens)
+    pretokenized = SavedModelTagger(str(model_dir), pretokenized=True)
+    assert sorted(pretokenized._loaded.signatures) == ["tag_tokens"]
+    assert pretokenized.tag_tokens(tokens, batch_size=3) == two.tag_tokens(tokens, 3)
 
     # `nlp-lstm evaluate` picks the tagger path from the metadata.
     data = tmp_path / "gold.conll"
