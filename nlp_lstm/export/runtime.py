@@ -20,6 +20,8 @@ eager execution, the SavedModel loader), and the functions here use it.
 from __future__ import annotations
 
 import glob
+import importlib.abc
+import importlib.machinery
 import importlib.util
 import logging
 import os
@@ -58,13 +60,36 @@ class _DeferredPackage(types.ModuleType):
     submodules import, its `__init__` (the public API) has not run. The
     first attribute it lacks runs it, Keras missing as in
     `import_tensorflow`, so that `import tensorflow as tf; tf.constant(1)`
-    later in the process works as after a usual import."""
+    later in the process works as after a usual import; so does the import
+    of a submodule that only `__init__` makes (`tensorflow.compat.v1`,
+    `_APIModuleFinder`)."""
 
     def __getattr__(self, name):
         if self.__dict__.get("_completing"):  # an attribute `__init__` lacks
             raise AttributeError(name)
         _complete(self)
         return getattr(self, name)
+
+
+class _APIModuleFinder(importlib.abc.MetaPathFinder):
+    """Finds a child of the deferred `tensorflow` package that is none of its
+    files (`tensorflow.compat`, which `tensorflow/__init__` makes) by
+    completing the package first. Deeper modules that are missing (the
+    optional ones TensorFlow tries, `tensorflow.python.framework.
+    fast_tensor_util`) stay missing."""
+
+    def find_spec(self, name, path=None, target=None):
+        package = sys.modules.get("tensorflow")
+        parent, _, _ = name.rpartition(".")
+        if parent != "tensorflow" or not isinstance(package, _DeferredPackage):
+            return None
+        if importlib.machinery.PathFinder.find_spec(name, package.__path__):
+            return None  # a file of the package: imported as usual
+        _complete(package)
+        return importlib.machinery.PathFinder.find_spec(name, package.__path__)
+
+
+_API_MODULE_FINDER = _APIModuleFinder()
 
 
 def _complete(package) -> None:
@@ -76,6 +101,8 @@ def _complete(package) -> None:
     finally:
         del package.__dict__["_completing"]
         package.__class__ = types.ModuleType
+        if _API_MODULE_FINDER in sys.meta_path:
+            sys.meta_path.remove(_API_MODULE_FINDER)
 
 
 def import_runtime() -> None:
@@ -106,6 +133,7 @@ def import_runtime() -> None:
     package.__path__ = list(spec.submodule_search_locations)
     package.__package__ = "tensorflow"
     sys.modules["tensorflow"] = package
+    sys.meta_path.insert(0, _API_MODULE_FINDER)
     try:
         from tensorflow.python.compat import v2_compat  # noqa: PLC0415
         from tensorflow.python.saved_model import load  # noqa: F401, PLC0415

@@ -401,7 +401,8 @@ def test_a_runner_in_a_fresh_process_runs_without_tensorflows_public_api(tiny_ru
     """In a process that has not imported TensorFlow, a runner loads and
     translates with its runtime alone (`runtime.import_runtime`: what `nlp-lstm
     translate` starts with), as the runner does in this process; a later
-    `import tensorflow` (and Keras) still gets the whole of it."""
+    `import tensorflow` (`tensorflow.compat.v1`, Keras) still gets the whole
+    of it."""
     from nlp_lstm.export.runners import SavedModelTranslator
 
     _, report, _ = tiny_run
@@ -419,6 +420,8 @@ def test_a_runner_in_a_fresh_process_runs_without_tensorflows_public_api(tiny_ru
             "deferred": type(sys.modules["tensorflow"]).__name__,
             "public_api": "constant" in vars(sys.modules["tensorflow"]),
         }}
+        import tensorflow.compat.v1 as tf1  # a module TensorFlow's __init__ makes
+        result["compat"] = int(tf1.constant(2).numpy())
         import tensorflow as tf
         result["after"] = [int(tf.constant(2).numpy()), "constant" in vars(tf)]
         import keras
@@ -431,6 +434,7 @@ def test_a_runner_in_a_fresh_process_runs_without_tensorflows_public_api(tiny_ru
     assert result["public_api"] is False
     assert result["greedy"] == expected.translate(SENTENCES, beam_size=1)
     assert result["beam"] == expected.translate(SENTENCES, beam_size=None)
+    assert result["compat"] == 2
     assert result["after"] == [2, True]
     assert result["keras"] == [1, 3]
 
