@@ -53,6 +53,7 @@ def tag_command(args) -> int:
     with common.without_native_noise(), common.user_errors():
         from nlp_lstm.export import runtime
 
+        runtime.choose_kernels(args.model)  # before TensorFlow: oneDNN off
         runtime.use_threads(args.threads)
         from nlp_lstm.export.runners import RunnerWarning, SavedModelTagger
 

@@ -165,13 +165,16 @@ def onednn_suits(metadata: dict) -> bool:
     beam-5 against 294, at 766 MB peak RSS against 912 (greedy) and 798
     against 993 (beam): TensorFlow's oneDNN operators keep primitives per
     thread and input shape, a cache that grows with every new batch shape.
-    Taggers keep TensorFlow's default: a UD tagger's export tagged 2,388-2,617
-    sentences/s at batch 32 with oneDNN and 2,427-2,493 without
-    (`benchmarks/tagger_ab.py` in each setting, two processes each), within
-    the spread.
+    Nor does a tagger: a UD tagger's export tagged 2,388-2,617 sentences/s
+    at batch 32 with oneDNN and 2,427-2,493 without (`benchmarks/tagger_ab.py`
+    in each setting, two processes each), and `nlp-lstm tag --pretokenized`
+    of the 2,077 test sentences took 3.87-4.29 s with them and 4.15-4.36 s
+    without, at 1,178-1,189 MB against 1,150-1,159, where oneDNN also logged
+    an error line about bool tensors (2026-12-05; docs/benchmarks.md,
+    "Start-up without TensorFlow's public API").
     """
     if metadata.get("task") != "translation":
-        return True
+        return False
     decoding = metadata.get("config", {}).get("decoding", {})
     return decoding.get("precision", "float32") != "float32"
 

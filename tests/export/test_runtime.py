@@ -91,7 +91,7 @@ def _translator(precision=None):
         (_translator(), False),
         (_translator("float32"), False),
         (_translator("bfloat16"), True),
-        ({"task": "tagging", "config": {}}, True),
+        ({"task": "tagging", "config": {}}, False),
     ],
 )
 def test_only_bfloat16_translators_keep_onednn(metadata, expected):
