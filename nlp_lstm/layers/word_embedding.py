@@ -210,8 +210,8 @@ class WordEmbedder(keras.layers.Layer):
         """Char features `(batch, time, features)` of `char_ids (batch, time,
         chars)`; `char_fn` replaces `encode_chars` (same arguments). `trim`
         first cuts the columns past the batch's longest word (padding in every
-        row, which neither encoder reads: the same features, fewer steps;
-        dynamic shapes, so training only)."""
+        row, which neither encoder reads: the same features, fewer steps, a
+        dynamic shape)."""
         encode = self.encode_chars if char_fn is None else char_fn
         shape = ops.shape(char_ids)
         batch, time, chars = shape[0], shape[1], shape[2]
@@ -226,7 +226,11 @@ class WordEmbedder(keras.layers.Layer):
         features = encode(embedded, char_mask)
         return ops.reshape(features, (batch, time, ops.shape(features)[-1]))
 
-    def call(self, inputs, training=False, char_fn=None):
+    def call(self, inputs, training=False, char_fn=None, trim_chars=True):
+        """Word features `(batch, time, output_dim)`. `trim_chars`: cut the
+        char ids past the batch's longest word first (`char_features`: the
+        same features, fewer steps); False keeps their width (TFLite's
+        static shapes)."""
         word_ids = inputs["word_ids"]
         if training and self.word_dropout:
             dropped = keras.random.uniform(
@@ -239,7 +243,7 @@ class WordEmbedder(keras.layers.Layer):
         parts = [self.word_embedding(word_ids)]
         if self.char_embedding is not None:
             parts.append(
-                self.char_features(inputs["char_ids"], char_fn, trim=training is True)
+                self.char_features(inputs["char_ids"], char_fn, trim=trim_chars)
             )
         if self.casing_embedding is not None:
             parts.append(self.casing_embedding(inputs["casing_ids"]))

@@ -70,8 +70,9 @@ def test_embeddings_start_uniform_in_the_configured_range(scale):
 
 
 @pytest.mark.parametrize("char_encoder", ["cnn", "lstm"])
-def test_training_cuts_char_padding_without_changing_features(char_encoder):
-    """In training the char ids are cut after the batch's longest word: the
+def test_char_padding_is_cut_without_changing_features(char_encoder):
+    """The char ids are cut after the batch's longest word (in training and
+    inference; `trim_chars=False` keeps the width, as TFLite files do): the
     features equal those of the full padded width (dropout off)."""
     import keras
     import tensorflow as tf
@@ -81,10 +82,17 @@ def test_training_cuts_char_padding_without_changing_features(char_encoder):
                          char_dim=3, char_units=3, num_casing=8, casing_dim=2)
     more_padding = np.pad(FEATURES["char_ids"], [(0, 0), (0, 0), (0, 9)])
     wide = dict(FEATURES, char_ids=more_padding)
-    trained = layer(wide, training=True)
-    np.testing.assert_allclose(trained, layer(wide, training=False), atol=1e-6)
+    full = layer(wide, training=False, trim_chars=False)
+    np.testing.assert_allclose(layer(wide, training=False), full, atol=1e-6)
+    np.testing.assert_allclose(layer(wide, training=True), full, atol=1e-6)
     # What is cut: the char encoder sees 5 columns, not 14.
     seen = []
-    layer(wide, training=True, char_fn=lambda e, m: seen.append(e.shape[1]) or
-          tf.zeros([tf.shape(e)[0], layer.output_dim - 4 - 2]))
-    assert seen == [5]
+
+    def char_fn(embedded, mask):
+        seen.append(embedded.shape[1])
+        return tf.zeros([tf.shape(embedded)[0], layer.output_dim - 4 - 2])
+
+    for training in (True, False):
+        layer(wide, training=training, char_fn=char_fn)
+    layer(wide, char_fn=char_fn, trim_chars=False)
+    assert seen == [5, 5, 14]
