@@ -26,6 +26,7 @@ import importlib.util
 import logging
 import os
 import sys
+import threading
 import types
 
 from nlp_lstm.export import layout
@@ -65,9 +66,11 @@ class _DeferredPackage(types.ModuleType):
     `_APIModuleFinder`)."""
 
     def __getattr__(self, name):
-        if self.__dict__.get("_completing"):  # an attribute `__init__` lacks
-            raise AttributeError(name)
-        _complete(self)
+        with _COMPLETION_LOCK:  # another thread may be completing it
+            if self.__dict__.get("_completing"):  # one `__init__` lacks
+                raise AttributeError(name)
+            if isinstance(self, _DeferredPackage):
+                _complete(self)
         return getattr(self, name)
 
 
@@ -92,17 +95,25 @@ class _APIModuleFinder(importlib.abc.MetaPathFinder):
 _API_MODULE_FINDER = _APIModuleFinder()
 
 
+# Held while the deferred package's `__init__` runs (reentrant: `__init__`
+# itself reads attributes of the package).
+_COMPLETION_LOCK = threading.RLock()
+
+
 def _complete(package) -> None:
-    """Runs the deferred `tensorflow` package's `__init__` in it."""
-    package.__dict__["_completing"] = True
-    try:
-        with imports.missing([] if "keras" in sys.modules else ["keras"]):
-            package.__spec__.loader.exec_module(package)
-    finally:
-        del package.__dict__["_completing"]
-        package.__class__ = types.ModuleType
-        if _API_MODULE_FINDER in sys.meta_path:
-            sys.meta_path.remove(_API_MODULE_FINDER)
+    """Runs the deferred `tensorflow` package's `__init__` in it, once."""
+    with _COMPLETION_LOCK:
+        if not isinstance(package, _DeferredPackage):
+            return  # completed by another thread meanwhile
+        package.__dict__["_completing"] = True
+        try:
+            with imports.missing([] if "keras" in sys.modules else ["keras"]):
+                package.__spec__.loader.exec_module(package)
+        finally:
+            del package.__dict__["_completing"]
+            package.__class__ = types.ModuleType
+            if _API_MODULE_FINDER in sys.meta_path:
+                sys.meta_path.remove(_API_MODULE_FINDER)
 
 
 def import_runtime() -> None:

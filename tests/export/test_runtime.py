@@ -130,3 +130,31 @@ def test_a_float32_translator_runs_without_onednn_unless_the_user_says(tmp_path)
     assert _choose_in_fresh_process(float32, onednn="1") == [
         "False", "False", "1", "True",
     ]
+
+
+def test_threads_that_first_use_tensorflow_at_once_all_get_it():
+    """After `import_runtime`, the first `tf.*` attribute runs TensorFlow's
+    `__init__`; threads asking at the same time wait for it, none sees a
+    half-made package."""
+    output = run_in_fresh_process("""
+        import sys, threading
+        from nlp_lstm.export import runtime
+        runtime.import_runtime()
+        deferred = type(sys.modules["tensorflow"]).__name__
+        import tensorflow as tf
+        values, errors = [], []
+
+        def use():
+            try:
+                values.append(int(tf.constant(2).numpy()))
+            except Exception as error:
+                errors.append(repr(error))
+
+        threads = [threading.Thread(target=use) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        print(deferred, values, errors)
+    """)
+    assert output.strip().splitlines()[-1] == "_DeferredPackage [2, 2, 2, 2] []"
