@@ -27,8 +27,9 @@ def add_commands(subparsers) -> None:
                      help="SavedModel version folder or saved_models/<name>")
     tag.add_argument("--format", choices=["conll", "json"], default="conll",
                      help="output: token<TAB>tag lines (conll) or JSON lines")
-    tag.add_argument("--batch-size", type=common.positive_int,
-                     default=common.DEFAULT_BATCH_SIZE)
+    tag.add_argument("--batch-size", type=common.positive_int, default=None,
+                     help="sentences per call (default: the tagger runner's, "
+                          "runners.TAGGER_BATCH_SIZE, 16)")
     tag.add_argument("--pretokenized", action="store_true",
                      help="input tokens are separated by spaces; skip the "
                           "model's tokenizer")
@@ -55,19 +56,24 @@ def tag_command(args) -> int:
 
         runtime.choose_kernels(args.model)  # before TensorFlow: oneDNN off
         runtime.use_threads(args.threads)
-        from nlp_lstm.export.runners import RunnerWarning, SavedModelTagger
+        from nlp_lstm.export.runners import (
+            TAGGER_BATCH_SIZE,
+            RunnerWarning,
+            SavedModelTagger,
+        )
 
         # Only the signature this input runs is loaded (faster).
         tagger = SavedModelTagger(
             args.model, workers=args.threads, pretokenized=args.pretokenized
         )
         tagger.warm_up(args.pretokenized)
+    batch_size = args.batch_size or TAGGER_BATCH_SIZE
     with common.user_errors(), common.plain_warnings(RunnerWarning):
         if args.pretokenized:
             tokens = (split_white_space(line) for line in common.stdin_text())
-            results = tagger.iter_tag_tokens(tokens, args.batch_size)
+            results = tagger.iter_tag_tokens(tokens, batch_size)
         else:
-            results = tagger.iter_tag(common.stdin_text(), args.batch_size)
+            results = tagger.iter_tag(common.stdin_text(), batch_size)
         for result in results:
             write_tagged(result, args.format)
     sys.stdout.flush()

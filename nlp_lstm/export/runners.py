@@ -22,6 +22,13 @@ from nlp_lstm.utils.iterables import sorted_map
 runtime.import_runtime()
 
 DEFAULT_BATCH_SIZE = 64
+# A tagger's sentences per call. Smaller batches tag faster and in less
+# memory here: the 2,077 UD English-EWT test sentences, one process, two
+# threads, warm, through `tag_tokens`: 0.85 s at 16, 0.91-0.93 s at 32,
+# 1.21-1.23 s at 64; `nlp-lstm tag` of the raw sentences: 3.03-3.05 s and
+# 693-697 MB at 16, 3.50-3.61 s and 1,108-1,146 MB at 64; the same tags
+# (2026-12-05; docs/benchmarks.md, "Start-up without TensorFlow's public API").
+TAGGER_BATCH_SIZE = 16
 # Texts read, sorted by length and translated together: batches of similar
 # lengths stop their search (and pad) sooner.
 SORT_WINDOW_BATCHES = 16
@@ -313,7 +320,7 @@ class SavedModelTagger:
         )
 
     def iter_tag(
-        self, sentences: Iterable[str], batch_size: int = DEFAULT_BATCH_SIZE
+        self, sentences: Iterable[str], batch_size: int = TAGGER_BATCH_SIZE
     ) -> Iterator[dict]:
         """Yields `tag`'s results, in order, as each run of
         `SORT_WINDOW_BATCHES` batches is done (for streams). Within a run,
@@ -326,7 +333,7 @@ class SavedModelTagger:
         )
 
     def iter_tag_tokens(
-        self, sentences: Iterable[list[str]], batch_size: int = DEFAULT_BATCH_SIZE
+        self, sentences: Iterable[list[str]], batch_size: int = TAGGER_BATCH_SIZE
     ) -> Iterator[dict]:
         """Yields `tag_tokens`'s results as `iter_tag` does."""
         signature = self._tagger_signature(True)
@@ -340,7 +347,7 @@ class SavedModelTagger:
         return self._sorted(tag_batch, sentences, batch_size)
 
     def tag(
-        self, sentences: list[str], batch_size: int = DEFAULT_BATCH_SIZE
+        self, sentences: list[str], batch_size: int = TAGGER_BATCH_SIZE
     ) -> list[dict]:
         """Splits raw sentences into tokens (as trained) and tags them.
 
@@ -356,7 +363,7 @@ class SavedModelTagger:
         return list(self.iter_tag(sentences, batch_size))
 
     def tag_tokens(
-        self, sentences: list[list[str]], batch_size: int = DEFAULT_BATCH_SIZE
+        self, sentences: list[list[str]], batch_size: int = TAGGER_BATCH_SIZE
     ) -> list[dict]:
         """Tags pre-tokenized sentences (tokens must not be "").
 
