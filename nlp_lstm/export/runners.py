@@ -63,11 +63,7 @@ def _load(path: str, task: str, signatures=None):
     return resolved, metadata, runtime.load_signatures(resolved, signatures)
 
 
-# What loads a signature that a translator runner left out.
-_LOAD_BEAM = "pass the beam size to the runner's beam_sizes"
-
-
-def _signature(loaded, path: str, name: str, fix: str = _LOAD_BEAM):
+def _signature(loaded, path: str, name: str, fix: str):
     """`loaded`'s signature `name`; `fix` says how to load it where the
     runner loaded other signatures only."""
     if name not in loaded.signatures:
@@ -168,13 +164,21 @@ class SavedModelTranslator:
                 RunnerWarning,
                 stacklevel=3,
             )
-        return _signature(self._loaded, self.path, name)
+        return self._translator_signature(name)
+
+    def _translator_signature(self, name: str):
+        return _signature(
+            self._loaded,
+            self.path,
+            name,
+            fix="pass the beam size to the runner's beam_sizes",
+        )
 
     def warm_up(self, beam_size: int | None = None) -> None:
         """Calls the signature `translate` would use once, on one short text:
         a signature's first call prepares its graph (about a second)."""
-        name = translator_signature(beam_size)
-        _signature(self._loaded, self.path, name)(sources=runtime.strings(["."]))
+        signature = self._translator_signature(translator_signature(beam_size))
+        signature(sources=runtime.strings(["."]))
 
     def iter_translate(
         self,

@@ -46,7 +46,7 @@ class TaggerTFLite(tf.Module):
         if embedder.char_encoder == "lstm":
             char_lstm = FusedBidirectional(embedder.char_layer)
             self.embedder_fn = functools.partial(
-                embedder, char_fn=char_lstm.encode_words, trim_chars=False
+                embedder, char_fn=char_lstm.encode_words
             )
 
     @property
@@ -61,8 +61,8 @@ class TaggerTFLite(tf.Module):
 
     def tag(self, inputs: dict):
         # The char ids keep their width: static shapes in the file.
-        embedder_fn = self.embedder_fn or functools.partial(
-            self.model.embedder, trim_chars=False
+        embedder_fn = functools.partial(
+            self.embedder_fn or self.model.embedder, trim_chars=False
         )
         tags = self.model.decode(
             inputs, embedder_fn=embedder_fn, encoder_fn=self.encoder_fn
