@@ -124,7 +124,8 @@ def import_runtime() -> None:
     use of an attribute it lacks (`tf.constant`, `tf.__version__`): a
     program that imports TensorFlow afterwards gets all of it. Measured on
     the 2-core machine (2026-12-05, a fresh process loading a bfloat16
-    translator and translating a batch; `docs/benchmarks.md`, "Start-up
+    translator and translating a batch, `benchmarks/results/runtime_import/
+    corerun.py full|stub MODEL 1`; `docs/benchmarks.md`, "Start-up
     without TensorFlow's public API"): 1.24-1.31 s against 1.98-2.07 s for
     `import_tensorflow`, 1,145 modules against 2,530, peak RSS 654 against
     750 MB. Does nothing when TensorFlow is imported already; where
