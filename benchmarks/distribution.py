@@ -94,7 +94,9 @@ def child(mode: str, steps: int) -> dict:
     corpus, _ = load_parallel_corpus(config.data)
     processor = sp.processor(_tokenizer(config, corpus))
     batches = fixed_batches(config, corpus, processor, steps)
-    loss_fn = translator_loss(config.training.label_smoothing)
+    loss_fn = translator_loss(
+        config.training.label_smoothing, config.training.sampled_softmax
+    )
     with distribute.scope(strategy):
         model = build_translator(
             config.model, processor.vocab_size(), processor.vocab_size()

@@ -91,11 +91,14 @@ def op_self_times(logdir: str) -> tuple[collections.Counter, collections.Counter
 TASKS = ("translator", "tagger", "tagger-ud")
 
 
-def task_config(task: str):
-    """The config of `task`'s benchmark model."""
+def task_config(task: str, settings: tuple = ()):
+    """The config of `task`'s benchmark model, with `settings` (`KEY=VALUE`,
+    as the pipelines' `--set`)."""
     if task == "translator":
-        return config_lib.load(config_lib.TranslationConfig, CONFIG, [])
-    return bench_training.tagging_config(suites.SUITES["full"], size=task == "tagger")
+        return config_lib.load(config_lib.TranslationConfig, CONFIG, list(settings))
+    return bench_training.tagging_config(
+        suites.SUITES["full"], size=task == "tagger", settings=settings
+    )
 
 
 def translator_inputs(config) -> tuple:
@@ -119,7 +122,9 @@ def translator_step(config, steps: int, precision: str, inputs=None):
     model = build_translator(
         config.model, processor.vocab_size(), processor.vocab_size()
     )
-    loss_fn = translator_loss(config.training.label_smoothing)
+    loss_fn = translator_loss(
+        config.training.label_smoothing, config.training.sampled_softmax
+    )
     return bench_training.training_step(model, config, loss_fn, precision), batches
 
 

@@ -2,7 +2,8 @@
 in fresh processes taken in turn.
 
     python benchmarks/training_step.py [--task translator|tagger ...]
-        [--before LABEL CHECKOUT ...] [--precision float32 [bfloat16]]
+        [--before LABEL CHECKOUT ...] [--variant LABEL KEY=VALUE[,...] ...]
+        [--precision float32 [bfloat16]]
         [--rounds 3] [--steps 30] [--peers DIR] [--output DIR]
 
 Each round runs, for every checkout in turn (this one first), one fresh
@@ -17,7 +18,9 @@ over minutes: a ratio is only worth something between runs close in time.
 `../shared/peers/bench.sh` output folder (their own logs: steady seconds a
 step), which should be run just before or after, with nothing else on the
 machine. `--precision float32 bfloat16` times each checkout's step in both
-(`training.precision`), as rows "LABEL, PRECISION".
+(`training.precision`), as rows "LABEL, PRECISION". `--variant LABEL
+training.sampled_softmax=1024` adds this checkout with those config settings
+(comma-separated, as the pipelines' `--set`) as a row of its own.
 
 Prints a table and writes `results.json` and `results.md` into `--output`.
 """
@@ -38,7 +41,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TASKS = ("translator", "tagger", "tagger-ud")
 
 
-def _child(task: str, steps: int, precision: str = "float32") -> dict:
+def _child(task: str, steps: int, precision: str = "float32", settings=()) -> dict:
     """Times `task`'s step, built as `profile_training.py` builds it (this
     checkout's script), with the `nlp_lstm` on the path (a checkout's)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -51,7 +54,7 @@ def _child(task: str, steps: int, precision: str = "float32") -> dict:
     from nlp_lstm.text.words import PAD  # noqa: PLC0415
     from nlp_lstm.training import trainer  # noqa: PLC0415
 
-    config = profile_training.task_config(task)
+    config = profile_training.task_config(task, settings)
     trainer.configure_threads(trainer.resolve_towers(config.training.towers))
     if task == "translator":
         inputs = profile_training.translator_inputs(config)
@@ -96,12 +99,14 @@ def _child(task: str, steps: int, precision: str = "float32") -> dict:
     return result
 
 
-def run_child(checkout: str, task: str, steps: int, precision: str = "float32") -> dict:
+def run_child(checkout: str, task: str, steps: int, precision: str = "float32",
+              settings=()) -> dict:
     """`_child` in a fresh process over `checkout`'s code."""
     env = dict(os.environ, PYTHONPATH=checkout, TF_CPP_MIN_LOG_LEVEL="2")
     result = subprocess.run(
         [sys.executable, os.path.abspath(__file__), "--child", task,
-         "--steps", str(steps), "--precision", precision],
+         "--steps", str(steps), "--precision", precision,
+         *[f"--set={setting}" for setting in settings]],
         cwd=checkout, env=env, capture_output=True, text=True, check=False,
     )
     if result.returncode != 0:
@@ -112,13 +117,14 @@ def run_child(checkout: str, task: str, steps: int, precision: str = "float32") 
 
 
 def with_precisions(checkouts: list, precisions: list) -> list:
-    """(label, checkout, precision) for each checkout in each precision, in
-    turn; with several precisions the label names the precision."""
+    """(label, checkout, precision, settings) for each (label, checkout,
+    settings) in each precision, in turn; with several precisions the label
+    names the precision."""
     if len(precisions) == 1:
-        return [(label, path, precisions[0]) for label, path in checkouts]
+        return [(label, path, precisions[0], sets) for label, path, sets in checkouts]
     return [
-        (f"{label}, {precision}", path, precision)
-        for label, path in checkouts
+        (f"{label}, {precision}", path, precision, sets)
+        for label, path, sets in checkouts
         for precision in precisions
     ]
 
@@ -190,6 +196,12 @@ def main(argv=None) -> int:
         "--before", nargs=2, action="append", default=[],
         metavar=("LABEL", "CHECKOUT"), help="another checkout to time in turn",
     )
+    parser.add_argument(
+        "--variant", nargs=2, action="append", default=[],
+        metavar=("LABEL", "SETTINGS"),
+        help="this checkout with config settings KEY=VALUE[,KEY=VALUE...]",
+    )
+    parser.add_argument("--set", action="append", default=[], help=argparse.SUPPRESS)
     parser.add_argument("--label", default="this checkout")
     parser.add_argument(
         "--precision", nargs="+", choices=("float32", "bfloat16"),
@@ -202,20 +214,22 @@ def main(argv=None) -> int:
     parser.add_argument("--child", choices=TASKS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(_child(args.child, args.steps, args.precision[0])))
+        print(json.dumps(_child(args.child, args.steps, args.precision[0], args.set)))
         return 0
-    checkouts = [(args.label, ROOT)] + [
-        (label, os.path.abspath(path)) for label, path in args.before
-    ]
+    checkouts = (
+        [(args.label, ROOT, ())]
+        + [(label, ROOT, tuple(sets.split(","))) for label, sets in args.variant]
+        + [(label, os.path.abspath(path), ()) for label, path in args.before]
+    )
     checkouts = with_precisions(checkouts, args.precision)
     peers = peer_steps(args.peers) if args.peers else {}
     runs = []
     started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     for index in range(args.rounds):
         for task in args.task:
-            for label, path, precision in checkouts:
-                run = run_child(path, task, args.steps, precision)
-                run.update(label=label, round=index)
+            for label, path, precision, settings in checkouts:
+                run = run_child(path, task, args.steps, precision, settings)
+                run.update(label=label, round=index, settings=list(settings))
                 runs.append(run)
                 print(
                     f"round {index} {task} {label}: median step "

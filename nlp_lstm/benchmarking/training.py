@@ -260,9 +260,10 @@ def translator_training(suite, setup: TranslationSetup, peak_gflops: float | Non
     trainer_lib.set_seed(config.training.seed)
     batches = translation_batches(setup, suite.timed_steps)
     model = build_benchmark_translator(setup)
-    train_step = training_step(
-        model, config, translator_loss(config.training.label_smoothing), precision
+    loss_fn = translator_loss(
+        config.training.label_smoothing, config.training.sampled_softmax
     )
+    train_step = training_step(model, config, loss_fn, precision)
     if verbose:
         print(
             f"translator training ({precision}): {len(batches)} timed steps of "
@@ -373,7 +374,10 @@ class TaggingSetup:
         return TaggerBundle(self.config, model, self.featurizer, self.tag_vocabulary)
 
 
-def tagging_config(suite, path: str | None = None, size: bool = True):
+def tagging_config(suite, path: str | None = None, size: bool = True,
+                   settings: tuple = ()):
+    """The benchmark's tagger config (`size`: at the suite's size), with
+    `settings` (`KEY=VALUE`, as `--set`) last."""
     overrides = [
         f"model.embedder.word_dim={suite.embedding_dim}",
         f"model.encoder.num_layers={suite.encoder_layers}",
@@ -390,9 +394,9 @@ def tagging_config(suite, path: str | None = None, size: bool = True):
             "model.embedder.char_dim=8",
             "model.embedder.char_units=8",
         ]
-    return config_lib.load(
-        config_lib.TaggingConfig, path or suite.tagging_config, overrides
-    )
+    overrides += list(settings)
+    path = path or suite.tagging_config
+    return config_lib.load(config_lib.TaggingConfig, path, overrides)
 
 
 def tagging_setup(config) -> TaggingSetup:

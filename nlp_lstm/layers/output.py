@@ -75,6 +75,34 @@ class OutputProjection(keras.layers.Layer):
         bias = self.bias if bias is None else bias
         return tf.nn.bias_add(dense(inputs, kernel_matrix), bias)
 
+    def columns(self, inputs, ids, embeddings=None):
+        """`(logits, mean_logits)`: `call(inputs, embeddings)`'s columns `ids`
+        only, `(tokens, len(ids))`, and the mean of all its columns,
+        `(tokens,)`, both from 2-D `inputs`.
+
+        The mean is exact and costs one product with the mean kernel column
+        (the projection is linear); a sampled softmax
+        (`training.losses.sampled_cross_entropy`) takes the label smoothing's
+        term from it. The kernel's columns are gathered (for a tied kernel,
+        rows of `embeddings`), so their gradients are `IndexedSlices`.
+        """
+        if not self.built:
+            self.build(inputs.shape, None if embeddings is None else embeddings.shape)
+        if self.tied:
+            if self.pre_projection is not None:
+                inputs = self.pre_projection(inputs)
+            kernel = tf.gather(embeddings, ids)
+            mean_column = tf.reduce_mean(embeddings, axis=0)[:, None]
+        else:
+            kernel = tf.transpose(tf.gather(self.kernel, ids, axis=1))
+            mean_column = tf.reduce_mean(self.kernel, axis=1)[:, None]
+        logits = tf.nn.bias_add(
+            dense(inputs, kernel, transpose_kernel=True), tf.gather(self.bias, ids)
+        )
+        mean_logits = tf.squeeze(dense(inputs, mean_column), -1)
+        mean_logits += tf.reduce_mean(self.bias)
+        return logits, mean_logits
+
     def get_config(self):
         config = super().get_config()
         config.update({"vocab_size": self.vocab_size, "tied": self.tied})

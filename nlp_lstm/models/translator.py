@@ -109,6 +109,13 @@ class Translator(keras.Model):
     def logits(self, attentional):
         return self.output_projection(attentional, embeddings=self._output_embeddings())
 
+    def output_columns(self, attentional, ids):
+        """`OutputProjection.columns` of 2-D `attentional`: the logits of the
+        target ids `ids` and the mean logit."""
+        return self.output_projection.columns(
+            attentional, ids, embeddings=self._output_embeddings()
+        )
+
     def decoding_weights(
         self, transposed: bool = True, input_tables: bool = False
     ) -> dict:

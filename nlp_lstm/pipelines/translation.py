@@ -110,7 +110,9 @@ def _run(config: config_lib.TranslationConfig, verbose: int,
         result = train(
             model,
             build_optimizer(config.training),
-            translator_loss(config.training.label_smoothing),
+            translator_loss(
+                config.training.label_smoothing, config.training.sampled_softmax
+            ),
             translation_training_dataset(
                 config, train_sources, train_targets, sampled
             ),

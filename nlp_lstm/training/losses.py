@@ -75,9 +75,78 @@ def smoothed_cross_entropy(labels, logits, label_smoothing: float):
     return tf.reshape(nll(flat_logits), tf.shape(labels))
 
 
-def translator_loss(label_smoothing: float):
+def log_uniform_probabilities(ids, vocab_size: int):
+    """P(id) of the log-uniform (Zipfian) distribution over `[0, vocab_size)`
+    that `tf.random.log_uniform_candidate_sampler` draws from: `(log(id + 2)
+    - log(id + 1)) / log(vocab_size + 1)`, for vocabularies in decreasing
+    order of frequency (SentencePiece's are, by piece score)."""
+    ids = tf.cast(ids, tf.float64)
+    probabilities = tf.math.log1p(1.0 / (ids + 1.0)) / tf.math.log(
+        tf.cast(vocab_size, tf.float64) + 1.0
+    )
+    return tf.cast(probabilities, tf.float32)
+
+
+def log_uniform_draws(samples: int, vocab_size: int, seed):
+    """`samples` ids drawn with replacement from `log_uniform_probabilities`
+    (stateless: the same `seed`, the same draws)."""
+    u = tf.random.stateless_uniform([samples], seed, dtype=tf.float64)
+    ids = tf.floor(tf.exp(u * tf.math.log(tf.cast(vocab_size, tf.float64) + 1.0))) - 1.0
+    return tf.clip_by_value(tf.cast(ids, tf.int32), 0, vocab_size - 1)
+
+
+def sampled_cross_entropy(labels, columns_fn, vocab_size: int, samples: int,
+                          label_smoothing: float = 0.0, seed=None):
+    """Per-token cross-entropy of 1-D `labels`, with the softmax's normalizer
+    estimated from some of the vocabulary's columns: a sampled softmax (Jean
+    et al. 2015, "On Using Very Large Target Vocabulary for Neural Machine
+    Translation"; Bengio and Senecal 2008).
+
+    The columns are the batch's labels, computed exactly, and `samples` ids
+    drawn from `log_uniform_probabilities` (with replacement; the labels among
+    them dropped). Each drawn column `v` stands for itself divided by its
+    chance `pi_v = 1 - (1 - p_v) ** samples` of being drawn, so that the sum
+    of `exp(logit)` over the columns is an unbiased estimate of the whole
+    vocabulary's (Horvitz-Thompson). The label smoothing's term, the mean
+    logit over the vocabulary, is exact (`columns_fn`'s second output). With
+    every column (`samples` large), the loss and gradients are
+    `smoothed_cross_entropy`'s (tests/training/test_losses.py).
+
+    Args:
+        labels: int `(tokens,)`.
+        columns_fn: `columns_fn(ids) -> (logits (tokens, len(ids)),
+            mean_logits (tokens,))`, e.g. `OutputProjection.columns`.
+        seed: int `(2,)` of the draws; by default made from `labels`.
+    """
+    labels = tf.cast(labels, tf.int32)
+    if seed is None:
+        seed = tf.stack([tf.reduce_sum(labels), tf.size(labels)])
+    targets, label_columns = tf.unique(labels)
+    drawn, _ = tf.unique(log_uniform_draws(samples, vocab_size, seed))
+    p = log_uniform_probabilities(drawn, vocab_size)
+    chance = -tf.math.expm1(samples * tf.math.log1p(-p))
+    is_target = tf.reduce_any(tf.equal(drawn[:, None], targets[None, :]), axis=1)
+    # A drawn label is already a column of its own: its copy weighs nothing.
+    drawn_log_weight = tf.where(is_target, -1e9, -tf.math.log(chance))
+    logits, mean_logits = columns_fn(tf.concat([targets, drawn], axis=0))
+    logits = tf.cast(logits, tf.float32) + tf.concat(
+        [tf.zeros_like(targets, tf.float32), drawn_log_weight], axis=0
+    )
+    log_z = tf.reduce_logsumexp(logits, axis=-1)
+    label_logits = tf.gather(logits, label_columns, batch_dims=1)
+    e = tf.cast(label_smoothing, tf.float32)
+    return log_z - (1.0 - e) * label_logits - e * tf.cast(mean_logits, tf.float32)
+
+
+def translator_loss(label_smoothing: float = 0.0, sampled_softmax: int = 0):
     """`loss_fn(model, batch, training) -> (loss, tokens)` of a `Translator`
-    on batches `((source, target_in), target_out)`."""
+    on batches `((source, target_in), target_out)`.
+
+    `sampled_softmax`: when training, estimate the softmax's normalizer from
+    the batch's labels and that many draws (`sampled_cross_entropy`) instead
+    of projecting onto the whole vocabulary; 0: the whole vocabulary. The
+    loss when not training (validation) is always the whole vocabulary's.
+    """
 
     def loss_fn(model, batch, training):
         (source, target_in), target_out = batch
@@ -87,9 +156,17 @@ def translator_loss(label_smoothing: float):
         # and gradients as `masked_cross_entropy` of `model(...)`, without the
         # padding's share of the largest matmuls and of the softmax.
         positions = tf.where(tf.not_equal(target_out, model.pad_id))
-        logits = model.logits(tf.gather_nd(outputs, positions))
+        labels = tf.gather_nd(target_out, positions)
+        outputs = tf.gather_nd(outputs, positions)
+        if sampled_softmax and training:
+            nll = sampled_cross_entropy(
+                labels, lambda ids: model.output_columns(outputs, ids),
+                model.output_projection.vocab_size, sampled_softmax, label_smoothing,
+            )
+            tokens = tf.cast(tf.size(labels), tf.float32)
+            return tf.reduce_sum(nll) / tf.maximum(tokens, 1.0), tokens
         return masked_cross_entropy(
-            tf.gather_nd(target_out, positions), logits, pad_id=model.pad_id,
+            labels, model.logits(outputs), pad_id=model.pad_id,
             label_smoothing=label_smoothing,
         )
 

@@ -50,13 +50,15 @@ def test_the_table_takes_medians_of_rounds_and_ratios_to_the_first_code():
 
 def test_each_checkout_is_timed_in_each_precision_under_its_own_label():
     script = load_script()
-    checkouts = [("new", "/a"), ("old", "/b")]
+    checkouts = [("new", "/a", ()), ("old", "/b", ("x=1",))]
     assert script.with_precisions(checkouts, ["float32"]) == [
-        ("new", "/a", "float32"), ("old", "/b", "float32"),
+        ("new", "/a", "float32", ()), ("old", "/b", "float32", ("x=1",)),
     ]
     assert script.with_precisions(checkouts, ["float32", "bfloat16"]) == [
-        ("new, float32", "/a", "float32"), ("new, bfloat16", "/a", "bfloat16"),
-        ("old, float32", "/b", "float32"), ("old, bfloat16", "/b", "bfloat16"),
+        ("new, float32", "/a", "float32", ()),
+        ("new, bfloat16", "/a", "bfloat16", ()),
+        ("old, float32", "/b", "float32", ("x=1",)),
+        ("old, bfloat16", "/b", "bfloat16", ("x=1",)),
     ]
 
 
