@@ -860,6 +860,11 @@ class TaggingTrainingConfig(TrainingConfig):
 
     def validate(self, prefix: str = "") -> None:
         super().validate(prefix)
+        if self.sampled_softmax:
+            raise ConfigError(
+                f"{join(prefix, 'sampled_softmax')} is for translators (a tagger "
+                "scores its few tags exactly): set it to 0"
+            )
         if self.tbptt.chunk and self.precision != "float32":
             raise ConfigError(
                 f"{join(prefix, 'tbptt.chunk')} computes in float32: set "

@@ -48,6 +48,17 @@ def test_out_of_range_value():
         load("training.label_smoothing=0.9")
 
 
+def test_a_sampled_softmax_is_for_translators_and_counts_draws():
+    assert load("training.sampled_softmax=4096").training.sampled_softmax == 4096
+    with pytest.raises(ConfigError, match=r"sampled_softmax must be non-negative"):
+        load("training.sampled_softmax=-1")
+    with pytest.raises(ConfigError, match=r"is for translators.*set it to 0"):
+        config_lib.load(
+            config_lib.TaggingConfig, "pipelines/configs/tagging_wnut17.yaml",
+            ["training.sampled_softmax=8"],
+        )
+
+
 def test_choice_lists_valid_values():
     with pytest.raises(ConfigError, match=r"attention must be one of .*luong_dot"):
         load("model.decoder.attention=dot")

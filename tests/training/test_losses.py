@@ -3,7 +3,10 @@ import pytest
 import tensorflow as tf
 
 from nlp_lstm.training.losses import (
+    log_uniform_draws,
+    log_uniform_probabilities,
     masked_cross_entropy,
+    sampled_cross_entropy,
     smoothed_cross_entropy,
     translator_loss,
 )
@@ -115,3 +118,111 @@ def test_translator_loss_scores_real_positions_as_the_full_logits_would(smoothin
             tf.convert_to_tensor(mine).numpy(), tf.convert_to_tensor(full).numpy(),
             rtol=1e-5, atol=1e-7, err_msg=variable.path,
         )
+
+
+def translator_batch():
+    source = tf.constant([[3, 4, 5, 2], [6, 2, 0, 0], [7, 8, 2, 0]])
+    target_in = tf.constant([[1, 3, 4, 9], [1, 5, 0, 0], [1, 0, 0, 0]])
+    target_out = tf.constant([[3, 4, 9, 2], [5, 2, 0, 0], [2, 0, 0, 0]])
+    return (source, target_in), target_out
+
+
+def untied_translator():
+    from nlp_lstm import config as config_lib
+    from nlp_lstm.models.translator import build_translator
+
+    return build_translator(
+        config_lib.TranslatorModelConfig(
+            embedding_dim=4, share_embeddings=False, tie_output=False,
+            encoder=config_lib.EncoderConfig(num_layers=1, units=3, dropout=0.0),
+            decoder=config_lib.DecoderConfig(num_layers=1, units=5, dropout=0.0),
+        ),
+        11, 13,
+    )
+
+
+def loss_and_gradients(model, loss_fn, batch, training):
+    with tf.GradientTape() as tape:
+        loss, tokens = loss_fn(model, batch, training)
+    gradients = tape.gradient(loss, model.trainable_variables)
+    return loss, tokens, [tf.convert_to_tensor(g).numpy() for g in gradients]
+
+
+@pytest.mark.parametrize("tied", [True, False])
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_a_sampled_softmax_drawing_every_column_is_the_whole_softmax(tied, smoothing):
+    """With so many draws that every piece is drawn, each with chance 1, the
+    sampled loss and all its gradients are the whole vocabulary's (tied
+    output with a pre-projection, and an untied kernel)."""
+    model = tiny_translator() if tied else untied_translator()
+    batch = translator_batch()
+    model(batch[0])
+    loss, tokens, gradients = loss_and_gradients(
+        model, translator_loss(smoothing, 100_000), batch, True
+    )
+    full_loss, full_tokens, full_gradients = loss_and_gradients(
+        model, translator_loss(smoothing), batch, True
+    )
+    assert float(tokens) == float(full_tokens) == 7
+    np.testing.assert_allclose(float(loss), float(full_loss), rtol=1e-5)
+    for variable, mine, full in zip(model.trainable_variables, gradients,
+                                    full_gradients, strict=True):
+        np.testing.assert_allclose(mine, full, rtol=1e-4, atol=1e-6,
+                                   err_msg=variable.path)
+
+
+def test_a_sampled_softmax_scores_validation_on_the_whole_vocabulary():
+    """Not training, the loss is the whole vocabulary's; training with few
+    draws, it is an estimate (another value), which still reaches the
+    embeddings."""
+    model = tiny_translator()
+    batch = translator_batch()
+    model(batch[0])
+    sampled = translator_loss(0.1, 2)
+    full_loss = float(translator_loss(0.1)(model, batch, False)[0])
+    assert float(sampled(model, batch, False)[0]) == full_loss
+    loss, _, gradients = loss_and_gradients(model, sampled, batch, True)
+    assert np.isfinite(float(loss)) and abs(float(loss) - full_loss) > 1e-4
+    embedding = [v.path for v in model.trainable_variables].index(
+        model.source_embedding.embeddings.path
+    )
+    assert np.abs(gradients[embedding]).sum() > 0
+
+
+def test_log_uniform_draws_follow_their_probabilities():
+    vocab = 40
+    draws = log_uniform_draws(200_000, vocab, tf.constant([3, 4])).numpy()
+    assert draws.min() >= 0 and draws.max() < vocab
+    frequencies = np.bincount(draws, minlength=vocab) / draws.size
+    probabilities = log_uniform_probabilities(tf.range(vocab), vocab).numpy()
+    np.testing.assert_allclose(probabilities.sum(), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(frequencies, probabilities, atol=3e-3)
+    # Another seed, other draws.
+    other = log_uniform_draws(1_000, vocab, tf.constant([3, 5])).numpy()
+    assert not np.array_equal(other, draws[:1_000])
+
+
+def test_the_sampled_normalizer_is_unbiased():
+    """The sum of `exp(logit)` over the columns, drawn ones weighted by
+    their chance, averages the whole vocabulary's over many draws: each
+    token's estimate `exp(loss + label logit)` (no smoothing) is within 2%
+    of the exact sum. Unweighted, it would fall short by far."""
+    rng = np.random.default_rng(5)
+    vocab, samples, tokens = 60, 12, 4
+    logits = tf.constant(rng.normal(size=(tokens, vocab)) * 1.5, tf.float32)
+    labels = tf.constant([0, 1, 0, 2])
+
+    def columns(ids):
+        return tf.gather(logits, ids, axis=1), tf.reduce_mean(logits, axis=1)
+
+    label_logits = tf.gather(logits, labels, batch_dims=1)
+    estimates = np.mean([
+        np.exp(sampled_cross_entropy(
+            labels, columns, vocab, samples, seed=tf.constant([seed, 7])
+        ) + label_logits)
+        for seed in range(3_000)
+    ], axis=0)
+    exact = np.exp(logits.numpy()).sum(axis=1)
+    np.testing.assert_allclose(estimates, exact, rtol=0.02)
+    labels_only = np.exp(logits.numpy()[:, :3]).sum(axis=1)
+    assert np.all(labels_only < 0.5 * exact)
