@@ -84,7 +84,7 @@ class OutputProjection(keras.layers.Layer):
         (the projection is linear); a sampled softmax
         (`training.losses.sampled_cross_entropy`) takes the label smoothing's
         term from it. The kernel's columns are gathered (for a tied kernel,
-        rows of `embeddings`), so their gradients are `IndexedSlices`.
+        rows of `embeddings`).
         """
         if not self.built:
             self.build(inputs.shape, None if embeddings is None else embeddings.shape)

@@ -112,11 +112,18 @@ def sampled_cross_entropy(labels, columns_fn, vocab_size: int, samples: int,
     every column (`samples` large), the loss and gradients are
     `smoothed_cross_entropy`'s (tests/training/test_losses.py).
 
+    Not `tf.nn.sampled_softmax_loss`: its sampler is a stateful op (in a
+    `tf.function` stateful ops run in program order, so the towers of a step
+    would wait for each other, see `layers.output.sparse_cross_entropy`), it
+    scores each row against its own label and the draws only, not the batch's
+    other labels, and it has no label smoothing.
+
     Args:
         labels: int `(tokens,)`.
         columns_fn: `columns_fn(ids) -> (logits (tokens, len(ids)),
             mean_logits (tokens,))`, e.g. `OutputProjection.columns`.
-        seed: int `(2,)` of the draws; by default made from `labels`.
+        seed: int `(2,)` of the draws; by default made from `labels` (other
+            batches, other draws; the same batch, the same draws).
     """
     labels = tf.cast(labels, tf.int32)
     if seed is None:
