@@ -88,15 +88,13 @@ def child(mode: str, steps: int) -> dict:
     from nlp_lstm.data.parallel import load_parallel_corpus
     from nlp_lstm.models.translator import build_translator
     from nlp_lstm.text import sentencepiece as sp
-    from nlp_lstm.training.losses import translator_loss
+    from nlp_lstm.training.losses import translator_training_loss
     from nlp_lstm.training.optimizers import build_optimizer
 
     corpus, _ = load_parallel_corpus(config.data)
     processor = sp.processor(_tokenizer(config, corpus))
     batches = fixed_batches(config, corpus, processor, steps)
-    loss_fn = translator_loss(
-        config.training.label_smoothing, config.training.sampled_softmax
-    )
+    loss_fn = translator_training_loss(config.training)
     with distribute.scope(strategy):
         model = build_translator(
             config.model, processor.vocab_size(), processor.vocab_size()

@@ -36,7 +36,10 @@ from nlp_lstm.text import sentencepiece as sp
 from nlp_lstm.text.words import PAD
 from nlp_lstm.training import trainer as trainer_lib
 from nlp_lstm.training.inputs import tagging_data
-from nlp_lstm.training.losses import tagger_loss, translator_loss
+from nlp_lstm.training.losses import (
+    tagger_loss,
+    translator_training_loss,
+)
 from nlp_lstm.training.optimizers import build_optimizer
 
 # ---------------------------------------------------------------------------
@@ -260,9 +263,7 @@ def translator_training(suite, setup: TranslationSetup, peak_gflops: float | Non
     trainer_lib.set_seed(config.training.seed)
     batches = translation_batches(setup, suite.timed_steps)
     model = build_benchmark_translator(setup)
-    loss_fn = translator_loss(
-        config.training.label_smoothing, config.training.sampled_softmax
-    )
+    loss_fn = translator_training_loss(config.training)
     train_step = training_step(model, config, loss_fn, precision)
     if verbose:
         print(

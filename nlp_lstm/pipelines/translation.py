@@ -30,7 +30,7 @@ from nlp_lstm.text import sentencepiece as sp
 from nlp_lstm.training import distribute
 from nlp_lstm.training.distribute import Distribution
 from nlp_lstm.training.inputs import tokenizer_models
-from nlp_lstm.training.losses import translator_loss
+from nlp_lstm.training.losses import translator_loss, translator_training_loss
 from nlp_lstm.training.optimizers import build_optimizer
 from nlp_lstm.training.trainer import read_history, set_seed, train
 from nlp_lstm.utils.files import (
@@ -110,9 +110,7 @@ def _run(config: config_lib.TranslationConfig, verbose: int,
         result = train(
             model,
             build_optimizer(config.training),
-            translator_loss(
-                config.training.label_smoothing, config.training.sampled_softmax
-            ),
+            translator_training_loss(config.training),
             translation_training_dataset(
                 config, train_sources, train_targets, sampled
             ),

@@ -121,7 +121,7 @@ def sampled_cross_entropy(labels, columns_fn, vocab_size: int, samples: int,
     Args:
         labels: int `(tokens,)`.
         columns_fn: `columns_fn(ids) -> (logits (tokens, len(ids)),
-            mean_logits (tokens,))`, e.g. `OutputProjection.columns`.
+            mean_logits (tokens,))`, float32, e.g. `OutputProjection.columns`.
         seed: int `(2,)` of the draws; by default made from `labels` (other
             batches, other draws; the same batch, the same draws).
     """
@@ -136,13 +136,13 @@ def sampled_cross_entropy(labels, columns_fn, vocab_size: int, samples: int,
     # A drawn label is already a column of its own: its copy weighs nothing.
     drawn_log_weight = tf.where(is_target, -1e9, -tf.math.log(chance))
     logits, mean_logits = columns_fn(tf.concat([targets, drawn], axis=0))
-    logits = tf.cast(logits, tf.float32) + tf.concat(
+    logits = logits + tf.concat(
         [tf.zeros_like(targets, tf.float32), drawn_log_weight], axis=0
     )
     log_z = tf.reduce_logsumexp(logits, axis=-1)
     label_logits = tf.gather(logits, label_columns, batch_dims=1)
     e = tf.cast(label_smoothing, tf.float32)
-    return log_z - (1.0 - e) * label_logits - e * tf.cast(mean_logits, tf.float32)
+    return log_z - (1.0 - e) * label_logits - e * mean_logits
 
 
 def translator_loss(label_smoothing: float = 0.0, sampled_softmax: int = 0):
@@ -178,6 +178,15 @@ def translator_loss(label_smoothing: float = 0.0, sampled_softmax: int = 0):
         )
 
     return loss_fn
+
+
+def translator_training_loss(training_config):
+    """`translator_loss` as a `TrainingConfig` asks for it (its
+    `label_smoothing` and `sampled_softmax`): what the pipeline and the
+    benchmarks train with."""
+    return translator_loss(
+        training_config.label_smoothing, training_config.sampled_softmax
+    )
 
 
 def tagger_loss(featurizer):

@@ -9,6 +9,7 @@ from nlp_lstm.training.losses import (
     sampled_cross_entropy,
     smoothed_cross_entropy,
     translator_loss,
+    translator_training_loss,
 )
 from tests.benchmarking.test_benchmarks import tiny_translator
 
@@ -187,6 +188,31 @@ def test_a_sampled_softmax_scores_validation_on_the_whole_vocabulary():
         model.source_embedding.embeddings.path
     )
     assert np.abs(gradients[embedding]).sum() > 0
+
+
+def test_the_training_loss_is_the_one_the_config_asks_for():
+    """`translator_training_loss` (what the pipeline and the benchmarks train
+    with) honours `label_smoothing` and `sampled_softmax`."""
+    from nlp_lstm.config import TrainingConfig
+
+    model = tiny_translator()
+    batch = translator_batch()
+    model(batch[0])
+
+    def training_loss(loss_fn):
+        return float(loss_fn(model, batch, True)[0])
+
+    for smoothing, samples in ((0.0, 0), (0.1, 0), (0.1, 2)):
+        config = TrainingConfig(label_smoothing=smoothing, sampled_softmax=samples)
+        assert training_loss(translator_training_loss(config)) == training_loss(
+            translator_loss(smoothing, samples)
+        )
+    values = {
+        training_loss(translator_training_loss(TrainingConfig(label_smoothing=e,
+                                                              sampled_softmax=k)))
+        for e, k in ((0.0, 0), (0.1, 0), (0.1, 2))
+    }
+    assert len(values) == 3
 
 
 def test_log_uniform_draws_follow_their_probabilities():
