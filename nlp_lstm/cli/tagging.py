@@ -18,6 +18,7 @@ import sys
 
 from nlp_lstm.cli import common
 from nlp_lstm.text.unicode import split_white_space
+from nlp_lstm.utils import pages
 
 
 def add_commands(subparsers) -> None:
@@ -55,6 +56,9 @@ def tag_command(args) -> int:
         from nlp_lstm.export import runtime
 
         runtime.choose_kernels(args.model)  # before TensorFlow: oneDNN off
+        # The pages linking TensorFlow read go back (utils.pages): most of
+        # its memory beyond OpenNMT-py's.
+        runtime.import_runtime(release_pages=True)
         runtime.use_threads(args.threads)
         from nlp_lstm.export.runners import (
             TAGGER_BATCH_SIZE,
@@ -67,6 +71,7 @@ def tag_command(args) -> int:
             args.model, workers=args.threads, pretokenized=args.pretokenized
         )
         tagger.warm_up(args.pretokenized)
+        pages.release_file_pages()  # and those loading the model read
     batch_size = args.batch_size or TAGGER_BATCH_SIZE
     with common.user_errors(), common.plain_warnings(RunnerWarning):
         if args.pretokenized:

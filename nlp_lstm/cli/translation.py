@@ -17,7 +17,7 @@ import os
 import sys
 
 from nlp_lstm.cli import common
-from nlp_lstm.utils import heap
+from nlp_lstm.utils import heap, pages
 
 
 def add_model_arguments(parser) -> None:
@@ -54,6 +54,9 @@ def translate_command(args) -> int:
         from nlp_lstm.export import runtime
 
         runtime.choose_kernels(args.model)
+        # The pages linking TensorFlow read go back (utils.pages): most of
+        # its memory beyond OpenNMT-py's.
+        runtime.import_runtime(release_pages=True)
         from nlp_lstm.export.runners import RunnerWarning, SavedModelTranslator
 
         runtime.use_threads(args.threads)
@@ -62,6 +65,7 @@ def translate_command(args) -> int:
             args.model, workers=args.threads, beam_sizes=[args.beam_size]
         )
         translator.warm_up(args.beam_size)
+        pages.release_file_pages()  # and those loading the model read
     with common.user_errors(), common.plain_warnings(RunnerWarning):
         # Raw bytes: lines that are not UTF-8 reach the model as they are.
         translations = translator.iter_translate(
