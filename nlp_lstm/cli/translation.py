@@ -48,6 +48,7 @@ def translate_command(args) -> int:
     """`nlp-lstm translate`: one translation per stdin line, on stdout."""
     if args.model.endswith(".tflite"):
         return _translate_tflite(args)
+    heap.limit_arenas(args.threads)  # before any thread allocates
     # Start-up: TensorFlow (imported when the command runs, so that
     # `nlp-lstm --help` starts without it), the model and its first call.
     with common.without_native_noise(), common.user_errors():

@@ -66,3 +66,71 @@ def test_freed_large_blocks_go_back_to_the_system():
 def test_another_c_library_changes_nothing(monkeypatch):
     monkeypatch.setattr(heap, "_glibc", lambda: None)
     assert heap.keep_large_blocks_off_the_heap() is False
+
+
+ARENAS = r"""
+import ctypes, ctypes.util, sys, threading
+from nlp_lstm.utils.heap import limit_arenas
+
+libc = ctypes.CDLL(ctypes.util.find_library("c"))
+libc.malloc.restype = ctypes.c_void_p
+libc.malloc.argtypes = [ctypes.c_size_t]
+
+
+def heaps():
+    with open("/proc/self/smaps") as stream:
+        text = stream.read()
+    # A thread arena reserves 64 MiB at a 64 MiB boundary: what it has not
+    # used yet is an inaccessible mapping that ends on the next boundary.
+    count = 0
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) == 5 and fields[1] == "---p" and fields[4] == "0":
+            start, end = (int(x, 16) for x in fields[0].split("-"))
+            count += end % (64 << 20) == 0 and end - start >= 32 << 20
+    return count
+
+
+if sys.argv[1] == "limited":
+    assert limit_arenas(1)
+before = heaps()
+ready, go = threading.Barrier(9), threading.Event()
+
+
+def allocate():
+    libc.malloc(1024)  # the thread's first allocation picks its arena
+    ready.wait()
+    go.wait()
+
+
+threads = [threading.Thread(target=allocate) for _ in range(8)]
+for thread in threads:
+    thread.start()
+ready.wait()
+print(heaps() - before)
+go.set()
+for thread in threads:
+    thread.join()
+"""
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or heap._glibc() is None,
+    reason="arenas are glibc's",
+)
+def test_limited_arenas_stop_threads_from_making_heaps_of_their_own():
+    def new_heaps(mode):
+        done = subprocess.run(
+            [sys.executable, "-c", ARENAS, mode], capture_output=True, text=True,
+            check=True, timeout=60,
+        )
+        return int(done.stdout.split()[-1])
+
+    # glibc's own behaviour: threads that allocate at once get arenas.
+    assert new_heaps("default") >= 2
+    assert new_heaps("limited") == 0
+
+
+def test_another_c_library_limits_nothing(monkeypatch):
+    monkeypatch.setattr(heap, "_glibc", lambda: None)
+    assert heap.limit_arenas(2) is False
