@@ -1,14 +1,15 @@
 """Pages of mapped files that a process read at start-up and no longer needs.
 
-Loading TensorFlow's C++ library makes about 290 MB of its file resident in
-the process (measured on the 2-core machine, 2026-12-05): all 83 MB of its
-dynamic symbol names, 11 MB of symbols, 24 MB of relocations, all read once
-while the library is linked, and 107 MB of code that its static initializers
-touched (op and kernel registrations spread over the whole library). Once
-the library is linked they are clean pages of a file that nothing reads:
-they count in the process's resident set (RSS) and in a container's working
-set, where OpenNMT-py's whole process, PyTorch's libraries included, keeps
-120 MB of file pages (docs/benchmarks.md, "Where the memory was").
+Loading TensorFlow's C++ libraries makes 300 MB of their files resident in
+the process (measured on the 2-core machine, 2026-12-05): all 83 MB of the
+main library's dynamic symbol names, 11 MB of symbols, 24 MB of relocations,
+read while the dynamic linker links it, and 107 MB of code that its static
+initializers touched (op and kernel registrations spread over the whole
+library). Once linked, most of them are clean pages of a file that nothing
+reads again, yet they count in the process's resident set (RSS): 341 MB of
+file pages at the peak of an `nlp-lstm translate` run where OpenNMT-py's
+whole process, PyTorch's libraries included, kept 121 MB (docs/benchmarks.md,
+"Where the memory was").
 
 `release_file_pages` hands such pages back with `madvise(MADV_DONTNEED)`:
 the process stops mapping them; they stay in the page cache, and a page read
