@@ -1,4 +1,4 @@
-"""The C heap of a process that runs LiteRT interpreters.
+"""The C heap (glibc's `malloc`) of the commands that translate or tag.
 
 glibc's `malloc` serves a block above its mmap threshold (128 KiB at first)
 with its own `mmap`, returned to the system by `free`. But each time such a
@@ -11,7 +11,8 @@ interpreters peaked at 522-605 MB (int8) and 788-806 MB (float32), against
 283-305 and 408-428 MB with the threshold fixed (README, "Second sitting"
 under Benchmarks). `keep_large_blocks_off_the_heap` fixes it for the process:
 the commands that run LiteRT call it first; a program that runs
-`TFLiteTranslator` itself can too.
+`TFLiteTranslator` itself can too. `limit_arenas` caps the heaps that
+threads allocate from (the commands that run a SavedModel call it).
 """
 
 from __future__ import annotations
