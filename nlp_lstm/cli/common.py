@@ -15,6 +15,7 @@ import warnings
 from collections.abc import Iterator
 
 from nlp_lstm.config import MAX_BEAM_SIZE, ConfigError, check_name
+from nlp_lstm.utils import heap
 from nlp_lstm.utils.cores import usable_cores
 from nlp_lstm.utils.files import FolderInUseError
 
@@ -104,6 +105,21 @@ def add_threads_argument(parser) -> None:
         help="batches run at once, one core each (default: the usable cores, "
         f"{usable_cores()} here)",
     )
+
+
+def start_runtime(model_path: str, threads: int) -> None:
+    """What `translate` and `tag` do before loading an export: glibc's
+    arenas capped at `threads` (before any thread allocates), oneDNN chosen
+    for the export (before TensorFlow is imported), TensorFlow's runtime
+    imported with the pages linking it read handed back, and `threads`
+    graph calls at once. Call `utils.pages.release_file_pages()` again after
+    the model's first call ("Where the memory was" in docs/benchmarks.md)."""
+    from nlp_lstm.export import runtime  # noqa: PLC0415 (imports TensorFlow)
+
+    heap.limit_arenas(threads)
+    runtime.choose_kernels(model_path)
+    runtime.import_runtime(release_pages=True)
+    runtime.use_threads(threads)
 
 
 def stdin_lines() -> Iterator[bytes]:

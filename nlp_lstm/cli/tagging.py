@@ -18,7 +18,7 @@ import sys
 
 from nlp_lstm.cli import common
 from nlp_lstm.text.unicode import split_white_space
-from nlp_lstm.utils import heap, pages
+from nlp_lstm.utils import pages
 
 
 def add_commands(subparsers) -> None:
@@ -50,17 +50,10 @@ def write_tagged(result: dict, output_format: str) -> None:
 
 def tag_command(args) -> int:
     """`nlp-lstm tag`: tags stdin sentences, writes them to stdout."""
-    heap.limit_arenas(args.threads)  # before any thread allocates
     # Start-up: TensorFlow (imported when the command runs, so that
     # `nlp-lstm --help` starts without it), the model and its first call.
     with common.without_native_noise(), common.user_errors():
-        from nlp_lstm.export import runtime
-
-        runtime.choose_kernels(args.model)  # before TensorFlow: oneDNN off
-        # The pages linking TensorFlow read go back (utils.pages): most of
-        # its memory beyond OpenNMT-py's.
-        runtime.import_runtime(release_pages=True)
-        runtime.use_threads(args.threads)
+        common.start_runtime(args.model, args.threads)
         from nlp_lstm.export.runners import (
             TAGGER_BATCH_SIZE,
             RunnerWarning,

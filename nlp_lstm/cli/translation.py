@@ -48,19 +48,12 @@ def translate_command(args) -> int:
     """`nlp-lstm translate`: one translation per stdin line, on stdout."""
     if args.model.endswith(".tflite"):
         return _translate_tflite(args)
-    heap.limit_arenas(args.threads)  # before any thread allocates
     # Start-up: TensorFlow (imported when the command runs, so that
     # `nlp-lstm --help` starts without it), the model and its first call.
     with common.without_native_noise(), common.user_errors():
-        from nlp_lstm.export import runtime
-
-        runtime.choose_kernels(args.model)
-        # The pages linking TensorFlow read go back (utils.pages): most of
-        # its memory beyond OpenNMT-py's.
-        runtime.import_runtime(release_pages=True)
+        common.start_runtime(args.model, args.threads)
         from nlp_lstm.export.runners import RunnerWarning, SavedModelTranslator
 
-        runtime.use_threads(args.threads)
         # Only the signature this beam size runs is loaded (faster).
         translator = SavedModelTranslator(
             args.model, workers=args.threads, beam_sizes=[args.beam_size]
