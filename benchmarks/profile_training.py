@@ -38,10 +38,7 @@ from nlp_lstm.data.parallel import load_parallel_corpus
 from nlp_lstm.models.translator import build_translator
 from nlp_lstm.text import sentencepiece as sp
 from nlp_lstm.training import trainer
-from nlp_lstm.training.losses import (
-    tagger_loss,
-    translator_training_loss,
-)
+from nlp_lstm.training.losses import tagger_loss, translator_training_loss
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(ROOT, "pipelines/configs/translation_multi30k_en_de.yaml")

@@ -36,10 +36,7 @@ from nlp_lstm.text import sentencepiece as sp
 from nlp_lstm.text.words import PAD
 from nlp_lstm.training import trainer as trainer_lib
 from nlp_lstm.training.inputs import tagging_data
-from nlp_lstm.training.losses import (
-    tagger_loss,
-    translator_training_loss,
-)
+from nlp_lstm.training.losses import tagger_loss, translator_training_loss
 from nlp_lstm.training.optimizers import build_optimizer
 
 # ---------------------------------------------------------------------------
