@@ -1,7 +1,7 @@
 """Greedy and beam search in plain TensorFlow ops.
 
-Both searches drive a `step_fn(ids, state, constants) -> (logits, state,
-attention)` in a `tf.while_loop`, write into buffers allocated once at the
+Both searches drive a `step_fn(ids, state, constants, group) -> (logits,
+state, attention)` in a `tf.while_loop`, write into buffers allocated once at the
 maximum length (no dynamically sized TensorArray, so the loops also convert to
 builtin TFLite ops), and stop early once every sentence is decided (its
 hypotheses have produced EOS or, in beam search, its best one can no longer be
@@ -18,7 +18,13 @@ max, subtract, exp and sum over the vocabulary as separate ops).
 
 `state` is any nest of tensors whose first dimension is the batch (beam search
 reorders it by parent hypothesis each step); `constants` is a nest of tensors
-that only depend on the source (tiled once per beam, never reordered).
+that only depend on the source, one row a sentence: never tiled or reordered
+(a shrinking search drops the rows of the sentences it drops). A step's rows
+are `group` consecutive rows a sentence (`step_fn(ids, state, constants,
+group=k)`: 1 in greedy search and in beam search's first step, the beam size
+after it), so that a beam's hypotheses read their sentence's constants once
+(the attention's products, `AttentionDecoder.step`) where a tiled copy would
+hold and read them `k` times.
 """
 
 from __future__ import annotations
@@ -157,7 +163,7 @@ def live_size(count):
 def _shrink(done, units, rows, outputs, k):
     """`_move_units` of done units once the others fit in a smaller
     `live_size`; as many done units stay as fill that size (moving costs a
-    gather of every row's state and constants; finished rows are carried
+    gather of every row's state and unit's constants; finished rows are carried
     unchanged)."""
     done = tf.cast(done, tf.int32)
     live = tf.size(done) - tf.reduce_sum(done)
@@ -316,7 +322,7 @@ def greedy_search(
 
     def advance(t, units, rows):
         logits, state, weights = step_fn(
-            rows["inputs"], rows["state"], rows["constants"]
+            rows["inputs"], rows["state"], rows["constants"], group=1
         )
         logits = tf.cast(logits, tf.float32)
         tokens = tf.argmax(logits, axis=-1, output_type=tf.int32)
@@ -432,7 +438,8 @@ def beam_search(
 
     Hypotheses are ranked by `sum log p / ((5 + length) / 6) ** length_penalty`;
     a finished hypothesis stays in the beam with its score until better ones
-    push it out. `state` and `constants` are tiled here, per batch row.
+    push it out. `state` is tiled here, per hypothesis; `constants` stay one
+    row a sentence (`step_fn`'s `group` is the beam size).
 
     With `nbest`, a sentence's search goes on until every hypothesis of its
     beam has finished (the n-best list is complete). Without, it stops once
@@ -464,11 +471,11 @@ def beam_search(
         "cumulative": tf.tile(tf.expand_dims(first, 0), [batch, 1]),  # (batch, k)
         "lengths": tf.zeros([batch, k], tf.int32),
         "finished": tf.zeros([batch, k], tf.bool),
+        "constants": constants,  # a sentence's, for its k rows (group=k)
     }
     rows = {
         "inputs": tf.fill([batch * k], bos_id),
         "state": tile_batch(state, k),
-        "constants": tile_batch(constants, k),
         "max_lengths": repeat_elements(max_lengths, k),
         "ids": tf.zeros([batch * k, steps], tf.int32),
     }
@@ -484,7 +491,9 @@ def beam_search(
     def advance(t, units, rows, stepped=None):
         count = tf.shape(units["cumulative"])[0]  # sentences in the live batch
         if stepped is None:
-            stepped = step_fn(rows["inputs"], rows["state"], rows["constants"])
+            stepped = step_fn(
+                rows["inputs"], rows["state"], units["constants"], group=k
+            )
         logits, state, weights = stepped
         logits = tf.cast(logits, tf.float32)
         top_logits, candidates = top_k_rows(logits, k)  # (rows, k), best first
@@ -548,7 +557,7 @@ def beam_search(
 
     # The first step's hypotheses are all BOS with the sentence's state: it
     # runs on one row a sentence, its outputs repeated for the beam.
-    first_step = step_fn(tf.fill([batch], bos_id), state, constants)
+    first_step = step_fn(tf.fill([batch], bos_id), state, constants, group=1)
     first_units, first_rows = advance(
         tf.constant(0), units, rows, tile_batch(first_step, k)
     )

@@ -180,7 +180,8 @@ class AttentionDecoder(keras.layers.Layer):
         return weights
 
     def step(
-        self, inputs, state, memory, keys, mask=None, training=False, weights=None
+        self, inputs, state, memory, keys, mask=None, training=False, weights=None,
+        group=1,
     ):
         """One decoding step.
 
@@ -192,6 +193,10 @@ class AttentionDecoder(keras.layers.Layer):
             keys: `prepare(memory)`.
             mask: `(batch, source_time)` bool, True on real source tokens.
             weights: `inference_weights()` or None; only when not training.
+            group: int. Rows of `inputs` and `state` a row of `memory`,
+                `keys` and `mask` stands for (`group` consecutive rows each: a
+                beam's hypotheses read their sentence's memory once, one
+                batched product of `group` queries a sentence).
 
         Returns:
             `(attentional, new_state, attention_weights)`.
@@ -222,7 +227,13 @@ class AttentionDecoder(keras.layers.Layer):
             new_state.extend(
                 cell_state if isinstance(cell_state, list | tuple) else [cell_state]
             )
-        context, weights = self.attention_layer(outputs, keys, memory, mask=mask)
+        query = outputs
+        if group > 1:  # (sentences, group, units): the steps form of the query
+            query = tf.reshape(outputs, [-1, group, outputs.shape[-1]])
+        context, weights = self.attention_layer(query, keys, memory, mask=mask)
+        if group > 1:
+            context = tf.reshape(context, [-1, context.shape[-1]])
+            weights = tf.reshape(weights, [-1, tf.shape(weights)[-1]])
         attentional = self.attention_projection(
             ops.concatenate([context, outputs], axis=-1)
         )

@@ -180,9 +180,12 @@ class Translator(keras.Model):
         """Tensors that stay fixed during decoding: `(memory, keys, mask)`."""
         return memory, self.decoder.prepare(memory), mask
 
-    def decoding_step(self, ids, state, constants, weights=None):
+    def decoding_step(self, ids, state, constants, group=1, weights=None):
         """One step of inference: `(logits, new_state, attention_weights)`.
 
+        `constants`: `decoding_constants(...)`, one row a sentence, for
+        `group` consecutive rows of `ids` and `state` each (a beam's
+        hypotheses; `nlp_lstm.decoding.search`).
         `weights`: `self.decoding_weights()`, computed once outside the
         decoding loop (`nlp_lstm.decoding.translate` does), else every step;
         with an `output_bias`, the logits cover the columns of the vocabulary
@@ -196,7 +199,8 @@ class Translator(keras.Model):
         else:  # the decoder looks up its first cell's product with them
             inputs = ids
         attentional, state, attention = self.decoder.step(
-            inputs, state, memory, keys, mask=mask, weights=weights["cells"]
+            inputs, state, memory, keys, mask=mask, weights=weights["cells"],
+            group=group,
         )
         logits = self.output_projection.project(
             attentional, weights["output_kernel"], weights.get("output_bias")

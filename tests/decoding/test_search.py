@@ -22,7 +22,7 @@ def table_step_fn(table):
     """A step function whose next-token distribution depends on the last token."""
     log_table = tf.math.log(tf.constant(table, tf.float32) + 1e-12)
 
-    def step_fn(ids, state, constants):
+    def step_fn(ids, state, constants, group=1):
         weights = tf.ones([tf.shape(ids)[0], 2]) * 0.5
         return tf.gather(log_table, ids), state + 1, weights
 

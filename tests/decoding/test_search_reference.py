@@ -31,7 +31,7 @@ def step_fn_of(table):
     """`step_fn` whose logits depend on the step (the state) and the last token."""
     table = tf.constant(table)
 
-    def step_fn(ids, state, constants):
+    def step_fn(ids, state, constants, group=1):
         index = tf.stack([tf.minimum(state, STEPS - 1), ids], axis=1)
         return tf.gather_nd(table, index), state + 1, tf.zeros([tf.shape(ids)[0], 1])
 
@@ -164,9 +164,9 @@ def test_shrinking_computes_fewer_rows_for_the_same_result(search):
         rows = tf.Variable(0)
         step_fn = step_fn_of(table)
 
-        def counting_step(ids, state, constants, step_fn=step_fn, rows=rows):
+        def counting_step(ids, state, constants, group=1, step_fn=step_fn, rows=rows):
             rows.assign_add(tf.shape(ids)[0])
-            return step_fn(ids, state, constants)
+            return step_fn(ids, state, constants, group=group)
 
         kwargs = {"beam_size": 3} if search is beam_search else {}
         result = search_with(
@@ -190,9 +190,9 @@ def test_a_shrinking_search_steps_at_few_batch_sizes(search):
     seen = tf.Variable(tf.zeros([40 * k + 1], tf.bool))
     step_fn = step_fn_of(table)
 
-    def recording_step(ids, state, constants):
+    def recording_step(ids, state, constants, group=1):
         seen.scatter_nd_update([[tf.shape(ids)[0]]], [True])
-        return step_fn(ids, state, constants)
+        return step_fn(ids, state, constants, group=group)
 
     kwargs = {"beam_size": k} if k > 1 else {}
     result = search_with(search, recording_step, max_lengths, shrink=True, **kwargs)
@@ -216,9 +216,9 @@ def test_a_settled_sentence_stops_before_its_beam_has_finished(alpha):
         for seed in range(8):
             step_fn = step_fn_of(random_table(seed))
 
-            def counting_step(ids, state, constants, step_fn=step_fn):
+            def counting_step(ids, state, constants, group=1, step_fn=step_fn):
                 counted.assign_add(1)
-                return step_fn(ids, state, constants)
+                return step_fn(ids, state, constants, group=group)
 
             search_with(
                 beam_search, counting_step, [11], beam_size=3,
@@ -234,9 +234,9 @@ def test_beam_search_runs_its_first_step_once_a_sentence():
     calls = []
     step_fn = step_fn_of(random_table(1))
 
-    def recording_step(ids, state, constants):
+    def recording_step(ids, state, constants, group=1):
         calls.append((ids.numpy().tolist(), state.numpy().tolist()))
-        return step_fn(ids, state, constants)
+        return step_fn(ids, state, constants, group=group)
 
     search_with(beam_search, recording_step, [5, 5], beam_size=3)
     assert calls[0] == ([BOS, BOS], [0, 0])

@@ -112,9 +112,9 @@ class Masked:
     def __getattr__(self, name):
         return getattr(self._model, name)
 
-    def decoding_step(self, ids, state, constants, weights=None):
+    def decoding_step(self, ids, state, constants, group=1, weights=None):
         logits, state, attention = self._model.decoding_step(
-            ids, state, constants, weights=weights
+            ids, state, constants, group=group, weights=weights
         )
         return tf.where(self._mask, logits, -1e9), state, attention
 
@@ -170,9 +170,9 @@ class Recording:
     def __getattr__(self, name):
         return getattr(self._model, name)
 
-    def decoding_step(self, ids, state, constants, weights=None):
+    def decoding_step(self, ids, state, constants, group=1, weights=None):
         logits, state, attention = self._model.decoding_step(
-            ids, state, constants, weights=weights
+            ids, state, constants, group=group, weights=weights
         )
         self.widths.add((int(logits.shape[-1]), int(constants[0].shape[1])))
         return logits, state, attention
