@@ -266,3 +266,45 @@ def test_blocked_top_k_equals_top_k(width, k):
     expected_top, expected_indices = tf.math.top_k(values, k)
     np.testing.assert_array_equal(indices.numpy(), expected_indices.numpy())
     np.testing.assert_array_equal(top.numpy(), expected_top.numpy())
+
+
+@pytest.mark.parametrize("shrink", [False, True])
+def test_a_beams_rows_read_their_sentences_constants_untiled(shrink):
+    """Beam search hands `step_fn` the constants one row a sentence and
+    `group` (the beam size after the first step) rows of ids a sentence:
+    each row's sentence is its constants row `row // group`, also after a
+    shrinking search has dropped sentences."""
+    table = random_table(2)
+    max_lengths = [1, 3, 6, 11, 2]
+    k = 3
+    step_fn = step_fn_of(table)
+    checked = tf.Variable(0)
+
+    def checking_step(ids, state, constants, group=1):
+        sentence_of_row = tf.repeat(constants, group)
+        # The state carries each row's sentence beside its step count.
+        steps, sentences = state[:, 0], state[:, 1]
+        with tf.control_dependencies([
+            tf.debugging.assert_equal(tf.shape(constants)[0] * group, tf.shape(ids)[0]),
+            tf.debugging.assert_equal(sentence_of_row, sentences),
+            checked.assign_add(tf.cast(group == k, tf.int32)),
+        ]):
+            logits, steps, weights = step_fn(ids, steps, ())
+        return logits, tf.stack([steps, sentences], axis=1), weights
+
+    sentences = tf.range(len(max_lengths))
+    result = beam_search(
+        step_fn=checking_step,
+        state=tf.stack([tf.zeros_like(sentences), sentences], axis=1),
+        constants=sentences,
+        bos_id=BOS,
+        eos_id=EOS,
+        max_lengths=tf.constant(max_lengths, tf.int32),
+        source_length=1,
+        beam_size=k,
+        shrink=shrink,
+    )
+    assert checked.numpy() > 0
+    expected = run(beam_search, table, max_lengths, beam_size=k, shrink=shrink)
+    for key, value in expected.items():
+        np.testing.assert_allclose(result[key].numpy(), value, rtol=1e-6)

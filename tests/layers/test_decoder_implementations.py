@@ -181,6 +181,35 @@ def test_inference_weights_step_equals_the_keras_cells_step(cell, transposed):
         state = new_state
 
 
+@pytest.mark.parametrize("attention", sorted(ATTENTIONS))
+def test_a_grouped_step_equals_the_step_over_repeated_memory(attention):
+    """`step(..., group=k)`: `k` consecutive rows a memory row (a beam's
+    hypotheses over their sentence's memory) give the outputs, states and
+    attention weights of the step over the memory repeated `k` times."""
+    k = 4
+    decoder, (inputs, state, memory, mask) = decoder_and_inputs("steps", attention)
+    keys = decoder.prepare(memory)
+
+    def repeat(tensor):
+        return tf.repeat(tensor, k, axis=0)
+
+    rng = np.random.default_rng(3)
+    # Each hypothesis its own inputs and states.
+    rows = [
+        tf.constant(rng.normal(size=(BATCH * k, tensor.shape[-1])), tf.float32)
+        for tensor in [inputs[:, 0], *state]
+    ]
+    expected = decoder.step(
+        rows[0], rows[1:], repeat(memory), repeat(keys), mask=repeat(mask)
+    )
+    grouped = decoder.step(rows[0], rows[1:], memory, keys, mask=mask, group=k)
+    np.testing.assert_allclose(grouped[0], expected[0], atol=1e-6)
+    for a, b in zip(grouped[1], expected[1], strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    assert grouped[2].shape == (BATCH * k, SOURCE)
+    np.testing.assert_allclose(grouped[2], expected[2], atol=1e-6)
+
+
 @pytest.mark.parametrize("input_feeding", [True, False])
 @pytest.mark.parametrize("transposed", [True, False])
 @pytest.mark.parametrize("cell", [cell for cell in CELLS if cell != "gru"])
