@@ -72,19 +72,38 @@ def _block_size(width: int, k: int) -> int | None:
     return min(divisors, key=lambda size: abs(size * size - width))
 
 
+# The block width of `top_k_rows` for rows whose width is known only when the
+# graph runs (a search's shortlist, 2,800-4,400 columns for Multi30k's
+# batches): near the square root of such widths.
+UNKNOWN_WIDTH_BLOCK = 64
+
+
 def top_k_rows(values, k: int):
     """`tf.math.top_k(values, k)` of a `(rows, width)` matrix, in fewer passes.
 
     The row is cut into blocks; the `k` best values lie in the `k` blocks of
     highest maxima, so one max pass over the row and a top-k over `k` blocks
     replace a top-k over the whole row (which keeps a heap per element).
-    Ties go to the lower index, as in `tf.math.top_k`.
+    Ties go to the lower index, as in `tf.math.top_k`. A width unknown at
+    tracing is padded at the end, with -inf, to whole blocks of
+    `UNKNOWN_WIDTH_BLOCK` (at least `k` of them): the padding ranks after
+    every value of the row, so the rows need `k` values that are not -inf.
     """
-    block = _block_size(values.shape[-1], k)
+    width = values.shape[-1]
+    block = UNKNOWN_WIDTH_BLOCK if width is None else _block_size(width, k)
     if block is None:
         return tf.math.top_k(values, k)
-    rows, width = tf.shape(values)[0], values.shape[-1]
-    grouped = tf.reshape(values, [rows, width // block, block])
+    rows = tf.shape(values)[0]
+    if width is None:
+        columns = tf.shape(values)[1]
+        blocks = tf.maximum((columns + block - 1) // block, k)
+        values = tf.pad(
+            values, [[0, 0], [0, blocks * block - columns]],
+            constant_values=float("-inf"),
+        )
+    else:
+        blocks = width // block
+    grouped = tf.reshape(values, [rows, blocks, block])
     _, blocks = tf.math.top_k(tf.reduce_max(grouped, axis=2), k)
     blocks = tf.sort(blocks, axis=1)  # in index order, so that ties keep it
     candidates = tf.reshape(tf.gather(grouped, blocks, batch_dims=1), [rows, k * block])
