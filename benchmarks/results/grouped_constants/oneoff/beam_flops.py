@@ -13,8 +13,8 @@ model = bundle.model
 rows_seen = tf.Variable(0, dtype=tf.int64); cols_seen = tf.Variable(0, dtype=tf.int64)
 steps_seen = tf.Variable(0, dtype=tf.int64)
 original = model.decoding_step
-def counted(ids, state, constants, weights=None):
-    logits, state, attention = original(ids, state, constants, weights=weights)
+def counted(ids, state, constants, group=1, weights=None):
+    logits, state, attention = original(ids, state, constants, group=group, weights=weights)
     r = tf.cast(tf.shape(logits)[0], tf.int64); c = tf.cast(tf.shape(logits)[1], tf.int64)
     with tf.control_dependencies([rows_seen.assign_add(r), cols_seen.assign_add(r * c), steps_seen.assign_add(1)]):
         logits = tf.identity(logits)
