@@ -96,14 +96,14 @@ def top_k_rows(values, k: int):
     rows = tf.shape(values)[0]
     if width is None:
         columns = tf.shape(values)[1]
-        blocks = tf.maximum((columns + block - 1) // block, k)
+        count = tf.maximum((columns + block - 1) // block, k)
         values = tf.pad(
-            values, [[0, 0], [0, blocks * block - columns]],
+            values, [[0, 0], [0, count * block - columns]],
             constant_values=float("-inf"),
         )
     else:
-        blocks = width // block
-    grouped = tf.reshape(values, [rows, blocks, block])
+        count = width // block
+    grouped = tf.reshape(values, [rows, count, block])
     _, blocks = tf.math.top_k(tf.reduce_max(grouped, axis=2), k)
     blocks = tf.sort(blocks, axis=1)  # in index order, so that ties keep it
     candidates = tf.reshape(tf.gather(grouped, blocks, batch_dims=1), [rows, k * block])
