@@ -56,8 +56,9 @@ def limit_arenas(count: int) -> bool:
     allocate from; by default up to eight per core), for the threads that
     allocate from now on: fewer heaps keep fewer freed blocks resident. On
     the 2-core machine (2026-12-05, docs/benchmarks.md, "Where the memory
-    was") two arenas took 15-20 MB off the peak of a two-thread `nlp-lstm
-    translate` beam search, at the same speed. True when set; False where
+    was") two arenas took 3-32 MB off the peaks of two-thread `nlp-lstm
+    translate` runs (greedy and beam, float32 and bfloat16; about 20 MB off
+    a bfloat16 beam search), at the same speed. True when set; False where
     the C library is not glibc (nothing changes)."""
     library = _glibc()
     if library is None:
