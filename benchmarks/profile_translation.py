@@ -63,7 +63,16 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--sentences", type=int, default=1000)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument(
+        "--threads", type=int, default=0,
+        help="TensorFlow's intra-op and inter-op threads (0: its default); 1 "
+        "profiles one worker of the in-process benchmark, whose op times "
+        "two-thread matmuls and concurrent ops otherwise blur",
+    )
     args = parser.parse_args(argv)
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
 
     runtime.load_text_ops()
     loaded = tf.saved_model.load(layout.resolve(args.model))

@@ -11,6 +11,7 @@ from nlp_lstm.layers import attention as attention_lib
 from nlp_lstm.layers import cells as cells_lib
 from nlp_lstm.layers import decoder_loop, linear
 from nlp_lstm.layers.cells import state_size
+from nlp_lstm.layers.dropout import Dropout
 
 # How `AttentionDecoder.call` runs teacher forcing; see its docstring.
 IMPLEMENTATIONS = ("auto", "steps", "fused")
@@ -98,7 +99,7 @@ class AttentionDecoder(keras.layers.Layer):
         self.attention_projection = keras.layers.Dense(
             units, activation="tanh", use_bias=False, name="attention_projection"
         )
-        self.dropout_layer = keras.layers.Dropout(dropout)
+        self.dropout_layer = Dropout(dropout)
         self.supports_masking = True
 
     @property

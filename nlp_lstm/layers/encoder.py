@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from nlp_lstm.layers import cells, rnn_loops
 from nlp_lstm.layers.cells import state_size
+from nlp_lstm.layers.dropout import Dropout
 from nlp_lstm.utils import serialization
 
 # How each bidirectional layer runs: "keras" through the Keras `Bidirectional`
@@ -111,7 +112,7 @@ class StackedBidirectionalEncoder(keras.layers.Layer):
             )
             for index in range(num_layers)
         ]
-        self.dropout_layer = keras.layers.Dropout(dropout)
+        self.dropout_layer = Dropout(dropout)
 
     @property
     def output_dim(self) -> int:

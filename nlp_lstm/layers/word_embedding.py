@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from nlp_lstm.layers.dropout import Dropout
 from nlp_lstm.text.words import UNK_ID
 from nlp_lstm.utils import serialization
 
@@ -159,7 +160,7 @@ class WordEmbedder(keras.layers.Layer):
             self.casing_embedding = embedding(
                 num_casing, casing_dim, "casing_embedding"
             )
-        self.dropout_layer = keras.layers.Dropout(dropout)
+        self.dropout_layer = Dropout(dropout)
 
     @property
     def output_dim(self) -> int:

@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 
 from nlp_lstm.layers.crf import CRF
+from nlp_lstm.layers.dropout import Dropout
 from nlp_lstm.layers.encoder import build_encoder
 from nlp_lstm.layers.output import sparse_cross_entropy
 from nlp_lstm.layers.word_embedding import WordEmbedder
@@ -55,7 +56,7 @@ class Tagger(keras.Model):
         self.num_tags = num_tags
         self.crf = crf
         self.dropout = dropout
-        self.dropout_layer = keras.layers.Dropout(dropout)
+        self.dropout_layer = Dropout(dropout)
         self.projection = keras.layers.Dense(num_tags, name="projection")
 
     @staticmethod

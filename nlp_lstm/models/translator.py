@@ -11,6 +11,7 @@ from nlp_lstm.layers import cells as cells_lib
 from nlp_lstm.layers import linear
 from nlp_lstm.layers.bridge import Bridge
 from nlp_lstm.layers.decoder import AttentionDecoder
+from nlp_lstm.layers.dropout import Dropout
 from nlp_lstm.layers.encoder import build_encoder
 from nlp_lstm.layers.output import OutputProjection
 from nlp_lstm.text.sentencepiece import BOS_ID, EOS_ID, PAD_ID
@@ -63,7 +64,7 @@ class Translator(keras.Model):
         self.pad_id = pad_id
         self.bos_id = bos_id
         self.eos_id = eos_id
-        self.dropout_layer = keras.layers.Dropout(embedding_dropout)
+        self.dropout_layer = Dropout(embedding_dropout)
 
     @property
     def shares_embeddings(self) -> bool:
