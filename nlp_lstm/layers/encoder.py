@@ -168,7 +168,7 @@ class StackedBidirectionalEncoder(keras.layers.Layer):
                 layer_outputs, states = self._run_loops(
                     layer, inputs, mask,
                     None if initial_states is None else initial_states[0],
-                    input_table=input_table,
+                    input_table=input_table, differentiable=False,
                 )
                 final_states.append(states)
                 outputs = layer_outputs
@@ -206,7 +206,9 @@ class StackedBidirectionalEncoder(keras.layers.Layer):
             concatenation of both directions, `(batch, 2 * units)`.
         """
         if self.uses_loops:
-            return self._run_loops(layer, inputs, mask, initial_state)
+            return self._run_loops(
+                layer, inputs, mask, initial_state, differentiable=training
+            )
         return self.run_keras(layer, inputs, mask, training, initial_state)
 
     def run_keras(self, layer, inputs, mask=None, training=False,
@@ -226,11 +228,13 @@ class StackedBidirectionalEncoder(keras.layers.Layer):
             keras.ops.concatenate([f, b], axis=-1) for f, b in zip(forward, backward)
         ]
 
-    def _run_loops(self, layer, inputs, mask, initial_state=None, input_table=None):
+    def _run_loops(self, layer, inputs, mask, initial_state=None, input_table=None,
+                   differentiable=True):
         """One layer: the Keras layer's weights and its cell's math, both
-        directions in one loop with a hand-written backward pass
-        (`rnn_loops`). The mask must be right padding, as every batch of this
-        package is. With `input_table`, `inputs` are token ids."""
+        directions in one loop (`rnn_loops`), with its hand-written backward
+        pass when `differentiable` (training; inference keeps no per-step
+        tensors for it). The mask must be right padding, as every batch of
+        this package is. With `input_table`, `inputs` are token ids."""
         lengths = sequence_lengths(inputs, mask)
         forward, backward = (
             cells.cell_weights(direction.cell)
@@ -238,7 +242,7 @@ class StackedBidirectionalEncoder(keras.layers.Layer):
         )
         return rnn_loops.bidirectional_rnn(
             inputs, lengths, forward, backward, self.cell, initial_state,
-            input_table=input_table,
+            input_table=input_table, differentiable=bool(differentiable),
         )
 
     def compute_mask(self, inputs, mask=None):

@@ -41,6 +41,7 @@ def bidirectional_rnn(
     cell: str = "lstm",
     initial_state=None,
     input_table=None,
+    differentiable: bool = True,
 ):
     """One bidirectional recurrent layer over right-padded sequences.
 
@@ -66,6 +67,11 @@ def bidirectional_rnn(
             (inference): `inputs` are then int token ids `(batch, time)`,
             and each direction's input projection of a token is looked up
             instead of computed from its embedding.
+        differentiable: bool. True: the loop keeps, step by step, what its
+            hand-written backward pass reads (training). False: it keeps the
+            outputs only and has no gradient of its own (inference; should a
+            gradient be asked for, TensorFlow's autodiff through the loop
+            gives it, step by step).
 
     Returns:
         `(outputs, final_states)`: outputs `(batch, time, 2 * units)`
@@ -124,7 +130,8 @@ def bidirectional_rnn(
     # (time, 2, batch, 1): 1 where each direction reads a real token.
     step_mask = tf.transpose(tf.sequence_mask(lengths, steps, dtype=dtype))
     step_mask = tf.stack([step_mask, tf.reverse(step_mask, [0])], axis=1)[..., None]
-    outputs, final = _bidirectional_recurrence(
+    recurrence = _bidirectional_recurrence if differentiable else _forward_loop
+    outputs, final = recurrence(
         math, projected, step_mask, recurrent, recurrent_bias, params, initial
     )
     # (time, batch, units) each; the backward direction's back in time order.
@@ -152,12 +159,58 @@ def input_table(embeddings, forward, backward):
 
 
 def _recurrent_projection(hidden, recurrent, recurrent_bias):
-    """`h @ U (+ b)` of both directions, `(2, batch, gates * units)`; one
-    plain matmul per direction, which runs faster than one batched matmul."""
+    """`h @ U (+ b)` of both directions, `(2, batch, gates * units)`, from
+    the two directions' kernels `recurrent`; one plain matmul per direction,
+    which runs faster than one batched matmul."""
     q = tf.stack(
         [linear.matmul(hidden[0], recurrent[0]), linear.matmul(hidden[1], recurrent[1])]
     )
     return q if recurrent_bias is None else q + recurrent_bias
+
+
+def _forward_loop(
+    math, projected, step_mask, recurrent, recurrent_bias, params, initial,
+    saves: bool = False,
+):
+    """The loop over both directions: `(outputs, final_states)`, outputs
+    `(time, 2, batch, units)`, zero on padding. With `saves`, also the
+    stacked per-step tensors that `_bidirectional_recurrence`'s backward pass
+    reads: `(outputs, final_states, previous_hidden, cell_saved)`."""
+    steps = tf.shape(projected)[0]
+    dtype = projected.dtype
+    step_real = tf.cast(step_mask, tf.bool)
+    # The recurrent kernels in the matmul precision, cast once, and each
+    # direction's taken out of the stack once, not at every step.
+    recurrent = tf.unstack(linear.compute_copy(recurrent))
+    num_arrays = math.num_saved + 2 if saves else 1
+
+    def body(t, state, arrays):
+        p, q = projected[t], _recurrent_projection(state[0], recurrent, recurrent_bias)
+        p, q = (p + q, None) if math.merged else (p, q)
+        if saves:
+            output, new_state, step_saved = math.forward(p, q, state, params)
+            values = [state[0], *step_saved, output * step_mask[t]]
+        else:
+            output, new_state = math.call(p, q, state, params)
+            values = [output * step_mask[t]]
+        arrays = [array.write(t, value) for array, value in zip(arrays, values)]
+        real = step_real[t]
+        state = [tf.where(real, new, old) for new, old in zip(new_state, state)]
+        return t + 1, state, arrays
+
+    _, final, arrays = tf.while_loop(
+        lambda t, *_: t < steps,
+        body,
+        (
+            tf.constant(0),
+            initial,
+            [tf.TensorArray(dtype, size=steps) for _ in range(num_arrays)],
+        ),
+    )
+    stacked = [array.stack() for array in arrays]
+    if not saves:
+        return stacked[0], final
+    return stacked[-1], final, stacked[0], stacked[1:-1]
 
 
 def _bidirectional_recurrence(
@@ -183,33 +236,15 @@ def _bidirectional_recurrence(
         steps = tf.shape(projected)[0]
         dtype = projected.dtype
         step_real = tf.cast(step_mask, tf.bool)
-        # The recurrent kernels in the matmul precision, cast once.
         recurrent_copy = linear.compute_copy(recurrent)
 
         def array():
             return tf.TensorArray(dtype, size=steps)
 
-        def pre_activations(t, hidden):
-            q = _recurrent_projection(hidden, recurrent_copy, recurrent_bias)
-            return (projected[t] + q, None) if math.merged else (projected[t], q)
-
-        def body(t, state, saved):
-            output, new_state, step_saved = math.forward(
-                *pre_activations(t, state[0]), state, params
-            )
-            values = [state[0], *step_saved, output * step_mask[t]]
-            saved = [array.write(t, value) for array, value in zip(saved, values)]
-            real = step_real[t]
-            state = [tf.where(real, new, old) for new, old in zip(new_state, state)]
-            return t + 1, state, saved
-
-        _, final, saved = tf.while_loop(
-            lambda t, *_: t < steps,
-            body,
-            (tf.constant(0), initial, [array() for _ in range(math.num_saved + 2)]),
+        outputs, final, previous_hidden, cell_saved = _forward_loop(
+            math, projected, step_mask, recurrent_copy, recurrent_bias, params,
+            initial, saves=True,
         )
-        saved = [a.stack() for a in saved]
-        previous_hidden, cell_saved, outputs = saved[0], saved[1:-1], saved[-1]
 
         def grad(d_outputs, *d_final):
             d_final = [

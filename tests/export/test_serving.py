@@ -150,6 +150,21 @@ def test_each_signature_is_saved_once(exported):
         assert not any("serving_default" in name for name in names), names
 
 
+def test_exports_hold_no_custom_gradients(exported):
+    """The encoder's inference loop has no hand-written gradient: a graph
+    with one (`_gradient_op_type`) makes `tf.saved_model.load` warn that a
+    gradient would fail, and its loop kept per-step tensors for it."""
+    for path in exported["paths"].values():
+        library = opcheck.read_meta_graph(path).graph_def.library.function
+        marked = [
+            (function.signature.name, node.name)
+            for function in library
+            for node in function.node_def
+            if "_gradient_op_type" in node.attr
+        ]
+        assert not marked, marked
+
+
 class Trimmer(tf.Module):
     """Uses `TFText>RoundRobinTrim`, which tf-text 2.12 (servers 2.16-2.19) lacks."""
 

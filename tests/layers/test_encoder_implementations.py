@@ -30,11 +30,17 @@ def padded_batch():
     return tf.constant(x * mask[:, :, None]), tf.constant(mask)
 
 
-def run_with_gradients(encoder, x, mask, weights, initial_states=None):
+def run_with_gradients(encoder, x, mask, weights, initial_states=None,
+                       training=True):
+    """Outputs, final states and gradients. The encoders have no dropout: with
+    `training` the loops run their hand-written backward pass; without, the
+    loop of inference, differentiated by TensorFlow."""
     initial = [s for layer in initial_states or [] for s in layer]
     with tf.GradientTape() as tape:
         tape.watch([x, *initial])
-        outputs, states = encoder(x, mask=mask, initial_states=initial_states)
+        outputs, states = encoder(
+            x, mask=mask, initial_states=initial_states, training=training
+        )
         loss = tf.reduce_sum(outputs * weights) + tf.reduce_sum(
             states[0][-1] * states[1][0]
         )
@@ -48,12 +54,14 @@ CELL_SHAPES = {"lstm": (3, 2), "peephole_lstm": (4, 2), "gru": (3, 1)}
 
 @pytest.mark.parametrize("cell", sorted(CELL_SHAPES))
 @pytest.mark.parametrize("with_initial_states", [False, True])
+@pytest.mark.parametrize("training", [True, False])
 def test_loops_implementation_matches_the_keras_definition_masked(
-    cell, with_initial_states
+    cell, with_initial_states, training
 ):
     """Outputs, final states and every gradient (weights, inputs, initial
     states) of the whole residual stack on a right-padded batch, `"loops"`
-    against `"keras"`, for every cell."""
+    against `"keras"`, for every cell: the training loop (hand-written
+    gradients) and the inference loop."""
     keras.utils.set_random_seed(8)
     x, mask = padded_batch()
     encoders = {
@@ -77,7 +85,9 @@ def test_loops_implementation_matches_the_keras_definition_masked(
     weights = tf.constant(np.random.default_rng(4).normal(size=(3, 6, 8)), tf.float32)
     real = mask.numpy()[:, :, None]
     (outputs, states, gradients), (expected, expected_states, expected_gradients) = [
-        run_with_gradients(encoders[name], x, mask, weights * real, initial_states)
+        run_with_gradients(
+            encoders[name], x, mask, weights * real, initial_states, training
+        )
         for name in ("loops", "keras")
     ]
     np.testing.assert_allclose(outputs * real, expected * real, atol=1e-5)

@@ -204,3 +204,35 @@ def test_loop_steps_multiply_by_kernels_as_stored():
         ]
         assert not by_transposed_kernel, f"{function.__name__}: {by_transposed_kernel}"
         assert not any(m.attr["transpose_a"].b for m, _ in matmuls)
+
+
+def graph_nodes(function):
+    """Every node of `function`'s graph, its called functions' included."""
+    traced = tf.function(function, autograph=False).get_concrete_function()
+    graph_def = traced.graph.as_graph_def()
+    nodes = list(graph_def.node)
+    for body in graph_def.library.function:
+        nodes += list(body.node_def)
+    return nodes
+
+
+@pytest.mark.parametrize("cell", ["lstm", "peephole_lstm", "gru"])
+def test_the_inference_loop_keeps_only_its_outputs(cell):
+    """Training keeps at every step what the hand-written backward pass
+    reads; inference (`training=False`) writes the outputs only, with no
+    custom gradient."""
+    keras.utils.set_random_seed(3)
+    encoder = StackedBidirectionalEncoder(num_layers=1, units=4, cell=cell)
+    x = tf.constant(np.random.default_rng(1).normal(size=(2, 5, 3)), tf.float32)
+    mask = tf.constant([[True] * 5, [True, True, False, False, False]])
+    encoder.build(x.shape)
+    writes, custom = {}, {}
+    for training in (True, False):
+        nodes = graph_nodes(
+            lambda training=training: encoder(x, mask=mask, training=training)[0]
+        )
+        writes[training] = sum(node.op == "TensorListSetItem" for node in nodes)
+        custom[training] = any("_gradient_op_type" in node.attr for node in nodes)
+    saved_by_cell = {"lstm": 3, "peephole_lstm": 3, "gru": 1}[cell]
+    assert writes == {True: saved_by_cell + 2, False: 1}
+    assert custom == {True: True, False: False}
