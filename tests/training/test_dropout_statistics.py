@@ -1,8 +1,9 @@
 """With dropout on, the fast training paths draw the same distribution of
 gradients as the plain ones: the decoder's fused loop (masks of all steps drawn
 at once, embedding dropout hoisted) against stepping `AttentionDecoder.step`,
-and two towers against one. Equal gradients without dropout are tested
-elsewhere; this checks where the dropout masks go, over many draws."""
+two towers against one, and the package's masks against Keras' own. Equal
+gradients without dropout are tested elsewhere; this checks where the dropout
+masks go, over many draws."""
 
 import keras
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 import tensorflow as tf
 
 from nlp_lstm.config import DecoderConfig, EncoderConfig, TranslatorModelConfig
+from nlp_lstm.layers import dropout as dropout_lib
 from nlp_lstm.models.translator import build_translator
 from nlp_lstm.training.losses import translator_loss
 from nlp_lstm.training.trainer import make_gradient_fn, seed_states
@@ -90,6 +92,17 @@ def test_towers_draw_the_one_tower_gradient_distribution(reference):
     towers = gradient_moments(translator(0.3), towers=2, seed=3)
     assert mean_gap(towers, reference) < 1.5
     assert 0.8 < variance_ratio(towers, reference) < 1.25
+
+
+def test_the_masks_draw_keras_masks_gradient_distribution(reference, monkeypatch):
+    """The model's dropout (`layers.dropout.Dropout`, two elements a 32-bit
+    random number) against Keras' own masks (one number an element) in the
+    same model."""
+    monkeypatch.setattr(dropout_lib.Dropout, "call", keras.layers.Dropout.call)
+    keras_masks = gradient_moments(translator(0.3, step_loop=True), seed=5)
+    monkeypatch.undo()
+    assert mean_gap(keras_masks, reference) < 1.5
+    assert 0.8 < variance_ratio(keras_masks, reference) < 1.25
 
 
 def test_the_comparison_sees_another_dropout_rate(reference):
