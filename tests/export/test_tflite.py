@@ -231,13 +231,13 @@ def test_conversion_traces_no_keras_forward_pass(translator_source, tmp_path,
     from nlp_lstm.layers import rnn_loops
 
     calls = []
-    real = rnn_loops._bidirectional_recurrence
+    real = rnn_loops._forward_loop  # what training and inference loops both run
 
     def counted(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(rnn_loops, "_bidirectional_recurrence", counted)
+    monkeypatch.setattr(rnn_loops, "_forward_loop", counted)
     path = export_tflite(translator_source, str(tmp_path / "t.tflite"),
                          measure_quality=False)
     assert calls == []
