@@ -11,7 +11,8 @@ once; the tests check the loop against the Keras layers, outputs and
 gradients.
 
 `bidirectional_rnn` runs one layer of the encoder; the decoder's loop is in
-`decoder_loop`.
+`decoder_loop`. Inference (`differentiable=False`) runs the same forward loop
+keeping its outputs only, with no backward pass of its own.
 """
 
 from __future__ import annotations
