@@ -131,10 +131,14 @@ def bidirectional_rnn(
     # (time, 2, batch, 1): 1 where each direction reads a real token.
     step_mask = tf.transpose(tf.sequence_mask(lengths, steps, dtype=dtype))
     step_mask = tf.stack([step_mask, tf.reverse(step_mask, [0])], axis=1)[..., None]
-    recurrence = _bidirectional_recurrence if differentiable else _forward_loop
-    outputs, final = recurrence(
-        math, projected, step_mask, recurrent, recurrent_bias, params, initial
-    )
+    if differentiable:
+        outputs, final = _bidirectional_recurrence(
+            math, projected, step_mask, recurrent, recurrent_bias, params, initial
+        )
+    else:
+        outputs, final, _ = _forward_loop(
+            math, projected, step_mask, recurrent, recurrent_bias, params, initial
+        )
     # (time, batch, units) each; the backward direction's back in time order.
     output_forward, output_backward = tf.unstack(outputs, axis=1)
     outputs = tf.concat([output_forward, tf.reverse(output_backward, [0])], axis=-1)
@@ -173,10 +177,11 @@ def _forward_loop(
     math, projected, step_mask, recurrent, recurrent_bias, params, initial,
     saves: bool = False,
 ):
-    """The loop over both directions: `(outputs, final_states)`, outputs
-    `(time, 2, batch, units)`, zero on padding. With `saves`, also the
-    stacked per-step tensors that `_bidirectional_recurrence`'s backward pass
-    reads: `(outputs, final_states, previous_hidden, cell_saved)`."""
+    """The loop over both directions: `(outputs, final_states, saved)`,
+    outputs `(time, 2, batch, units)`, zero on padding; `saved` is empty, or
+    with `saves` the stacked per-step tensors that
+    `_bidirectional_recurrence`'s backward pass reads: the previous hidden
+    states, then the cell's saved tensors."""
     steps = tf.shape(projected)[0]
     dtype = projected.dtype
     step_real = tf.cast(step_mask, tf.bool)
@@ -190,10 +195,11 @@ def _forward_loop(
         p, q = (p + q, None) if math.merged else (p, q)
         if saves:
             output, new_state, step_saved = math.forward(p, q, state, params)
-            values = [state[0], *step_saved, output * step_mask[t]]
+            values = [state[0], *step_saved]
         else:
             output, new_state = math.call(p, q, state, params)
-            values = [output * step_mask[t]]
+            values = []
+        values.append(output * step_mask[t])
         arrays = [array.write(t, value) for array, value in zip(arrays, values)]
         real = step_real[t]
         state = [tf.where(real, new, old) for new, old in zip(new_state, state)]
@@ -209,9 +215,7 @@ def _forward_loop(
         ),
     )
     stacked = [array.stack() for array in arrays]
-    if not saves:
-        return stacked[0], final
-    return stacked[-1], final, stacked[0], stacked[1:-1]
+    return stacked[-1], final, stacked[:-1]
 
 
 def _bidirectional_recurrence(
@@ -242,7 +246,7 @@ def _bidirectional_recurrence(
         def array():
             return tf.TensorArray(dtype, size=steps)
 
-        outputs, final, previous_hidden, cell_saved = _forward_loop(
+        outputs, final, (previous_hidden, *cell_saved) = _forward_loop(
             math, projected, step_mask, recurrent_copy, recurrent_bias, params,
             initial, saves=True,
         )
