@@ -333,7 +333,10 @@ def main(argv=None) -> int:
     parser.add_argument("--directory", default="saved_models/tflite",
                         help="where the .tflite files are written")
     parser.add_argument("--output", default="benchmarks/results/tflite_parity.json")
-    parser.add_argument("--models", default="translator,taggers")
+    parser.add_argument(
+        "--models", default="translator,taggers",
+        help="comma-separated: translator, taggers (all), or a tagger's name",
+    )
     parser.add_argument(
         "--latency-only", action="store_true",
         help="re-measure latency (interleaved) of the files of a previous run and "
@@ -361,10 +364,11 @@ def main(argv=None) -> int:
         print(markdown(results))
         return 0
     rows = []
-    if "translator" in args.models:
+    if "translator" in args.models.split(","):
         rows += translator_parity(args)
-    if "taggers" in args.models:
-        for spec in TAGGERS:
+    wanted = args.models.split(",")
+    for spec in TAGGERS:
+        if "taggers" in wanted or spec["name"] in wanted:
             rows += tagger_parity(spec, args)
     results = {
         "date": time.strftime("%Y-%m-%d"),
