@@ -363,10 +363,16 @@ def main(argv=None) -> int:
         atomic_write_json(args.output, results)
         print(markdown(results))
         return 0
-    rows = []
-    if "translator" in args.models.split(","):
-        rows += translator_parity(args)
     wanted = args.models.split(",")
+    known = {"translator", "taggers", *(spec["name"] for spec in TAGGERS)}
+    if not set(wanted) <= known:
+        parser.error(
+            f"--models: unknown {', '.join(sorted(set(wanted) - known))}; "
+            f"use {', '.join(sorted(known))}"
+        )
+    rows = []
+    if "translator" in wanted:
+        rows += translator_parity(args)
     for spec in TAGGERS:
         if "taggers" in wanted or spec["name"] in wanted:
             rows += tagger_parity(spec, args)
