@@ -373,6 +373,11 @@ class TrainingConfig:
     # point less after the full schedule, three seeds (README, "Sampled
     # softmax").
     sampled_softmax: int = 0
+    # The share of `steps` trained with the sampled softmax when it is on; the
+    # steps after it train on the whole vocabulary, so that the weights the
+    # run ends with minimise the exact loss (1.0: every step; the switch
+    # traces the step once more).
+    sampled_softmax_until: float = 1.0
     steps: int = 10000
     eval_every: int = 1000
     checkpoint_every: int = 500
@@ -417,6 +422,9 @@ class TrainingConfig:
         check_range(self.label_smoothing, join(prefix, "label_smoothing"), 0.0, 0.5)
         check_positive(
             self.sampled_softmax, join(prefix, "sampled_softmax"), allow_zero=True
+        )
+        check_range(
+            self.sampled_softmax_until, join(prefix, "sampled_softmax_until"), 0.0, 1.0
         )
         check_positive(self.patience, join(prefix, "patience"))
         check_range(self.ema_decay, join(prefix, "ema_decay"), 0.0, 0.99999)

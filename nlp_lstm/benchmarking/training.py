@@ -260,7 +260,10 @@ def translator_training(suite, setup: TranslationSetup, peak_gflops: float | Non
     trainer_lib.set_seed(config.training.seed)
     batches = translation_batches(setup, suite.timed_steps)
     model = build_benchmark_translator(setup)
-    loss_fn = translator_training_loss(config.training)
+    # The loss of the run's first steps: with a sampled softmax that stops
+    # early (`training.sampled_softmax_until`), the sampled one; the
+    # variant `training.sampled_softmax=0` times the whole vocabulary's.
+    loss_fn = trainer_lib.loss_phases(translator_training_loss(config.training))[0][1]
     train_step = training_step(model, config, loss_fn, precision)
     if verbose:
         print(
@@ -323,6 +326,8 @@ def translator_training(suite, setup: TranslationSetup, peak_gflops: float | Non
                 "optimizer": config.training.optimizer,
                 "label_smoothing": config.training.label_smoothing,
                 "clip_norm": config.training.clip_norm,
+                "sampled_softmax": config.training.sampled_softmax,
+                "sampled_softmax_until": config.training.sampled_softmax_until,
             },
             "warmup_steps": len(timing["warmup_seconds"]),
             "warmup_seconds": float(sum(timing["warmup_seconds"])),

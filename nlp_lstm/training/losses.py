@@ -182,11 +182,18 @@ def translator_loss(label_smoothing: float = 0.0, sampled_softmax: int = 0):
 
 def translator_training_loss(training_config):
     """`translator_loss` as a `TrainingConfig` asks for it (its
-    `label_smoothing` and `sampled_softmax`): what the pipeline and the
-    benchmarks train with."""
-    return translator_loss(
-        training_config.label_smoothing, training_config.sampled_softmax
-    )
+    `label_smoothing`, `sampled_softmax` and `sampled_softmax_until`): what
+    the pipeline and the benchmarks train with. One loss, or, when the
+    sampled softmax stops before the last step, the trainer's loss phases
+    (`trainer.loss_phases`): `[(0, sampled), (switch, whole vocabulary)]`."""
+    smoothing = training_config.label_smoothing
+    samples = training_config.sampled_softmax
+    switch = round(training_config.sampled_softmax_until * training_config.steps)
+    if not samples or switch == 0:
+        return translator_loss(smoothing)
+    if switch >= training_config.steps:
+        return translator_loss(smoothing, samples)
+    return [(0, translator_loss(smoothing, samples)), (switch, translator_loss(smoothing))]
 
 
 def tagger_loss(featurizer):

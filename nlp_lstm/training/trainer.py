@@ -68,7 +68,9 @@ def train(
     Args:
         model: a built Keras model.
         optimizer: its optimizer.
-        loss_fn: `(model, batch, training) -> (loss, tokens)`.
+        loss_fn: `(model, batch, training) -> (loss, tokens)`, or loss
+            phases `[(first_step, loss_fn), ...]` (`loss_phases`): each step
+            trains with the last phase that has begun.
         gradient_fn: None, or `batch -> (loss, tokens, gradients)` that
             computes the gradients its own way (truncated BPTT) in place of
             differentiating `loss_fn`; see `make_train_step`.
@@ -132,6 +134,7 @@ def train(
     # Evaluations logged after the restored checkpoint happen again.
     history = [h for h in _load_history(history_path) if h["step"] <= restored_step]
 
+    phases = loss_phases(loss_fn)
     if strategy is not None:
         check_same_step(strategy, int(optimizer.iterations.numpy()), restore_dir)
         if gradient_fn is not None:
@@ -139,16 +142,23 @@ def train(
                 "truncated BPTT (training.tbptt) runs in one process: set "
                 "training.distribution to none, or training.tbptt.chunk to 0"
             )
-        train_step = make_distributed_step(
-            strategy, model, optimizer, loss_fn, config.towers, config.precision
-        )
-    else:
-        train_step = make_train_step(
-            model, optimizer, loss_fn, config.towers, gradient_fn=gradient_fn,
+    elif gradient_fn is not None and len(phases) > 1:
+        raise ValueError("a gradient_fn trains with one loss: pass one loss_fn")
+
+    def phase_step(phase_loss):
+        if strategy is not None:
+            return make_distributed_step(
+                strategy, model, optimizer, phase_loss, config.towers, config.precision
+            )
+        return make_train_step(
+            model, optimizer, phase_loss, config.towers, gradient_fn=gradient_fn,
             precision=config.precision, batch_spec=dataset.element_spec,
         )
+
     writer = tf.summary.create_file_writer(os.path.join(run_dir, "logs"))
     step = int(optimizer.iterations.numpy())
+    phase = current_phase(phases, step)
+    train_step = phase_step(phases[phase][1])
     progress = keras.utils.Progbar(
         config.steps, verbose=verbose, stateful_metrics=["tok/s"]
     )
@@ -156,6 +166,11 @@ def train(
     stopped_early = False
     window_start, window_tokens = time.perf_counter(), 0.0
     while step < config.steps and not stopped_early:
+        if current_phase(phases, step) != phase:
+            phase = current_phase(phases, step)
+            train_step = phase_step(phases[phase][1])
+            if verbose:
+                print(f"\nstep {step}: loss phase {phase + 1} of {len(phases)}")
         loss, tokens = train_step(next(iterator))
         step = int(optimizer.iterations.numpy())
         tokens = float(tokens)
@@ -229,6 +244,28 @@ def train(
         stopped_early=stopped_early,
         history=history,
     )
+
+
+def loss_phases(loss_fn) -> list:
+    """`train`'s `loss_fn` as phases `[(first_step, loss_fn), ...]`, in
+    order: one loss is one phase from step 0. A phase trains the steps from
+    its `first_step` (the count of steps already trained) to the next
+    phase's."""
+    if callable(loss_fn):
+        return [(0, loss_fn)]
+    phases = sorted(loss_fn, key=lambda phase: phase[0])
+    if not phases or phases[0][0] != 0:
+        raise ValueError(
+            f"loss phases must begin with one at step 0, got first steps "
+            f"{[first for first, _ in phases]}"
+        )
+    return phases
+
+
+def current_phase(phases: list, step: int) -> int:
+    """The index in `phases` (`loss_phases`) of the phase that trains the step
+    after `step` steps."""
+    return max(i for i, (first, _) in enumerate(phases) if first <= step)
 
 
 @contextlib.contextmanager

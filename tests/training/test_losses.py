@@ -252,3 +252,34 @@ def test_the_sampled_normalizer_is_unbiased():
     np.testing.assert_allclose(estimates, exact, rtol=0.02)
     labels_only = np.exp(logits.numpy()[:, :3]).sum(axis=1)
     assert np.all(labels_only < 0.5 * exact)
+
+
+def test_a_sampled_softmax_that_stops_early_gives_two_loss_phases():
+    """With `sampled_softmax_until` below 1, the config's training loss is
+    the trainer's phases: the sampled softmax from step 0, the whole
+    vocabulary from that share of the steps on."""
+    from nlp_lstm.config import TrainingConfig
+    from nlp_lstm.training.trainer import loss_phases
+
+    model = tiny_translator()
+    batch = translator_batch()
+    model(batch[0])
+
+    def training_loss(loss_fn):
+        return float(loss_fn(model, batch, True)[0])
+
+    whole, sampled = translator_loss(0.1), translator_loss(0.1, 2)
+    config = TrainingConfig(sampled_softmax=2, sampled_softmax_until=0.75, steps=100)
+    phases = loss_phases(translator_training_loss(config))
+    assert [first for first, _ in phases] == [0, 75]
+    assert training_loss(phases[0][1]) == training_loss(sampled)
+    assert training_loss(phases[1][1]) == training_loss(whole)
+    assert training_loss(whole) != training_loss(sampled)
+    # Every step sampled, no step sampled, no sampled softmax: one loss.
+    for until, samples, expected in ((1.0, 2, sampled), (0.0, 2, whole), (0.5, 0, whole)):
+        config = TrainingConfig(
+            sampled_softmax=samples, sampled_softmax_until=until, steps=100
+        )
+        loss_fn = translator_training_loss(config)
+        assert callable(loss_fn)
+        assert training_loss(loss_fn) == training_loss(expected)
