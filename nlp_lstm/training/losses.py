@@ -193,7 +193,10 @@ def translator_training_loss(training_config):
         return translator_loss(smoothing)
     if switch >= training_config.steps:
         return translator_loss(smoothing, samples)
-    return [(0, translator_loss(smoothing, samples)), (switch, translator_loss(smoothing))]
+    return [
+        (0, translator_loss(smoothing, samples)),
+        (switch, translator_loss(smoothing)),
+    ]
 
 
 def tagger_loss(featurizer):

@@ -276,7 +276,8 @@ def test_a_sampled_softmax_that_stops_early_gives_two_loss_phases():
     assert training_loss(phases[1][1]) == training_loss(whole)
     assert training_loss(whole) != training_loss(sampled)
     # Every step sampled, no step sampled, no sampled softmax: one loss.
-    for until, samples, expected in ((1.0, 2, sampled), (0.0, 2, whole), (0.5, 0, whole)):
+    cases = ((1.0, 2, sampled), (0.0, 2, whole), (0.5, 0, whole))
+    for until, samples, expected in cases:
         config = TrainingConfig(
             sampled_softmax=samples, sampled_softmax_until=until, steps=100
         )
