@@ -320,9 +320,17 @@ def remove_stale_checkpoints(directory: str, kept: list[str]) -> None:
     folder, or the files of a checkpoint saved (or pruned) without its index
     update. The index is only rewritten once a checkpoint is complete, so they
     were never chosen as latest; removing them keeps `keep_checkpoints` true.
+
+    Whatever the index lists is kept too: a `CheckpointManager` leaves out of
+    `kept` the checkpoints of an index without timestamps (one written by
+    `tf.compat.v1.train.update_checkpoint_state`, or by hand to resume from
+    an earlier step), and those are the ones the run resumes from.
     """
     if not os.path.isdir(directory):
         return
+    index = tf.train.get_checkpoint_state(directory)
+    if index is not None:
+        kept = [*kept, index.model_checkpoint_path, *index.all_model_checkpoint_paths]
     kept_names = {os.path.basename(path) for path in kept}
     for name in os.listdir(directory):
         if not name.startswith("ckpt-"):

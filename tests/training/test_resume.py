@@ -259,3 +259,50 @@ def test_a_full_disk_during_a_checkpoint_keeps_the_previous_one(
     assert float(tf.reduce_sum(variable)) == 0.0
     if small_disk is None:
         monkeypatch.setattr(manager, "save", save)
+
+
+def test_a_run_resumes_from_an_index_written_without_timestamps(tmp_path):
+    """An index rewritten to resume from an earlier checkpoint (by hand, or with
+    `tf.compat.v1.train.update_checkpoint_state`, which writes no timestamps):
+    the run resumes from that checkpoint instead of pruning every listed one."""
+    import keras
+
+    from nlp_lstm import config as config_lib
+    from nlp_lstm.training.optimizers import build_optimizer
+
+    run_dir = tmp_path / "run"
+
+    def train(steps):
+        keras.utils.set_random_seed(0)
+        inputs = keras.Input((3,))
+        model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+        dataset = tf.data.Dataset.from_tensor_slices(
+            np.ones((8, 4, 3), "float32")
+        ).repeat()
+        config = config_lib.TrainingConfig(
+            steps=steps, eval_every=1, checkpoint_every=1, keep_checkpoints=10,
+            early_stopping_metric="none",
+        )
+        optimizer = build_optimizer(config)
+        trainer.train(
+            model, optimizer,
+            lambda m, batch, training: (tf.reduce_mean(tf.square(m(batch))), 4.0),
+            dataset, lambda model: {}, config, str(run_dir), verbose=0,
+        )
+        return optimizer
+
+    train(4)
+    directory = run_dir / "checkpoints"
+    listed = [str(directory / f"ckpt-{step}") for step in (1, 2)]
+    tf.compat.v1.train.update_checkpoint_state(
+        str(directory), listed[-1], all_model_checkpoint_paths=listed
+    )
+    history = json.loads((run_dir / "history.json").read_text())
+    assert [h["step"] for h in history] == [1, 2, 3, 4]
+    optimizer = train(3)
+    assert int(optimizer.iterations.numpy()) == 3
+    # Steps 1-2 come from the listed checkpoint; step 3 was trained again.
+    history = json.loads((run_dir / "history.json").read_text())
+    assert [h["step"] for h in history] == [1, 2, 3]
+    names = os.listdir(directory)
+    assert "ckpt-1.index" in names and "ckpt-2.index" in names
