@@ -402,9 +402,12 @@ def read_trained_weights(path: str, model: keras.Model, training_config) -> dict
     optimizer = build_optimizer(training_config)
     optimizer.build(model.trainable_variables)
     elapsed = tf.Variable(0.0, dtype=tf.float64)
+    # The rest of the file (data iterator, random and early-stopping state) is
+    # left unread on purpose: `expect_partial` keeps TensorFlow from warning,
+    # for each object, that it was not restored.
     tf.train.Checkpoint(model=model, optimizer=optimizer, elapsed=elapsed).read(
         path
-    ).assert_existing_objects_matched()
+    ).assert_existing_objects_matched().expect_partial()
     return {
         "step": int(optimizer.iterations.numpy()),
         "train_seconds": float(elapsed.numpy()),
