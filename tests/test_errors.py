@@ -158,7 +158,7 @@ def test_no_memory_warning_for_the_bundled_configs():
             assert config_lib.check_memory(config, available_bytes=8 * GIB) is None
 
 
-def test_pipeline_warns_before_reading_the_corpus(monkeypatch):
+def test_pipeline_warns_before_reading_the_corpus(monkeypatch, tmp_path):
     from nlp_lstm.pipelines import tagging
     from nlp_lstm.training import inputs
 
@@ -170,7 +170,9 @@ def test_pipeline_warns_before_reading_the_corpus(monkeypatch):
 
     monkeypatch.setattr(inputs, "load_tagging_corpus", stop)
     monkeypatch.setattr(config_lib, "MEMORY_FRACTION", 1e-9)
-    config = config_lib.load(config_lib.TaggingConfig, UPOS)
+    # Not the config's run folder in the repository (`runs/`, which a real run
+    # may be using).
+    config = config_lib.load(config_lib.TaggingConfig, UPOS, [f"run_dir={tmp_path}"])
     with pytest.warns(MemoryRiskWarning, match="Lower data.batch_size"):
         with pytest.raises(Stop):
             tagging.run(config, verbose=0)
