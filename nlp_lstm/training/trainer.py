@@ -166,8 +166,8 @@ def train(
     stopped_early = False
     window_start, window_tokens = time.perf_counter(), 0.0
     while step < config.steps and not stopped_early:
-        if current_phase(phases, step) != phase:
-            phase = current_phase(phases, step)
+        if (now_phase := current_phase(phases, step)) != phase:
+            phase = now_phase
             train_step = phase_step(phases[phase][1])
             if verbose:
                 print(f"\nstep {step}: loss phase {phase + 1} of {len(phases)}")
