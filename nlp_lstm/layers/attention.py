@@ -17,6 +17,7 @@ import tensorflow as tf
 from keras import ops
 
 from nlp_lstm.layers.linear import dense
+from nlp_lstm.utils.arguments import check_positive_int
 
 # Added to the scores of padded memory positions; finite, so that softmax stays
 # defined even for a row that is all padding.
@@ -28,8 +29,7 @@ class Attention(keras.layers.Layer):
 
     def __init__(self, units: int, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(units, int) or units < 1:
-            raise ValueError(f"units must be a positive integer, got {units}")
+        check_positive_int("units", units)
         self.units = units
         self.supports_masking = True
 

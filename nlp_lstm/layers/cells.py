@@ -28,6 +28,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from nlp_lstm.utils.arguments import check_positive_int, check_rate
+
 # The Keras LSTM's gate order in its kernels' last axis.
 LSTM_GATES = ("input", "forget", "cell", "output")
 # The peephole weights' order in `PeepholeLSTMCell.peepholes`.
@@ -273,6 +275,19 @@ def get(name: str) -> Cell:
     if name not in CELLS:
         raise ValueError(f"cell must be one of {', '.join(CELL_KINDS)}, got {name!r}")
     return CELLS[name]
+
+
+def check_stack(num_layers, units, cell, dropout, implementation, implementations):
+    """The arguments of a stack of these cells (the encoder's and the
+    decoder's): a `ValueError` names the first that is wrong."""
+    check_positive_int("num_layers", num_layers)
+    check_positive_int("units", units)
+    get(cell)
+    check_rate("dropout", dropout)
+    if implementation not in implementations:
+        raise ValueError(
+            f"implementation must be one of {implementations}, got {implementation!r}"
+        )
 
 
 def state_size(name: str) -> int:

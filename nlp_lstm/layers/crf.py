@@ -11,6 +11,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from nlp_lstm.utils.arguments import check_positive_int
+
 # Added to the score of a forbidden transition: exp(-1e4) is 0 in float32.
 FORBIDDEN = -1e4
 
@@ -68,8 +70,7 @@ class CRF(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if not isinstance(num_tags, int) or num_tags < 1:
-            raise ValueError(f"num_tags must be a positive integer, got {num_tags}")
+        check_positive_int("num_tags", num_tags)
         self.num_tags = num_tags
         self.use_start_end = use_start_end
         shape = (num_tags,)

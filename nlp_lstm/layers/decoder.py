@@ -67,18 +67,9 @@ class AttentionDecoder(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if not isinstance(num_layers, int) or num_layers < 1:
-            raise ValueError(f"num_layers must be a positive integer, got {num_layers}")
-        if not isinstance(units, int) or units < 1:
-            raise ValueError(f"units must be a positive integer, got {units}")
-        cells_lib.get(cell)
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        if implementation not in IMPLEMENTATIONS:
-            raise ValueError(
-                f"implementation must be one of {IMPLEMENTATIONS}, "
-                f"got {implementation!r}"
-            )
+        cells_lib.check_stack(
+            num_layers, units, cell, dropout, implementation, IMPLEMENTATIONS
+        )
         if implementation == "fused" and not decoder_loop.supports(cell, attention):
             raise ValueError(
                 f'implementation="fused" needs attention in {decoder_loop.SCORES}, '

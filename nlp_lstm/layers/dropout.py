@@ -21,14 +21,15 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from nlp_lstm.utils.arguments import check_rate
+
 # The resolution of the drop probability: 16-bit halves of the random numbers.
 LEVELS = 1 << 16
 
 
 def drop_threshold(rate: float) -> int:
     """The number of 16-bit values, out of `LEVELS`, that drop an element."""
-    if not 0.0 <= rate < 1.0:
-        raise ValueError(f"dropout rate must be in [0, 1), got {rate}")
+    check_rate("dropout rate", rate)
     return round(rate * LEVELS)
 
 

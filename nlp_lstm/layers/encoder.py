@@ -86,18 +86,9 @@ class StackedBidirectionalEncoder(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if not isinstance(num_layers, int) or num_layers < 1:
-            raise ValueError(f"num_layers must be a positive integer, got {num_layers}")
-        if not isinstance(units, int) or units < 1:
-            raise ValueError(f"units must be a positive integer, got {units}")
-        cells.get(cell)
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        if implementation not in IMPLEMENTATIONS:
-            raise ValueError(
-                f"implementation must be one of {IMPLEMENTATIONS}, got "
-                f"{implementation!r}"
-            )
+        cells.check_stack(
+            num_layers, units, cell, dropout, implementation, IMPLEMENTATIONS
+        )
         self.num_layers = num_layers
         self.units = units
         self.cell = cell

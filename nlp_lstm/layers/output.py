@@ -7,6 +7,7 @@ import tensorflow as tf
 from keras import ops
 
 from nlp_lstm.layers.linear import dense
+from nlp_lstm.utils.arguments import check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="nlp_lstm")
@@ -24,8 +25,7 @@ class OutputProjection(keras.layers.Layer):
 
     def __init__(self, vocab_size: int, tied: bool = False, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(vocab_size, int) or vocab_size < 1:
-            raise ValueError(f"vocab_size must be a positive integer, got {vocab_size}")
+        check_positive_int("vocab_size", vocab_size)
         self.vocab_size = vocab_size
         self.tied = tied
 

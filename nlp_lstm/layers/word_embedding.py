@@ -8,6 +8,7 @@ from keras import ops
 from nlp_lstm.layers.dropout import Dropout
 from nlp_lstm.text.words import UNK_ID
 from nlp_lstm.utils import serialization
+from nlp_lstm.utils.arguments import check_positive_int, check_rate
 
 CHAR_ENCODERS = ("cnn", "lstm", "none")
 
@@ -92,8 +93,7 @@ class WordEmbedder(keras.layers.Layer):
             ("char_units", char_units),
             ("char_kernel_size", char_kernel_size),
         ):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value}")
+            check_positive_int(name, value)
         if char_encoder not in CHAR_ENCODERS:
             raise ValueError(
                 f"char_encoder must be one of {CHAR_ENCODERS}, got {char_encoder!r}"
@@ -103,10 +103,8 @@ class WordEmbedder(keras.layers.Layer):
                 "char_vocabulary_size must be at least 2 with a char encoder, got "
                 f"{char_vocabulary_size}"
             )
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        if not 0.0 <= word_dropout < 1.0:
-            raise ValueError(f"word_dropout must be in [0, 1), got {word_dropout}")
+        check_rate("dropout", dropout)
+        check_rate("word_dropout", word_dropout)
         if not isinstance(word_dropout_from_id, int) or word_dropout_from_id <= UNK_ID:
             raise ValueError(
                 f"word_dropout_from_id must be an integer above {UNK_ID} (the unknown "

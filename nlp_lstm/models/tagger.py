@@ -12,6 +12,7 @@ from nlp_lstm.layers.output import sparse_cross_entropy
 from nlp_lstm.layers.word_embedding import WordEmbedder
 from nlp_lstm.text import tags as tag_schemes
 from nlp_lstm.text.words import CASING, UNK_ID
+from nlp_lstm.utils.arguments import check_positive_int
 from nlp_lstm.utils.serialization import deserialize_parts, serialize_parts
 
 
@@ -45,8 +46,7 @@ class Tagger(keras.Model):
     def __init__(self, embedder, encoder, num_tags: int, crf=None,
                  dropout: float = 0.0, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(num_tags, int) or num_tags < 1:
-            raise ValueError(f"num_tags must be a positive integer, got {num_tags}")
+        check_positive_int("num_tags", num_tags)
         if crf is not None and crf.num_tags != num_tags:
             raise ValueError(
                 f"crf.num_tags must equal num_tags {num_tags}, got {crf.num_tags}"

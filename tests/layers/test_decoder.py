@@ -116,6 +116,20 @@ class TestAttentionDecoder(TestCase):
                 weights=decoder.inference_weights(),
             )
 
+    @pytest.mark.parametrize(
+        "kwargs, message",
+        [
+            ({"num_layers": 0}, "num_layers must be a positive integer, got 0"),
+            ({"units": 2.5}, "units must be a positive integer, got 2.5"),
+            ({"cell": "rnn"}, "cell must be one of"),
+            ({"dropout": -0.1}, r"dropout must be in \[0, 1\), got -0.1"),
+            ({"implementation": "cudnn"}, "implementation must be one of .*'cudnn'"),
+        ],
+    )
+    def test_argument_errors_quote_the_value(self, kwargs, message):
+        with pytest.raises(ValueError, match=message):
+            AttentionDecoder(**kwargs)
+
 
 # The fused decoder loop against the step loop (outputs, states, gradients):
 # tests/layers/test_decoder_implementations.py.
@@ -124,6 +138,7 @@ ENCODER_STATES = [
      .astype("float32")]
     for i in range(2)
 ]
+
 
 
 class TestBridge(TestCase):
