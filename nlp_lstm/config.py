@@ -469,6 +469,17 @@ class DecodingConfig:
     # smaller export and process.
     lookup_tables: bool = True
 
+    def search_settings(self) -> dict:
+        """The settings that every search of a model runs with, whatever
+        runs it (Python, the SavedModel, a TFLite file): keyword arguments of
+        `TextTranslator`, `TranslatorModule` and `TranslatorTFLite`."""
+        return {
+            "length_penalty": self.length_penalty,
+            "max_length_ratio": self.max_length_ratio,
+            "max_length_offset": self.max_length_offset,
+            "max_source_tokens": self.max_source_tokens,
+        }
+
     def validate(self, prefix: str = "") -> None:
         check_range(self.beam_size, join(prefix, "beam_size"), 1, MAX_BEAM_SIZE)
         check_positive(self.shortlist, join(prefix, "shortlist"), allow_zero=True)

@@ -108,11 +108,8 @@ class TranslatorBundle:
             sp.processor(self.tokenizers["source"]),
             sp.processor(self.tokenizers["target"]),
             beam_size=beam_size,
-            length_penalty=decoding.length_penalty,
-            max_length_ratio=decoding.max_length_ratio,
-            max_length_offset=decoding.max_length_offset,
-            max_source_tokens=decoding.max_source_tokens,
             precision=decoding.precision,
+            **decoding.search_settings(),
             shortlist=self.shortlist,
         )
 

@@ -149,13 +149,10 @@ class TranslatorModule(tf.Module):
             bundle.tokenizers["source"],
             bundle.tokenizers["target"],
             beam_size=beam_size or decoding.beam_size,
-            length_penalty=decoding.length_penalty,
-            max_length_ratio=decoding.max_length_ratio,
-            max_length_offset=decoding.max_length_offset,
-            max_source_tokens=decoding.max_source_tokens,
             precision=decoding.precision,
             shortlist=bundle.shortlist,
             lookup_tables=decoding.lookup_tables,
+            **decoding.search_settings(),
         )
 
     def _with_eos(self, tokens):

@@ -3,6 +3,8 @@ missing. (Whole runs that lose their corpus and still load and re-export:
 the last test of tests/pipelines/test_translation.py and the entity pipeline
 test of tests/pipelines/test_tagging.py.)"""
 
+import dataclasses
+import inspect
 import json
 import os
 import shutil
@@ -13,7 +15,10 @@ import pytest
 import nlp_lstm
 from nlp_lstm import config as config_lib
 from nlp_lstm.bundle import BundleError, TranslatorBundle, load_bundle, read_bundle
+from nlp_lstm.decoding.translate import TextTranslator
 from nlp_lstm.export.bundles import bundle_of
+from nlp_lstm.export.tflite.translator import TranslatorTFLite
+from nlp_lstm.export.translator import TranslatorModule
 from nlp_lstm.models.translator import build_translator
 from nlp_lstm.text import sentencepiece as sp
 
@@ -104,3 +109,25 @@ def test_translate_reuses_its_traced_search(saved_bundle):
     bundle.translate(SENTENCES[:1], beam_size=1)
     assert bundle.text_translator(1) is first
     assert first._translate.experimental_get_tracing_count() == 1
+
+
+def test_every_search_runs_with_the_configs_search_settings(saved_bundle):
+    """Python, the SavedModel and TFLite take `DecodingConfig.search_settings`
+    (what `_translator` of `export.tflite.export` passes too), and a bundle's
+    searches run with its config's values, not the defaults."""
+    _, bundle = saved_bundle
+    decoding = dataclasses.replace(
+        bundle.config.decoding, length_penalty=0.9, max_length_ratio=2.0,
+        max_length_offset=3, max_source_tokens=7,
+    )
+    settings = decoding.search_settings()
+    assert settings != config_lib.DecodingConfig().search_settings()
+    for search in (TextTranslator, TranslatorModule, TranslatorTFLite):
+        assert set(settings) <= set(inspect.signature(search).parameters), search
+    other = TranslatorBundle(
+        dataclasses.replace(bundle.config, decoding=decoding), bundle.model,
+        bundle.tokenizers,
+    )
+    module = TranslatorModule.from_bundle(other)
+    assert {name: getattr(module, name) for name in settings} == settings
+    assert other.text_translator().max_source_tokens == 7

@@ -76,12 +76,9 @@ def _translator(bundle: TranslatorBundle, output: str, tokenizer: str,
     module = TranslatorTFLite(
         model,
         beam_size=beam_size,
-        length_penalty=decoding.length_penalty,
-        max_length_ratio=decoding.max_length_ratio,
-        max_length_offset=decoding.max_length_offset,
-        max_source_tokens=decoding.max_source_tokens,
         sentencepiece_model=spm["source"] if tokenizer == "in-graph" else None,
         batch_size=batch_size,
+        **decoding.search_settings(),
     )
     extra = {"sentencepiece": spm["target"]}
     if spm["source"] != spm["target"]:
