@@ -12,8 +12,10 @@ benchmark suite (its config at the suite's size, with issue 14's char CNN) on
 batches of its training dataset; `tagger-ud`: the shipped UD config as it is
 (char BiLSTM). Traces `--steps` training steps with the TensorFlow profiler
 after a warm-up over the same batch shapes, and prints the self time of each
-op type summed over the CPU threads, with its share. The raw trace stays in
-DIR for TensorBoard's profile plugin.
+op type summed over the CPU threads, with its share, then the same time by
+where it ran (`place`: the decoder's loop, the encoder's loops, the
+hand-written backward loops, outside the loops), matmuls apart from the rest.
+The raw trace stays in DIR for TensorBoard's profile plugin.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import argparse
 import collections
 import glob
 import os
+import re
 import shutil
 import sys
 
@@ -45,8 +48,39 @@ CONFIG = os.path.join(ROOT, "pipelines/configs/translation_multi30k_en_de.yaml")
 TOKENIZER = os.path.join(ROOT, "tokenizers/multi30k_en_de.model")
 
 
-def op_self_times(logdir: str) -> tuple[collections.Counter, collections.Counter]:
-    """Self time (ms) and count of every op type in the newest trace of `logdir`.
+def op_type(event_name: str) -> str:
+    """The op type of a traced event (`scope/name:Type`), or the event's name
+    (`Process`, an executor's)."""
+    return event_name.rsplit(":", 1)[-1]
+
+
+def place(event_name: str) -> tuple[str, str] | None:
+    """`(where, kind)` of a traced op: where it ran (the decoder's loop, the
+    encoder's loops, the hand-written backward loops, whose ops carry no
+    layer scope, or outside the loops) and whether it is a matmul; None for
+    the executor's own events (`Process`, callbacks). The towers' scopes
+    (`decoder_1/...`) count as one."""
+    if ":" not in event_name or "::" in event_name:
+        return None
+    scope, kind = event_name.rsplit(":", 1)
+    scope = re.sub(r"_\d+", "", scope)
+    kind = "matmul" if "MatMul" in kind else "other"
+    for where, marker in (
+        ("decoder loop", "decoder/while"),
+        ("encoder loops", "encoder/while"),
+        ("backward loops", "while/body"),
+    ):
+        if marker in scope:
+            return where, kind
+    return "outside the loops", kind
+
+
+def op_self_times(
+    logdir: str, key=op_type
+) -> tuple[collections.Counter, collections.Counter]:
+    """Self time (ms) and count of every `key(event name)` (the op type, or
+    e.g. `place`; events whose key is None are left out) in the newest trace
+    of `logdir`.
 
     Events on one thread line nest (an executor's `Process` event holds the
     op it runs); each event's self time is its duration minus its children's.
@@ -72,8 +106,7 @@ def op_self_times(logdir: str) -> tuple[collections.Counter, collections.Counter
 
             for event in events:
                 close(event.offset_ps)
-                name = plane.event_metadata[event.metadata_id].name
-                name = name.rsplit(":", 1)[-1]
+                name = key(plane.event_metadata[event.metadata_id].name)
                 if stack:
                     end, parent, self_ps = stack[-1]
                     stack[-1] = (end, parent, self_ps - event.duration_ps)
@@ -82,6 +115,8 @@ def op_self_times(logdir: str) -> tuple[collections.Counter, collections.Counter
                 )
                 counts[name] += 1
             close(float("inf"))
+    times.pop(None, None)
+    counts.pop(None, None)
     return times, counts
 
 
@@ -200,6 +235,18 @@ def main(argv=None) -> int:
         f"\nthread time per step: {total / args.steps:.1f} ms over {args.steps} "
         f"steps; trace in {args.output}"
     )
+    times, counts = op_self_times(args.output, key=place)
+    print(
+        "\n| where | matmuls, ms / step | other ops, ms / step | other ops / step |"
+        " us / other op |\n|---|---:|---:|---:|---:|"
+    )
+    for where in sorted({where for where, _ in times}):
+        other = times[where, "other"] / args.steps
+        calls = counts[where, "other"] / args.steps
+        print(
+            f"| {where} | {times[where, 'matmul'] / args.steps:.1f} | {other:.1f} | "
+            f"{calls:.0f} | {1000 * other / max(calls, 1):.1f} |"
+        )
     return 0
 
 

@@ -67,3 +67,22 @@ def test_its_tasks_are_the_profiles_tasks():
     not import TensorFlow, which `profile_training.py` does at the top); each
     of them must be one that `profile_training.task_config` builds."""
     assert load_script().TASKS == load_benchmark("profile_training").TASKS
+
+
+def test_the_profile_puts_each_op_where_it_ran():
+    """`profile_training.place`: the towers' scopes count as one, the
+    hand-written backward loops (no layer scope) apart from the forward ones,
+    and the executor's own events left out."""
+    place = load_benchmark("profile_training").place
+    names = {
+        "decoder_1/while/body/_1/decoder_1/while/MatMul_2:_MklMatMul": (
+            "decoder loop", "matmul"),
+        "encoder/while/body/_3/encoder/while/Sigmoid:Sigmoid": (
+            "encoder loops", "other"),
+        "while/body/_12/while/mul_4:Mul": ("backward loops", "other"),
+        "output_projection/BiasAdd:_MklNativeFusedMatMul": (
+            "outside the loops", "matmul"),
+        "Exp:Exp": ("outside the loops", "other"),
+        "Process": None,
+    }
+    assert {name: place(name) for name in names} == names
