@@ -1,7 +1,11 @@
-"""One-off: the translator's step with each tower's forward+backward under XLA (jit_compile)."""
+"""One-off: the translator's step with each tower's forward+backward under XLA (jit_compile).
+
+    python xla_step.py base|xla [KEY=VALUE ...]   (from the repository root)
+"""
 import os, sys, statistics, json
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, "/work/main/benchmarks"); sys.path.insert(0, "/work/main")
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), *[".."] * 4))
+sys.path.insert(0, os.path.join(ROOT, "benchmarks")); sys.path.insert(0, ROOT)
 import tensorflow as tf
 import training_step as ts
 import profile_training
