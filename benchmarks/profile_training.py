@@ -12,7 +12,8 @@ benchmark suite (its config at the suite's size, with issue 14's char CNN) on
 batches of its training dataset; `tagger-ud`: the shipped UD config as it is
 (char BiLSTM). Traces `--steps` training steps with the TensorFlow profiler
 after a warm-up over the same batch shapes, and prints the self time of each
-op type summed over the CPU threads, with its share, then the same time by
+op type summed over the CPU threads (the executor's own events, between the
+ops, left out), with its share, then the same time by
 where it ran (`place`: the decoder's loop, the encoder's loops, the
 hand-written backward loops, outside the loops), matmuls apart from the rest.
 The raw trace stays in DIR for TensorBoard's profile plugin.
@@ -48,9 +49,11 @@ CONFIG = os.path.join(ROOT, "pipelines/configs/translation_multi30k_en_de.yaml")
 TOKENIZER = os.path.join(ROOT, "tokenizers/multi30k_en_de.model")
 
 
-def op_type(event_name: str) -> str:
-    """The op type of a traced event (`scope/name:Type`), or the event's name
-    (`Process`, an executor's)."""
+def op_type(event_name: str) -> str | None:
+    """The op type of a traced op (`scope/name:Type`); None for the
+    executor's own events (`ExecutorState::Process`, callbacks)."""
+    if ":" not in event_name or "::" in event_name:
+        return None
     return event_name.rsplit(":", 1)[-1]
 
 
@@ -60,9 +63,10 @@ def place(event_name: str) -> tuple[str, str] | None:
     layer scope, or outside the loops) and whether it is a matmul; None for
     the executor's own events (`Process`, callbacks). The towers' scopes
     (`decoder_1/...`) count as one."""
-    if ":" not in event_name or "::" in event_name:
+    kind = op_type(event_name)
+    if kind is None:
         return None
-    scope, kind = event_name.rsplit(":", 1)
+    scope = event_name.rsplit(":", 1)[0]
     scope = re.sub(r"_\d+", "", scope)
     kind = "matmul" if "MatMul" in kind else "other"
     for where, marker in (
@@ -232,8 +236,9 @@ def main(argv=None) -> int:
             f"{counts[name] / args.steps:.0f} |"
         )
     print(
-        f"\nthread time per step: {total / args.steps:.1f} ms over {args.steps} "
-        f"steps; trace in {args.output}"
+        f"\nop time per step (both threads, the executor's own events left "
+        f"out): {total / args.steps:.1f} ms over {args.steps} steps; trace in "
+        f"{args.output}"
     )
     times, counts = op_self_times(args.output, key=place)
     print(

@@ -84,5 +84,9 @@ def test_the_profile_puts_each_op_where_it_ran():
             "outside the loops", "matmul"),
         "Exp:Exp": ("outside the loops", "other"),
         "Process": None,
+        "ExecutorState::Process": None,
     }
     assert {name: place(name) for name in names} == names
+    op_type = load_benchmark("profile_training").op_type
+    assert [op_type(name) for name in ("Exp:Exp", "ExecutorState::Process")] == [
+        "Exp", None]
