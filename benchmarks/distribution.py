@@ -84,17 +84,16 @@ def child(mode: str, steps: int) -> dict:
     strategy, _ = distribute.setup(config.training)
     if strategy is None:
         trainer.configure_threads(trainer.resolve_towers(config.training.towers))
-    from nlp_lstm.benchmarking.training import fixed_batches
+    from nlp_lstm.benchmarking.training import fixed_batches, translator_step_loss
     from nlp_lstm.data.parallel import load_parallel_corpus
     from nlp_lstm.models.translator import build_translator
     from nlp_lstm.text import sentencepiece as sp
-    from nlp_lstm.training.losses import translator_training_loss
     from nlp_lstm.training.optimizers import build_optimizer
 
     corpus, _ = load_parallel_corpus(config.data)
     processor = sp.processor(_tokenizer(config, corpus))
     batches = fixed_batches(config, corpus, processor, steps)
-    loss_fn = translator_training_loss(config.training)
+    loss_fn = translator_step_loss(config.training)
     with distribute.scope(strategy):
         model = build_translator(
             config.model, processor.vocab_size(), processor.vocab_size()

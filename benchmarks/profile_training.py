@@ -42,7 +42,7 @@ from nlp_lstm.data.parallel import load_parallel_corpus
 from nlp_lstm.models.translator import build_translator
 from nlp_lstm.text import sentencepiece as sp
 from nlp_lstm.training import trainer
-from nlp_lstm.training.losses import tagger_loss, translator_training_loss
+from nlp_lstm.training.losses import tagger_loss
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(ROOT, "pipelines/configs/translation_multi30k_en_de.yaml")
@@ -161,7 +161,7 @@ def translator_step(config, steps: int, precision: str, inputs=None):
     model = build_translator(
         config.model, processor.vocab_size(), processor.vocab_size()
     )
-    loss_fn = translator_training_loss(config.training)
+    loss_fn = bench_training.translator_step_loss(config.training)
     return bench_training.training_step(model, config, loss_fn, precision), batches
 
 

@@ -64,6 +64,14 @@ class TranslationSetup:
         )
 
 
+def translator_step_loss(training_config):
+    """The translator loss a run's first steps train with: with a sampled
+    softmax that stops early (`training.sampled_softmax_until`), the sampled
+    one (a variant with `training.sampled_softmax=0` times the whole
+    vocabulary's). What the benchmarks time a step of."""
+    return trainer_lib.loss_phases(translator_training_loss(training_config))[0][1]
+
+
 def translation_config(suite, path: str | None = None) -> config_lib.TranslationConfig:
     """The translation config of `suite` (its config file, resized)."""
     overrides = [
@@ -260,10 +268,7 @@ def translator_training(suite, setup: TranslationSetup, peak_gflops: float | Non
     trainer_lib.set_seed(config.training.seed)
     batches = translation_batches(setup, suite.timed_steps)
     model = build_benchmark_translator(setup)
-    # The loss of the run's first steps: with a sampled softmax that stops
-    # early (`training.sampled_softmax_until`), the sampled one; the
-    # variant `training.sampled_softmax=0` times the whole vocabulary's.
-    loss_fn = trainer_lib.loss_phases(translator_training_loss(config.training))[0][1]
+    loss_fn = translator_step_loss(config.training)
     train_step = training_step(model, config, loss_fn, precision)
     if verbose:
         print(

@@ -284,3 +284,9 @@ def test_a_sampled_softmax_that_stops_early_gives_two_loss_phases():
         loss_fn = translator_training_loss(config)
         assert callable(loss_fn)
         assert training_loss(loss_fn) == training_loss(expected)
+    # The benchmarks time the first phase's step (`training_step.py`,
+    # `profile_training.py`, `distribution.py`).
+    from nlp_lstm.benchmarking.training import translator_step_loss
+
+    config = TrainingConfig(sampled_softmax=2, sampled_softmax_until=0.75, steps=100)
+    assert training_loss(translator_step_loss(config)) == training_loss(sampled)
